@@ -1,0 +1,295 @@
+"""What the Swift and S3 zarr stores share: the zarr ``Store`` and ``MutableMapping`` surfaces
+over a small async driver that each backend provides.
+
+Error policy (as zarr's own stores): only a missing object reads as missing (``None`` /
+``KeyError``); auth, permission and server errors propagate, so they never read as fill values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator, MutableMapping
+from typing import Any, Protocol, Self
+
+from zarr.abc.store import (
+    ByteRequest,
+    OffsetByteRequest,
+    RangeByteRequest,
+    Store,
+    SuffixByteRequest,
+)
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+from zarr.core.sync import sync
+
+__all__ = ["ByteRange", "ObjectDriver", "ObjectStore", "byte_range_of"]
+
+# (start, end) with end exclusive; start < 0 means "the last -start bytes"; end None = to EOF
+ByteRange = tuple[int, int | None]
+
+
+def byte_range_of(byte_range: ByteRequest | None) -> ByteRange | None:
+    """zarr's ``ByteRequest`` as ``(start, end)`` (fsspec's semantics: end exclusive,
+    negative start = suffix); raises ``ValueError`` for anything else."""
+    if byte_range is None:
+        return None
+    if isinstance(byte_range, RangeByteRequest):
+        return (byte_range.start, byte_range.end)
+    if isinstance(byte_range, OffsetByteRequest):
+        return (byte_range.offset, None)
+    if isinstance(byte_range, SuffixByteRequest):
+        return (-byte_range.suffix, None)
+    raise ValueError(f"Unexpected byte_range, got {byte_range!r}.")
+
+
+class ObjectDriver(Protocol):
+    """The object operations a backend provides to ``ObjectStore``; paths are full object
+    names inside the container/bucket. Missing objects: ``get``/``head`` return None."""
+
+    async def get(self, path: str, byte_range: ByteRange | None = None) -> bytes | None: ...
+
+    async def head(self, path: str) -> int | None: ...
+
+    async def put(self, path: str, data: bytes) -> None: ...
+
+    async def delete(self, paths: list[str]) -> None: ...
+
+    def list(self, prefix: str, delimiter: str | None = None) -> AsyncIterator[tuple[str, bool]]:
+        """(name, is_subdir) for each object (and, with a delimiter, each common prefix)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
+    """A zarr v3 store over a container/bucket and a key prefix, also a mapping of key to bytes.
+
+    Subclasses set ``protocol`` and implement ``_make_driver()`` and ``_identity()``.
+    """
+
+    protocol: str = ""
+    supports_writes = True
+    supports_deletes = True
+    supports_listing = True
+    supports_partial_writes = False  # type: ignore[assignment]
+    # The sync methods below serve the mapping API and callers that want them; zarr's
+    # pipelines should keep using the concurrent async path for network I/O.
+    _supports_sync_io = False
+
+    def __init__(self, container: str, prefix: str = "", *, read_only: bool = False) -> None:
+        super().__init__(read_only=read_only)
+        self.container = container
+        self.prefix = prefix.strip("/")
+        self._drivers: dict[asyncio.AbstractEventLoop, ObjectDriver] = {}
+
+    # -- to implement --------------------------------------------------------------------------
+    def _make_driver(self) -> ObjectDriver:
+        """A driver bound to the running event loop."""
+        raise NotImplementedError
+
+    def _identity(self) -> tuple[Any, ...]:
+        """What makes two stores of this kind point at the same data (endpoint, account...)."""
+        raise NotImplementedError
+
+    def _constructor_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this store (for ``with_read_only``)."""
+        raise NotImplementedError
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _driver(self) -> ObjectDriver:
+        loop = asyncio.get_running_loop()
+        driver = self._drivers.get(loop)
+        if driver is None:
+            for old in [lp for lp in self._drivers if lp.is_closed()]:
+                del self._drivers[old]
+            driver = self._drivers[loop] = self._make_driver()
+        return driver
+
+    def _path(self, key: str) -> str:
+        key = key.lstrip("/")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _strip(self, path: str) -> str:
+        return path[len(self.prefix) + 1 :] if self.prefix else path
+
+    @property
+    def url(self) -> str:
+        """``<protocol>://<container>/<prefix>``: the same data as a URL for xarray/fsspec."""
+        return f"{self.protocol}://{self.container}/{self.prefix}".rstrip("/")
+
+    def __repr__(self) -> str:
+        mode = ", read_only=True" if self.read_only else ""
+        return f"{type(self).__name__}({self.url!r}{mode})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and isinstance(other, ObjectStore)
+            and (other.container, other.prefix, other.read_only, other._identity())
+            == (self.container, self.prefix, self.read_only, self._identity())
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable mapping
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_drivers"] = {}  # sockets stay behind; the unpickled store opens its own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def with_read_only(self, read_only: bool = False) -> Self:
+        """The same location with another ``read_only`` setting (not opened)."""
+        return type(self)(**{**self._constructor_kwargs(), "read_only": read_only})
+
+    def close(self) -> None:
+        """Close the store (connections are closed with their event loops)."""
+        super().close()
+
+    # -- zarr Store ----------------------------------------------------------------------------
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        """The value of ``key`` (or the requested bytes of it); None when it does not exist."""
+        rng = byte_range_of(byte_range)
+        await self._ensure_open()
+        data = await self._driver().get(self._path(key), rng)
+        if data is None:
+            return None
+        return (prototype or default_buffer_prototype()).buffer.from_bytes(data)
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        """Several (key, range) reads, concurrently."""
+        return list(await asyncio.gather(*(self.get(k, prototype, r) for k, r in key_ranges)))
+
+    async def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+        return await self._driver().head(self._path(key)) is not None
+
+    async def getsize(self, key: str) -> int:
+        """Size of ``key`` in bytes; ``FileNotFoundError`` when it does not exist."""
+        size = await self._driver().head(self._path(key))
+        if size is None:
+            raise FileNotFoundError(f"{self.url}/{key} does not exist")
+        return size
+
+    async def set(self, key: str, value: Buffer) -> None:
+        """Store ``value`` under ``key``."""
+        self._check_writable()
+        if not isinstance(value, Buffer):
+            raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
+        await self._ensure_open()
+        await self._driver().put(self._path(key), value.to_bytes())
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        """Store ``value`` under ``key`` unless ``key`` exists."""
+        if not await self.exists(key):
+            await self.set(key, value)
+
+    async def delete(self, key: str) -> None:
+        """Delete ``key``; a missing key is not an error."""
+        self._check_writable()
+        await self._driver().delete([self._path(key)])
+
+    async def delete_dir(self, prefix: str) -> None:
+        """Delete every key under ``prefix``, in batches (bulk delete where the server has it)."""
+        self._check_writable()
+        prefix = prefix.strip("/")
+        paths = [
+            p async for p, _ in self._driver().list(self._path(prefix + "/" if prefix else ""))
+        ]
+        if paths:
+            await self._driver().delete(paths)
+
+    async def list(self) -> AsyncIterator[str]:  # type: ignore[override]
+        """Every key in the store."""
+        async for key in self.list_prefix(""):
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:  # type: ignore[override]
+        """Every key that starts with ``prefix``."""
+        async for path, _ in self._driver().list(self._path("") + prefix.lstrip("/")):
+            yield self._strip(path)
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:  # type: ignore[override]
+        """Names of the keys and sub-prefixes directly under ``prefix``."""
+        prefix = prefix.strip("/")
+        full = self._path(prefix)
+        if full and not full.endswith("/"):
+            full += "/"
+        async for path, _ in self._driver().list(full, "/"):
+            name = path[len(full) :].rstrip("/")
+            if name:
+                yield name
+
+    # -- synchronous surface (zarr's SupportsSyncStore; used by the mapping API) ---------------
+    def get_sync(
+        self,
+        key: str,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        """``get`` from synchronous code."""
+        return sync(self.get(key, prototype or default_buffer_prototype(), byte_range))
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        """``set`` from synchronous code."""
+        sync(self.set(key, value))
+
+    def delete_sync(self, key: str) -> None:
+        """``delete`` from synchronous code."""
+        sync(self.delete(key))
+
+    # -- MutableMapping (zarr-swiftstore style) ------------------------------------------------
+    def __getitem__(self, key: str) -> bytes:
+        value = self.get_sync(key)
+        if value is None:
+            raise KeyError(key)
+        return value.to_bytes()
+
+    def __setitem__(self, key: str, value: bytes | bytearray | memoryview | Buffer) -> None:
+        if not isinstance(value, Buffer):
+            value = default_buffer_prototype().buffer.from_bytes(bytes(value))
+        self.set_sync(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if not self.__contains__(key):
+            raise KeyError(key)
+        self.delete_sync(key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and sync(self.exists(key))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        """All keys, sorted (a list, as zarr-swiftstore returns)."""
+
+        async def collect() -> list[str]:
+            return [k async for k in self.list()]
+
+        return sorted(sync(collect()))
+
+    def listdir(self, path: str = "") -> list[str]:
+        """Sorted names directly under ``path`` (keys and sub-prefixes)."""
+
+        async def collect() -> list[str]:
+            return [k async for k in self.list_dir(path)]
+
+        return sorted(sync(collect()))
+
+    def rmdir(self, path: str = "") -> None:
+        """Delete everything under ``path`` (the whole store for ``""``)."""
+        sync(self.delete_dir(path))

@@ -1,0 +1,157 @@
+"""Cached, expiring credentials: refreshed before they expire, once for all callers.
+
+One mechanism for every kind (STS keys, Swift tokens): a fetch function, the expiry it
+reports, two windows before that expiry, and single-flight refresh across threads and
+asyncio tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from .errors import AuthConnectionError, TransientError
+
+log = logging.getLogger("zarrstores.auth")
+
+T = TypeVar("T")
+
+
+class RefreshingCache(Generic[T]):
+    """Credentials from ``fetch``, kept until they near ``expires_at(creds)``.
+
+    - advisory window (``advisory`` s before expiry): one caller refreshes, the others go on
+      with the old credentials; if that refresh fails the old ones are still used;
+    - mandatory window (``mandatory`` s before expiry): every caller waits for the refresh.
+
+    The windows default to a quarter and a tenth of the credentials' lifetime, capped at
+    5 and 1 minutes, so 900 s credentials are fetched once per ~11 minutes, never per request.
+    ``TransientError`` from ``fetch`` is retried with backoff; other errors raise at once.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[], T],
+        expires_at: Callable[[T], float | None],
+        *,
+        retries: int = 3,
+        backoff: float = 0.25,
+        advisory: float | None = None,
+        mandatory: float | None = None,
+    ) -> None:
+        self._fetch = fetch
+        self._expires_at = expires_at
+        self._retries = retries
+        self._backoff = backoff
+        self._advisory = advisory
+        self._mandatory = mandatory
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._fetched_at = 0.0
+        self.exchanges = 0
+        """Number of successful fetches (one per STS exchange or Swift authentication)."""
+
+    def __getstate__(self) -> dict:
+        # The lock cannot travel; the cached (short-lived) credentials may, so a worker
+        # does not re-authenticate before its first request.
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _windows(self) -> tuple[float, float]:
+        expiry = self._expires_at(self._value) if self._value is not None else None
+        life = (expiry - self._fetched_at) if expiry is not None else 0.0
+        advisory = self._advisory if self._advisory is not None else min(300.0, 0.25 * life)
+        mandatory = self._mandatory if self._mandatory is not None else min(60.0, 0.1 * life)
+        return advisory, mandatory
+
+    def _state(self) -> str:
+        """'fresh', 'advisory' (refresh soon) or 'stale' (refresh now)."""
+        if self._value is None:
+            return "stale"
+        expiry = self._expires_at(self._value)
+        if expiry is None:
+            return "fresh"
+        left = expiry - time.time()
+        advisory, mandatory = self._windows()
+        if left <= mandatory:
+            return "stale"
+        return "advisory" if left <= advisory else "fresh"
+
+    def peek(self) -> T | None:
+        """The cached credentials, whatever their state, without fetching."""
+        return self._value
+
+    def get(self) -> T:
+        """Current credentials, fetched or refreshed if needed (thread-safe, single-flight)."""
+        state = self._state()
+        if state == "fresh":
+            return self._value  # type: ignore[return-value]
+        if state == "advisory":
+            if not self._lock.acquire(blocking=False):
+                return self._value  # type: ignore[return-value]  # someone is refreshing
+            try:
+                if self._state() == "advisory":
+                    try:
+                        self._refresh()
+                    except Exception as e:
+                        log.warning("early credential refresh failed, will retry: %s", e)
+                if self._state() != "stale":
+                    return self._value  # type: ignore[return-value]
+            finally:
+                self._lock.release()
+        with self._lock:
+            if self._state() == "stale":
+                self._refresh()
+            return self._value  # type: ignore[return-value]
+
+    async def aget(self) -> T:
+        """``get()`` for coroutines: no thread hop while the credentials are fresh."""
+        if self._state() == "fresh":
+            return self._value  # type: ignore[return-value]
+        return await asyncio.to_thread(self.get)
+
+    def refresh_after_failure(self, failed: T | None) -> T:
+        """Refresh because the server rejected ``failed``; callers that saw the same rejected
+        credentials share one refresh."""
+        with self._lock:
+            if self._value is None or self._value is failed or self._value == failed:
+                self._refresh()
+            return self._value  # type: ignore[return-value]
+
+    async def arefresh_after_failure(self, failed: T | None) -> T:
+        """``refresh_after_failure`` for coroutines."""
+        return await asyncio.to_thread(self.refresh_after_failure, failed)
+
+    def invalidate(self) -> None:
+        """Forget the cached credentials; the next ``get()`` fetches."""
+        with self._lock:
+            self._value = None
+
+    def _refresh(self) -> None:
+        for attempt in range(self._retries + 1):
+            try:
+                started = time.time()
+                value = self._fetch()
+            except TransientError as e:
+                if attempt == self._retries:
+                    raise AuthConnectionError(
+                        f"{e} (gave up after {attempt + 1} attempts)"
+                    ) from None
+                delay = self._backoff * (2**attempt) * (0.5 + random.random())
+                log.info("credential fetch failed (%s); retrying in %.2f s", e, delay)
+                time.sleep(delay)
+                continue
+            self._value = value
+            self._fetched_at = started
+            self.exchanges += 1
+            return

@@ -1,0 +1,104 @@
+"""The same credentials for other S3 clients: aiobotocore/s3fs, obstore, minio-py, pyarrow."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from .s3 import S3CredentialProvider, S3Credentials
+
+
+def _metadata(creds: S3Credentials) -> dict[str, Any]:
+    expiry = creds.expires_at if creds.expires_at is not None else time.time() + 10 * 365 * 86400
+    return {
+        "access_key": creds.access_key,
+        "secret_key": creds.secret_key.reveal(),
+        "token": creds.session_token.reveal() if creds.session_token else None,
+        "expiry_time": datetime.fromtimestamp(expiry, UTC).isoformat(),
+    }
+
+
+def botocore_credentials(provider: S3CredentialProvider) -> Any:
+    """aiobotocore credentials fed by ``provider`` (None for anonymous access).
+
+    botocore's own refresh windows (15/10 minutes) would ask for new credentials at every
+    request when they live 15 minutes; these windows are set well inside ours, so aiobotocore
+    only asks after our cache has already refreshed: one STS exchange per credential lifetime.
+    Create one per event loop: it holds an ``asyncio.Lock``.
+    """
+    from aiobotocore.credentials import AioCredentials, AioRefreshableCredentials
+
+    creds = provider.get()
+    if creds is None:
+        return None
+    if creds.expires_at is None or not provider.can_refresh:
+        token = creds.session_token.reveal() if creds.session_token else None
+        return AioCredentials(creds.access_key, creds.secret_key.reveal(), token)
+    life = max(creds.expires_at - time.time(), 1.0)
+
+    async def refresh() -> dict[str, Any]:
+        fresh = await provider.aget()
+        assert fresh is not None
+        return _metadata(fresh)
+
+    return AioRefreshableCredentials.create_from_metadata(
+        _metadata(creds),
+        refresh_using=refresh,
+        method="zarrstores",
+        advisory_timeout=min(30.0, 0.05 * life),
+        mandatory_timeout=min(10.0, 0.02 * life),
+    )
+
+
+def aiobotocore_session(provider: S3CredentialProvider) -> Any:
+    """An ``AioSession`` whose credentials come from ``provider`` (for ``s3fs.S3FileSystem(
+    session=...)``)."""
+    from aiobotocore.credentials import AioCredentialProvider
+    from aiobotocore.session import AioSession
+
+    class _Provider(AioCredentialProvider):
+        METHOD = CANONICAL_NAME = "zarrstores"
+
+        async def load(self) -> Any:
+            return botocore_credentials(provider)
+
+    session = AioSession()
+    session.get_component("credential_provider").insert_before("env", _Provider())
+    return session
+
+
+def obstore_credential_provider(provider: S3CredentialProvider) -> Any:
+    """An async callable for ``obstore.store.S3Store(credential_provider=...)``."""
+
+    async def credentials() -> dict[str, Any]:
+        creds = await provider.aget()
+        assert creds is not None, "use skip_signature=True for anonymous access"
+        expires = creds.expires_at
+        return {
+            "access_key_id": creds.access_key,
+            "secret_access_key": creds.secret_key.reveal(),
+            "token": creds.session_token.reveal() if creds.session_token else None,
+            "expires_at": datetime.fromtimestamp(expires, UTC) if expires else None,
+        }
+
+    return credentials
+
+
+def minio_credentials_provider(provider: S3CredentialProvider) -> Any:
+    """A ``minio.credentials.Provider`` (minio-py asks it before every request)."""
+    from minio.credentials import Credentials
+    from minio.credentials.providers import Provider
+
+    class _Provider(Provider):
+        def retrieve(self) -> Credentials:
+            creds = provider.get()
+            assert creds is not None, "minio-py has no anonymous provider: pass no credentials"
+            return Credentials(
+                creds.access_key,
+                creds.secret_key.reveal(),
+                creds.session_token.reveal() if creds.session_token else None,
+                datetime.fromtimestamp(creds.expires_at, UTC) if creds.expires_at else None,
+            )
+
+    return _Provider()

@@ -1,0 +1,211 @@
+"""STS ``AssumeRoleWithWebIdentity`` as MinIO does it, and credentials that stay fresh."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from datetime import datetime
+
+import requests
+
+from ._refresh import RefreshingCache
+from ._secret import Secret, redact
+from .errors import AuthConnectionError, ConfigurationError, STSError, TransientError
+from .s3 import S3CredentialProvider, S3Credentials, check_endpoint
+from .tokens import TokenSource, token_source
+
+log = logging.getLogger("zarrstores.auth")
+
+MIN_DURATION, MAX_DURATION = 900, 43200
+
+_HINTS = {
+    "InvalidIdentityToken": "the server did not accept the OIDC token: check that it comes "
+    "from the identity provider this server trusts and is meant for it (iss, aud)",
+    "ExpiredToken": "the OIDC token has expired: check that sts-wire / oidc-agent refreshes it",
+    "AccessDenied": "the token is valid but grants no role/policy here: check its `policy` "
+    "claim or the role's trust policy",
+    "InvalidParameterValue": "the server rejected a parameter of the request (token, "
+    "DurationSeconds, RoleSessionName or Policy)",
+}
+
+
+def _session_name() -> str:
+    name = f"zarrstores-{getpass.getuser()}-{os.getpid()}"
+    return re.sub(r"[^\w+=,.@-]", "-", name)[:64]
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _find(root: ET.Element, name: str) -> str | None:
+    for el in root.iter():
+        if _local(el.tag) == name:
+            return (el.text or "").strip()
+    return None
+
+
+def _parse_time(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def assume_role_with_web_identity(
+    endpoint_url: str,
+    token: str,
+    *,
+    role_arn: str | None = None,
+    session_name: str | None = None,
+    duration: int = 3600,
+    session_policy: str | None = None,
+    verify: bool | str = True,
+    timeout: float = 30.0,
+) -> S3Credentials:
+    """Exchange an OIDC access token for temporary S3 keys at ``endpoint_url``.
+
+    A form POST to the S3 endpoint itself (as MinIO serves STS); ``role_arn`` is optional.
+    Raises ``STSError`` (server's code and message), ``AuthConnectionError`` (TLS) or
+    ``TransientError`` (unreachable, 5xx: worth a retry). The token is in no message.
+    """
+    if not MIN_DURATION <= duration <= MAX_DURATION:
+        raise ConfigurationError(
+            f"duration={duration} is outside {MIN_DURATION}..{MAX_DURATION} seconds"
+        )
+    form = {
+        "Action": "AssumeRoleWithWebIdentity",
+        "Version": "2011-06-15",
+        "WebIdentityToken": token,
+        "RoleSessionName": session_name or _session_name(),
+        "DurationSeconds": str(duration),
+    }
+    if role_arn:
+        form["RoleArn"] = role_arn
+    if session_policy:
+        form["Policy"] = session_policy
+    url = check_endpoint(endpoint_url) + "/"
+    try:
+        r = requests.post(url, data=form, timeout=timeout, verify=verify)
+    except requests.exceptions.SSLError:
+        raise AuthConnectionError(
+            f"TLS verification failed for {endpoint_url}: pass verify='/path/to/ca-bundle.pem' "
+            "for a private CA (verify=False turns checking off, not recommended)"
+        ) from None
+    except requests.exceptions.RequestException as e:
+        raise TransientError(
+            f"cannot reach the STS endpoint {endpoint_url} ({type(e).__name__})"
+        ) from None
+    text = redact(r.text, token)
+    if r.status_code >= 500:
+        raise TransientError(f"STS endpoint {endpoint_url} answered {r.status_code}")
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        raise STSError(
+            f"STS endpoint {endpoint_url} answered {r.status_code} with no STS XML: is it an "
+            "S3/MinIO endpoint with STS enabled?",
+            status=r.status_code,
+        ) from None
+    if r.status_code != 200 or _local(root.tag) == "ErrorResponse":
+        code = _find(root, "Code") or "Unknown"
+        message = _find(root, "Message") or ""
+        hint = _HINTS.get(code, "")
+        raise STSError(
+            f"STS AssumeRoleWithWebIdentity at {endpoint_url} failed: {code}: {message}"
+            + (f" ({hint})" if hint else ""),
+            code=code,
+            status=r.status_code,
+        )
+    access_key = _find(root, "AccessKeyId")
+    secret = _find(root, "SecretAccessKey")
+    if not access_key or not secret:
+        raise STSError(f"STS response from {endpoint_url} holds no credentials", status=200)
+    session_token = _find(root, "SessionToken")
+    expiration = _find(root, "Expiration")
+    return S3Credentials(
+        access_key=access_key,
+        secret_key=Secret(secret),
+        session_token=Secret(session_token) if session_token else None,
+        expires_at=_parse_time(expiration) if expiration else None,
+    )
+
+
+class STSCredentials(S3CredentialProvider):
+    """Temporary S3 keys from an OIDC token, exchanged again before they expire.
+
+    The token is read from its source at every exchange (never refreshed here). Safe to share
+    between threads and event loops; concurrent callers during a refresh share one exchange.
+    ``exchanges`` counts STS calls.
+    """
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        token: str | TokenSource | Callable[[], str] | None = None,
+        *,
+        token_file: str | os.PathLike[str] | None = None,
+        role_arn: str | None = None,
+        duration: int = 3600,
+        session_policy: str | None = None,
+        verify: bool | str = True,
+        advisory: float | None = None,
+        mandatory: float | None = None,
+    ) -> None:
+        self.endpoint_url = check_endpoint(endpoint_url)
+        self.token_source = token_source(token, token_file)
+        self.role_arn = role_arn
+        self.duration = duration
+        self.session_policy = session_policy
+        self.verify = verify
+        self._cache: RefreshingCache[S3Credentials] = RefreshingCache(
+            self._exchange,
+            lambda c: c.expires_at,
+            advisory=advisory,
+            mandatory=mandatory,
+        )
+        if not MIN_DURATION <= duration <= MAX_DURATION:
+            raise ConfigurationError(
+                f"duration={duration} is outside {MIN_DURATION}..{MAX_DURATION} seconds"
+            )
+
+    def _exchange(self) -> S3Credentials:
+        token = self.token_source.get()
+        log.debug(
+            "STS exchange at %s with token from %s", self.endpoint_url, self.token_source.describe()
+        )
+        return assume_role_with_web_identity(
+            self.endpoint_url,
+            token,
+            role_arn=self.role_arn,
+            duration=self.duration,
+            session_policy=self.session_policy,
+            verify=self.verify,
+        )
+
+    def get(self) -> S3Credentials:
+        return self._cache.get()
+
+    async def aget(self) -> S3Credentials:
+        return await self._cache.aget()
+
+    def refresh_after_failure(self, failed: S3Credentials | None) -> S3Credentials:
+        return self._cache.refresh_after_failure(failed)
+
+    async def arefresh_after_failure(self, failed: S3Credentials | None) -> S3Credentials:
+        return await self._cache.arefresh_after_failure(failed)
+
+    @property
+    def can_refresh(self) -> bool:
+        return True
+
+    @property
+    def exchanges(self) -> int:
+        return self._cache.exchanges
+
+    def describe(self) -> str:
+        return f"STS credentials from the OIDC token in {self.token_source.describe()}"
+
+    def __repr__(self) -> str:
+        return f"STSCredentials({self.endpoint_url!r}, token_source={self.token_source!r})"

@@ -1,0 +1,323 @@
+"""Swift auth kinds behind one interface: tempauth v1, Keystone v3, pre-authenticated, anonymous.
+
+Each gives ``SwiftCredentials`` (storage URL, token, expiry), cached and refreshed before expiry;
+after a 401 the backend calls ``refresh_after_failure`` and retries once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from ._refresh import RefreshingCache
+from ._secret import Secret
+from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, TransientError
+
+
+@dataclass(frozen=True)
+class SwiftCredentials:
+    """Where the account is and the token to use there (None for anonymous access)."""
+
+    storage_url: str
+    token: Secret | None = field(default=None, repr=False)
+    expires_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"SwiftCredentials(storage_url={self.storage_url!r}, expires_at={self.expires_at})"
+
+
+class SwiftAuth:
+    """Base of the Swift auth kinds: ``get()`` credentials, ``refresh_after_failure()``."""
+
+    def __init__(self, *, storage_url: str | None = None, verify: bool | str = True) -> None:
+        self.storage_url_override = storage_url.rstrip("/") if storage_url else None
+        self.verify = verify
+        self._cache: RefreshingCache[SwiftCredentials] = RefreshingCache(
+            self._fetch_checked, lambda c: c.expires_at
+        )
+
+    def _fetch(self) -> SwiftCredentials:
+        raise NotImplementedError
+
+    def _fetch_checked(self) -> SwiftCredentials:
+        creds = self._fetch()
+        if self.storage_url_override:
+            creds = SwiftCredentials(self.storage_url_override, creds.token, creds.expires_at)
+        return creds
+
+    def get(self) -> SwiftCredentials:
+        """Current credentials (authenticating first if needed)."""
+        return self._cache.get()
+
+    async def aget(self) -> SwiftCredentials:
+        """``get()`` for coroutines."""
+        return await self._cache.aget()
+
+    def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
+        """Re-authenticate because Swift answered 401 to ``failed``."""
+        return self._cache.refresh_after_failure(failed)
+
+    async def arefresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
+        """``refresh_after_failure`` for coroutines."""
+        return await self._cache.arefresh_after_failure(failed)
+
+    @property
+    def can_reauthenticate(self) -> bool:
+        """Whether a rejected token can be replaced by authenticating again."""
+        return True
+
+    @property
+    def exchanges(self) -> int:
+        """How many times this object authenticated."""
+        return self._cache.exchanges
+
+    def describe(self) -> str:
+        """The kind and who, for messages."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()})"
+
+
+def _get(url: str, *, headers: dict[str, str], verify: bool | str, what: str) -> requests.Response:
+    try:
+        r = requests.get(url, headers=headers, timeout=30, verify=verify)
+    except requests.exceptions.SSLError:
+        raise AuthConnectionError(
+            f"TLS verification failed for {url}: pass verify='/path/to/ca-bundle.pem' for a "
+            "private CA (verify=False turns checking off, not recommended)"
+        ) from None
+    except requests.exceptions.RequestException as e:
+        raise TransientError(f"cannot reach {what} at {url} ({type(e).__name__})") from None
+    if r.status_code >= 500:
+        raise TransientError(f"{what} at {url} answered {r.status_code}")
+    return r
+
+
+class TempAuth(SwiftAuth):
+    """Swift v1 auth (tempauth, swauth, and the v1 front of most clusters): ``ST_AUTH`` etc."""
+
+    def __init__(
+        self,
+        authurl: str,
+        user: str,
+        key: str,
+        *,
+        storage_url: str | None = None,
+        verify: bool | str = True,
+    ) -> None:
+        if ":" not in user:
+            raise ConfigurationError(
+                f"tempauth user {user!r} must be of the form 'account:user' (e.g. 'test:tester')"
+            )
+        self.authurl = authurl
+        self.user = user
+        self._key = Secret(key)
+        super().__init__(storage_url=storage_url, verify=verify)
+
+    def _fetch(self) -> SwiftCredentials:
+        r = _get(
+            self.authurl,
+            headers={"X-Auth-User": self.user, "X-Auth-Key": self._key.reveal()},
+            verify=self.verify,
+            what="Swift auth",
+        )
+        if r.status_code in (401, 403):
+            raise SwiftAuthError(
+                f"Swift auth at {self.authurl} rejected user {self.user!r} ({r.status_code}): "
+                "check ST_USER / ST_KEY (user is 'account:user', key is its password)"
+            )
+        if r.status_code != 200 or "X-Storage-Url" not in r.headers:
+            raise SwiftAuthError(
+                f"{self.authurl} answered {r.status_code} without X-Storage-Url: is it a Swift "
+                "v1 auth URL (usually ending in /auth/v1.0)?"
+            )
+        expires = r.headers.get("X-Auth-Token-Expires")
+        return SwiftCredentials(
+            storage_url=r.headers["X-Storage-Url"].rstrip("/"),
+            token=Secret(r.headers["X-Auth-Token"]),
+            expires_at=time.time() + float(expires) if expires else None,
+        )
+
+    def describe(self) -> str:
+        return f"tempauth user {self.user!r} at {self.authurl}"
+
+
+class KeystoneAuth(SwiftAuth):
+    """Keystone v3 through keystoneauth1: password, application credential, or token.
+
+    ``options`` are keystoneauth1 plugin options (``username``, ``password``,
+    ``project_name``, ``user_domain_name``, ``application_credential_id``, ...).
+    The object-store endpoint comes from the catalog (``region_name``, ``interface``).
+    """
+
+    _SECRET_OPTIONS = ("password", "application_credential_secret", "token")
+
+    def __init__(
+        self,
+        auth_url: str,
+        *,
+        auth_type: str = "password",
+        region_name: str | None = None,
+        interface: str = "public",
+        storage_url: str | None = None,
+        verify: bool | str = True,
+        **options: Any,
+    ) -> None:
+        if auth_type not in (
+            "password",
+            "v3applicationcredential",
+            "token",
+            "v3password",
+            "v3token",
+        ):
+            raise ConfigurationError(
+                f"auth_type {auth_type!r} is not supported: use 'password', "
+                "'v3applicationcredential' or 'token'"
+            )
+        self.auth_url = auth_url
+        self.auth_type = auth_type
+        self.region_name = region_name
+        self.interface = interface
+        self._options = {
+            k: (Secret(v) if k in self._SECRET_OPTIONS and v is not None else v)
+            for k, v in options.items()
+            if v is not None
+        }
+        self._session: Any = None
+        super().__init__(storage_url=storage_url, verify=verify)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_session"] = None  # keystoneauth sessions hold sockets; rebuilt on demand
+        return state
+
+    def _plugin(self) -> Any:
+        from keystoneauth1.identity import v3
+
+        opts = {k: (v.reveal() if isinstance(v, Secret) else v) for k, v in self._options.items()}
+        url = self.auth_url.rstrip("/")
+        url = url if url.endswith("/v3") else url + "/v3"
+        kind = self.auth_type.removeprefix("v3")
+        try:
+            if kind == "applicationcredential":
+                return v3.ApplicationCredential(auth_url=url, **opts)
+            if kind == "token":
+                return v3.Token(auth_url=url, **opts)
+            return v3.Password(auth_url=url, **opts)
+        except TypeError as e:
+            raise ConfigurationError(f"Keystone {self.auth_type} options: {e}") from None
+
+    def _fetch(self) -> SwiftCredentials:
+        from keystoneauth1 import exceptions as ks_exc
+        from keystoneauth1 import session as ks_session
+
+        session = ks_session.Session(auth=self._plugin(), verify=self.verify)
+        try:
+            token = session.get_token()
+            endpoint = self.storage_url_override or session.get_endpoint(
+                service_type="object-store", interface=self.interface, region_name=self.region_name
+            )
+        except ks_exc.Unauthorized:
+            raise SwiftAuthError(
+                f"Keystone at {self.auth_url} rejected the {self.auth_type} credentials: "
+                "check OS_USERNAME/OS_PASSWORD (or the application credential id/secret), "
+                "the project and the domains"
+            ) from None
+        except ks_exc.SSLError:
+            raise AuthConnectionError(
+                f"TLS verification failed for {self.auth_url}: pass verify='/path/to/ca.pem'"
+            ) from None
+        except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.RetriableConnectionFailure):
+            raise TransientError(f"cannot reach Keystone at {self.auth_url}") from None
+        except ks_exc.EndpointNotFound:
+            raise ConfigurationError(
+                f"Keystone at {self.auth_url} lists no object-store endpoint "
+                f"(interface={self.interface!r}, region={self.region_name!r}); pass "
+                "region_name/interface, or storage_url"
+            ) from None
+        except ks_exc.HttpError as e:
+            raise SwiftAuthError(
+                f"Keystone at {self.auth_url} answered {e.http_status}: {e.message}"
+            ) from None
+        except ks_exc.ClientException as e:
+            raise SwiftAuthError(f"Keystone auth failed: {type(e).__name__}: {e}") from None
+        if not endpoint:
+            raise ConfigurationError(f"Keystone at {self.auth_url} gave no object-store endpoint")
+        expires = session.auth.auth_ref.expires if session.auth.auth_ref else None
+        return SwiftCredentials(
+            storage_url=endpoint.rstrip("/"),
+            token=Secret(token),
+            expires_at=expires.timestamp() if expires else None,
+        )
+
+    def describe(self) -> str:
+        who = (
+            self._options.get("username")
+            or self._options.get("application_credential_id")
+            or self._options.get("application_credential_name")
+            or "token"
+        )
+        return f"Keystone {self.auth_type} {who!s} at {self.auth_url}"
+
+
+class PreAuth(SwiftAuth):
+    """A storage URL and token obtained elsewhere (``OS_STORAGE_URL`` + ``OS_AUTH_TOKEN``).
+
+    Cannot re-authenticate: when Swift rejects the token, the error says to get a new one.
+    """
+
+    def __init__(self, storage_url: str, token: str, *, verify: bool | str = True) -> None:
+        self._creds = SwiftCredentials(storage_url.rstrip("/"), Secret(token))
+        super().__init__(verify=verify)
+
+    def _fetch(self) -> SwiftCredentials:
+        return self._creds
+
+    def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
+        raise SwiftAuthError(
+            f"Swift rejected the pre-authenticated token for {self._creds.storage_url}: it has "
+            "expired or was revoked. Get a new one (`swift auth`, `zarrstores env swift`, or "
+            "zarrstores.acquire_token(...)) or pass authurl/user/key so zarrstores can "
+            "re-authenticate by itself"
+        )
+
+    async def arefresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
+        return self.refresh_after_failure(failed)
+
+    @property
+    def can_reauthenticate(self) -> bool:
+        return False
+
+    def describe(self) -> str:
+        return f"pre-authenticated token for {self._creds.storage_url}"
+
+
+class AnonymousSwift(SwiftAuth):
+    """No token: for public containers (read ACL ``.r:*``, listings with ``.rlistings``)."""
+
+    def __init__(self, storage_url: str, *, verify: bool | str = True) -> None:
+        self._creds = SwiftCredentials(storage_url.rstrip("/"), None)
+        super().__init__(verify=verify)
+
+    def _fetch(self) -> SwiftCredentials:
+        return self._creds
+
+    def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
+        raise SwiftAuthError(
+            f"anonymous access to {self._creds.storage_url} was refused: the container is not "
+            "public (its owner can run zarrstores.make_public(...)); pass credentials otherwise"
+        )
+
+    async def arefresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
+        return self.refresh_after_failure(failed)
+
+    @property
+    def can_reauthenticate(self) -> bool:
+        return False
+
+    def describe(self) -> str:
+        return f"anonymous access to {self._creds.storage_url}"

@@ -1,0 +1,290 @@
+"""OIDC access tokens: where they come from, and what they say (claims read without verifying).
+
+zarrstores never refreshes an OIDC token itself (one valid token per user: a refresh here would
+invalidate the one sts-wire or oidc-agent keeps). A file source is re-read at every use.
+
+Discovery order (``find_token``), after the WLCG bearer token discovery spec, then sts-wire:
+
+1. ``BEARER_TOKEN`` (the token itself)
+2. ``BEARER_TOKEN_FILE`` (a path)
+3. ``$XDG_RUNTIME_DIR/bt_u$UID``
+4. ``/tmp/bt_u$UID``
+5. ``.token`` in the working directory (sts-wire)
+6. ``~/.token``
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import stat
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ._secret import Secret
+from .errors import ConfigurationError, TokenError, TokenExpiredError, TokenNotFoundError
+
+log = logging.getLogger("zarrstores.auth")
+
+_HINT = (
+    "Is sts-wire or oidc-agent running and refreshing it? "
+    "(oidc-agent: `oidc-token <account> > $BEARER_TOKEN_FILE`)"
+)
+
+
+class TokenFilePermissionWarning(UserWarning):
+    """The token file can be read by other users."""
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What a token says of itself (unverified claims) and where it was found."""
+
+    source: str
+    subject: str | None
+    issuer: str | None
+    audience: str | list[str] | None
+    expires_at: float | None
+
+    @property
+    def expires_in(self) -> float | None:
+        """Seconds left (negative once expired); None when the token has no ``exp``."""
+        return None if self.expires_at is None else self.expires_at - time.time()
+
+
+def decode_claims(token: str) -> dict:
+    """The JWT's payload claims, without verifying the signature (for diagnostics only)."""
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts[:2]):
+        raise TokenError(
+            "the token is not a JWT (expected three dot-separated base64url parts); "
+            "is it an OIDC access token? Some providers issue opaque tokens, which STS rejects."
+        )
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except (binascii.Error, ValueError):
+        raise TokenError("the token is not a JWT: its payload is not base64url JSON") from None
+    if not isinstance(claims, dict):
+        raise TokenError("the token is not a JWT: its payload is not a JSON object")
+    return claims
+
+
+def _looks_like_jwt(token: str) -> bool:
+    try:
+        decode_claims(token)
+    except TokenError:
+        return False
+    return True
+
+
+class TokenSource:
+    """Where an OIDC access token comes from. ``get()`` returns the current token."""
+
+    def get(self) -> str:
+        """The current token: stripped, a JWT, not expired; raises ``TokenError`` otherwise."""
+        token = self._read()
+        return check_token(token, self.describe())
+
+    def _read(self) -> str:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where the token comes from, for messages (never the token itself)."""
+        raise NotImplementedError
+
+    def info(self) -> TokenInfo:
+        """Claims of the current token, for ``zarrstores token`` and error messages."""
+        claims = decode_claims(self._read())
+        return TokenInfo(
+            source=self.describe(),
+            subject=claims.get("sub"),
+            issuer=claims.get("iss"),
+            audience=claims.get("aud"),
+            expires_at=float(claims["exp"]) if "exp" in claims else None,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()})"
+
+
+def check_token(token: str, where: str) -> str:
+    """``token`` if it is a JWT that has not expired, else a ``TokenError`` naming ``where``."""
+    if not token:
+        raise TokenError(f"the token from {where} is empty. {_HINT}")
+    claims = decode_claims(token)
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and exp < time.time():
+        when = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        ago = int(time.time() - exp)
+        raise TokenExpiredError(f"the token from {where} expired at {when} ({ago} s ago). {_HINT}")
+    return token
+
+
+class StaticToken(TokenSource):
+    """A token given as a value (it cannot be renewed: it works until it expires)."""
+
+    def __init__(self, token: str, *, name: str = "the token given") -> None:
+        self._token = Secret(token.strip())
+        self._name = name
+
+    def _read(self) -> str:
+        return self._token.reveal()
+
+    def describe(self) -> str:
+        return self._name
+
+
+class EnvToken(TokenSource):
+    """A token in an environment variable, read at every use."""
+
+    def __init__(self, var: str = "BEARER_TOKEN") -> None:
+        self.var = var
+
+    def _read(self) -> str:
+        return os.environ.get(self.var, "").strip()
+
+    def describe(self) -> str:
+        return f"${self.var}"
+
+
+class FileToken(TokenSource):
+    """A token file kept fresh by another program; re-read at every use.
+
+    Writers such as sts-wire truncate and then write, so an empty or partial read is retried
+    for up to ``settle`` seconds before it counts as an error.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, settle: float = 2.0) -> None:
+        self.path = Path(path).expanduser()
+        self.settle = settle
+        self._warned = False
+
+    def _read(self) -> str:
+        deadline = time.monotonic() + self.settle
+        while True:
+            try:
+                token = self.path.read_text().strip()
+            except FileNotFoundError:
+                raise TokenNotFoundError(
+                    f"token file {self.path} does not exist. {_HINT}"
+                ) from None
+            except (PermissionError, IsADirectoryError, UnicodeDecodeError) as e:
+                raise TokenError(
+                    f"token file {self.path} cannot be read ({type(e).__name__}); "
+                    "check its owner and permissions"
+                ) from None
+            if (token and _looks_like_jwt(token)) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        self._check_mode()
+        return token
+
+    def _check_mode(self) -> None:
+        if self._warned:
+            return
+        try:
+            mode = self.path.stat().st_mode
+        except OSError:
+            return
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            self._warned = True
+            warnings.warn(
+                f"token file {self.path} is readable by other users; run `chmod 600 {self.path}`",
+                TokenFilePermissionWarning,
+                stacklevel=4,
+            )
+
+    def describe(self) -> str:
+        return f"file {self.path}"
+
+
+class CallableToken(TokenSource):
+    """A token returned by a function, called at every use."""
+
+    def __init__(self, fn: Callable[[], str]) -> None:
+        self.fn = fn
+
+    def _read(self) -> str:
+        return str(self.fn()).strip()
+
+    def describe(self) -> str:
+        return f"callable {getattr(self.fn, '__qualname__', type(self.fn).__name__)}"
+
+
+def discovery_places(
+    env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> list[tuple[str, TokenSource | None]]:
+    """The places ``find_token`` looks at, in order: (description, source if usable)."""
+    env = os.environ if env is None else env
+    uid = os.getuid()
+    bearer = env.get("BEARER_TOKEN", "").strip()
+    places: list[tuple[str, TokenSource | None]] = [
+        (
+            "$BEARER_TOKEN",
+            (EnvToken() if env is os.environ else StaticToken(bearer)) if bearer else None,
+        ),
+    ]
+    # Set but missing, BEARER_TOKEN_FILE still wins (as the WLCG spec says): its writer may
+    # not have run yet, and the error then names that file instead of using another token.
+    if env.get("BEARER_TOKEN_FILE"):
+        path = Path(env["BEARER_TOKEN_FILE"])
+        places.append((f"$BEARER_TOKEN_FILE ({path})", FileToken(path)))
+    else:
+        places.append(("$BEARER_TOKEN_FILE (not set)", None))
+    xdg = env.get("XDG_RUNTIME_DIR")
+    candidates = [
+        (f"$XDG_RUNTIME_DIR/bt_u{uid}", Path(xdg) / f"bt_u{uid}" if xdg else None),
+        (f"/tmp/bt_u{uid}", Path(f"/tmp/bt_u{uid}")),
+        ("./.token", (cwd or Path.cwd()) / ".token"),
+        ("~/.token", Path.home() / ".token"),
+    ]
+    for name, path in candidates:
+        label = name if path is None or str(path) in name else f"{name} ({path})"
+        places.append((label, FileToken(path) if path is not None and path.is_file() else None))
+    return places
+
+
+def find_token(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> TokenSource:
+    """The first token source found in the discovery order (module docstring)."""
+    places = discovery_places(env, cwd)
+    for _, source in places:
+        if source is not None:
+            log.debug("OIDC token found in %s", source.describe())
+            return source
+    looked = "\n  ".join(name for name, _ in places)
+    raise TokenNotFoundError(
+        "no OIDC access token found. Looked in, in this order:\n  "
+        f"{looked}\n"
+        "Set BEARER_TOKEN_FILE to the file sts-wire or oidc-agent keeps fresh, or pass "
+        "token=... / token_file=..."
+    )
+
+
+def token_source(
+    token: str | TokenSource | Callable[[], str] | None = None,
+    token_file: str | os.PathLike[str] | None = None,
+) -> TokenSource:
+    """A ``TokenSource`` from what a user passes: a token, a source, a callable, a file, or
+    nothing (discovery)."""
+    if token is not None and token_file is not None:
+        raise ConfigurationError("pass either token or token_file, not both")
+    if isinstance(token, TokenSource):
+        return token
+    if callable(token):
+        return CallableToken(token)
+    if isinstance(token, str):
+        # A path passed as token= is a common slip: read it as the file it names.
+        if not _looks_like_jwt(token.strip()) and Path(token).expanduser().is_file():
+            return FileToken(token)
+        return StaticToken(token)
+    if token_file is not None:
+        return FileToken(token_file)
+    return find_token()
