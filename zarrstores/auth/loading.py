@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from .errors import ConfigurationError, TokenNotFoundError
 from .s3 import AnonymousS3, S3CredentialProvider, StaticS3Credentials, check_endpoint
 from .swift import AnonymousSwift, KeystoneAuth, PreAuth, SwiftAuth, TempAuth
-from .tokens import TokenSource
+from .tokens import TokenSource, find_token
 
 # swiftclient os_options (and OS_* names) -> keystoneauth1 v3 plugin options
 _OS_OPTIONS = {
@@ -316,18 +316,15 @@ def s3_credentials(
             endpoint_url, token, token_file=token_file, **sts_options
         ), endpoint_url
     try:
-        return STSCredentials(endpoint_url, **sts_options), endpoint_url
+        source = find_token(env)
     except TokenNotFoundError as e:
         if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-            return (
-                StaticS3Credentials(
-                    env["AWS_ACCESS_KEY_ID"],
-                    env["AWS_SECRET_ACCESS_KEY"],
-                    env.get("AWS_SESSION_TOKEN"),
-                ),
-                endpoint_url,
+            static = StaticS3Credentials(
+                env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN")
             )
+            return static, endpoint_url
         raise TokenNotFoundError(
             f"{e}\nFor static keys pass key=/secret= or set AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY; for public data pass anon=True."
         ) from None
+    return STSCredentials(endpoint_url, source, **sts_options), endpoint_url

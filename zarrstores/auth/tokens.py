@@ -229,7 +229,9 @@ def discovery_places(
     places: list[tuple[str, TokenSource | None]] = [
         (
             "$BEARER_TOKEN",
-            (EnvToken() if env is os.environ else StaticToken(bearer)) if bearer else None,
+            (EnvToken() if env is os.environ else StaticToken(bearer, name="$BEARER_TOKEN"))
+            if bearer
+            else None,
         ),
     ]
     # Set but missing, BEARER_TOKEN_FILE still wins (as the WLCG spec says): its writer may
