@@ -1,0 +1,267 @@
+"""A test OpenID Connect issuer: discovery document, JWKS and RS256 tokens minted on demand.
+
+It runs in this process (a stdlib HTTP server in a daemon thread), so tests can mint tokens with
+any claims, including broken ones, and S3 servers with STS can verify them against its JWKS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+__all__ = ["OIDCIssuer", "TokenFileRefresher"]
+
+# Values above this are absolute epoch times, below it offsets from now (see ``mint``).
+_EPOCH_THRESHOLD = 1e9
+
+
+def _rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class OIDCIssuer:
+    """An OIDC issuer on ``http://127.0.0.1:<port>``, serving from construction until ``stop()``.
+
+    Serves ``/.well-known/openid-configuration`` and ``/jwks.json``; ``mint()`` makes RS256
+    tokens signed with the key published there (header ``kid``). Use it as a context manager.
+    """
+
+    def __init__(self, *, audience: str = "zarrstores", client_id: str = "zarrstores") -> None:
+        self.audience = audience
+        self.client_id = client_id
+        self.kid = f"zarrstores-test-{uuid.uuid4().hex[:8]}"
+        self._key = _rsa_key()
+        self._wrong_key: rsa.RSAPrivateKey | None = None  # made on first bad_signature mint
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self.jwks_uri = f"{self.url}/jwks.json"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="oidc-issuer", daemon=True
+        )
+        self._thread.start()
+
+    # -- documents served -------------------------------------------------------------------
+
+    def discovery(self) -> dict[str, Any]:
+        """The OpenID discovery document."""
+        return {
+            "issuer": self.url,
+            "jwks_uri": self.jwks_uri,
+            "authorization_endpoint": f"{self.url}/authorize",
+            # Placeholder: tokens come from mint(); the endpoint answers unsupported_grant_type.
+            "token_endpoint": f"{self.url}/token",
+            "response_types_supported": ["id_token", "token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid"],
+            "claims_supported": ["iss", "sub", "aud", "iat", "nbf", "exp", "jti", "policy"],
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        """The JSON Web Key Set with the one public signing key."""
+        jwk = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        jwk.update(kid=self.kid, use="sig", alg="RS256")
+        return {"keys": [jwk]}
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def mint(
+        self,
+        *,
+        sub: str = "tester",
+        policy: str | None = "readwrite",
+        expires_in: float | None = 3600,
+        aud: str | None = None,
+        not_before: float | None = None,
+        bad_signature: bool = False,
+        kid: str | None = None,
+        extra_claims: dict[str, Any] | None = None,
+    ) -> str:
+        """An RS256 JWT from this issuer.
+
+        ``expires_in``: seconds until ``exp``; ``None`` leaves ``exp`` out, a negative value
+        gives a token that has already expired. ``not_before``: ``nbf`` as seconds from now
+        (e.g. ``300``: valid only in five minutes), or an absolute epoch time if above 1e9;
+        ``None`` means now. ``aud`` defaults to ``self.audience``; ``policy=None`` leaves the
+        ``policy`` claim out. ``bad_signature`` signs with another key under the same ``kid``;
+        ``kid`` overrides the header's key id. ``extra_claims`` are merged last; a ``None``
+        value there removes the claim. There is no ``azp``: SeaweedFS takes an ``azp`` equal
+        to its client id as a matching audience, which would hide a wrong ``aud``.
+        """
+        now = int(time.time())
+        exp = None if expires_in is None else int(now + expires_in)
+        # An already-expired token was issued (and valid) before it expired.
+        iat = now if exp is None else min(now, exp - 1)
+        if not_before is None:
+            nbf = iat
+        elif not_before > _EPOCH_THRESHOLD:
+            nbf = int(not_before)
+        else:
+            nbf = int(now + not_before)
+        claims: dict[str, Any] = {
+            "iss": self.url,
+            "sub": sub,
+            "aud": self.audience if aud is None else aud,
+            "iat": iat,
+            "nbf": nbf,
+            "jti": uuid.uuid4().hex,
+        }
+        if exp is not None:
+            claims["exp"] = exp
+        if policy is not None:
+            claims["policy"] = policy
+        for name, value in (extra_claims or {}).items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        if bad_signature:
+            if self._wrong_key is None:
+                self._wrong_key = _rsa_key()
+            key = self._wrong_key
+        else:
+            key = self._key
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid or self.kid})
+
+    def write_token(self, path: str | Path, **mint_kwargs: Any) -> str:
+        """Mint a token and write it to ``path`` like sts-wire: truncate, write, mode 0600."""
+        token = self.mint(**mint_kwargs)
+        _write_private(Path(path), token)
+        return token
+
+    def refresh_token_file(
+        self, path: str | Path, every: float, *, pause: float = 0.02, **mint_kwargs: Any
+    ) -> TokenFileRefresher:
+        """Write a token to ``path`` now, then a fresh one every ``every`` s in a thread.
+
+        Each rewrite truncates the file, waits ``pause`` s and then writes, so readers can
+        catch an empty file, as with sts-wire. Stop it with ``.stop()`` or a ``with`` block.
+        """
+        return TokenFileRefresher(self, Path(path), every, pause, mint_kwargs)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> OIDCIssuer:
+        """Nothing to do (it serves from construction); for symmetry with the servers."""
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(5)
+        self._server.server_close()
+
+    def __enter__(self) -> OIDCIssuer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"OIDCIssuer(url={self.url!r}, audience={self.audience!r})"
+
+
+class TokenFileRefresher:
+    """Rewrites a token file periodically in a daemon thread; ``count`` is the rewrites done."""
+
+    def __init__(
+        self,
+        issuer: OIDCIssuer,
+        path: Path,
+        every: float,
+        pause: float,
+        mint_kwargs: dict[str, Any],
+    ) -> None:
+        self.path = path
+        self.every = every
+        self.count = 0
+        self._issuer = issuer
+        self._pause = pause
+        self._mint_kwargs = mint_kwargs
+        self._stopped = threading.Event()
+        # The first token is there when this returns, so readers never start with no file.
+        self.token = issuer.write_token(path, **mint_kwargs)
+        self._thread = threading.Thread(target=self._run, name="token-file-refresher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.every):
+            token = self._issuer.mint(**self._mint_kwargs)
+            _write_private(self.path, token, pause=self._pause)
+            self.token = token
+            self.count += 1
+
+    def stop(self) -> None:
+        """Stop rewriting (waits for a rewrite in progress to finish)."""
+        self._stopped.set()
+        self._thread.join(self.every + self._pause + 5)
+
+    def __enter__(self) -> TokenFileRefresher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _write_private(path: Path, text: str, pause: float = 0.0) -> None:
+    """Truncate ``path`` (mode 0600), wait ``pause`` s, write ``text``.
+
+    The file is rewritten in place, not replaced, as token daemons do it.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already exists
+        os.ftruncate(fd, 0)
+        if pause:
+            time.sleep(pause)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _handler_for(issuer: OIDCIssuer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/.well-known/openid-configuration":
+                self._json(200, issuer.discovery())
+            elif path == "/jwks.json":
+                self._json(200, issuer.jwks())
+            else:
+                self._json(404, {"error": "not_found"})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            if self.path.split("?", 1)[0] == "/token":
+                self._json(400, {"error": "unsupported_grant_type"})
+            else:
+                self._json(404, {"error": "not_found"})
+
+        def _json(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output clean
+
+    return Handler

