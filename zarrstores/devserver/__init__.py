@@ -1,1 +1,1 @@
-"""Real local servers for tests, the demo and ``zarrstores serve``: Swift, Keystone, OIDC, S3 with STS."""
+"""Real local servers for tests, the demo and ``zarrstores serve``: Swift, Keystone, OIDC, S3."""

@@ -23,7 +23,7 @@ class ServerStartError(RuntimeError):
 
 
 def free_port(also_free: Iterable[int] = ()) -> int:
-    """A TCP port on 127.0.0.1 that is free now, and for which ``port + o`` is free for each offset."""
+    """A free TCP port on 127.0.0.1 such that ``port + o`` is free too for each offset."""
     offsets = list(also_free)
     for _ in range(200):
         with socket.socket() as s:

@@ -1,0 +1,312 @@
+"""Paste filters for the local Swift proxies: an in-process memcache and fault injection.
+
+Loaded by ``swift-proxy-server`` (it runs with the project's virtual env, where this package is
+installed) through ``paste.filter_factory = zarrstores.devserver._swift_filters:<factory>``.
+Both filters read one JSON control file, written by :class:`~zarrstores.devserver.SwiftServer`::
+
+    {"generation": 2,
+     "faults": [{"id": "f1", "status": 503, "count": 2, "method": "PUT",
+                 "path_contains": "/cont", "delay": 0.0, "reset": false}]}
+
+A changed ``generation`` empties the cache (so every tempauth token stops working); each fault
+applies to the next ``count`` matching requests (every one when ``count`` < 1). Faults keep
+their consumed counts by ``id`` across re-reads, so adding one does not re-arm the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+import eventlet
+import eventlet.wsgi
+
+_MEMCACHE_MAX_RELATIVE = 30 * 24 * 3600  # memcached reads larger "time" values as epoch seconds
+_PURGE_ABOVE = 50_000
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _ControlFile:
+    """The parsed control file, re-read only when the file changes (one ``stat`` per call)."""
+
+    _instances: dict[str, _ControlFile] = {}
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._sig: tuple[int, int, int] | None = None
+        self.data: dict[str, Any] = {}
+
+    @classmethod
+    def at(cls, path: str) -> _ControlFile:
+        # Both filters of one proxy share one reader per path.
+        return cls._instances.setdefault(path, cls(path))
+
+    def read(self) -> dict[str, Any]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._sig, self.data = None, {}
+            return self.data
+        # Writers replace the file atomically, so a new inode marks a new version even when
+        # two writes fall within one tick of the file system's coarse clock.
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if sig != self._sig:
+            try:
+                with open(self.path, encoding="utf-8") as f:
+                    self.data = json.load(f)
+            except (OSError, ValueError):
+                return self.data  # mid-replace or malformed: keep the last good version
+            self._sig = sig
+        return self.data
+
+
+class DictCache:
+    """The part of ``swift.common.memcached.MemcacheRing`` the proxy uses, held in a dict.
+
+    Values round-trip through JSON like real memcache, so callers never share mutable objects.
+    Only valid within one proxy process.
+    """
+
+    def __init__(
+        self, persist_file: str | None = None, persist_prefixes: Iterable[str] = ()
+    ) -> None:
+        self._items: dict[str, tuple[float | None, bool, Any]] = {}
+        self._persist_file = persist_file
+        self._persist_prefixes = tuple(persist_prefixes)
+        self._load_persisted()
+
+    # -- memcache API -------------------------------------------------------------------------
+
+    def get(self, key: str, raise_on_error: bool = False) -> Any:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        expires, is_json, payload = item
+        if expires is not None and expires <= time.time():
+            del self._items[key]
+            return None
+        return json.loads(payload) if is_json else payload
+
+    def set(
+        self,
+        key: str,
+        value: Any,
+        serialize: bool = True,
+        time: float = 0,
+        min_compress_len: int = 0,
+        raise_on_error: bool = False,
+    ) -> None:
+        if serialize:
+            if isinstance(value, bytes):
+                value = value.decode("utf8")
+            payload: Any = json.dumps(value)
+        else:
+            payload = value if isinstance(value, bytes) else str(value).encode("utf-8")
+        self._items[key] = (_expiry(time), serialize, payload)
+        if len(self._items) > _PURGE_ABOVE:
+            self._purge()
+        if self._is_persisted(key):
+            self._save_persisted()
+
+    def incr(self, key: str, delta: int = 1, time: float = 0) -> int:
+        current = self.get(key)
+        if current is None:
+            new = max(int(delta), 0)
+            expires = _expiry(time)
+        else:
+            new = max(int(current) + int(delta), 0)  # memcached stores unsigned counters
+            expires = self._items[key][0]
+        self._items[key] = (expires, False, str(new).encode("ascii"))
+        return new
+
+    def decr(self, key: str, delta: int = 1, time: float = 0) -> int:
+        return self.incr(key, -delta, time)
+
+    def delete(self, key: str, server_key: str | None = None) -> None:
+        if self._items.pop(key, None) is not None and self._is_persisted(key):
+            self._save_persisted()
+
+    def set_multi(
+        self,
+        mapping: dict[str, Any],
+        server_key: str,
+        serialize: bool = True,
+        time: float = 0,
+        min_compress_len: int = 0,
+    ) -> None:
+        for key, value in mapping.items():
+            self.set(key, value, serialize=serialize, time=time)
+
+    def get_multi(self, keys: Iterable[str], server_key: str) -> list[Any]:
+        return [self.get(key) for key in keys]
+
+    # -- beyond memcache ----------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Forget everything, also the persisted tokens."""
+        self._items.clear()
+        if self._persist_file:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._persist_file)
+
+    def _purge(self) -> None:
+        now = time.time()
+        for key in [k for k, (exp, _, _) in self._items.items() if exp is not None and exp <= now]:
+            del self._items[key]
+
+    def _is_persisted(self, key: str) -> bool:
+        return bool(self._persist_file and self._persist_prefixes) and key.startswith(
+            self._persist_prefixes
+        )
+
+    def _save_persisted(self) -> None:
+        # Tokens survive a proxy restart, as they would in a real memcached.
+        if not self._persist_file:
+            return
+        now = time.time()
+        keep = {
+            k: [exp, payload]
+            for k, (exp, is_json, payload) in self._items.items()
+            if is_json and self._is_persisted(k) and (exp is None or exp > now)
+        }
+        tmp = f"{self._persist_file}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(keep, f)
+        os.replace(tmp, self._persist_file)
+
+    def _load_persisted(self) -> None:
+        if not self._persist_file:
+            return
+        try:
+            with open(self._persist_file, encoding="utf-8") as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            return
+        now = time.time()
+        for key, (exp, payload) in saved.items():
+            if exp is None or exp > now:
+                self._items[key] = (exp, True, payload)
+
+
+def _expiry(ttl: float) -> float | None:
+    if ttl <= 0:
+        return None
+    return float(ttl) if ttl > _MEMCACHE_MAX_RELATIVE else time.time() + ttl
+
+
+class CacheMiddleware:
+    """Puts one :class:`DictCache` into ``env['swift.cache']``; empties it on a new generation."""
+
+    def __init__(self, app: WsgiApp, cache: DictCache, control: _ControlFile | None) -> None:
+        self.app, self.cache, self.control = app, cache, control
+        self._generation = control.read().get("generation", 0) if control else 0
+
+    def __call__(self, env: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.control is not None:
+            generation = self.control.read().get("generation", 0)
+            if generation != self._generation:
+                self._generation = generation
+                self.cache.clear()
+        env["swift.cache"] = self.cache
+        return self.app(env, start_response)
+
+
+class FaultMiddleware:
+    """Answers matching requests with an error status, a delay, or a reset connection."""
+
+    def __init__(self, app: WsgiApp, control: _ControlFile) -> None:
+        self.app, self.control = app, control
+        self._used: dict[str, int] = {}
+
+    def _take(self, env: dict[str, Any]) -> dict[str, Any] | None:
+        faults = self.control.read().get("faults") or ()
+        if not faults:
+            return None
+        method, path = env["REQUEST_METHOD"], env.get("PATH_INFO", "")
+        for fault in faults:
+            if fault.get("method") and fault["method"].upper() != method:
+                continue
+            if fault.get("path_contains") and fault["path_contains"] not in path:
+                continue
+            used = self._used.get(fault["id"], 0)
+            count = int(fault.get("count", 1))
+            if count >= 1 and used >= count:
+                continue
+            self._used[fault["id"]] = used + 1
+            return fault
+        return None
+
+    def __call__(self, env: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        fault = self._take(env)
+        if fault is None:
+            return self.app(env, start_response)
+        if fault.get("delay"):
+            eventlet.sleep(float(fault["delay"]))
+        if fault.get("reset"):
+            return _reset(env, start_response)
+        status = fault.get("status")
+        if not status:
+            return self.app(env, start_response)
+        body = f"Injected fault: {status}\n".encode()
+        try:
+            reason = HTTPStatus(int(status)).phrase
+        except ValueError:
+            reason = "Injected Fault"
+        start_response(
+            f"{int(status)} {reason}",
+            [
+                ("Content-Type", "text/plain"),
+                ("Content-Length", str(len(body))),
+                ("X-Injected-Fault", "true"),
+            ],
+        )
+        return [] if env["REQUEST_METHOD"] == "HEAD" else [body]
+
+
+def _reset(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    # already_handled makes eventlet write nothing and close the connection, as for hijacked
+    # (websocket) connections; SO_LINGER 0 makes that close end in an RST, so a client still
+    # sending its body fails at once. The middlewares above still need a start_response call,
+    # which is never sent.
+    sock = getattr(env.get("eventlet.input"), "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    eventlet.wsgi.WSGI_LOCAL.already_handled = True
+    start_response("200 OK", [("Content-Length", "0")])
+    return []
+
+
+def cache_filter_factory(
+    global_conf: dict[str, str], **local_conf: str
+) -> Callable[[WsgiApp], WsgiApp]:
+    """``[filter:cache]``: options ``control_file``, ``persist_file``, ``persist_prefixes``."""
+    control_path = local_conf.get("control_file")
+    cache = DictCache(
+        local_conf.get("persist_file") or None, local_conf.get("persist_prefixes", "").split()
+    )
+
+    def make(app: WsgiApp) -> WsgiApp:
+        return CacheMiddleware(app, cache, _ControlFile.at(control_path) if control_path else None)
+
+    return make
+
+
+def fault_filter_factory(
+    global_conf: dict[str, str], **local_conf: str
+) -> Callable[[WsgiApp], WsgiApp]:
+    """``[filter:faults]``: option ``control_file`` (required)."""
+    control = _ControlFile.at(local_conf["control_file"])
+
+    def make(app: WsgiApp) -> WsgiApp:
+        return FaultMiddleware(app, control)
+
+    return make

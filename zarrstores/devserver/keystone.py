@@ -1,0 +1,208 @@
+"""A local Keystone (identity v3) with test users, projects and an ``object-store`` catalog entry.
+
+Keystone runs in its own Python process (``python -m zarrstores.devserver._keystone_main``):
+importing it pulls in eventlet and oslo.config (which reads ``sys.argv``), nothing a caller
+wants. The caller only writes the configuration and waits for the process's state file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from cryptography.fernet import Fernet
+
+from ._proc import ServerStartError, free_port, http_status, spawn, stop, wait_until
+
+ADMIN_PASSWORD = "admin-secret"  # a local test server: fixed, known credentials
+SERVICE_USER, SERVICE_PASSWORD = "swift", "swift-secret"
+SERVICE_PROJECT = "service"
+REGION = "RegionOne"
+APPLICATION_CREDENTIAL_NAME = "zarrstores-tester"
+
+# user -> (password, project, role). "reader" is not an operator role of Swift's keystoneauth,
+# so tester3 needs ACLs, like tempauth's non-admin test:tester3.
+USERS: dict[str, tuple[str, str, str]] = {
+    "tester": ("testing", "test", "member"),
+    "tester2": ("testing2", "test2", "member"),
+    "tester3": ("testing3", "test", "reader"),
+}
+
+
+class KeystoneServer:
+    """Keystone on 127.0.0.1 with users ``tester``/``tester2``/``tester3`` (see :data:`USERS`).
+
+    ``object_store_url`` is the catalog's ``object-store`` endpoint, e.g.
+    ``http://127.0.0.1:8080/v1/AUTH_$(project_id)s``. An application credential for ``tester``
+    in project ``test`` is (re)created at every start.
+    """
+
+    def __init__(
+        self,
+        dir: str | Path | None = None,
+        *,
+        object_store_url: str | None = None,
+        token_life: int = 86400,
+    ) -> None:
+        self._own_dir = dir is None
+        self.dir = Path(dir or tempfile.mkdtemp(prefix="zarrstores-keystone-")).absolute()
+        self.object_store_url = object_store_url
+        self.token_life = token_life
+        self.port = 0
+        self.url = ""
+        self.users = {name: password for name, (password, _, _) in USERS.items()}
+        self.project_ids: dict[str, str] = {}
+        self.application_credential_id = ""
+        self.application_credential_secret = ""
+        self.pids: list[int] = []
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log = self.dir / "keystone.log"
+        self._state = self.dir / "state.json"
+
+    def __enter__(self) -> KeystoneServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 90.0) -> KeystoneServer:
+        """Launch and wait until Keystone answers and is provisioned; raises ServerStartError."""
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> None:
+        """Start the process without waiting (so a caller can start other servers meanwhile)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._state.unlink(missing_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v3"
+        config = self._write_config()
+        cmd = [
+            sys.executable,
+            "-m",
+            "zarrstores.devserver._keystone_main",
+            "--config",
+            str(config),
+            "--port",
+            str(self.port),
+            "--state",
+            str(self._state),
+        ]
+        if self.object_store_url:
+            cmd += ["--object-store-url", self.object_store_url]
+        self._proc = spawn(cmd, log=self._log)
+        self.pids.append(self._proc.pid)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Wait for :meth:`launch`'s process; raises ServerStartError.
+
+        On failure the process is stopped and the directory kept, for its log.
+        """
+        assert self._proc is not None, "launch() first"
+        try:
+            wait_until(
+                lambda: self._state.exists() and http_status(self.url) == 200,
+                what="keystone",
+                timeout=timeout,
+                procs=[self._proc],
+                log=self._log,
+            )
+        except ServerStartError:
+            self._own_dir = False
+            self.stop()
+            raise
+        state = json.loads(self._state.read_text())
+        self.project_ids = state["project_ids"]
+        self.application_credential_id = state["application_credential"]["id"]
+        self.application_credential_secret = state["application_credential"]["secret"]
+
+    def stop(self) -> None:
+        """Stop the process; remove the directory if it was a temporary one."""
+        if self._proc is not None:
+            stop([self._proc])
+            self._proc = None
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def os_env(self, kind: str = "password", *, user: str = "tester") -> dict[str, str]:
+        """``OS_*`` variables for the ``swift`` CLI and keystoneauth1's loaders.
+
+        ``kind`` is ``"password"`` (``user`` in its project) or ``"application_credential"``
+        (tester's). Raises ValueError for another kind.
+        """
+        env = {
+            "OS_AUTH_URL": self.url,
+            "OS_IDENTITY_API_VERSION": "3",
+            "OS_REGION_NAME": REGION,
+        }
+        if kind == "password":
+            password, project, _ = USERS[user]
+            env.update(
+                OS_AUTH_TYPE="password",
+                OS_USERNAME=user,
+                OS_PASSWORD=password,
+                OS_PROJECT_NAME=project,
+                OS_USER_DOMAIN_NAME="Default",
+                OS_PROJECT_DOMAIN_NAME="Default",
+            )
+        elif kind == "application_credential":
+            env.update(
+                OS_AUTH_TYPE="v3applicationcredential",
+                OS_APPLICATION_CREDENTIAL_ID=self.application_credential_id,
+                OS_APPLICATION_CREDENTIAL_SECRET=self.application_credential_secret,
+            )
+        else:
+            raise ValueError(f"unknown kind {kind!r}: 'password' or 'application_credential'")
+        return env
+
+    def _write_config(self) -> Path:
+        repos = {}
+        for name in ("fernet_tokens", "fernet_receipts", "credential"):
+            repo = self.dir / f"keys-{name}"
+            repo.mkdir(mode=0o700, exist_ok=True)
+            # Kept across restarts of a given directory: they decrypt stored credentials.
+            for index in ("0", "1"):
+                key = repo / index
+                if not key.exists():
+                    key.write_bytes(Fernet.generate_key())
+                    key.chmod(0o600)
+            repos[name] = repo
+        config = self.dir / "keystone.conf"
+        config.write_text(
+            f"""[DEFAULT]
+debug = false
+use_stderr = true
+
+[database]
+connection = sqlite:///{self.dir / "keystone.db"}
+
+[identity]
+# The minimum: hashing dominates set-up time, and these are test passwords.
+password_hash_rounds = 4
+
+[token]
+provider = fernet
+expiration = {self.token_life}
+
+[fernet_tokens]
+key_repository = {repos["fernet_tokens"]}
+
+[fernet_receipts]
+key_repository = {repos["fernet_receipts"]}
+
+[credential]
+key_repository = {repos["credential"]}
+"""
+        )
+        return config

@@ -1,0 +1,474 @@
+"""A real OpenStack Swift on 127.0.0.1: account, container and object servers plus a tempauth
+proxy (with S3 API), and optionally Keystone and a second proxy that authenticates with it.
+
+Everything runs from the project's virtual env; configuration, rings and data live under one
+directory. Processes die with the process that started them (see :func:`._proc.spawn`).
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import getpass
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ._proc import ServerStartError, free_port, http_status, spawn, stop, wait_until
+from .keystone import SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER, KeystoneServer
+
+_BACKENDS = ("account", "container", "object")
+_START_TIMEOUT = 60.0  # generous: a loaded 2-core machine starts these far slower than ~1 s
+
+# Importing swift pulls in eventlet, so rings are built in a child interpreter.
+_BUILD_RINGS = """
+import sys
+from swift.common.ring import RingBuilder
+etc = sys.argv[1]
+for name, port in zip(("account", "container", "object"), sys.argv[2:5]):
+    builder = RingBuilder(6, 1, 1)  # part power 6, 1 replica: one device holds everything
+    builder.add_dev({"id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1", "port": int(port),
+                     "device": "sdb1", "weight": 1.0})
+    builder.rebalance()
+    builder.get_ring().save(f"{etc}/{name}.ring.gz")
+"""
+
+# What the swift-*-server scripts do, except that swift.conf is read from the configuration's
+# directory for constraints too: Swift takes [swift-constraints] only from /etc/swift/swift.conf.
+_RUN_SERVER = """
+import os, sys
+from swift.common import utils
+name, module, conf = sys.argv[1:4]
+utils.SWIFT_CONF_FILE = os.path.join(os.path.dirname(conf), "swift.conf")
+from swift.common import constraints
+constraints.reload_constraints()
+sys.argv = [name, *sys.argv[3:]]
+__import__(module, fromlist=["main"]).main()
+"""
+_SERVER_MODULES = {
+    "account": "swift.account.server",
+    "container": "swift.container.server",
+    "object": "swift.obj.server",
+    "proxy": "swift.proxy.server",
+}
+
+# The two proxies differ only in {auth}. Faults come right after the outermost middlewares
+# (healthcheck stays truthful), so injected answers skip everything below, even the cache.
+_PIPELINE = (
+    "catch_errors gatekeeper healthcheck faults proxy-logging cache listing_formats bulk "
+    "tempurl {auth} copy slo dlo versioned_writes symlink proxy-logging proxy-server"
+)
+# Swift's own middlewares of both pipelines (loaded as egg:swift#<name with _ for ->).
+_SWIFT_FILTERS = set(_PIPELINE.format(auth="").split()) - {"faults", "cache", "proxy-server"}
+_TEMPAUTH_USERS = {
+    "test:tester": "testing",
+    "test2:tester2": "testing2",
+    "test:tester3": "testing3",
+}
+_TEMPAUTH_ADMINS = {"test:tester", "test2:tester2"}
+
+
+class SwiftServer:
+    """Swift with tempauth users ``test:tester`` (admin), ``test2:tester2`` (admin) and
+    ``test:tester3`` (not admin): :attr:`users` maps each to its key.
+
+    With ``keystone=True`` also Keystone (:attr:`keystone_url`, users in
+    :data:`.keystone.USERS`) and a proxy using it (:attr:`keystone_proxy_url`) on the same
+    storage. ``dir`` keeps configuration and data (a temporary directory, removed on stop, when
+    None); a kept directory can be started again. ``token_life`` (seconds) applies to tempauth
+    and Keystone tokens. ``max_file_size`` overrides Swift's 5 GiB object size limit (for SLO
+    tests). Start raises ServerStartError naming a log file.
+
+    Start it from a thread that lives as long as the servers should: they get SIGTERM when
+    the starting thread ends.
+    """
+
+    def __init__(
+        self,
+        dir: str | Path | None = None,
+        *,
+        keystone: bool = False,
+        token_life: int = 86400,
+        max_file_size: int | None = None,
+    ) -> None:
+        self._own_dir = dir is None
+        self.dir = Path(dir or tempfile.mkdtemp(prefix="zarrstores-swift-")).absolute()
+        self.with_keystone = keystone
+        self.token_life = token_life
+        self.max_file_size = max_file_size
+        self.users = dict(_TEMPAUTH_USERS)
+        self.pids: list[int] = []
+        self.proxy_url = ""
+        self.auth_url = ""
+        self.keystone_url = ""
+        self.keystone_proxy_url = ""
+        self.keystone_project_id = ""
+        self.keystone: KeystoneServer | None = None
+        self._ports: dict[str, int] = {}
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._etc = self.dir / "etc"
+        self._run = self.dir / "run"
+        self._logs = self.dir / "log"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> SwiftServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> SwiftServer:
+        """Start all servers and wait until they answer; raises ServerStartError.
+
+        On failure every process is stopped and the directory is kept, for its logs.
+        """
+        try:
+            self._start()
+        except BaseException:
+            self._own_dir = False
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        for d in (self._etc, self._run, self._logs, self.dir / "srv" / "sdb1"):
+            d.mkdir(parents=True, exist_ok=True)
+        names = [*_BACKENDS, "proxy", "log"] + (["keystone-proxy"] if self.with_keystone else [])
+        ports: set[int] = set()
+        for name in names:
+            while (port := free_port()) in ports:
+                pass
+            ports.add(port)
+            self._ports[name] = port
+        self.proxy_url = f"http://127.0.0.1:{self._ports['proxy']}"
+        self.auth_url = f"{self.proxy_url}/auth/v1.0"
+
+        if self.with_keystone:
+            # Keystone takes longest to start: launch it first, wait for it last.
+            self.keystone_proxy_url = f"http://127.0.0.1:{self._ports['keystone-proxy']}"
+            self.keystone = KeystoneServer(
+                self.dir / "keystone",
+                object_store_url=f"{self.keystone_proxy_url}/v1/AUTH_$(project_id)s",
+                token_life=self.token_life,
+            )
+            self.keystone.launch()
+            self.pids += self.keystone.pids
+            self.keystone_url = self.keystone.url
+
+        self._write_swift_conf()
+        for name in _BACKENDS:
+            self._write_backend_conf(name)
+        self._write_proxy_conf("proxy", "s3api tempauth")
+        if self.keystone:
+            self._write_proxy_conf("keystone-proxy", "authtoken keystoneauth")
+
+        # Backends need no rings: start them while the rings are built.
+        for name in _BACKENDS:
+            self._spawn(name)
+        self._build_rings()
+        self._spawn("proxy")
+        if self.keystone:
+            self._spawn("keystone-proxy")
+        self._wait_healthy(list(self._procs))
+        if self.keystone:
+            self.keystone.wait_ready()
+            self.keystone_project_id = self.keystone.project_ids["test"]
+
+    def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL after 10 s); remove a temporary dir."""
+        stop(self._procs.values())
+        self._procs.clear()
+        if self.keystone:
+            self.keystone.stop()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- addresses and credentials ------------------------------------------------------------
+
+    def storage_url(self, account: str = "test") -> str:
+        """The tempauth proxy's URL of ``AUTH_<account>``."""
+        return f"{self.proxy_url}/v1/AUTH_{account}"
+
+    def get_token(self, user: str = "test:tester") -> tuple[str, str]:
+        """``(storage_url, token)`` from tempauth for one of :attr:`users`."""
+        req = urllib.request.Request(
+            self.auth_url, headers={"X-Auth-User": user, "X-Auth-Key": self.users[user]}
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.headers["X-Storage-Url"], resp.headers["X-Auth-Token"]
+
+    def st_env(self, user: str = "test:tester") -> dict[str, str]:
+        """``ST_AUTH``/``ST_USER``/``ST_KEY`` for the ``swift`` CLI (v1 auth, tempauth)."""
+        return {"ST_AUTH": self.auth_url, "ST_USER": user, "ST_KEY": self.users[user]}
+
+    def os_env(self, kind: str = "password", *, user: str = "tester") -> dict[str, str]:
+        """``OS_*`` variables for Keystone (``keystone=True`` only); see KeystoneServer.os_env."""
+        return self._require_keystone().os_env(kind, user=user)
+
+    def _require_keystone(self) -> KeystoneServer:
+        if self.keystone is None:
+            raise RuntimeError("this SwiftServer was started without keystone=True")
+        return self.keystone
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def inject_faults(
+        self,
+        *,
+        status: int | None = None,
+        count: int = 1,
+        method: str | None = None,
+        path_contains: str | None = None,
+        delay: float = 0.0,
+        reset: bool = False,
+        proxy: str = "tempauth",
+    ) -> None:
+        """Make the next ``count`` client requests matching ``method`` and ``path_contains``
+        (every one when ``count`` < 1, until :meth:`clear_faults`) wait ``delay`` seconds,
+        then lose their connection without any response (``reset``), or get ``status``, or
+        else go through.
+
+        ``proxy`` is ``"tempauth"`` or ``"keystone"``. Faults add up; each matching request
+        takes the first that is not used up. Requests the proxy makes internally (SLO segments,
+        bulk) are not affected.
+        """
+        fault = {
+            "id": uuid.uuid4().hex,
+            "status": status,
+            "count": count,
+            "method": method.upper() if method else None,
+            "path_contains": path_contains,
+            "delay": delay,
+            "reset": reset,
+        }
+        self._update_control(proxy, lambda c: c.setdefault("faults", []).append(fault))
+
+    def clear_faults(self) -> None:
+        """Remove all injected faults from both proxies."""
+        for proxy in ("tempauth", "keystone") if self.with_keystone else ("tempauth",):
+            self._update_control(proxy, lambda c: c.update(faults=[]))
+
+    def invalidate_tokens(self) -> None:
+        """Make every tempauth token issued so far fail (401) from the next request on."""
+        self._update_control("tempauth", lambda c: c.update(generation=c.get("generation", 0) + 1))
+        # Also covers a proxy that is down now: it must not load the old tokens on restart.
+        (self._run / "proxy-tokens.json").unlink(missing_ok=True)
+
+    def _update_control(self, proxy: str, change: Any) -> None:
+        if proxy not in ("tempauth", "keystone"):
+            raise ValueError(f"proxy is 'tempauth' or 'keystone', not {proxy!r}")
+        if proxy == "keystone":
+            self._require_keystone()
+        path = self._run / (
+            "proxy-control.json" if proxy == "tempauth" else "keystone-proxy-control.json"
+        )
+        try:
+            control = json.loads(path.read_text())
+        except FileNotFoundError:
+            control = {}
+        change(control)
+        tmp = path.with_name(f"{path.name}.tmp")
+        tmp.write_text(json.dumps(control))
+        # Atomic: the proxy sees either version, and a new inode even within one mtime tick.
+        os.replace(tmp, path)
+
+    def kill_proxy(self) -> None:
+        """SIGKILL the tempauth proxy (connections in flight break); see :meth:`restart_proxy`."""
+        proc = self._procs.pop("proxy", None)
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+    def restart_proxy(self) -> None:
+        """Start the tempauth proxy again on the same port (stopping it first if it runs).
+
+        Tokens survive, as they would with a real memcached; faults' used counts do not. Call
+        it from a thread that outlives the proxy: the proxy dies with the thread starting it.
+        """
+        proc = self._procs.pop("proxy", None)
+        if proc is not None:
+            stop([proc])
+        self._spawn("proxy")
+        self._wait_healthy(["proxy"])
+
+    # -- processes and configuration ----------------------------------------------------------
+
+    def _spawn(self, name: str) -> None:
+        server = "proxy" if name.endswith("proxy") else name
+        conf = self._etc / f"{name}-server.conf"
+        # The script's name first, so ps shows which server this is; -v: log to the console
+        # too, which is the log file.
+        proc = spawn(
+            [
+                sys.executable,
+                "-c",
+                _RUN_SERVER,
+                f"swift-{server}-server",
+                _SERVER_MODULES[server],
+                str(conf),
+                "-v",
+            ],
+            log=self._logs / f"{name}.log",
+        )
+        self._procs[name] = proc
+        self.pids.append(proc.pid)
+
+    def _wait_healthy(self, names: list[str]) -> None:
+        for name in names:
+            url = f"http://127.0.0.1:{self._ports[name]}/healthcheck"
+            wait_until(
+                lambda url=url: http_status(url) == 200,
+                what=f"swift {name} server",
+                timeout=_START_TIMEOUT,
+                procs=[self._procs[name]],
+                log=self._logs / f"{name}.log",
+            )
+
+    def _build_rings(self) -> None:
+        ports = [str(self._ports[name]) for name in _BACKENDS]
+        result = subprocess.run(
+            [sys.executable, "-c", _BUILD_RINGS, str(self._etc), *ports],
+            capture_output=True,
+            text=True,
+            timeout=_START_TIMEOUT,
+        )
+        if result.returncode != 0:
+            raise ServerStartError(f"building the swift rings failed:\n{result.stderr}")
+
+    def _write_swift_conf(self) -> None:
+        path = self._etc / "swift.conf"
+        old = configparser.ConfigParser()
+        old.read(path)
+        # A kept directory keeps its hash path prefix/suffix, or its objects would be lost.
+        hashes = old["swift-hash"] if old.has_section("swift-hash") else {}
+        sections: dict[str, dict[str, Any]] = {
+            "swift-hash": {
+                "swift_hash_path_prefix": hashes.get(
+                    "swift_hash_path_prefix", secrets.token_hex(8)
+                ),
+                "swift_hash_path_suffix": hashes.get(
+                    "swift_hash_path_suffix", secrets.token_hex(8)
+                ),
+            },
+            "storage-policy:0": {"name": "Policy-0", "default": "yes"},
+        }
+        if self.max_file_size is not None:
+            sections["swift-constraints"] = {"max_file_size": self.max_file_size}
+        _write_ini(path, sections)
+
+    def _default_section(self, name: str) -> dict[str, Any]:
+        return {
+            "bind_ip": "127.0.0.1",
+            "bind_port": self._ports[name],
+            "workers": 0,  # one process per server: nothing to reap, nothing forked
+            "user": getpass.getuser(),
+            "swift_dir": self._etc,
+            "devices": self.dir / "srv",
+            "mount_check": "false",
+            "disable_fallocate": "true",
+            "log_name": name,
+            # No /dev/log here; -v logs to the console, which is the log file.
+            "log_udp_host": "127.0.0.1",
+            "log_udp_port": self._ports["log"],
+        }
+
+    def _write_backend_conf(self, name: str) -> None:
+        app: dict[str, Any] = {"use": f"egg:swift#{name}"}
+        if name == "object":
+            app["container_update_timeout"] = 10  # keeps listings consistent under load
+        _write_ini(
+            self._etc / f"{name}-server.conf",
+            {
+                "DEFAULT": self._default_section(name),
+                "pipeline:main": {"pipeline": f"healthcheck {name}-server"},
+                f"app:{name}-server": app,
+                "filter:healthcheck": {"use": "egg:swift#healthcheck"},
+            },
+        )
+
+    def _write_proxy_conf(self, name: str, auth: str) -> None:
+        filters = "zarrstores.devserver._swift_filters"
+        sections: dict[str, dict[str, Any]] = {
+            "DEFAULT": self._default_section(name),
+            "pipeline:main": {"pipeline": _PIPELINE.format(auth=auth)},
+            "app:proxy-server": {
+                "use": "egg:swift#proxy",
+                "account_autocreate": "true",
+                "allow_account_management": "true",
+                # One node: the default (60 s after one 507) would make every request fail.
+                "error_suppression_interval": 1,
+                "error_suppression_limit": 100,
+            },
+            "filter:faults": {
+                "paste.filter_factory": f"{filters}:fault_filter_factory",
+                "control_file": self._run / f"{name}-control.json",
+            },
+            "filter:cache": {
+                "paste.filter_factory": f"{filters}:cache_filter_factory",
+                "control_file": self._run / f"{name}-control.json",
+            },
+        }
+        for f in sorted(_SWIFT_FILTERS):
+            sections[f"filter:{f}"] = {"use": f"egg:swift#{f.replace('-', '_')}"}
+        if name == "proxy":
+            sections["filter:cache"].update(
+                persist_file=self._run / "proxy-tokens.json",
+                persist_prefixes="AUTH_/token/ AUTH_/user/",
+            )
+            sections["filter:s3api"] = {"use": "egg:swift#s3api"}
+            tempauth: dict[str, Any] = {"use": "egg:swift#tempauth", "token_life": self.token_life}
+            for user, key in self.users.items():
+                account, username = user.split(":")
+                groups = " .admin" if user in _TEMPAUTH_ADMINS else ""
+                tempauth[f"user_{account}_{username}"] = key + groups
+            sections["filter:tempauth"] = tempauth
+        else:
+            keystone = self._require_keystone()
+            sections["filter:authtoken"] = {
+                "paste.filter_factory": "keystonemiddleware.auth_token:filter_factory",
+                "www_authenticate_uri": keystone.url,
+                "auth_url": keystone.url,
+                "auth_type": "password",
+                "username": SERVICE_USER,
+                "password": SERVICE_PASSWORD,
+                "project_name": SERVICE_PROJECT,
+                "user_domain_name": "Default",
+                "project_domain_name": "Default",
+                "delay_auth_decision": "true",
+                "service_token_roles_required": "true",
+                "cache": "swift.cache",  # validated tokens go in the dict cache, not memcached
+                "include_service_catalog": "false",
+                "interface": "public",  # the catalog lists only public endpoints
+            }
+            sections["filter:keystoneauth"] = {
+                "use": "egg:swift#keystoneauth",
+                "operator_roles": "admin, member",
+                "reseller_prefix": "AUTH_",
+            }
+        _write_ini(self._etc / f"{name}-server.conf", sections)
+
+
+def _write_ini(path: Path, sections: dict[str, dict[str, Any]]) -> None:
+    lines = []
+    for section, options in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {value}" for key, value in options.items()]
+        lines.append("")
+    path.write_text("\n".join(lines))
