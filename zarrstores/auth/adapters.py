@@ -54,11 +54,13 @@ def botocore_credentials(provider: S3CredentialProvider) -> Any:
 def aiobotocore_session(provider: S3CredentialProvider) -> Any:
     """An ``AioSession`` whose credentials come from ``provider`` (for ``s3fs.S3FileSystem(
     session=...)``)."""
-    from aiobotocore.credentials import AioCredentialProvider
     from aiobotocore.session import AioSession
+    from botocore.credentials import CredentialProvider
 
-    class _Provider(AioCredentialProvider):
-        METHOD = CANONICAL_NAME = "zarrstores"
+    # aiobotocore has no provider base class of its own; its resolver awaits ``load()``.
+    class _Provider(CredentialProvider):
+        METHOD = "zarrstores"
+        CANONICAL_NAME = "custom-zarrstores"
 
         async def load(self) -> Any:
             return botocore_credentials(provider)
@@ -69,10 +71,13 @@ def aiobotocore_session(provider: S3CredentialProvider) -> Any:
 
 
 def obstore_credential_provider(provider: S3CredentialProvider) -> Any:
-    """An async callable for ``obstore.store.S3Store(credential_provider=...)``."""
+    """A callable for ``obstore.store.S3Store(credential_provider=...)``.
 
-    async def credentials() -> dict[str, Any]:
-        creds = await provider.aget()
+    Synchronous, so that obstore's sync API can call it too (an async one needs a running
+    loop); it only blocks while a refresh is under way."""
+
+    def credentials() -> dict[str, Any]:
+        creds = provider.get()
         assert creds is not None, "use skip_signature=True for anonymous access"
         expires = creds.expires_at
         return {

@@ -132,6 +132,11 @@ def assume_role_with_web_identity(
     )
 
 
+def _expires_at(creds: S3Credentials) -> float | None:
+    # A module-level function, not a lambda: providers must pickle (dask workers, zarr stores).
+    return creds.expires_at
+
+
 class STSCredentials(S3CredentialProvider):
     """Temporary S3 keys from an OIDC token, exchanged again before they expire.
 
@@ -161,7 +166,7 @@ class STSCredentials(S3CredentialProvider):
         self.verify = verify
         self._cache: RefreshingCache[S3Credentials] = RefreshingCache(
             self._exchange,
-            lambda c: c.expires_at,
+            _expires_at,
             advisory=advisory,
             mandatory=mandatory,
         )

@@ -29,14 +29,19 @@ class SwiftCredentials:
         return f"SwiftCredentials(storage_url={self.storage_url!r}, expires_at={self.expires_at})"
 
 
+def _expires_at(creds: SwiftCredentials) -> float | None:
+    return creds.expires_at
+
+
 class SwiftAuth:
     """Base of the Swift auth kinds: ``get()`` credentials, ``refresh_after_failure()``."""
 
     def __init__(self, *, storage_url: str | None = None, verify: bool | str = True) -> None:
         self.storage_url_override = storage_url.rstrip("/") if storage_url else None
         self.verify = verify
+        # A module-level function, not a lambda: auth objects must pickle (dask workers, stores).
         self._cache: RefreshingCache[SwiftCredentials] = RefreshingCache(
-            self._fetch_checked, lambda c: c.expires_at
+            self._fetch_checked, _expires_at
         )
 
     def _fetch(self) -> SwiftCredentials:
