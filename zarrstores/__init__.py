@@ -1,3 +1,59 @@
-"""zarrstores: xarray/zarr on OpenStack Swift and MinIO/S3, with the auth research clouds use."""
+"""zarrstores: xarray/zarr on OpenStack Swift and MinIO/S3, with the auth research clouds use.
+
+- ``SwiftStore`` / ``swift://`` and ``MinioStore`` / ``minio://``: zarr v3 stores and fsspec
+  filesystems for ``xr.open_zarr`` and ``ds.to_zarr``;
+- ``is_public`` / ``make_public`` / ``make_private`` / ``toggle_public`` for either backend;
+- ``from_token`` / ``get_credentials`` (minio-py and pyarrow with STS keys from an OIDC token);
+- ``getenv_auth`` / ``acquire_token`` (zarr-swiftstore's helpers);
+- ``zarrstores.auth``: token sources, STS, Swift auth kinds, exports for other tools.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Names are imported on first use: the local Swift servers load a paste filter from
+# ``zarrstores.devserver``, and must not pull in zarr, s3fs and aiohttp with it.
+_LAZY = {
+    "MinioFileSystem": "zarrstores.minio",
+    "MinioStore": "zarrstores.minio",
+    "from_token": "zarrstores.minio",
+    "get_credentials": "zarrstores.minio",
+    "SwiftFileSystem": "zarrstores.swift",
+    "SwiftStore": "zarrstores.swift",
+    "acquire_token": "zarrstores.auth",
+    "getenv_auth": "zarrstores.auth",
+    "is_public": "zarrstores.sharing",
+    "make_private": "zarrstores.sharing",
+    "make_public": "zarrstores.sharing",
+    "toggle_public": "zarrstores.sharing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zarrstores' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "MinioFileSystem",
+    "MinioStore",
+    "SwiftFileSystem",
+    "SwiftStore",
+    "acquire_token",
+    "from_token",
+    "get_credentials",
+    "getenv_auth",
+    "is_public",
+    "make_private",
+    "make_public",
+    "toggle_public",
+]
