@@ -1,0 +1,880 @@
+"""The async Swift client behind ``SwiftFileSystem`` and ``SwiftStore``.
+
+One request function adds the token, retries transient failures (5xx, 429/498, resets,
+timeouts) with ``RetryPolicy``, re-authenticates once on 401 through the shared auth core and
+translates errors once: 404 -> ``FileNotFoundError``, 401/403 -> ``PermissionError`` naming the
+container and the operation, anything else -> ``SwiftError`` with the status and Swift's message.
+Connections live in one aiohttp session per event loop, so the client works from zarr's loop,
+fsspec's loop and dask workers alike, and pickles without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import ssl
+import time
+import weakref
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from urllib.parse import quote, unquote
+
+import aiohttp
+from yarl import URL
+
+from .._retry import DEFAULT_RETRY, RetryPolicy
+from ..auth import SwiftAuth, SwiftAuthError, SwiftCredentials, ZarrstoresError, swift_auth
+from ..auth._secret import redact
+
+__all__ = [
+    "CLIENT_OPTIONS",
+    "DEFAULT_SEGMENT_SIZE",
+    "SloWriter",
+    "SwiftClient",
+    "SwiftError",
+    "SwiftPermissionError",
+    "client_from_options",
+    "quote_name",
+]
+
+log = logging.getLogger("zarrstores.swift")
+
+DEFAULT_SEGMENT_SIZE = 1 << 30
+"""Objects larger than this (1 GiB; Swift's limit is 5 GiB) are written as SLOs."""
+
+_SEGMENT_PARALLELISM = 4  # segments of one SLO uploaded at once (each up to segment_size)
+# Names per bulk-delete request. Swift deletes a request's names two at a time, so several
+# smaller requests in parallel clear a container faster than one of 10,000 (measured ~1.7x).
+_BULK_CHUNK = 200
+_CAPS_CHECK_MIN = 1 << 20  # only objects above this can exceed a cluster's max_file_size
+_TRANSIENT = frozenset({408, 429, 498, 500, 502, 503, 504})
+_TAGS = re.compile(r"<[^>]+>")
+
+
+class SwiftError(ZarrstoresError, OSError):
+    """Swift answered with an error status (``status``; 0 when it could not be reached)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SwiftPermissionError(SwiftError, PermissionError):
+    """Swift refused the operation (403), or rejected the credentials (401) after re-auth."""
+
+
+class Reply(NamedTuple):
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the cluster's ``/info`` says (defaults when it is not published)."""
+
+    bulk_delete: int = 0  # max names per bulk-delete request; 0 = no bulk delete
+    listing_limit: int | None = None
+    max_file_size: int | None = None
+    max_manifest_segments: int = 1000
+
+
+def quote_name(container: str, name: str | None = None) -> str:
+    """``/container[/name]`` URL-quoted segment by segment (spaces, ``#``, ``?``, ``%``,
+    unicode round-trip)."""
+    path = f"/{container}/{name}" if name is not None else f"/{container}"
+    return quote(path, safe="/")
+
+
+CLIENT_OPTIONS = ("segment_size", "max_concurrency", "retry")
+"""``storage_options`` that configure the client; all others describe the auth."""
+
+
+def client_from_options(options: Mapping[str, Any]) -> SwiftClient:
+    """A client for ``storage_options``: auth from ``swift_auth(**rest)`` (or the environment),
+    ``segment_size``/``max_concurrency``/``retry`` for the client. Raises
+    ``ConfigurationError`` for unusable options."""
+    client_opts = {k: v for k, v in options.items() if k in CLIENT_OPTIONS and v is not None}
+    auth_opts = {k: v for k, v in options.items() if k not in CLIENT_OPTIONS}
+    return SwiftClient(swift_auth(**auth_opts), **client_opts)
+
+
+class _LoopState:
+    """What may only be used from one event loop: the session and the concurrency limit."""
+
+    __slots__ = ("creating", "limit", "session")
+
+    def __init__(self, session: aiohttp.ClientSession, concurrency: int) -> None:
+        self.session = session
+        self.limit = asyncio.Semaphore(concurrency)
+        self.creating: dict[str, asyncio.Future[None]] = {}
+
+
+class SwiftClient:
+    """Swift object operations for one account (the one ``auth`` gives the storage URL of).
+
+    ``segment_size``: objects above it are written as Static Large Objects;
+    ``max_concurrency``: requests in flight per event loop; ``retry``: the backoff policy.
+    """
+
+    def __init__(
+        self,
+        auth: SwiftAuth,
+        *,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+        max_concurrency: int = 64,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        if segment_size < 1:
+            raise ValueError(f"segment_size must be positive, got {segment_size}")
+        self.auth = auth
+        self.segment_size = segment_size
+        self.max_concurrency = max_concurrency
+        self.retry = retry
+        # No total limit, which would cut off large objects on slow links: a request fails
+        # when connecting, or waiting for the next bytes of the answer, takes too long.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=retry.timeout, sock_read=retry.timeout
+        )
+        self._caps: Capabilities | None = None
+        self._init_loops()
+
+    def _init_loops(self) -> None:
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        # Sessions are closed with the client: none is left for aiohttp to warn about.
+        weakref.finalize(self, _discard_sessions, self._loops)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_loops"]  # sessions hold sockets of this process; the copy opens its own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_loops()
+
+    def __repr__(self) -> str:
+        return f"SwiftClient({self.auth.describe()})"
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            closed = [lp for lp in list(self._loops) if lp.is_closed()]
+            # (another thread may prune at the same time: pop with a default)
+            _discard_sessions({lp: st for lp in closed if (st := self._loops.pop(lp, None))})
+            verify = self.auth.verify
+            ssl_arg: ssl.SSLContext | bool = (
+                ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+            )
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.max_concurrency, ssl=ssl_arg, ttl_dns_cache=300
+                ),
+                timeout=self._timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+            state = self._loops[loop] = _LoopState(session, self.max_concurrency)
+        return state
+
+    async def close(self) -> None:
+        """Close the connections of the running event loop."""
+        state = self._loops.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state.session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str = "",
+        *,
+        op: str,
+        container: str = "",
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        accept: Iterable[int] = (),
+        retry: bool = True,
+    ) -> Reply:
+        """``method`` on ``storage_url + path + query`` (``path`` already quoted).
+
+        Returns the reply for 2xx and the statuses in ``accept``; raises the translated error
+        for every other status, after retrying transient failures and one re-auth on 401.
+        ``data`` may be a function that returns a fresh body for each attempt (files);
+        ``retry=False`` for bodies that cannot be sent twice (streams).
+        """
+        state = self._state()
+        creds = await self.auth.aget()
+        delays = None
+        reauthenticated = False
+        while True:
+            hdrs = dict(headers) if headers else {}
+            if creds.token is not None:
+                hdrs["X-Auth-Token"] = creds.token.reveal()
+            url = URL(creds.storage_url + path + query, encoded=True)
+            failure: BaseException | None = None
+            try:
+                async with (
+                    state.limit,
+                    state.session.request(
+                        method, url, headers=hdrs, data=data() if callable(data) else data
+                    ) as resp,
+                ):
+                    status = resp.status
+                    body = await resp.read()
+                    if status < 300 or status in accept:
+                        return Reply(status, resp.headers, body)
+            except (aiohttp.ClientError, TimeoutError) as e:
+                failure, status, body = e, 0, b""
+            if status == 401:
+                if reauthenticated:
+                    raise self._error(method, op, container, path, status, body, creds)
+                try:
+                    creds = await self.auth.arefresh_after_failure(creds)
+                except SwiftAuthError as e:
+                    raise SwiftAuthError(f"{op} in container {container!r}: {e}") from None
+                if not retry:  # the body is gone; later requests use the new token
+                    raise self._error(method, op, container, path, status, body, creds)
+                reauthenticated = True
+                continue
+            if status and status not in _TRANSIENT:
+                raise self._error(method, op, container, path, status, body, creds)
+            if delays is None:
+                delays = self.retry.delays() if retry else iter(())
+            delay = next(delays, None)
+            if delay is None:
+                if failure is not None:
+                    raise SwiftError(
+                        f"{op} in container {container!r} failed after "
+                        f"{self.retry.attempts if retry else 1} attempt(s): cannot reach Swift "
+                        f"at {_origin(creds.storage_url)} ({type(failure).__name__}: "
+                        f"{redact(str(failure), creds.token)})"
+                    ) from None
+                raise self._error(method, op, container, path, status, body, creds)
+            if log.isEnabledFor(logging.INFO):
+                log.info("%s %s: %s, retrying in %.2f s", method, op, status or failure, delay)
+            await asyncio.sleep(delay)
+
+    def _error(
+        self,
+        method: str,
+        op: str,
+        container: str,
+        path: str,
+        status: int,
+        body: bytes,
+        creds: SwiftCredentials,
+    ) -> Exception:
+        where = f"swift://{unquote(path.lstrip('/'))}" if path else creds.storage_url
+        message = redact(_TAGS.sub(" ", body[:500].decode("utf-8", "replace")), creds.token)
+        message = " ".join(message.split())
+        if status == 404:
+            return FileNotFoundError(f"{where} not found ({op})")
+        if status == 401:
+            return SwiftPermissionError(
+                f"Swift rejected the credentials ({self.auth.describe()}) for {op} in container "
+                f"{container!r} (401 Unauthorized), even after authenticating again",
+                status=status,
+            )
+        if status == 403:
+            return SwiftPermissionError(
+                f"Swift refused {op} in container {container!r} (403 Forbidden): "
+                f"{self.auth.describe()} has no rights for that there (ask the container's "
+                "owner for an ACL, or use credentials of its project)",
+                status=status,
+            )
+        suffix = f": {message}" if message else ""
+        return SwiftError(
+            f"Swift answered {status} to {method} {where} ({op}){suffix}", status=status
+        )
+
+    async def capabilities(self) -> Capabilities:
+        """The cluster's ``/info`` (cached; defaults when the proxy does not publish it)."""
+        if self._caps is not None:
+            return self._caps
+        creds = await self.auth.aget()
+        caps = Capabilities()
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
+            async with self._state().session.get(_info_url(creds.storage_url)) as resp:
+                if resp.status == 200:
+                    info = await resp.json(content_type=None)
+                    swift = info.get("swift", {})
+                    caps = Capabilities(
+                        bulk_delete=int(
+                            info.get("bulk_delete", {}).get("max_deletes_per_request", 0)
+                        ),
+                        listing_limit=swift.get("container_listing_limit"),
+                        max_file_size=swift.get("max_file_size"),
+                        max_manifest_segments=int(
+                            info.get("slo", {}).get("max_manifest_segments", 1000)
+                        ),
+                    )
+        self._caps = caps
+        return caps
+
+    # -- objects -------------------------------------------------------------------------------
+    async def get(
+        self, container: str, name: str, byte_range: tuple[int, int | None] | None = None
+    ) -> bytes | None:
+        """The object's bytes (``byte_range`` = (start, end): end exclusive, negative start =
+        suffix); None when it does not exist; b"" for a range past its end."""
+        headers = None
+        start = end = None
+        if byte_range is not None:
+            start, end = byte_range
+            if end is not None and end <= start and start >= 0 and end >= 0:
+                return b""
+            if start < 0 and end is None:
+                headers = {"Range": f"bytes={start}"}
+            elif end is None:
+                headers = {"Range": f"bytes={start}-"} if start else None
+            elif start < 0 or end < 0:
+                size = await self.head_size(container, name)
+                if size is None:
+                    return None
+                start, end = _absolute(start, end, size)
+                if end <= start:
+                    return b""
+                headers = {"Range": f"bytes={start}-{end - 1}"}
+            else:
+                headers = {"Range": f"bytes={start}-{end - 1}"}
+        reply = await self.request(
+            "GET",
+            quote_name(container, name),
+            op="read",
+            container=container,
+            headers=headers,
+            accept=(404, 416),
+        )
+        if reply.status == 404:
+            return None
+        if reply.status == 416:
+            return b""
+        if reply.status == 200 and headers is not None:
+            # A proxy that ignored the Range header sent everything: cut it here.
+            s, e = _absolute(start or 0, end, len(reply.body))
+            return reply.body[s:e]
+        return reply.body
+
+    async def head(self, container: str, name: str) -> Mapping[str, str] | None:
+        """The object's headers, or None when it does not exist."""
+        reply = await self.request(
+            "HEAD", quote_name(container, name), op="stat", container=container, accept=(404,)
+        )
+        return None if reply.status == 404 else reply.headers
+
+    async def head_size(self, container: str, name: str) -> int | None:
+        """The object's size, or None when it does not exist."""
+        headers = await self.head(container, name)
+        return None if headers is None else int(headers.get("Content-Length", 0))
+
+    async def put(
+        self,
+        container: str,
+        name: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        exclusive: bool = False,
+    ) -> None:
+        """Write an object, sending its MD5 as ``ETag`` so Swift verifies the body; objects
+        above the segment size (or the cluster's limit) become SLOs. ``exclusive``: raise
+        ``FileExistsError`` when it exists."""
+        size = len(data)
+        if size > _CAPS_CHECK_MIN or size > self.segment_size:
+            segment = await self.segment_size_for(size)
+            if size > segment:
+                await self.put_slo(container, name, data, segment_size=segment, exclusive=exclusive)
+                return
+        headers = {"ETag": hashlib.md5(data, usedforsecurity=False).hexdigest()}
+        if exclusive:
+            headers["If-None-Match"] = "*"
+        await self._put(container, name, headers, data)
+
+    async def segment_size_for(self, size: int | None = None) -> int:
+        """The largest object written in one piece: ``segment_size``, or less where the
+        cluster's ``max_file_size`` is lower; more for a ``size`` that would otherwise need
+        more segments than a manifest may hold."""
+        caps = await self.capabilities()
+        segment = min(self.segment_size, caps.max_file_size or self.segment_size)
+        if size is not None and size > segment:
+            segment = max(segment, -(-size // caps.max_manifest_segments))
+        return segment
+
+    async def _put(
+        self,
+        container: str,
+        name: str,
+        headers: dict[str, str],
+        data: Any,
+        *,
+        query: str = "",
+        retry: bool = True,
+    ) -> Reply:
+        path = quote_name(container, name)
+        accept = (404, 412)
+        reply = await self.request(
+            "PUT",
+            path,
+            op="write",
+            container=container,
+            query=query,
+            headers=headers,
+            data=data,
+            accept=accept,
+            retry=retry,
+        )
+        if reply.status == 404:
+            # Swift answers 404 when the container does not exist: create it on first write.
+            await self.create_container(container)
+            reply = await self.request(
+                "PUT",
+                path,
+                op="write",
+                container=container,
+                query=query,
+                headers=headers,
+                data=data,
+                accept=accept,
+                retry=retry,
+            )
+        if reply.status == 412:
+            raise FileExistsError(f"swift://{container}/{name} exists")
+        if reply.status == 404:
+            raise FileNotFoundError(f"swift://{container} vanished while writing {name!r}")
+        return reply
+
+    async def put_slo(
+        self,
+        container: str,
+        name: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        segment_size: int | None = None,
+        exclusive: bool = False,
+    ) -> None:
+        """Write ``data`` as a Static Large Object: segments (each MD5-verified) in
+        ``<container>_segments``, then the manifest."""
+        writer = SloWriter(self, container, name, segment_size=segment_size, exclusive=exclusive)
+        view = memoryview(data).cast("B")
+        step = writer.segment_size
+        sem = asyncio.Semaphore(_SEGMENT_PARALLELISM)
+
+        async def one(index: int, chunk: memoryview) -> None:
+            async with sem:
+                await writer.put_segment(index, chunk)
+
+        try:
+            await asyncio.gather(
+                *(one(i, view[o : o + step]) for i, o in enumerate(range(0, len(view), step)))
+            )
+            await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+
+    async def delete(self, container: str, names: Iterable[str]) -> None:
+        """Delete objects (missing ones are not an error); SLOs with their segments. Uses bulk
+        delete when the cluster has it, else concurrent DELETEs."""
+        names = list(names)
+        if not names:
+            return
+        heads = await asyncio.gather(*(self.head(container, n) for n in names))
+        slos = [n for n, h in zip(names, heads, strict=True) if h and _is_slo(h)]
+        plain = [n for n, h in zip(names, heads, strict=True) if h and not _is_slo(h)]
+        await self.delete_known(container, plain, slos)
+
+    async def delete_known(
+        self, container: str, plain: list[str], slos: Iterable[str] = ()
+    ) -> None:
+        """Delete objects already known to be plain objects or SLO manifests."""
+        jobs = [self._delete_slo(container, n) for n in slos]
+        caps = await self.capabilities() if len(plain) > 1 else None
+        if caps and caps.bulk_delete:
+            step = min(caps.bulk_delete, _BULK_CHUNK)
+            jobs += [
+                self._bulk_delete(container, plain[i : i + step])
+                for i in range(0, len(plain), step)
+            ]
+        else:
+            jobs += [self._delete_one(container, n) for n in plain]
+        await asyncio.gather(*jobs)
+
+    async def _delete_one(self, container: str, name: str) -> None:
+        await self.request(
+            "DELETE", quote_name(container, name), op="delete", container=container, accept=(404,)
+        )
+
+    async def _delete_slo(self, container: str, name: str) -> None:
+        reply = await self.request(
+            "DELETE",
+            quote_name(container, name),
+            op="delete",
+            container=container,
+            query="?multipart-manifest=delete",
+            headers={"Accept": "application/json"},
+            accept=(404,),
+        )
+        if reply.status != 404:
+            _check_bulk(json.loads(reply.body or b"{}"), container, self)
+
+    async def _bulk_delete(self, container: str, names: list[str]) -> None:
+        body = "\n".join(quote_name(container, n) for n in names).encode()
+        headers = {"Accept": "application/json", "Content-Type": "text/plain"}
+        for attempt in range(2):
+            reply = await self.request(
+                "POST",
+                "",
+                op="delete",
+                container=container,
+                query="?bulk-delete",
+                headers=headers,
+                data=body,
+            )
+            result = json.loads(reply.body or b"{}")
+            errors = result.get("Errors") or []
+            if attempt == 0 and any(str(status).startswith("401") for _, status in errors):
+                # The whole answer is 200; the token's rejection shows per name.
+                await self.auth.arefresh_after_failure(await self.auth.aget())
+                continue
+            _check_bulk(result, container, self)
+            return
+
+    async def slo_segments(self, container: str, name: str) -> dict[str, list[str]]:
+        """The segments (container -> names) of the SLO at ``name``; empty when there is no
+        object there or it is not an SLO."""
+        headers = await self.head(container, name)
+        if headers is None or not _is_slo(headers):
+            return {}  # (a GET would download a plain object whole)
+        reply = await self.request(
+            "GET",
+            quote_name(container, name),
+            op="read",
+            container=container,
+            query="?multipart-manifest=get",
+            accept=(404,),
+        )
+        if reply.status == 404 or not _is_slo(reply.headers):
+            return {}
+        out: dict[str, list[str]] = {}
+        for seg in json.loads(reply.body):
+            seg_container, _, seg_name = seg["name"].lstrip("/").partition("/")
+            out.setdefault(seg_container, []).append(seg_name)
+        return out
+
+    # -- listing -------------------------------------------------------------------------------
+    async def list(
+        self,
+        container: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        *,
+        limit: int | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Swift's listing entries (``name``/``bytes``/``hash``/``slo_etag``... or ``subdir``)
+        under ``prefix``, paged with markers until complete (or ``limit`` entries). A missing
+        container lists nothing."""
+        page_size = (await self.capabilities()).listing_limit
+        marker = ""
+        path = quote_name(container)
+        while True:
+            query = "?format=json"
+            if prefix:
+                query += "&prefix=" + quote(prefix, safe="")
+            if delimiter:
+                query += "&delimiter=" + quote(delimiter, safe="")
+            if marker:
+                query += "&marker=" + quote(marker, safe="")
+            if limit:
+                query += f"&limit={limit}"
+            reply = await self.request(
+                "GET", path, op="list", container=container, query=query, accept=(404,)
+            )
+            if reply.status == 404 or reply.status == 204:
+                return
+            page = json.loads(reply.body) if reply.body else []
+            for entry in page:
+                yield entry
+            if limit:
+                limit -= len(page)
+            if not page or limit == 0 or (page_size and len(page) < page_size):
+                return
+            last = page[-1]
+            marker = last.get("name") or last.get("subdir")
+
+    async def list_containers(self) -> list[dict[str, Any]]:
+        """The account's containers (``name``, ``count``, ``bytes``), every page."""
+        out: list[dict[str, Any]] = []
+        marker = ""
+        while True:
+            query = "?format=json" + (f"&marker={quote(marker, safe='')}" if marker else "")
+            reply = await self.request("GET", "", op="list containers", query=query)
+            page = json.loads(reply.body) if reply.body else []
+            out += page
+            if not page:
+                return out
+            marker = page[-1]["name"]
+
+    # -- containers ----------------------------------------------------------------------------
+    async def head_container(self, container: str) -> Mapping[str, str] | None:
+        """The container's headers (ACLs, counts), or None when it does not exist."""
+        reply = await self.request(
+            "HEAD", quote_name(container), op="stat", container=container, accept=(404,)
+        )
+        return None if reply.status == 404 else reply.headers
+
+    async def create_container(self, container: str) -> None:
+        """Create the container (idempotent; concurrent callers share one request)."""
+        state = self._state()
+        pending = state.creating.get(container)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return
+        future = state.creating[container] = asyncio.get_running_loop().create_future()
+        try:
+            await self.request("PUT", quote_name(container), op="create", container=container)
+            future.set_result(None)
+        except BaseException as e:
+            future.set_exception(e)
+            future.exception()  # retrieved here: the waiters, if any, see it too
+            raise
+        finally:
+            del state.creating[container]
+
+    async def delete_container(self, container: str) -> None:
+        """Delete an empty container; ``OSError`` when it holds objects."""
+        reply = await self.request(
+            "DELETE", quote_name(container), op="delete", container=container, accept=(404, 409)
+        )
+        if reply.status == 404:
+            raise FileNotFoundError(f"swift://{container} not found")
+        if reply.status == 409:
+            raise SwiftError(f"swift://{container} is not empty", status=409)
+
+    async def post_container(self, container: str, headers: Mapping[str, str]) -> None:
+        """Set container metadata (ACLs)."""
+        reply = await self.request(
+            "POST",
+            quote_name(container),
+            op="change the ACL of",
+            container=container,
+            headers=headers,
+            accept=(404,),
+        )
+        if reply.status == 404:
+            raise FileNotFoundError(f"swift://{container} not found")
+
+
+class SloWriter:
+    """Writes one Static Large Object: segments (all of ``segment_size`` but the last) go to
+    ``<container>_segments``, ``commit()`` puts the manifest, ``abort()`` removes segments.
+
+    Segments come whole (``put_segment``, retried) or streamed (``write``; the segment being
+    streamed cannot be retried, only the first ``segment_size`` bytes are ever held).
+    """
+
+    def __init__(
+        self,
+        client: SwiftClient,
+        container: str,
+        name: str,
+        *,
+        segment_size: int | None = None,
+        exclusive: bool = False,
+    ) -> None:
+        self.client = client
+        self.container = container
+        self.name = name
+        self.segment_size = segment_size or client.segment_size
+        self.exclusive = exclusive
+        self.segment_container = f"{container}_segments"
+        self._stem = f"{name}/slo/{time.time():.6f}/{self.segment_size}"
+        self._segments: dict[int, tuple[str, str, int]] = {}  # index -> (name, etag, size)
+        # streaming state: the segment being sent, its queue, its MD5 and size so far
+        self._task: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[bytes | memoryview | None] | None = None
+        self._md5: Any = None
+        self._filled = 0
+
+    def _segment_name(self, index: int) -> str:
+        return f"{self._stem}/{index:08d}"
+
+    async def put_segment(self, index: int, data: bytes | memoryview) -> None:
+        """Upload segment ``index`` (verified by its MD5)."""
+        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        name = self._segment_name(index)
+        await self.client._put(self.segment_container, name, {"ETag": etag}, data)
+        self._record(index, name, etag, len(data))
+
+    def _record(self, index: int, name: str, etag: str, size: int) -> None:
+        self._segments[index] = (name, etag, size)
+
+    async def write(self, data: bytes | memoryview) -> None:
+        """Append ``data``, streaming it into the current segment (starting new ones at the
+        segment size)."""
+        view = memoryview(data).cast("B")
+        while view:
+            if self._task is None:
+                await self._start_stream()
+            take = min(len(view), self.segment_size - self._filled)
+            piece = view[:take]
+            self._md5.update(piece)
+            self._filled += take
+            # The queue holds the piece until it is sent: copy only what may still change.
+            await self._feed(piece if isinstance(data, bytes) else bytes(piece))
+            view = view[take:]
+            if self._filled >= self.segment_size:
+                await self._finish_stream()
+
+    async def _start_stream(self) -> None:
+        index = len(self._segments)
+        name = self._segment_name(index)
+        self._queue = queue = asyncio.Queue(maxsize=1)
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._filled = 0
+
+        async def body() -> AsyncIterator[bytes | memoryview]:
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+
+        async def send() -> None:
+            # The container exists before streaming starts: a 404 retry would need the body.
+            if index == 0:
+                await self.client.create_container(self.segment_container)
+            reply = await self.client._put(self.segment_container, name, {}, body(), retry=False)
+            etag = reply.headers.get("Etag", "").strip('"')
+            if etag != self._md5.hexdigest():
+                raise SwiftError(
+                    f"segment {index} of swift://{self.container}/{self.name} arrived "
+                    f"corrupted (MD5 {self._md5.hexdigest()}, Swift has {etag})"
+                )
+            self._record(index, name, etag, self._filled)
+
+        self._task = asyncio.create_task(send())
+
+    async def _feed(self, item: bytes | memoryview | None) -> None:
+        assert self._queue is not None and self._task is not None
+        put = asyncio.ensure_future(self._queue.put(item))
+        done, _ = await asyncio.wait({put, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if put not in done:
+            put.cancel()
+            self._task.result()  # the upload ended early: raise its error
+            raise SwiftError(f"upload of swift://{self.container}/{self.name} stopped early")
+
+    async def _finish_stream(self) -> None:
+        if self._task is None:
+            return
+        await self._feed(None)
+        task, self._task = self._task, None
+        await task
+
+    async def commit(self) -> None:
+        """Finish the last segment and put the manifest (Swift checks every segment); the
+        segments of the SLO this one replaces, if any, are deleted afterwards."""
+        await self._finish_stream()
+        manifest = [
+            {"path": quote_name(self.segment_container, name), "etag": etag, "size_bytes": size}
+            for name, etag, size in (self._segments[i] for i in sorted(self._segments))
+        ]
+        headers = {"Content-Type": "application/json"}
+        if self.exclusive:
+            headers["If-None-Match"] = "*"
+        replaced = await self.client.slo_segments(self.container, self.name)
+        await self.client._put(
+            self.container,
+            self.name,
+            headers,
+            json.dumps(manifest).encode(),
+            query="?multipart-manifest=put",
+        )
+        for container, names in replaced.items():
+            await self.client.delete_known(container, names)
+
+    async def abort(self) -> None:
+        """Stop streaming and delete the segments written so far (best effort)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
+        names = [name for name, _, _ in self._segments.values()]
+        with contextlib.suppress(Exception):
+            await self.client.delete_known(self.segment_container, names)
+
+
+def _discard_sessions(states: dict[asyncio.AbstractEventLoop, _LoopState]) -> None:
+    """Close sessions without awaiting: on their loop if it runs, else right here."""
+    for loop, state in list(states.items()):
+        if loop.is_running():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_close_connector, state.session)
+                continue
+        # A closed loop cannot run callbacks; _close then only marks the connector closed.
+        _close_connector(state.session)
+    states.clear()
+
+
+def _close_connector(session: aiohttp.ClientSession) -> None:
+    connector = session.connector
+    if connector is not None and not connector.closed:
+        with contextlib.suppress(RuntimeError):
+            connector._close()
+
+
+def _check_bulk(result: Mapping[str, Any], container: str, client: SwiftClient) -> None:
+    """Raise for the failures a bulk/SLO delete reports in its (200) answer body."""
+    errors = [(name, str(status)) for name, status in result.get("Errors") or []]
+    errors = [(n, s) for n, s in errors if not s.startswith("404")]
+    if not errors:
+        status = str(result.get("Response Status", "200"))
+        if status[:1] in ("2", "4") or not status:
+            return
+        raise SwiftError(
+            f"delete in container {container!r}: Swift answered {status}",
+            status=int(status.split()[0]) if status.split()[0].isdigit() else 0,
+        )
+    codes = {s.split()[0] for _, s in errors}
+    if codes & {"401", "403"}:
+        raise SwiftPermissionError(
+            f"Swift refused delete in container {container!r} ({errors[0][1]}): "
+            f"{client.auth.describe()} has no rights for that there",
+            status=int(errors[0][1].split()[0]),
+        )
+    sample = ", ".join(f"{n} ({s})" for n, s in errors[:3])
+    raise SwiftError(
+        f"delete in container {container!r} failed for {len(errors)} object(s): {sample}",
+        status=int(errors[0][1].split()[0]) if errors[0][1][:3].isdigit() else 0,
+    )
+
+
+def _is_slo(headers: Mapping[str, str]) -> bool:
+    return headers.get("X-Static-Large-Object", "").lower() in ("true", "1", "yes")
+
+
+def _absolute(start: int, end: int | None, size: int) -> tuple[int, int]:
+    """fsspec's (start, end) against a known size: negatives count from the end."""
+    if start < 0:
+        start = max(0, size + start)
+    if end is None:
+        end = size
+    elif end < 0:
+        end = size + end
+    return start, min(end, size)
+
+
+def _origin(url: str) -> str:
+    u = URL(url)
+    return f"{u.scheme}://{u.host}:{u.port}" if u.host else url
+
+
+def _info_url(storage_url: str) -> str:
+    """``/info`` lives at the proxy's root, in front of ``/v1/<account>``."""
+    i = storage_url.find("/v1/")
+    base = storage_url[:i] if i >= 0 else _origin(storage_url)
+    return f"{base}/info"

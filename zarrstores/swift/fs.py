@@ -1,0 +1,416 @@
+"""``SwiftFileSystem``: fsspec's async filesystem for ``swift://<container>/<path>`` URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
+from fsspec.spec import AbstractBufferedFile
+
+from ._client import SloWriter, SwiftClient, client_from_options
+
+__all__ = ["SwiftFile", "SwiftFileSystem"]
+
+_READ_CHUNK = 16 << 20  # get_file reads this much per (retried) ranged GET
+_WRITE_BLOCK = 32 << 20  # open(..., "wb"): files up to this are one verified PUT
+
+
+class _CachedByAuth(type(AsyncFileSystem)):  # type: ignore[misc]
+    """fsspec reuses instances whose options print the same; auth objects print without
+    their secrets (and Keystone ones without the project), so the cache key also takes the
+    auth object's identity: different credentials never share an instance."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("auth") is not None and "auth_id" not in kwargs:
+            kwargs["auth_id"] = id(kwargs["auth"])
+        return super().__call__(*args, **kwargs)
+
+
+class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
+    """Swift containers and objects as an fsspec filesystem (protocol ``swift``).
+
+    Options (``storage_options``): an ``auth`` object, or ``authurl``/``user``/``key``
+    (+ ``auth_version``, ``os_options``), or ``preauthurl``/``preauthtoken``, or
+    ``anon=True`` with ``storage_url`` for public containers; else the environment
+    (``OS_STORAGE_URL``+``OS_AUTH_TOKEN``, ``ST_AUTH``/``ST_USER``/``ST_KEY``, ``OS_*``).
+    ``segment_size``: objects above it become Static Large Objects; ``max_concurrency``:
+    requests in flight per event loop; ``retry``: a ``RetryPolicy``.
+
+    Errors: missing -> ``FileNotFoundError``; refused -> ``PermissionError``; other
+    failures -> ``SwiftError`` (an ``OSError``) with Swift's status and message.
+    """
+
+    protocol = ("swift",)
+    root_marker = ""
+
+    def __init__(
+        self,
+        *,
+        asynchronous: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+        batch_size: int | None = None,
+        **storage_options: Any,
+    ) -> None:
+        storage_options.pop("auth_id", None)  # only a cache key, see _CachedByAuth
+        fs_options = {
+            k: storage_options.pop(k)
+            for k in ("skip_instance_cache", "use_listings_cache", "listings_expiry_time")
+            if k in storage_options
+        }
+        super().__init__(asynchronous=asynchronous, loop=loop, batch_size=batch_size, **fs_options)
+        self.client: SwiftClient = client_from_options(storage_options)
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = str(path)
+        if path.startswith("swift://"):
+            path = path[len("swift://") :]
+        return path.strip("/")
+
+    @staticmethod
+    def split_path(path: str) -> tuple[str, str]:
+        """``container/some/name`` -> ``("container", "some/name")``."""
+        container, _, name = SwiftFileSystem._strip_protocol(path).partition("/")
+        return container, name
+
+    # -- reading -------------------------------------------------------------------------------
+    async def _cat_file(
+        self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+    ) -> bytes:
+        container, name = self.split_path(path)
+        rng = None if start is None and end is None else (start or 0, end)
+        data = await self.client.get(container, name, rng)
+        if data is None:
+            raise FileNotFoundError(f"swift://{container}/{name} not found")
+        return data
+
+    async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        container, name = self.split_path(path)
+        if not container:
+            return {"name": "", "size": 0, "type": "directory"}
+        if not name:
+            headers = await self.client.head_container(container)
+            if headers is None:
+                raise FileNotFoundError(f"swift://{container} not found")
+            return {
+                "name": container,
+                "size": int(headers.get("X-Container-Bytes-Used", 0)),
+                "count": int(headers.get("X-Container-Object-Count", 0)),
+                "type": "directory",
+            }
+        headers = await self.client.head(container, name)
+        if headers is not None:
+            return _file_info(container, name, headers)
+        async for _ in self.client.list(container, name + "/", limit=1):
+            return {"name": f"{container}/{name}", "size": 0, "type": "directory"}
+        raise FileNotFoundError(f"swift://{container}/{name} not found")
+
+    async def _ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        container, name = self.split_path(path)
+        if not container:
+            out = [
+                {
+                    "name": c["name"],
+                    "size": c.get("bytes", 0),
+                    "count": c.get("count", 0),
+                    "type": "directory",
+                }
+                for c in await self.client.list_containers()
+            ]
+        else:
+            prefix = f"{name}/" if name else ""
+            out = [
+                _entry_info(container, e) async for e in self.client.list(container, prefix, "/")
+            ]
+            if not out:
+                info = await self._info(path)  # a file lists as itself; else not found
+                out = [info] if info["type"] == "file" else []
+        return out if detail else [o["name"] for o in out]
+
+    async def _find(
+        self,
+        path: str,
+        maxdepth: int | None = None,
+        withdirs: bool = False,
+        detail: bool = False,
+        prefix: str = "",
+        **kwargs: Any,
+    ) -> Any:
+        path = self._strip_protocol(path)
+        container, name = self.split_path(path)
+        if maxdepth is not None and maxdepth < 1:
+            raise ValueError("maxdepth must be at least 1")
+        if not container:
+            containers = [c["name"] for c in await self.client.list_containers()]
+            found: dict[str, dict[str, Any]] = {}
+            for c in containers:
+                found.update(await self._find(c, maxdepth, withdirs, detail=True))
+            return found if detail else sorted(found)
+        base = f"{name}/" if name else ""
+        out: dict[str, dict[str, Any]] = {}
+        async for entry in self.client.list(container, base + prefix):
+            rel = entry["name"][len(base) :]
+            depth = rel.count("/") + 1
+            if maxdepth is None or depth <= maxdepth:
+                info = _entry_info(container, entry)
+                out[info["name"]] = info
+            if withdirs:
+                parts = rel.split("/")[:-1]
+                for i in range(1, len(parts) + 1):
+                    if maxdepth is not None and i > maxdepth:
+                        break
+                    d = f"{container}/{base}{'/'.join(parts[:i])}"
+                    out.setdefault(d, {"name": d, "size": 0, "type": "directory"})
+        if withdirs and out and path:
+            out.setdefault(path, {"name": path, "size": 0, "type": "directory"})
+        if not out and name and not prefix:
+            headers = await self.client.head(container, name)
+            if headers is not None:
+                out[path] = _file_info(container, name, headers)
+        names = sorted(out)
+        return {n: out[n] for n in names} if detail else names
+
+    async def _get_file(self, rpath: str, lpath: str, **kwargs: Any) -> None:
+        if os.path.isdir(lpath):
+            return
+        container, name = self.split_path(rpath)
+        size = await self.client.head_size(container, name)
+        if size is None:
+            raise FileNotFoundError(f"swift://{container}/{name} not found")
+        with open(lpath, "wb") as f:
+            # Ranged reads, each retried on its own: a dropped connection costs one chunk.
+            for offset in range(0, size, _READ_CHUNK):
+                f.write(await self._cat_file(rpath, offset, min(size, offset + _READ_CHUNK)))
+
+    # -- writing -------------------------------------------------------------------------------
+    async def _pipe_file(
+        self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any
+    ) -> None:
+        container, name = self._writable(path)
+        await self.client.put(container, name, value, exclusive=mode == "create")
+
+    async def _put_file(
+        self, lpath: str, rpath: str, mode: str = "overwrite", **kwargs: Any
+    ) -> None:
+        if os.path.isdir(lpath):
+            return
+        container, name = self._writable(rpath)
+        size = os.path.getsize(lpath)
+        segment = await self.client.segment_size_for(size)
+        if size <= min(segment, _WRITE_BLOCK):
+            with open(lpath, "rb") as f:
+                data = f.read()
+            await self.client.put(container, name, data, exclusive=mode == "create")
+            return
+        if size <= segment:
+            etag = await asyncio.to_thread(_md5_file, lpath)
+            headers = {"ETag": etag}
+            if mode == "create":
+                headers["If-None-Match"] = "*"
+            await self.client._put(container, name, headers, lambda: open(lpath, "rb"))  # noqa: SIM115
+            return
+        writer = SloWriter(
+            self.client, container, name, segment_size=segment, exclusive=mode == "create"
+        )
+        try:
+            with open(lpath, "rb") as f:
+                while chunk := await asyncio.to_thread(f.read, _WRITE_BLOCK):
+                    await writer.write(chunk)
+            await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+
+    def _writable(self, path: str) -> tuple[str, str]:
+        container, name = self.split_path(path)
+        if not name:
+            raise IsADirectoryError(f"swift://{container} is a container, not an object")
+        return container, name
+
+    async def _rm_file(self, path: str, **kwargs: Any) -> None:
+        await self._rm(path)
+
+    async def _rm(
+        self,
+        path: str | list[str],
+        recursive: bool = False,
+        batch_size: int | None = None,
+        maxdepth: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        paths = [path] if isinstance(path, str) else list(path)
+        plain: dict[str, set[str]] = {}
+        slos: dict[str, set[str]] = {}
+        candidates: list[tuple[str, str]] = []
+        for p in self._strip_protocol(paths):
+            container, name = self.split_path(p)
+            if not container:
+                raise PermissionError("refusing to delete every container of the account")
+            if any(ch in p for ch in "*?["):
+                for match in await self._glob(p, maxdepth=maxdepth):
+                    candidates.append(self.split_path(match))
+                continue
+            if recursive:
+                async for entry in self.client.list(container, f"{name}/" if name else ""):
+                    kind = slos if "slo_etag" in entry else plain
+                    kind.setdefault(container, set()).add(entry["name"])
+            if name:
+                candidates.append((container, name))
+        heads = await asyncio.gather(*(self.client.head(c, n) for c, n in candidates))
+        for (container, name), headers in zip(candidates, heads, strict=True):
+            if headers is not None:
+                slo = headers.get("X-Static-Large-Object", "").lower() == "true"
+                (slos if slo else plain).setdefault(container, set()).add(name)
+        if not plain and not slos and not (recursive and not candidates):
+            raise FileNotFoundError(f"nothing to delete at {path!r}")
+        await asyncio.gather(
+            *(
+                self.client.delete_known(c, sorted(plain.get(c, ())), sorted(slos.get(c, ())))
+                for c in set(plain) | set(slos)
+            )
+        )
+
+    # -- containers ----------------------------------------------------------------------------
+    async def _mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        container, name = self.split_path(path)
+        if container and (create_parents or not name):
+            await self.client.create_container(container)
+
+    async def _makedirs(self, path: str, exist_ok: bool = False) -> None:
+        container, name = self.split_path(path)
+        if not exist_ok and not name and await self.client.head_container(container):
+            raise FileExistsError(f"swift://{container} exists")
+        await self.client.create_container(container)
+
+    async def _rmdir(self, path: str) -> None:
+        """Delete an empty container (objects' 'directories' need no removal)."""
+        container, name = self.split_path(path)
+        if container and not name:
+            await self.client.delete_container(container)
+
+    rmdir = sync_wrapper(_rmdir)
+
+    def _open(
+        self,
+        path: str,
+        mode: str = "rb",
+        block_size: int | None = None,
+        autocommit: bool = True,
+        cache_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> SwiftFile:
+        if "a" in mode or "+" in mode:
+            raise ValueError(f"Swift objects cannot be opened with mode {mode!r}")
+        return SwiftFile(
+            self,
+            path,
+            mode,
+            block_size=block_size or "default",
+            autocommit=autocommit,
+            cache_options=cache_options,
+            **kwargs,
+        )
+
+    def invalidate_cache(self, path: str | None = None) -> None:
+        """Nothing is cached: listings always come from Swift."""
+
+
+class SwiftFile(AbstractBufferedFile):
+    """A Swift object opened for reading (ranged GETs) or writing (streamed: objects larger
+    than one block are written as SLOs segment by segment, never held whole)."""
+
+    fs: SwiftFileSystem
+
+    DEFAULT_BLOCK_SIZE = _WRITE_BLOCK
+
+    def __init__(self, fs: SwiftFileSystem, path: str, mode: str = "rb", **kwargs: Any) -> None:
+        self.container, self.name = fs.split_path(path)
+        if "w" in mode or "x" in mode:
+            fs._writable(path)
+        self._writer: SloWriter | None = None
+        self._exclusive = "x" in mode
+        super().__init__(fs, path, mode.replace("x", "w"), **kwargs)
+
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        return sync(self.fs.loop, self.fs._cat_file, self.path, start=start, end=end)
+
+    def _upload_chunk(self, final: bool = False) -> bool:
+        data = self.buffer.getvalue()
+        client = self.fs.client
+        if final and self._writer is None:
+            sync(
+                self.fs.loop, client.put, self.container, self.name, data, exclusive=self._exclusive
+            )
+            return True
+        if self._writer is None:
+            segment = sync(self.fs.loop, client.segment_size_for)
+            self._writer = SloWriter(
+                client, self.container, self.name, segment_size=segment, exclusive=self._exclusive
+            )
+        try:
+            if data:
+                sync(self.fs.loop, self._writer.write, data)
+            if final:
+                sync(self.fs.loop, self._writer.commit)
+        except BaseException:
+            self.discard()
+            raise
+        return True
+
+    def discard(self) -> None:
+        """Drop what was written so far (no object is created)."""
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            sync(self.fs.loop, writer.abort)
+
+    def __exit__(self, exc_type: Any, *args: Any) -> None:
+        if exc_type is not None and self.writable():
+            # An exception inside `with fs.open(..., "wb")`: keep the old object, if any.
+            self.discard()
+            self.closed = True
+            return
+        self.close()
+
+
+def _file_info(container: str, name: str, headers: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "name": f"{container}/{name}",
+        "size": int(headers.get("Content-Length", 0)),
+        "type": "file",
+        "etag": headers.get("Etag", "").strip('"'),
+        "last_modified": headers.get("Last-Modified"),
+        "content_type": headers.get("Content-Type"),
+        "slo": headers.get("X-Static-Large-Object", "").lower() == "true",
+    }
+
+
+def _entry_info(container: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    if "subdir" in entry:
+        return {
+            "name": f"{container}/{entry['subdir'].rstrip('/')}",
+            "size": 0,
+            "type": "directory",
+        }
+    return {
+        "name": f"{container}/{entry['name']}",
+        "size": entry.get("bytes", 0),
+        "type": "file",
+        "etag": entry.get("hash"),
+        "last_modified": entry.get("last_modified"),
+        "content_type": entry.get("content_type"),
+        "slo": "slo_etag" in entry,
+    }
+
+
+def _md5_file(path: str) -> str:
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(_WRITE_BLOCK):
+            md5.update(chunk)
+    return md5.hexdigest()

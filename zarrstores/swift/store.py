@@ -1,0 +1,123 @@
+"""``SwiftStore``: a zarr v3 store (and a mapping of key to bytes) in a Swift container."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Self
+
+from .._store import ByteRange, ObjectStore
+from ._client import SwiftClient, client_from_options
+
+
+class _ContainerDriver:
+    """``ObjectDriver`` over one container: the names are object names in it."""
+
+    __slots__ = ("client", "container")
+
+    def __init__(self, client: SwiftClient, container: str) -> None:
+        self.client = client
+        self.container = container
+
+    async def get(self, path: str, byte_range: ByteRange | None = None) -> bytes | None:
+        return await self.client.get(self.container, path, byte_range)
+
+    async def head(self, path: str) -> int | None:
+        return await self.client.head_size(self.container, path)
+
+    async def put(self, path: str, data: bytes) -> None:
+        await self.client.put(self.container, path, data)
+
+    async def delete(self, paths: list[str]) -> None:
+        await self.client.delete(self.container, paths)
+
+    async def list(
+        self, prefix: str, delimiter: str | None = None
+    ) -> AsyncIterator[tuple[str, bool]]:
+        async for entry in self.client.list(self.container, prefix, delimiter):
+            name = entry.get("name")
+            yield (name, False) if name is not None else (entry["subdir"], True)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+class SwiftStore(ObjectStore):
+    """A zarr v3 store under ``prefix`` in Swift container ``container``; also a
+    ``MutableMapping`` of key to bytes with ``keys()``, ``listdir()`` and ``url``.
+
+    ``storage_options`` are those of ``swift://`` URLs (``authurl``/``user``/``key``,
+    ``preauthurl``/``preauthtoken``, ``os_options``, ``anon`` + ``storage_url``, an ``auth``
+    object, ``segment_size``...); without them the environment is used (``ST_AUTH``...,
+    ``OS_*``). The container is created by the first write, never by opening. A missing key
+    reads as missing; auth and server errors raise (``PermissionError``, ``SwiftError``).
+    Raises ``ConfigurationError`` (a ``ValueError``) when no credentials are found.
+    """
+
+    protocol = "swift"
+
+    def __init__(
+        self,
+        container: str,
+        prefix: str = "",
+        storage_options: Mapping[str, Any] | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        container = container.strip("/")
+        if not container or "/" in container:
+            raise ValueError(f"container must be a Swift container name, got {container!r}")
+        super().__init__(container, prefix, read_only=read_only)
+        self.storage_options = dict(storage_options or {})
+        self.client = client_from_options(self.storage_options)
+
+    def _make_driver(self) -> _ContainerDriver:
+        return _ContainerDriver(self.client, self.container)
+
+    def _identity(self) -> tuple[Any, ...]:
+        auth = self.client.auth
+        return (type(auth), auth.describe(), auth.storage_url_override)
+
+    def _constructor_kwargs(self) -> dict[str, Any]:
+        # The same auth object: a read-only view needs no second authentication.
+        return {
+            "container": self.container,
+            "prefix": self.prefix,
+            "storage_options": {**self.storage_options, "auth": self.client.auth},
+            "read_only": self.read_only,
+        }
+
+    def with_read_only(self, read_only: bool = False) -> Self:
+        """The same location with another ``read_only`` setting, sharing this store's
+        connections (zarr makes a read-only twin for every ``mode="r"`` open)."""
+        store = super().with_read_only(read_only)
+        store.client = self.client
+        return store
+
+    @property
+    def public_url(self) -> str:
+        """The HTTP(S) address of the store's root (authenticates if needed): with a public
+        ACL, anyone can read ``public_url + "/" + key``."""
+        base = f"{self.client.auth.get().storage_url}/{self.container}"
+        return f"{base}/{self.prefix}" if self.prefix else base
+
+    async def delete_dir(self, prefix: str) -> None:
+        """Delete every key under ``prefix``: one listing, then bulk delete (SLOs with their
+        segments)."""
+        self._check_writable()
+        prefix = prefix.strip("/")
+        full = self._path(prefix + "/" if prefix else "")
+        await delete_prefix(self.client, self.container, full)
+
+    async def aclose(self) -> None:
+        """Close the connections of the running event loop."""
+        await self.client.close()
+
+
+async def delete_prefix(client: SwiftClient, container: str, prefix: str) -> int:
+    """Delete every object whose name starts with ``prefix``; returns how many there were."""
+    plain: list[str] = []
+    slos: list[str] = []
+    async for entry in client.list(container, prefix):
+        (slos if "slo_etag" in entry else plain).append(entry["name"])
+    await client.delete_known(container, plain, slos)
+    return len(plain) + len(slos)
