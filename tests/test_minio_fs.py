@@ -1,0 +1,143 @@
+"""The ``minio://`` fsspec filesystem against the real S3 server: registration, endpoint and
+credential sources, S3-compatible defaults, multipart, paging, errors, pickling."""
+
+from __future__ import annotations
+
+import pickle
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pytest
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+from zarrstores.auth import AnonymousS3, StaticS3Credentials, STSCredentials
+from zarrstores.devserver.s3 import S3Server
+from zarrstores.minio import MinioFileSystem, MinioStore
+
+
+@pytest.fixture
+def options(s3_server: S3Server, token_file: Path) -> dict[str, Any]:
+    return {"endpoint_url": s3_server.endpoint, "token": str(token_file)}
+
+
+def test_minio_urls_open_through_fsspec(bucket: str, options: dict[str, Any]) -> None:
+    url = f"minio://{bucket}/dir/hello.txt"
+    with fsspec.open(url, "wb", **options) as f:
+        f.write(b"hello")
+    with fsspec.open(url, "rb", **options) as f:
+        assert f.read() == b"hello"
+    fs, path = fsspec.core.url_to_fs(url, **options)
+    assert isinstance(fs, MinioFileSystem) and path == f"{bucket}/dir/hello.txt"
+    assert isinstance(fs.credentials, STSCredentials)
+    assert fs.ls(f"minio://{bucket}/dir", detail=False) == [f"{bucket}/dir/hello.txt"]
+    assert fs.unstrip_protocol(path) == url
+
+
+def test_defaults_for_s3_compatible_servers(s3_server: S3Server, options: dict[str, Any]) -> None:
+    fs = MinioFileSystem(**options, skip_instance_cache=True)
+    config = fs.s3.meta.config
+    assert config.s3["addressing_style"] == "path"
+    assert config.signature_version == "s3v4"
+    assert config.request_checksum_calculation == "when_required"
+    assert fs.s3.meta.region_name == "us-east-1"
+    assert fs.s3.meta.endpoint_url == s3_server.endpoint
+    assert config.connect_timeout and config.read_timeout  # every request has timeouts
+
+
+def test_presigned_url_with_session_token(bucket: str, options: dict[str, Any]) -> None:
+    fs = MinioFileSystem(**options, skip_instance_cache=True)
+    fs.pipe(f"{bucket}/signed.txt", b"signed")
+    url = fs.sign(f"{bucket}/signed.txt", expiration=300)
+    assert "X-Amz-Security-Token=" in url and "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == b"signed"
+
+
+def test_endpoint_and_keys_from_environment_or_mc_alias(
+    s3_server: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = (s3_server.admin_access_key, s3_server.admin_secret_key)
+    monkeypatch.delenv("BEARER_TOKEN_FILE", raising=False)
+    monkeypatch.delenv("BEARER_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
+    fs = MinioFileSystem(key=admin[0], secret=admin[1], skip_instance_cache=True)
+    assert isinstance(fs.credentials, StaticS3Credentials)
+    fs.pipe(f"{bucket}/static", b"1")
+
+    host = s3_server.endpoint.removeprefix("http://")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv("MC_HOST_local", f"http://{admin[0]}:{admin[1]}@{host}")
+    fs = MinioFileSystem(mc_alias="local", skip_instance_cache=True)
+    assert fs.endpoint_url == s3_server.endpoint
+    assert fs.cat(f"{bucket}/static") == b"1"
+    store = MinioStore(bucket, mc_alias="local")
+    assert store["static"] == b"1"
+
+
+def test_multipart_upload_and_paged_listing(bucket: str, options: dict[str, Any]) -> None:
+    fs = MinioFileSystem(**options, skip_instance_cache=True)
+    part = 5 * 2**20  # S3's smallest part
+    data = bytes(range(256)) * (2 * part // 256 + 1000)
+    with fs.open(f"{bucket}/big.bin", "wb", block_size=part) as f:
+        f.write(data)
+    assert fs.size(f"{bucket}/big.bin") == len(data)
+    assert (
+        fs.cat_file(f"{bucket}/big.bin", start=part - 2, end=part + 2) == data[part - 2 : part + 2]
+    )
+    # More keys than one listing page (1,000) holds, written concurrently by the store.
+    store = MinioStore(bucket, "many", endpoint_url=options["endpoint_url"], token=options["token"])
+    empty = default_buffer_prototype().buffer.from_bytes(b"")
+    sync(store._set_many((f"k{i:04d}", empty) for i in range(1005)))
+    assert len(fs.ls(f"{bucket}/many", detail=False)) == 1005
+    assert len(store.keys()) == 1005
+    store.rmdir()  # bulk delete, 1,000 keys per request
+    assert store.keys() == []
+
+
+def test_errors_name_bucket_and_operation_and_no_secret(
+    s3_server: S3Server, bucket: str, options: dict[str, Any]
+) -> None:
+    fs = MinioFileSystem(**options, skip_instance_cache=True)
+    with pytest.raises(FileNotFoundError, match="bucket 'no-such-bucket' does not exist"):
+        fs.cat("no-such-bucket/x")
+    with pytest.raises(FileNotFoundError):
+        fs.cat(f"{bucket}/missing")
+    anon = MinioFileSystem(endpoint_url=s3_server.endpoint, anon=True, skip_instance_cache=True)
+    assert isinstance(anon.credentials, AnonymousS3)
+    fs.pipe(f"{bucket}/private", b"x")
+    with pytest.raises(
+        PermissionError,
+        match=rf"(head|get)_object minio://{bucket}/private .*AccessDenied.*not public",
+    ):
+        anon.cat(f"{bucket}/private")
+    wrong = MinioFileSystem(
+        endpoint_url=s3_server.endpoint,
+        key=s3_server.admin_access_key,
+        secret="wrong-secret",
+        skip_instance_cache=True,
+    )
+    with pytest.raises(PermissionError) as info:
+        wrong.cat(f"{bucket}/private")
+    assert "wrong-secret" not in str(info.value) and "SignatureDoesNotMatch" in str(info.value)
+    creds = fs.credentials.get()
+    assert creds.secret_key.reveal() not in str(info.value)
+
+
+def test_filesystem_pickles_with_its_credentials(bucket: str, options: dict[str, Any]) -> None:
+    fs = fsspec.filesystem("minio", **options)
+    fs.pipe(f"{bucket}/p", b"pickled")
+    clone = pickle.loads(pickle.dumps(fs))
+    assert clone.cat(f"{bucket}/p") == b"pickled"
+    assert clone.endpoint_url == fs.endpoint_url
+
+
+def test_odd_keys_round_trip(bucket: str, options: dict[str, Any]) -> None:
+    fs = MinioFileSystem(**options, skip_instance_cache=True)
+    keys = ["with space/a b", "hash#tag", "q?x=1&y", "pct%20%", "plus+", "unicodé/日本語"]
+    fs.pipe({f"{bucket}/odd/{k}": k.encode() for k in keys})
+    for key in keys:
+        assert fs.cat(f"{bucket}/odd/{key}") == key.encode()
+    assert sorted(fs.find(f"{bucket}/odd")) == sorted(f"{bucket}/odd/{k}" for k in keys)

@@ -1,0 +1,113 @@
+"""User workflows against the real S3 server: the PAVICS xarray recipe by ``minio://`` URL and
+by ``MinioStore``, public reads, dask workers, parquet through pyarrow and fsspec, and the
+InfnMinio flow (token file -> ``from_token`` -> ``list_buckets``)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from zarrstores.devserver.s3 import S3Server
+from zarrstores.minio import MinioStore, from_token, get_credentials, make_public
+
+pytestmark = pytest.mark.filterwarnings("ignore:Consolidated metadata:UserWarning")
+
+
+@pytest.fixture
+def dataset() -> xr.Dataset:
+    rng = np.random.default_rng(0)
+    time = pd.date_range("2000-01-01", periods=24, freq="MS")
+    return xr.Dataset(
+        {"tas": (("time", "lat", "lon"), rng.normal(280, 5, (24, 10, 12)).astype("f4"))},
+        coords={"time": time, "lat": np.linspace(40, 50, 10), "lon": np.linspace(-80, -69, 12)},
+        attrs={"title": "PAVICS recipe"},
+    )
+
+
+@pytest.fixture
+def options(s3_server: S3Server, token_file: Path) -> dict[str, Any]:
+    return {"endpoint_url": s3_server.endpoint, "token": str(token_file)}
+
+
+def test_pavics_recipe_by_url(
+    dataset: xr.Dataset, bucket: str, options: dict[str, Any], s3_server: S3Server
+) -> None:
+    url = f"minio://{bucket}/pavics/tas.zarr"
+    dataset.chunk({"time": 6}).to_zarr(url, storage_options=options, consolidated=True, mode="w")
+    back = xr.open_zarr(url, storage_options=options, consolidated=True)
+    xr.testing.assert_identical(back.load(), dataset)
+
+    make_public(f"minio://{bucket}/pavics", options)
+    public = {"endpoint_url": s3_server.endpoint, "anon": True}
+    xr.testing.assert_identical(
+        xr.open_zarr(url, storage_options=public, consolidated=True).load(), dataset
+    )
+
+
+def test_pavics_recipe_by_store(
+    dataset: xr.Dataset, bucket: str, s3_server: S3Server, token_file: Path
+) -> None:
+    store = MinioStore(bucket, "pavics/tas.zarr", endpoint_url=s3_server.endpoint, token=token_file)
+    dataset.to_zarr(store, consolidated=True, mode="w")
+    xr.testing.assert_identical(xr.open_zarr(store, consolidated=True).load(), dataset)
+    assert "tas" in store.listdir() and "zarr.json" in store
+
+    make_public(store)
+    anonymous = MinioStore(bucket, "pavics/tas.zarr", endpoint_url=s3_server.endpoint, anon=True)
+    xr.testing.assert_identical(xr.open_zarr(anonymous, consolidated=True).load(), dataset)
+    with pytest.raises(PermissionError):
+        dataset.to_zarr(anonymous, mode="w")
+
+
+def test_dask_process_workers_write_and_read_through_the_store(
+    dataset: xr.Dataset, bucket: str, s3_server: S3Server, token_file: Path
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    store = MinioStore(bucket, "dask/tas.zarr", endpoint_url=s3_server.endpoint, token=token_file)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
+        distributed.Client(cluster),
+    ):
+        # The store travels to the workers pickled: credentials along, connections not.
+        dataset.chunk({"time": 4}).to_zarr(store, mode="w", consolidated=True)
+        back = xr.open_zarr(store, consolidated=True).compute()
+    xr.testing.assert_identical(back, dataset)
+
+
+def test_parquet_through_pyarrow_and_fsspec_on_the_same_bucket(
+    bucket: str, s3_server: S3Server, token_file: Path
+) -> None:
+    from pyarrow import fs as pafs
+
+    frame = pd.DataFrame({"station": ["a", "b", "c"], "tas": [281.5, 279.0, 283.25]})
+    creds = get_credentials(s3_server.endpoint, token_file)
+    assert set(creds) == {"access_key", "secret_key", "session_token"}
+    arrow = pafs.S3FileSystem(endpoint_override=s3_server.endpoint, region="us-east-1", **creds)
+    frame.to_parquet(f"{bucket}/by-arrow.parquet", filesystem=arrow)
+
+    options = {"endpoint_url": s3_server.endpoint, "token": str(token_file)}
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(f"minio://{bucket}/by-arrow.parquet", storage_options=options), frame
+    )
+    frame.to_parquet(f"minio://{bucket}/by-fsspec.parquet", storage_options=options)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(f"{bucket}/by-fsspec.parquet", filesystem=arrow), frame
+    )
+
+
+def test_infn_minio_flow_token_file_to_list_buckets(
+    bucket: str, s3_server: S3Server, token_file: Path
+) -> None:
+    import io
+
+    client = from_token(token_file, endpoint=s3_server.endpoint)
+    assert bucket in [b.name for b in client.list_buckets()]
+    name = f"infn-{uuid.uuid4().hex[:8]}"
+    client.put_object(bucket, name, io.BytesIO(b"from minio-py"), 13)
+    assert client.get_object(bucket, name).read() == b"from minio-py"

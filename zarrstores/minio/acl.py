@@ -1,0 +1,194 @@
+"""Public read access to a bucket or a prefix, through the bucket policy.
+
+``make_public`` adds two statements for anonymous users: ``s3:GetObject`` on the prefix's
+objects and ``s3:ListBucket`` limited to that prefix; ``make_private`` removes them. Other
+statements of the policy are kept. Names and signatures are those of ``zarrstores.swift``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from fnmatch import fnmatchcase
+from typing import Any, TypeVar
+
+from zarr.core.sync import sync
+
+from ..auth import ConfigurationError
+from ._client import S3Client
+from .store import MinioStore
+
+__all__ = ["is_public", "make_private", "make_public", "toggle_public"]
+
+T = TypeVar("T")
+Policy = dict[str, Any]
+Target = MinioStore | str
+
+
+def _resolve(target: Target, storage_options: Mapping[str, Any] | None) -> tuple[MinioStore, str]:
+    """The store (for bucket, endpoint and credentials) and the prefix ``target`` means."""
+    if isinstance(target, MinioStore):
+        return target, target.prefix
+    path = target.split("://", 1)[1] if target.startswith(("minio://", "s3://")) else target
+    bucket, _, prefix = path.strip("/").partition("/")
+    return MinioStore(bucket, **dict(storage_options or {})), prefix.strip("/")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _anonymous(statement: Policy) -> bool:
+    principal = statement.get("Principal")
+    if isinstance(principal, dict):
+        principal = principal.get("AWS")
+    return statement.get("Effect") == "Allow" and "*" in _as_list(principal)
+
+
+def _allows(statement: Policy, action: str) -> bool:
+    return any(fnmatchcase(action, a) for a in _as_list(statement.get("Action", [])))
+
+
+def _statements(bucket: str, prefix: str) -> list[Policy]:
+    """The two statements that make ``prefix`` (all of ``bucket`` for "") public."""
+    objects = f"arn:aws:s3:::{bucket}/{prefix}/*" if prefix else f"arn:aws:s3:::{bucket}/*"
+    listing: Policy = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": ["s3:ListBucket"],
+        "Resource": [f"arn:aws:s3:::{bucket}"],
+    }
+    if prefix:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+    get = {"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject"], "Resource": [objects]}
+    return [get, listing]
+
+
+def _covers(statement: Policy, bucket: str, prefix: str) -> bool:
+    """Whether ``statement`` lets anyone read every object under ``prefix``."""
+    probe = f"arn:aws:s3:::{bucket}/{prefix}/" if prefix else f"arn:aws:s3:::{bucket}/"
+    return (
+        _anonymous(statement)
+        and _allows(statement, "s3:GetObject")
+        and any(fnmatchcase(probe + "*", r) for r in _as_list(statement.get("Resource", [])))
+    )
+
+
+def _ours(statement: Policy, bucket: str, prefix: str) -> bool:
+    """Whether ``statement`` is one ``make_public`` wrote for ``prefix`` (as the server
+    may have normalised it)."""
+    return any(_normalise(statement) == _normalise(s) for s in _statements(bucket, prefix))
+
+
+def _normalise(statement: Policy) -> Policy:
+    # Servers store one-element lists as strings and may add a Sid: compare without those.
+    out: Policy = {}
+    for key, value in statement.items():
+        if key == "Sid":
+            continue
+        if isinstance(value, dict):
+            value = _normalise(value)
+        elif isinstance(value, list):
+            value = sorted(value) if len(value) != 1 else value[0]
+        out[key] = value
+    if isinstance(out.get("Principal"), dict) and out["Principal"].get("AWS") in ("*", ["*"]):
+        out["Principal"] = "*"
+    return out
+
+
+async def _get_policy(client: S3Client, bucket: str) -> Policy:
+    r = await client.bucket_request("GET", bucket, "policy", ok=(404,))
+    if r.status == 404:
+        if r.error_code()[0] == "NoSuchBucket":
+            client.raise_for_status(r, "GET", bucket, "", {"policy": ""}, None)
+        return {"Version": "2012-10-17", "Statement": []}
+    policy = json.loads(r.body)
+    policy["Statement"] = _as_list(policy.get("Statement", []))  # one statement may be bare
+    return policy
+
+
+async def _put_policy(client: S3Client, bucket: str, policy: Policy) -> None:
+    if policy["Statement"]:
+        await client.bucket_request("PUT", bucket, "policy", json.dumps(policy).encode())
+    else:
+        await client.bucket_request("DELETE", bucket, "policy", ok=(404,))
+
+
+def _run(store: MinioStore, work: Callable[[S3Client], Awaitable[T]]) -> T:
+    async def go() -> T:
+        client = store._make_driver().client  # the store's endpoint, credentials, options
+        try:
+            return await work(client)
+        finally:
+            await client.close()
+
+    return sync(go())
+
+
+def is_public(target: Target, storage_options: Mapping[str, Any] | None = None) -> bool:
+    """Whether anyone may read the objects under the target's prefix.
+
+    ``target``: a ``MinioStore``, or ``"[minio://]bucket[/prefix]"`` (``s3://`` too) with
+    ``storage_options`` (``endpoint_url``, ``token``... as for ``MinioStore``; else the
+    environment). Raises ``FileNotFoundError`` for a missing bucket, ``PermissionError`` for
+    credentials that may not read the bucket policy.
+    """
+    store, prefix = _resolve(target, storage_options)
+    return _run(store, lambda client: _is_public(client, store.bucket, prefix))
+
+
+async def _is_public(client: S3Client, bucket: str, prefix: str) -> bool:
+    policy = await _get_policy(client, bucket)
+    return any(_covers(s, bucket, prefix) for s in policy["Statement"])
+
+
+def make_public(target: Target, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Let anyone read and list the objects under the target's prefix (the whole bucket for
+    none). Raises like ``is_public``; ``PermissionError`` when the credentials may not change
+    the bucket policy."""
+    store, prefix = _resolve(target, storage_options)
+    _run(store, lambda client: _make_public(client, store.bucket, prefix))
+
+
+async def _make_public(client: S3Client, bucket: str, prefix: str) -> None:
+    policy = await _get_policy(client, bucket)
+    statements = policy["Statement"]
+    for wanted in _statements(bucket, prefix):
+        if not any(_normalise(s) == _normalise(wanted) for s in statements):
+            statements.append(wanted)
+    await _put_policy(client, bucket, policy)
+
+
+def make_private(target: Target, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Remove the public read access ``make_public`` gave to the target's prefix; other
+    statements stay. Raises like ``make_public``, and ``ConfigurationError`` when a wider
+    statement (e.g. the whole bucket public) still lets anyone read it."""
+    store, prefix = _resolve(target, storage_options)
+    _run(store, lambda client: _make_private(client, store.bucket, prefix))
+
+
+async def _make_private(client: S3Client, bucket: str, prefix: str) -> None:
+    policy = await _get_policy(client, bucket)
+    policy["Statement"] = [s for s in policy["Statement"] if not _ours(s, bucket, prefix)]
+    await _put_policy(client, bucket, policy)
+    if any(_covers(s, bucket, prefix) for s in policy["Statement"]):
+        where = f"minio://{bucket}/{prefix}".rstrip("/")
+        raise ConfigurationError(
+            f"{where} is still public through a wider statement of the bucket policy; "
+            "make that location private instead"
+        )
+
+
+def toggle_public(target: Target, storage_options: Mapping[str, Any] | None = None) -> bool:
+    """Make the target public if it is private, private if public; returns whether it is
+    public now."""
+    store, prefix = _resolve(target, storage_options)  # once: one set of credentials
+
+    async def toggle(client: S3Client) -> bool:
+        if await _is_public(client, store.bucket, prefix):
+            await _make_private(client, store.bucket, prefix)
+            return False
+        await _make_public(client, store.bucket, prefix)
+        return True
+
+    return _run(store, toggle)

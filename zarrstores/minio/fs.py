@@ -1,0 +1,234 @@
+"""``minio://bucket/path``: s3fs with the auth core's credentials and S3-compatible defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import s3fs
+from aiobotocore.credentials import AioCredentials
+from aiobotocore.session import AioSession
+from botocore.credentials import CredentialProvider, ReadOnlyCredentials
+from botocore.exceptions import ClientError
+
+from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials, s3_credentials
+from ..auth._secret import redact
+from ..auth.tokens import TokenSource
+from ._client import _MAX_REFRESHES, DEFAULT_REGION, EXPIRED_CODES, S3Client, _release
+
+__all__ = ["MinioFileSystem"]
+
+# What S3-compatible servers need from botocore: path-style URLs (no bucket DNS names),
+# SigV4 also for presigned URLs with session tokens, and no CRC checksums that MinIO and
+# SeaweedFS versions may reject.
+S3_COMPATIBLE_CONFIG: dict[str, Any] = {
+    "signature_version": "s3v4",
+    "s3": {"addressing_style": "path"},
+    "request_checksum_calculation": "when_required",
+    "response_checksum_validation": "when_required",
+}
+
+
+# A HEAD refused with credentials that a later request could use: retry it.
+_ACCEPTED_NOW = "CredentialsRefreshed"
+_REFUSALS = frozenset({"AccessDenied", "SignatureDoesNotMatch", "AllAccessDisabled", "403"})
+
+
+class _ProviderCredentials(AioCredentials):
+    """aiobotocore credentials read from the provider at every signing.
+
+    The auth core's cache is the one place that refreshes (once per lifetime, or after a
+    rejection), so botocore's own refresh windows never come into play.
+    """
+
+    def __init__(self, provider: S3CredentialProvider) -> None:
+        super().__init__("", "", method="zarrstores")
+        self._provider = provider
+
+    async def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        creds = await self._provider.aget()
+        assert creds is not None  # anonymous access does not sign
+        token = creds.session_token.reveal() if creds.session_token else None
+        return ReadOnlyCredentials(creds.access_key, creds.secret_key.reveal(), token)
+
+
+def _session(provider: S3CredentialProvider) -> AioSession:
+    class _Resolver(CredentialProvider):
+        METHOD = "zarrstores"
+        CANONICAL_NAME = "custom-zarrstores"
+
+        async def load(self) -> AioCredentials:  # type: ignore[override]  # aiobotocore awaits
+            return _ProviderCredentials(provider)
+
+    session = AioSession()
+    session.get_component("credential_provider").insert_before("env", _Resolver())
+    return session
+
+
+def _close_client(loop: asyncio.AbstractEventLoop, client: Any) -> None:
+    http = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    for session in list((getattr(http, "_sessions", None) or {}).values()):
+        _release(loop, session)
+
+
+class MinioFileSystem(s3fs.S3FileSystem):
+    """fsspec filesystem for ``minio://<bucket>/<path>`` on MinIO or any S3 server with STS.
+
+    The endpoint is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` or
+    the ``mc`` alias. Credentials, by default, come from the OIDC ``token`` (value, path,
+    callable or ``TokenSource``; else ``token_file`` or discovery) via STS, refreshed before
+    expiry and after the server rejects them (``ExpiredToken``, ``InvalidAccessKeyId``,
+    ``InvalidToken``: the request is retried). Else ``key``/``secret`` (``session_token``),
+    ``mc_alias``, ``anon=True`` or a ``credentials`` provider. ``token`` is the OIDC token,
+    not s3fs's session token. Other keywords go to ``s3fs.S3FileSystem``.
+
+    Errors: a missing bucket or key raises ``FileNotFoundError``; a refusal
+    ``PermissionError`` naming the operation and bucket, never a secret.
+    """
+
+    protocol = ("minio",)
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        token: str | os.PathLike[str] | TokenSource | Callable[[], str] | None = None,
+        token_file: str | os.PathLike[str] | None = None,
+        anon: bool = False,
+        key: str | None = None,
+        secret: str | None = None,
+        session_token: str | None = None,
+        mc_alias: str | None = None,
+        credentials: S3CredentialProvider | None = None,
+        role_arn: str | None = None,
+        duration: int = 3600,
+        verify: bool | str = True,
+        region: str = DEFAULT_REGION,
+        client_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(token, os.PathLike):
+            token, token_file = None, token
+        provider, endpoint = s3_credentials(
+            endpoint_url,
+            credentials=credentials,
+            anon=anon,
+            key=key,
+            secret=secret,
+            session_token=session_token,
+            mc_alias_name=mc_alias,
+            token=token,
+            token_file=token_file,
+            role_arn=role_arn,
+            duration=duration,
+            verify=verify,
+        )
+        self.credentials = provider
+        """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
+        client_kwargs = {"endpoint_url": endpoint, "region_name": region, **(client_kwargs or {})}
+        if verify is not True:
+            client_kwargs["verify"] = verify
+        anonymous = isinstance(provider, AnonymousS3)
+        super().__init__(
+            anon=anonymous,
+            session=None if anonymous else _session(provider),
+            client_kwargs=client_kwargs,
+            config_kwargs={**S3_COMPATIBLE_CONFIG, **(config_kwargs or {})},
+            **kwargs,
+        )
+        # s3fs keeps this attribute unset; the endpoint belongs to the instance (and its token).
+        self.endpoint_url = endpoint
+        self._region, self._verify = region, verify
+        self._probe: S3Client | None = None
+
+    async def set_session(self, refresh: bool = False, kwargs: dict[str, Any] | None = None) -> Any:
+        before = self._s3
+        s3 = await super().set_session(refresh, kwargs or {})
+        if self.asynchronous and s3 is not before:
+            # s3fs leaves asynchronous instances' connections open (zarr makes those): close
+            # them when this instance goes, on the loop that opened them.
+            weakref.finalize(self, _close_client, asyncio.get_running_loop(), s3)
+        return s3
+
+    async def _call_s3(self, method: str, *akwarglist: Any, **kwargs: Any) -> Any:
+        for attempt in range(_MAX_REFRESHES + 1):
+            used = await self.credentials.aget()
+            try:
+                return await super()._call_s3(method, *akwarglist, **kwargs)
+            except (OSError, ClientError) as e:
+                error = e if isinstance(e, ClientError) else e.__cause__
+                if not isinstance(error, ClientError):
+                    raise
+                code = error.response.get("Error", {}).get("Code", "")
+                if code == "403" and method == "head_object":
+                    code = await self._why_forbidden(kwargs)  # HEAD errors have no body
+                refreshable = used is not None and self.credentials.can_refresh
+                if code == "AccessDenied" and refreshable and await self._expired(used):
+                    code = "ExpiredToken"  # a session that ended while the request was checked
+                refresh = code in EXPIRED_CODES or code == _ACCEPTED_NOW
+                if refresh and refreshable and attempt < _MAX_REFRESHES:
+                    await self.credentials.arefresh_after_failure(used)
+                    continue
+                raise self._translate(e, error, code, method, kwargs, used) from None
+        raise AssertionError("unreachable")
+
+    async def _expired(self, creds: S3Credentials | None) -> bool:
+        # botocore signs with whatever credentials are current: ask with exactly these.
+        if self._probe is None:
+            self._probe = S3Client(
+                self.endpoint_url, self.credentials, region=self._region, verify=self._verify
+            )
+        return await self._probe.rejects_as_expired(creds)
+
+    async def _why_forbidden(self, kwargs: dict[str, Any]) -> str:
+        """The error code behind a HEAD's bare 403, from a one-byte GET; ``_ACCEPTED_NOW``
+        when the GET gets past authorisation (signed with credentials refreshed since)."""
+        try:
+            response = await super()._call_s3(
+                "get_object", Bucket=kwargs.get("Bucket"), Key=kwargs.get("Key"), Range="bytes=0-0"
+            )
+            response["Body"].close()
+        except (OSError, ClientError) as e:
+            cause = e if isinstance(e, ClientError) else e.__cause__
+            if isinstance(cause, ClientError):
+                code = cause.response.get("Error", {}).get("Code", "")
+                return code if code in _REFUSALS or code in EXPIRED_CODES else _ACCEPTED_NOW
+            raise
+        return _ACCEPTED_NOW
+
+    def _translate(
+        self,
+        e: Exception,
+        error: ClientError,
+        code: str,
+        method: str,
+        kwargs: dict[str, Any],
+        used: S3Credentials | None,
+    ) -> Exception:
+        """The one translation of S3 errors for this filesystem (s3fs's, with better words)."""
+        bucket, key = kwargs.get("Bucket", ""), kwargs.get("Key", "")
+        where = f"minio://{bucket}/{key}".rstrip("/") + f" at {self.endpoint_url}"
+        message = error.response.get("Error", {}).get("Message", "")
+        if used is not None:
+            message = redact(message, used.secret_key, used.session_token)
+        detail = f"{code}: {message}" if message else code
+        if code == "NoSuchBucket":
+            return FileNotFoundError(f"bucket {bucket!r} does not exist at {self.endpoint_url}")
+        if isinstance(e, FileNotFoundError):
+            return FileNotFoundError(f"{where} does not exist ({detail})")
+        if isinstance(e, PermissionError) or code in EXPIRED_CODES:
+            who = self.credentials.describe()
+            if isinstance(self.credentials, AnonymousS3):
+                hint = "Anonymous access is not allowed here: the data is not public."
+            elif code in EXPIRED_CODES:
+                hint = f"The server does not accept these credentials ({who}): expired or unknown."
+            elif method.startswith(("put", "delete", "copy", "create", "upload", "complete")):
+                hint = f"These credentials ({who}) do not allow writing here: read-only access?"
+            else:
+                hint = f"These credentials ({who}) do not allow this here."
+            return PermissionError(f"{method} {where} denied ({detail}). {hint}")
+        return e if isinstance(e, OSError) else OSError(f"{method} {where} failed: {detail}")

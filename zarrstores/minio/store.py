@@ -1,0 +1,140 @@
+"""``MinioStore``: a zarr v3 store (and a mapping of key to bytes) in an S3/MinIO bucket."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .._retry import DEFAULT_RETRY, RetryPolicy
+from .._store import ByteRange, ObjectStore
+from ..auth import S3CredentialProvider, s3_credentials
+from ..auth.tokens import TokenSource
+from ._client import DEFAULT_REGION, S3Client
+
+__all__ = ["MinioStore"]
+
+
+Token = str | os.PathLike[str] | TokenSource | Callable[[], str] | None
+
+
+def credentials_from_options(
+    endpoint_url: str | None, token: Token, options: dict[str, Any]
+) -> tuple[S3CredentialProvider, str]:
+    """``s3_credentials`` with this package's option names (``mc_alias``; ``token`` may be a
+    path object)."""
+    options = dict(options)
+    if "mc_alias" in options:
+        options["mc_alias_name"] = options.pop("mc_alias")
+    if isinstance(token, os.PathLike):
+        options["token_file"], token = token, None
+    return s3_credentials(endpoint_url, token=token, **options)
+
+
+class _BucketDriver:
+    """``ObjectDriver`` over one bucket: the names are object keys in it."""
+
+    __slots__ = ("bucket", "client")
+
+    def __init__(self, client: S3Client, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    async def get(self, path: str, byte_range: ByteRange | None = None) -> bytes | None:
+        return await self.client.get_object(self.bucket, path, byte_range)
+
+    async def head(self, path: str) -> int | None:
+        return await self.client.head_object(self.bucket, path)
+
+    async def put(self, path: str, data: bytes) -> None:
+        await self.client.put_object(self.bucket, path, data)
+
+    async def delete(self, paths: list[str]) -> None:
+        await self.client.delete_objects(self.bucket, paths)
+
+    def list(self, prefix: str, delimiter: str | None = None) -> AsyncIterator[tuple[str, bool]]:
+        return self.client.list_objects(self.bucket, prefix, delimiter)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+class MinioStore(ObjectStore):
+    """A zarr v3 store under ``prefix`` in the S3/MinIO bucket ``bucket``; also a
+    ``MutableMapping`` of key to bytes with ``keys()``, ``listdir()`` and ``url``.
+
+    Credentials, by default, come from the OIDC ``token`` (a JWT, a path, a callable or a
+    ``TokenSource``; else ``token_file=`` or discovery: ``BEARER_TOKEN_FILE``...) exchanged
+    via STS and refreshed before they expire. ``options`` may instead give ``key``/``secret``
+    (``session_token``), ``mc_alias``, ``anon=True`` or a ``credentials`` provider, and
+    ``role_arn``, ``duration``, ``verify``, ``region``, ``retry`` (a ``RetryPolicy``),
+    ``max_connections``. The endpoint is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` /
+    ``AWS_ENDPOINT_URL`` or the ``mc`` alias.
+
+    A missing key reads as missing; a missing bucket raises ``FileNotFoundError``, a refusal
+    ``PermissionError`` (never a secret in its message). Raises ``ConfigurationError`` (a
+    ``ValueError``) for unusable options, ``TokenError`` when no usable token is found.
+    """
+
+    protocol = "minio"
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        token: Token = None,
+        read_only: bool = False,
+        region: str = DEFAULT_REGION,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        max_connections: int = 64,
+        **options: Any,
+    ) -> None:
+        bucket = bucket.strip("/")
+        if not bucket or "/" in bucket:
+            raise ValueError(f"bucket must be an S3 bucket name, got {bucket!r}")
+        super().__init__(bucket, prefix, read_only=read_only)
+        self.credentials, self.endpoint_url = credentials_from_options(endpoint_url, token, options)
+        """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
+        self.region = region
+        self.retry = retry
+        self.max_connections = max_connections
+        self._verify = options.get("verify", True)
+
+    @property
+    def bucket(self) -> str:
+        """The bucket's name."""
+        return self.container
+
+    def _make_driver(self) -> _BucketDriver:
+        client = S3Client(
+            self.endpoint_url,
+            self.credentials,
+            region=self.region,
+            retry=self.retry,
+            verify=self._verify,
+            max_connections=self.max_connections,
+        )
+        return _BucketDriver(client, self.container)
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self.endpoint_url,)
+
+    def _constructor_kwargs(self) -> dict[str, Any]:
+        # The same provider: a store and its read-only twin share cached credentials.
+        return {
+            "bucket": self.container,
+            "prefix": self.prefix,
+            "endpoint_url": self.endpoint_url,
+            "credentials": self.credentials,
+            "read_only": self.read_only,
+            "region": self.region,
+            "retry": self.retry,
+            "max_connections": self.max_connections,
+            "verify": self._verify,
+        }
+
+    def __repr__(self) -> str:
+        mode = ", read_only=True" if self.read_only else ""
+        return f"MinioStore({self.url!r}, endpoint_url={self.endpoint_url!r}{mode})"
