@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from zarrstores.devserver.swift import SwiftServer
 
-__all__ = ["swift_container", "swift_faults", "swift_server"]
+__all__ = ["memory_dir", "swift_container", "swift_faults", "swift_server"]
+
+
+@contextlib.contextmanager
+def memory_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A directory on tmpfs when the machine has one: Swift's object writes wait on fsync,
+    and on tmpfs they are about twice as fast, which shortens the whole suite."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        yield tmp_path_factory.mktemp(name)
+        return
+    base = Path(tempfile.mkdtemp(prefix=f"zarrstores-{name}-", dir=shm))
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def swift_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftServer]:
     """Swift with tempauth and Keystone, shared by the whole session: use fresh containers."""
-    with SwiftServer(tmp_path_factory.mktemp("swift"), keystone=True) as server:
+    with (
+        memory_dir(tmp_path_factory, "swift") as base,
+        SwiftServer(base / "swift", keystone=True) as server,
+    ):
         yield server
 
 

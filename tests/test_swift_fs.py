@@ -7,8 +7,6 @@ import asyncio
 import hashlib
 import os
 import pickle
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 import fsspec
 import pytest
 import swiftclient
+from fixtures_swift import memory_dir
 
 from zarrstores.auth import TempAuth
 from zarrstores.devserver.swift import SwiftServer
@@ -37,13 +36,11 @@ def opts(swift_server: SwiftServer) -> dict[str, Any]:
 def fast_swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftServer]:
     """A second Swift keeping its data in memory (object writes here are bound by fsync: on
     tmpfs they are about twice as fast) and with a 1 MiB object size limit."""
-    shm = Path("/dev/shm")
-    base = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path_factory.mktemp("fast")
-    try:
-        with SwiftServer(base / "swift", max_file_size=MiB) as server:
-            yield server
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with (
+        memory_dir(tmp_path_factory, "fast") as base,
+        SwiftServer(base / "swift", max_file_size=MiB) as server,
+    ):
+        yield server
 
 
 @pytest.fixture

@@ -427,6 +427,8 @@ class SwiftServer:
         }
         for f in sorted(_SWIFT_FILTERS):
             sections[f"filter:{f}"] = {"use": f"egg:swift#{f.replace('-', '_')}"}
+        # Swift logs the first 16 characters of every token by default: none here.
+        sections["filter:proxy-logging"]["reveal_sensitive_prefix"] = 0
         if name == "proxy":
             sections["filter:cache"].update(
                 persist_file=self._run / "proxy-tokens.json",

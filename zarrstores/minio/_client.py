@@ -53,6 +53,14 @@ def uri_encode(text: str, *, keep_slash: bool) -> str:
 
 
 @dataclass
+def missing_bucket(bucket: str, endpoint_url: str) -> FileNotFoundError:
+    """The error for a bucket that does not exist, with how to create it."""
+    return FileNotFoundError(
+        f"bucket {bucket!r} does not exist at {endpoint_url}: create it first "
+        f"(`mc mb ALIAS/{bucket}`, or fsspec.filesystem('minio').mkdir({bucket!r}))"
+    )
+
+
 class Response:
     """Status, headers and body of one answered request."""
 
@@ -356,7 +364,7 @@ class S3Client:
         where = self._where(bucket, key, query)
         detail = f"{code}: {message}" if message else code
         if code == "NoSuchBucket" or (response.status == 404 and not key and not query):
-            raise FileNotFoundError(f"bucket {bucket!r} does not exist at {self.endpoint_url}")
+            raise missing_bucket(bucket, self.endpoint_url)
         if response.status == 404:
             raise FileNotFoundError(f"{where} does not exist ({detail})")
         if response.status in (401, 403):

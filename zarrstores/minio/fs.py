@@ -17,7 +17,14 @@ from botocore.exceptions import ClientError
 from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials, s3_credentials
 from ..auth._secret import redact
 from ..auth.tokens import TokenSource
-from ._client import _MAX_REFRESHES, DEFAULT_REGION, EXPIRED_CODES, S3Client, _release
+from ._client import (
+    _MAX_REFRESHES,
+    DEFAULT_REGION,
+    EXPIRED_CODES,
+    S3Client,
+    _release,
+    missing_bucket,
+)
 
 __all__ = ["MinioFileSystem"]
 
@@ -217,7 +224,7 @@ class MinioFileSystem(s3fs.S3FileSystem):
             message = redact(message, used.secret_key, used.session_token)
         detail = f"{code}: {message}" if message else code
         if code == "NoSuchBucket":
-            return FileNotFoundError(f"bucket {bucket!r} does not exist at {self.endpoint_url}")
+            return missing_bucket(bucket, self.endpoint_url)
         if isinstance(e, FileNotFoundError):
             return FileNotFoundError(f"{where} does not exist ({detail})")
         if isinstance(e, PermissionError) or code in EXPIRED_CODES:
