@@ -269,60 +269,63 @@ class KeystoneAuth(SwiftAuth):
         return f"Keystone {self.auth_type} {who!s} at {self.auth_url}"
 
 
-class PreAuth(SwiftAuth):
+class _FixedAuth(SwiftAuth):
+    """Credentials given once, never renewed: a rejection is final, with a message that says
+    what to do."""
+
+    def __init__(self, creds: SwiftCredentials, *, verify: bool | str = True) -> None:
+        self._creds = creds
+        super().__init__(verify=verify)
+
+    def _fetch(self) -> SwiftCredentials:
+        return self._creds
+
+    def _rejected(self) -> str:
+        raise NotImplementedError
+
+    def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
+        raise SwiftAuthError(self._rejected())
+
+    async def arefresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
+        return self.refresh_after_failure(failed)
+
+    @property
+    def can_reauthenticate(self) -> bool:
+        return False
+
+
+class PreAuth(_FixedAuth):
     """A storage URL and token obtained elsewhere (``OS_STORAGE_URL`` + ``OS_AUTH_TOKEN``).
 
     Cannot re-authenticate: when Swift rejects the token, the error says to get a new one.
     """
 
     def __init__(self, storage_url: str, token: str, *, verify: bool | str = True) -> None:
-        self._creds = SwiftCredentials(storage_url.rstrip("/"), Secret(token))
-        super().__init__(verify=verify)
+        super().__init__(SwiftCredentials(storage_url.rstrip("/"), Secret(token)), verify=verify)
 
-    def _fetch(self) -> SwiftCredentials:
-        return self._creds
-
-    def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
-        raise SwiftAuthError(
+    def _rejected(self) -> str:
+        return (
             f"Swift rejected the pre-authenticated token for {self._creds.storage_url}: it has "
             "expired or was revoked. Get a new one (`swift auth`, `zarrstores env swift`, or "
             "zarrstores.acquire_token(...)) or pass authurl/user/key so zarrstores can "
             "re-authenticate by itself"
         )
 
-    async def arefresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
-        return self.refresh_after_failure(failed)
-
-    @property
-    def can_reauthenticate(self) -> bool:
-        return False
-
     def describe(self) -> str:
         return f"pre-authenticated token for {self._creds.storage_url}"
 
 
-class AnonymousSwift(SwiftAuth):
+class AnonymousSwift(_FixedAuth):
     """No token: for public containers (read ACL ``.r:*``, listings with ``.rlistings``)."""
 
     def __init__(self, storage_url: str, *, verify: bool | str = True) -> None:
-        self._creds = SwiftCredentials(storage_url.rstrip("/"), None)
-        super().__init__(verify=verify)
+        super().__init__(SwiftCredentials(storage_url.rstrip("/"), None), verify=verify)
 
-    def _fetch(self) -> SwiftCredentials:
-        return self._creds
-
-    def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
-        raise SwiftAuthError(
+    def _rejected(self) -> str:
+        return (
             f"anonymous access to {self._creds.storage_url} was refused: the container is not "
             "public (its owner can run zarrstores.make_public(...)); pass credentials otherwise"
         )
-
-    async def arefresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
-        return self.refresh_after_failure(failed)
-
-    @property
-    def can_reauthenticate(self) -> bool:
-        return False
 
     def describe(self) -> str:
         return f"anonymous access to {self._creds.storage_url}"
