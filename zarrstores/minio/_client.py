@@ -52,7 +52,6 @@ def uri_encode(text: str, *, keep_slash: bool) -> str:
     return quote(text, safe="/~" if keep_slash else "~")
 
 
-@dataclass
 def missing_bucket(bucket: str, endpoint_url: str) -> FileNotFoundError:
     """The error for a bucket that does not exist, with how to create it."""
     return FileNotFoundError(
@@ -61,6 +60,7 @@ def missing_bucket(bucket: str, endpoint_url: str) -> FileNotFoundError:
     )
 
 
+@dataclass
 class Response:
     """Status, headers and body of one answered request."""
 
