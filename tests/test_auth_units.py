@@ -240,6 +240,16 @@ def test_swift_auth_from_options_and_env() -> None:
     }
     auth = swift_auth(env=app)
     assert isinstance(auth, KeystoneAuth) and auth.auth_type == "v3applicationcredential"
+    by_options = swift_auth(
+        authurl="http://h:5000/v3",
+        os_options={
+            "auth_type": "v3applicationcredential",
+            "application_credential_id": "id",
+            "application_credential_secret": "s",
+        },
+    )
+    assert isinstance(by_options, KeystoneAuth)
+    assert by_options.auth_type == "v3applicationcredential"
 
 
 @pytest.mark.parametrize(

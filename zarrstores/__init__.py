@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import fsspec
+
 # Names are imported on first use: the local Swift servers load a paste filter from
 # ``zarrstores.devserver``, and must not pull in zarr, s3fs and aiohttp with it.
 _LAZY = {
@@ -29,6 +31,12 @@ _LAZY = {
     "make_public": "zarrstores.sharing",
     "toggle_public": "zarrstores.sharing",
 }
+
+
+# Other packages (swiftspec) claim "swift" too, and fsspec takes whichever entry point it finds
+# first: importing zarrstores makes both URL schemes ours. By name, so nothing heavy loads here.
+fsspec.register_implementation("swift", "zarrstores.swift.fs.SwiftFileSystem", clobber=True)
+fsspec.register_implementation("minio", "zarrstores.minio.fs.MinioFileSystem", clobber=True)
 
 
 def __getattr__(name: str) -> Any:

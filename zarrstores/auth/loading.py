@@ -77,9 +77,16 @@ def swift_auth(
             )
         return PreAuth(preauthurl, preauthtoken, verify=verify)
     if authurl:
-        if not user or not key:
-            raise ConfigurationError(f"authurl {authurl!r} given without user= and key=")
         options = dict(os_options or {})
+        app_credential = options.get("auth_type") == "v3applicationcredential"
+        if app_credential:
+            return _keystone(authurl, options, storage_url, verify)
+        if not user or not key:
+            raise ConfigurationError(
+                f"authurl {authurl!r} given without user= and key= (for a Keystone application "
+                "credential pass os_options={'auth_type': 'v3applicationcredential', "
+                "'application_credential_id': ..., 'application_credential_secret': ...})"
+            )
         version = str(auth_version or ("3" if _looks_keystone(authurl, options) else "1"))
         if version.startswith("3") or version.startswith("2"):
             return _keystone(
