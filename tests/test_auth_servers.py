@@ -266,8 +266,9 @@ def test_preauth_token_rejected_says_to_get_a_new_one(swift_server) -> None:
 
 
 def test_acquire_token_like_zarr_swiftstore(swift_server, monkeypatch, capsys) -> None:
-    monkeypatch.delenv("OS_STORAGE_URL", raising=False)
-    monkeypatch.delenv("OS_AUTH_TOKEN", raising=False)
+    # set first, so that monkeypatch restores the environment acquire_token changes
+    monkeypatch.setenv("OS_STORAGE_URL", "unset")
+    monkeypatch.setenv("OS_AUTH_TOKEN", "unset")
     auth = acquire_token(swift_server.auth_url, "test:tester", "testing")
     assert capsys.readouterr().out.startswith("Token expires in: ")
     assert os.environ["OS_STORAGE_URL"] == auth["preauthurl"] == swift_server.storage_url("test")

@@ -63,7 +63,9 @@ def swift_auth(
     if auth is not None:
         return auth
     if anon:
-        url = storage_url or preauthurl or (env or os.environ).get("OS_STORAGE_URL")
+        url = (
+            storage_url or preauthurl or (os.environ if env is None else env).get("OS_STORAGE_URL")
+        )
         if not url:
             raise ConfigurationError(
                 "anon=True needs the account's storage URL: pass storage_url='https://host/v1/"
