@@ -1,0 +1,119 @@
+"""The example notebooks: saved without outputs, what notebooks/make_notebooks.py writes, and run
+top to bottom against the local servers with nothing but a user's environment variables."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import nbformat
+import pytest
+from nbformat import NotebookNode
+from test_readme import base_env
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SAVED = sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def make_notebooks() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS / "make_notebooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", SAVED, ids=[p.name for p in SAVED])
+def test_saved_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert (cell.outputs, cell.execution_count) == ([], None), cell.id
+
+
+def test_saved_notebooks_are_what_make_notebooks_writes() -> None:
+    built = make_notebooks().build()
+    assert sorted(built) == [p.name for p in SAVED]
+    for name, nb in built.items():
+        assert nbformat.read(NOTEBOOKS / name, as_version=4) == nb, (
+            f"{name} differs: run `python notebooks/make_notebooks.py`"
+        )
+
+
+@pytest.fixture(scope="session")
+def kernels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kernelspec ``python3`` for this interpreter (the venv's), written by ipykernel's own
+    installer to a directory of the session: the notebooks run in the venv whatever kernels
+    the machine has."""
+    from ipykernel.kernelspec import install
+
+    prefix = tmp_path_factory.mktemp("jupyter")
+    install(prefix=str(prefix), kernel_name="python3")
+    return prefix / "share" / "jupyter" / "kernels"
+
+
+def execute(name: str, variables: dict[str, str], kernels: Path, cwd: Path) -> NotebookNode:
+    """Run the saved notebook in a fresh kernel whose environment is ``variables`` (and PATH,
+    HOME, the locale); raises ``CellExecutionError`` at the first cell that fails."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    manager = AsyncKernelManager(
+        kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)])
+    )
+    client = NotebookClient(nb, km=manager, timeout=120, resources={"metadata": {"path": str(cwd)}})
+    client.execute(env={**base_env(), **variables})
+    return nb
+
+
+def text_of(nb: NotebookNode) -> str:
+    """Everything the cells printed or displayed as text; fails on any error output."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", f"{cell.id}: {out.ename}: {out.evalue}"
+            parts.append(out.get("text") or out.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def test_swift_notebook(swift_server, kernels: Path, tmp_path: Path) -> None:
+    nb = execute("swift_xarray.ipynb", swift_server.st_env(), kernels, tmp_path)
+    out = text_of(nb)
+    for expected in (
+        "'key': '***'",
+        "foo/bar/zarr.json",
+        "read back identical: True",
+        "swift://notebook-demo/xarray-demo",
+        "Token expires in:",
+        "read with the token: True",
+        "public: True",
+        "anonymous read identical: True",
+        "over HTTPS identical: True",
+        "public: False",
+        "refused:",
+    ):
+        assert expected in out
+
+
+def test_minio_notebook(s3_server, token_file: Path, kernels: Path, tmp_path: Path) -> None:
+    variables = {"AWS_ENDPOINT_URL": s3_server.endpoint, "BEARER_TOKEN_FILE": str(token_file)}
+    nb = execute("minio_sts_xarray.ipynb", variables, kernels, tmp_path)
+    out = text_of(nb)
+    for expected in (
+        "subject: tester",
+        "'notebook-demo'",
+        "['access_key', 'secret_key', 'session_token']",
+        "Padova",
+        "3 rows: ['station', 'tas']",
+        "read back identical: True",
+        "public: True",
+        "anonymous read identical: True",
+        "public: False",
+        "refused:",
+    ):
+        assert expected in out
+    assert (tmp_path / "stations.parquet").exists()
