@@ -1,8 +1,8 @@
 """Cached, expiring credentials: refreshed before they expire, once for all callers.
 
 One mechanism for every kind (STS keys, Swift tokens): a fetch function, the expiry it
-reports, two windows before that expiry, and single-flight refresh across threads and
-asyncio tasks.
+reports, two windows before that expiry, and single-flight refresh across threads, asyncio
+tasks and the copies of one cache unpickled in one process (dask ships one per task).
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import logging
 import random
 import threading
 import time
+import uuid
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import AuthConnectionError, TransientError
 
@@ -55,17 +58,26 @@ class RefreshingCache(Generic[T]):
         self._fetched_at = 0.0
         self.exchanges = 0
         """Number of successful fetches (one per STS exchange or Swift authentication)."""
+        self._key = uuid.uuid4().hex  # names this cache in every process it is unpickled in
+        with _shared_lock:
+            _originals[self._key] = self
 
-    def __getstate__(self) -> dict:
+    def __reduce__(self) -> tuple[Any, ...]:
         # The lock cannot travel; the cached (short-lived) credentials may, so a worker
-        # does not re-authenticate before its first request.
+        # does not re-authenticate before its first request. dask ships a store once per
+        # task: all copies unpickled in one process are one cache (the original, in its own
+        # process), so a worker refreshes once per credential lifetime, not once per task.
         state = self.__dict__.copy()
         del state["_lock"]
-        return state
+        return (_shared_copy, (self._key,), state)
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+        with self._lock:
+            value, fetched_at = state.pop("_value"), state.pop("_fetched_at")
+            if "_fetch" not in self.__dict__:  # the first copy to reach this process
+                self.__dict__.update(state)
+            if value is not None and (self._value is None or fetched_at > self._fetched_at):
+                self._value, self._fetched_at = value, fetched_at
 
     def _windows(self) -> tuple[float, float]:
         expiry = self._expires_at(self._value) if self._value is not None else None
@@ -155,3 +167,32 @@ class RefreshingCache(Generic[T]):
             self._fetched_at = started
             self.exchanges += 1
             return
+
+
+_shared_lock = threading.Lock()
+# Caches made here live as long as their owners; caches received are kept while tasks come
+# and go (a weak reference would drop one between two tasks), the oldest forgotten first.
+_originals: weakref.WeakValueDictionary[str, RefreshingCache[Any]] = weakref.WeakValueDictionary()
+_received: OrderedDict[str, RefreshingCache[Any]] = OrderedDict()
+_RECEIVED_MAX = 256
+
+
+def _shared_copy(key: str) -> RefreshingCache[Any]:
+    """This process's cache ``key``: the original, or the copy received first (empty until
+    ``__setstate__`` fills it)."""
+    with _shared_lock:
+        cache = _originals.get(key)
+        if cache is not None:
+            return cache
+        cache = _received.get(key)
+        if cache is not None:
+            _received.move_to_end(key)
+            return cache
+        cache = RefreshingCache.__new__(RefreshingCache)
+        cache._lock = threading.Lock()
+        cache._value = None
+        cache._fetched_at = 0.0
+        _received[key] = cache
+        if len(_received) > _RECEIVED_MAX:
+            _received.popitem(last=False)
+        return cache
