@@ -65,21 +65,6 @@ def test_pavics_recipe_by_store(
         dataset.to_zarr(anonymous, mode="w")
 
 
-def test_dask_process_workers_write_and_read_through_the_store(
-    dataset: xr.Dataset, bucket: str, s3_server: S3Server, token_file: Path
-) -> None:
-    distributed = pytest.importorskip("distributed")
-    store = MinioStore(bucket, "dask/tas.zarr", endpoint_url=s3_server.endpoint, token=token_file)
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
-        distributed.Client(cluster),
-    ):
-        # The store travels to the workers pickled: credentials along, connections not.
-        dataset.chunk({"time": 4}).to_zarr(store, mode="w", consolidated=True)
-        back = xr.open_zarr(store, consolidated=True).compute()
-    xr.testing.assert_identical(back, dataset)
-
-
 def test_parquet_through_pyarrow_and_fsspec_on_the_same_bucket(
     bucket: str, s3_server: S3Server, token_file: Path
 ) -> None:

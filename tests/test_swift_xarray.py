@@ -159,16 +159,6 @@ def test_dask_writes_and_reads(tempauth: dict[str, Any], swift_container: str) -
     assert len(store.listdir("temp/c")) == 12
 
 
-def test_dask_distributed_worker_processes(tempauth: dict[str, Any], swift_container: str) -> None:
-    """Workers in other processes get the store pickled: auth object, no sockets."""
-    distributed = pytest.importorskip("distributed")
-    store = SwiftStore(swift_container, "distributed.zarr", tempauth)
-    ds = dataset(4).chunk({"time": 1})
-    with distributed.Client(processes=True, n_workers=1, threads_per_worker=2):
-        ds.to_zarr(store, mode="w")
-        xr.testing.assert_identical(xr.open_zarr(store).compute(), ds.compute())
-
-
 def test_sharded_array_reads_partially(tempauth: dict[str, Any], swift_container: str) -> None:
     store = SwiftStore(swift_container, "sharded.zarr", tempauth)
     data = np.arange(64 * 64, dtype="f8").reshape(64, 64)
