@@ -87,7 +87,8 @@ class SwiftServer:
     storage. ``dir`` keeps configuration and data (a temporary directory, removed on stop, when
     None); a kept directory can be started again. ``token_life`` (seconds) applies to tempauth
     and Keystone tokens. ``max_file_size`` overrides Swift's 5 GiB object size limit (for SLO
-    tests). Start raises ServerStartError naming a log file.
+    tests), ``container_listing_limit`` its 10,000 names per listing (for paging tests).
+    Start raises ServerStartError naming a log file.
 
     Start it from a thread that lives as long as the servers should: they get SIGTERM when
     the starting thread ends.
@@ -100,12 +101,14 @@ class SwiftServer:
         keystone: bool = False,
         token_life: int = 86400,
         max_file_size: int | None = None,
+        container_listing_limit: int | None = None,
     ) -> None:
         self._own_dir = dir is None
         self.dir = Path(dir or tempfile.mkdtemp(prefix="zarrstores-swift-")).absolute()
         self.with_keystone = keystone
         self.token_life = token_life
         self.max_file_size = max_file_size
+        self.container_listing_limit = container_listing_limit
         self.users = dict(_TEMPAUTH_USERS)
         self.pids: list[int] = []
         self.proxy_url = ""
@@ -369,8 +372,13 @@ class SwiftServer:
             },
             "storage-policy:0": {"name": "Policy-0", "default": "yes"},
         }
-        if self.max_file_size is not None:
-            sections["swift-constraints"] = {"max_file_size": self.max_file_size}
+        constraints = {
+            "max_file_size": self.max_file_size,
+            "container_listing_limit": self.container_listing_limit,
+        }
+        constraints = {k: v for k, v in constraints.items() if v is not None}
+        if constraints:
+            sections["swift-constraints"] = constraints
         _write_ini(path, sections)
 
     def _default_section(self, name: str) -> dict[str, Any]:
