@@ -29,15 +29,33 @@ ByteRange = tuple[int, int | None]
 
 def byte_range_of(byte_range: ByteRequest | None) -> ByteRange | None:
     """zarr's ``ByteRequest`` as ``(start, end)`` (fsspec's semantics: end exclusive,
-    negative start = suffix); raises ``ValueError`` for anything else."""
+    negative start = suffix); raises ``ValueError`` for anything else, and for negative or
+    inverted ranges (which would otherwise read as other bytes than those asked for)."""
     if byte_range is None:
         return None
     if isinstance(byte_range, RangeByteRequest):
-        return (byte_range.start, byte_range.end)
+        start, end = byte_range.start, byte_range.end
+        if start < 0 or end < start:
+            raise ValueError(
+                f"byte range start={start}, end={end} is {'negative' if start < 0 else 'inverted'}"
+                ": RangeByteRequest needs 0 <= start <= end (for the last n bytes use "
+                "SuffixByteRequest(n))"
+            )
+        return (start, end)
     if isinstance(byte_range, OffsetByteRequest):
+        if byte_range.offset < 0:
+            raise ValueError(
+                f"byte offset {byte_range.offset} is negative: OffsetByteRequest needs offset >= 0"
+                " (for the last n bytes use SuffixByteRequest(n))"
+            )
         return (byte_range.offset, None)
     if isinstance(byte_range, SuffixByteRequest):
-        return (-byte_range.suffix, None)
+        if byte_range.suffix < 0:
+            raise ValueError(
+                f"suffix length {byte_range.suffix} is negative: SuffixByteRequest(n) needs n >= 0"
+            )
+        # (0, 0): the last 0 bytes are none; (-0, None) would read the whole object.
+        return (-byte_range.suffix, None) if byte_range.suffix else (0, 0)
     raise ValueError(f"Unexpected byte_range, got {byte_range!r}.")
 
 
@@ -108,6 +126,39 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         key = key.lstrip("/")
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def _object_path(self, key: str) -> str:
+        """``_path(key)`` for a key that names an object; ``ValueError`` otherwise."""
+        self._check_key(key)
+        return self._path(key)
+
+    def _check_key(self, key: str) -> None:
+        """Raise ``ValueError`` for a key no object can have (backends add their rules).
+
+        An empty key would address the container itself (a listing read, a container write)."""
+        if not key.strip("/"):
+            raise ValueError(
+                f"empty key {key!r} in {self.url}: a key names an object, e.g. 'zarr.json'"
+            )
+        if "\x00" in key:
+            raise ValueError(
+                f"key {key!r} contains a NUL character, which no object name may have: remove it"
+            )
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"key {key!r} is not valid Unicode (it holds lone surrogates): decode the name "
+                "from its bytes with the right encoding"
+            ) from None
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ValueError(
+                f"store was opened in read-only mode and does not support writing: {self.url} "
+                "has read_only=True; open it with read_only=False (zarr/xarray mode 'r+', 'a' "
+                "or 'w') to write"
+            )
+
     def _strip(self, path: str) -> str:
         return path[len(self.prefix) + 1 :] if self.prefix else path
 
@@ -155,8 +206,9 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     ) -> Buffer | None:
         """The value of ``key`` (or the requested bytes of it); None when it does not exist."""
         rng = byte_range_of(byte_range)
+        path = self._object_path(key)
         await self._ensure_open()
-        data = await self._driver().get(self._path(key), rng)
+        data = await self._driver().get(path, rng)
         if data is None:
             return None
         return (prototype or default_buffer_prototype()).buffer.from_bytes(data)
@@ -171,11 +223,11 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
 
     async def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
-        return await self._driver().head(self._path(key)) is not None
+        return await self._driver().head(self._object_path(key)) is not None
 
     async def getsize(self, key: str) -> int:
         """Size of ``key`` in bytes; ``FileNotFoundError`` when it does not exist."""
-        size = await self._driver().head(self._path(key))
+        size = await self._driver().head(self._object_path(key))
         if size is None:
             raise FileNotFoundError(f"{self.url}/{key} does not exist")
         return size
@@ -185,8 +237,9 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         self._check_writable()
         if not isinstance(value, Buffer):
             raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
+        path = self._object_path(key)
         await self._ensure_open()
-        await self._driver().put(self._path(key), value.to_bytes())
+        await self._driver().put(path, value.to_bytes())
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Store ``value`` under ``key`` unless ``key`` exists."""
@@ -196,7 +249,7 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     async def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error."""
         self._check_writable()
-        await self._driver().delete([self._path(key)])
+        await self._driver().delete([self._object_path(key)])
 
     async def delete_dir(self, prefix: str) -> None:
         """Delete every key under ``prefix``, in batches (bulk delete where the server has it)."""

@@ -95,7 +95,8 @@ def assume_role_with_web_identity(
         ) from None
     except requests.exceptions.RequestException as e:
         raise TransientError(
-            f"cannot reach the STS endpoint {endpoint_url} ({type(e).__name__})"
+            f"cannot reach the STS endpoint {endpoint_url} ({type(e).__name__}): check "
+            "endpoint_url and that the server is up"
         ) from None
     text = redact(r.text, token)
     if r.status_code >= 500:

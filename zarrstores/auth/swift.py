@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -37,6 +38,8 @@ class SwiftAuth:
     """Base of the Swift auth kinds: ``get()`` credentials, ``refresh_after_failure()``."""
 
     def __init__(self, *, storage_url: str | None = None, verify: bool | str = True) -> None:
+        if storage_url:
+            _check_url(storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
         self.storage_url_override = storage_url.rstrip("/") if storage_url else None
         self.verify = verify
         # A module-level function, not a lambda: auth objects must pickle (dask workers, stores).
@@ -96,10 +99,20 @@ def _get(url: str, *, headers: dict[str, str], verify: bool | str, what: str) ->
             "private CA (verify=False turns checking off, not recommended)"
         ) from None
     except requests.exceptions.RequestException as e:
-        raise TransientError(f"cannot reach {what} at {url} ({type(e).__name__})") from None
+        raise TransientError(
+            f"cannot reach {what} at {url} ({type(e).__name__}): check the URL and that the "
+            "server is up"
+        ) from None
     if r.status_code >= 500:
         raise TransientError(f"{what} at {url} answered {r.status_code}")
     return r
+
+
+def _check_url(url: str, name: str, example: str) -> None:
+    """A ``ConfigurationError`` unless ``url`` is an http(s) URL with a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{name} {url!r} is not an http(s) URL; pass e.g. {example!r}")
 
 
 class TempAuth(SwiftAuth):
@@ -118,6 +131,7 @@ class TempAuth(SwiftAuth):
             raise ConfigurationError(
                 f"tempauth user {user!r} must be of the form 'account:user' (e.g. 'test:tester')"
             )
+        _check_url(authurl, "authurl", "https://swift.example.org/auth/v1.0")
         self.authurl = authurl
         self.user = user
         self._key = Secret(key)
@@ -183,6 +197,7 @@ class KeystoneAuth(SwiftAuth):
                 f"auth_type {auth_type!r} is not supported: use 'password', "
                 "'v3applicationcredential' or 'token'"
             )
+        _check_url(auth_url, "auth_url", "https://keystone.example.org:5000/v3")
         self.auth_url = auth_url
         self.auth_type = auth_type
         self.region_name = region_name
@@ -237,7 +252,9 @@ class KeystoneAuth(SwiftAuth):
                 f"TLS verification failed for {self.auth_url}: pass verify='/path/to/ca.pem'"
             ) from None
         except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.RetriableConnectionFailure):
-            raise TransientError(f"cannot reach Keystone at {self.auth_url}") from None
+            raise TransientError(
+                f"cannot reach Keystone at {self.auth_url}: check the URL and that the server is up"
+            ) from None
         except ks_exc.EndpointNotFound:
             raise ConfigurationError(
                 f"Keystone at {self.auth_url} lists no object-store endpoint "
@@ -246,7 +263,8 @@ class KeystoneAuth(SwiftAuth):
             ) from None
         except ks_exc.HttpError as e:
             raise SwiftAuthError(
-                f"Keystone at {self.auth_url} answered {e.http_status}: {e.message}"
+                f"Keystone at {self.auth_url} answered {e.http_status}: {e.message} (is it "
+                "Keystone's v3 endpoint, e.g. https://keystone.example.org:5000/v3?)"
             ) from None
         except ks_exc.ClientException as e:
             raise SwiftAuthError(f"Keystone auth failed: {type(e).__name__}: {e}") from None
@@ -274,6 +292,7 @@ class _FixedAuth(SwiftAuth):
     what to do."""
 
     def __init__(self, creds: SwiftCredentials, *, verify: bool | str = True) -> None:
+        _check_url(creds.storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
         self._creds = creds
         super().__init__(verify=verify)
 

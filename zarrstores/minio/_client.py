@@ -45,6 +45,19 @@ _TRANSIENT = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio
 # Refreshes per request before a rejection counts as final (a request can race a refresh).
 _MAX_REFRESHES = 3
 _SUBRESOURCES = ("policy", "delete", "location", "versioning", "acl", "tagging", "uploads")
+_CORRUPTED = (
+    "the data arrived different from what was sent: it was corrupted on the way and not "
+    "stored; write it again"
+)
+_HINTS = {
+    "InvalidBucketName": "bucket names have 3-63 characters: lowercase letters, digits, '-' "
+    "and '.', starting and ending with a letter or digit",
+    "BadDigest": _CORRUPTED,
+    "XAmzContentSHA256Mismatch": _CORRUPTED,
+    "SignatureDoesNotMatch": "the secret key does not belong to this access key: check "
+    "secret= (AWS_SECRET_ACCESS_KEY)",
+    "KeyTooLongError": "S3 keys have at most 1024 bytes, with the prefix: use a shorter key",
+}
 
 
 def uri_encode(text: str, *, keep_slash: bool) -> str:
@@ -259,14 +272,20 @@ class S3Client:
                 response = await self._send(
                     method, path, query_string, headers, body, payload_hash, creds
                 )
-            except aiohttp.ClientSSLError:
-                raise
+            except aiohttp.ClientSSLError as e:
+                # Not worth a retry: the certificate will be the same next time.
+                raise ConnectionError(
+                    f"TLS connection to {self.endpoint_url} failed ({type(e).__name__}): for a "
+                    "private CA pass verify='/path/to/ca-bundle.pem' (verify=False turns "
+                    "checking off, not recommended)"
+                ) from None
             except _TRANSIENT as e:
                 delay = next(delays, None)
                 if delay is None:
                     raise ConnectionError(
                         f"{method} {self._where(bucket, key, query)} failed after "
-                        f"{self.retry.attempts} attempts: {type(e).__name__} {e}"
+                        f"{self.retry.attempts} attempts: {type(e).__name__} {e}: check "
+                        "endpoint_url and that the server is up"
                     ) from None
                 log.info("%s %s: %s; retrying in %.2f s", method, key, type(e).__name__, delay)
                 await asyncio.sleep(delay)
@@ -284,6 +303,10 @@ class S3Client:
             refreshable = creds is not None and self.provider.can_refresh
             if code == "AccessDenied" and refreshable and await self.rejects_as_expired(creds):
                 code = "ExpiredToken"  # a session that ended while the request was checked
+            # SeaweedFS refuses writes into a bucket that does not exist without saying why.
+            missing = code == "AccessDenied" and method == "PUT" and bool(key)
+            if missing and await self._bucket_missing(bucket, creds):
+                raise missing_bucket(bucket, self.endpoint_url)
             if code in EXPIRED_CODES and refreshable and refreshes < _MAX_REFRESHES:
                 refreshes += 1
                 log.info("%s rejected session credentials (%s); refreshing", self._host, code)
@@ -296,6 +319,14 @@ class S3Client:
                     await asyncio.sleep(delay)
                     continue
             self.raise_for_status(response, method, bucket, key, query, creds, code=code)
+
+    async def _bucket_missing(self, bucket: str, creds: S3Credentials | None) -> bool:
+        path = self._base_path + uri_encode(f"/{bucket}", keep_slash=True)
+        try:
+            r = await self._send("HEAD", path, "", {}, b"", EMPTY_SHA256, creds)
+        except _TRANSIENT:
+            return False
+        return r.status == 404
 
     async def rejects_as_expired(self, creds: S3Credentials | None) -> bool:
         """Whether the server refuses ``creds`` as expired or unknown (asked with a signed
@@ -363,6 +394,8 @@ class S3Client:
             message = redact(message, creds.secret_key, creds.session_token)
         where = self._where(bucket, key, query)
         detail = f"{code}: {message}" if message else code
+        if code in _HINTS:
+            detail += f" ({_HINTS[code]})"
         if code == "NoSuchBucket" or (response.status == 404 and not key and not query):
             raise missing_bucket(bucket, self.endpoint_url)
         if response.status == 404:
@@ -372,6 +405,11 @@ class S3Client:
             who = self.provider.describe()
             if isinstance(self.provider, AnonymousS3):
                 hint = "Anonymous access is not allowed here: the data is not public."
+            elif code in EXPIRED_CODES and not self.provider.can_refresh:
+                hint = (
+                    f"The server does not accept these credentials ({who}): expired or unknown;"
+                    " check key= (AWS_ACCESS_KEY_ID) or get new keys."
+                )
             elif code in EXPIRED_CODES:
                 hint = f"The server does not accept these credentials ({who}): expired or unknown."
             elif action in ("writing", "deleting"):
@@ -410,8 +448,11 @@ class S3Client:
         return None if r.status == 404 else int(r.headers.get("Content-Length", 0))
 
     async def put_object(self, bucket: str, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key``."""
-        await self.request("PUT", bucket, key, body=data)
+        """Store ``data`` under ``key``; the server checks it against its MD5 (``BadDigest``)
+        and stores nothing when it arrived corrupted."""
+        # Servers need not check the signed payload hash (SeaweedFS does not); all check this.
+        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        await self.request("PUT", bucket, key, body=data, headers={"content-md5": md5})
 
     async def delete_objects(self, bucket: str, keys: list[str]) -> None:
         """Delete ``keys`` (missing ones are no error), 1,000 per request."""

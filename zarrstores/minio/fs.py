@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import logging
 import os
+import re
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+import botocore.exceptions
 import s3fs
 from aiobotocore.credentials import AioCredentials
 from aiobotocore.session import AioSession
@@ -18,6 +23,7 @@ from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials, s3_credenti
 from ..auth._secret import redact
 from ..auth.tokens import TokenSource
 from ._client import (
+    _HINTS,
     _MAX_REFRESHES,
     DEFAULT_REGION,
     EXPIRED_CODES,
@@ -38,6 +44,23 @@ S3_COMPATIBLE_CONFIG: dict[str, Any] = {
     "response_checksum_validation": "when_required",
 }
 
+
+# botocore logs each signed request at DEBUG, session token included (the canonical request,
+# the headers); this keeps the token out of those records.
+_SESSION_TOKEN = re.compile(r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s&,}>]+")
+
+
+class _RedactSessionToken(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SESSION_TOKEN.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+for _name in ("botocore.auth", "botocore.endpoint"):
+    logging.getLogger(_name).addFilter(_RedactSessionToken())
 
 # A HEAD refused with credentials that a later request could use: retry it.
 _ACCEPTED_NOW = "CredentialsRefreshed"
@@ -162,10 +185,22 @@ class MinioFileSystem(s3fs.S3FileSystem):
         return s3
 
     async def _call_s3(self, method: str, *akwarglist: Any, **kwargs: Any) -> Any:
+        body = kwargs.get("Body")
+        if method in ("put_object", "upload_part") and isinstance(body, bytes | bytearray):
+            # The server checks the body against it and stores nothing if it arrived corrupted
+            # (servers need not check the signed payload hash; SeaweedFS does not).
+            md5 = hashlib.md5(body, usedforsecurity=False).digest()
+            kwargs.setdefault("ContentMD5", base64.b64encode(md5).decode())
         for attempt in range(_MAX_REFRESHES + 1):
             used = await self.credentials.aget()
             try:
                 return await super()._call_s3(method, *akwarglist, **kwargs)
+            except botocore.exceptions.SSLError:
+                raise ConnectionError(
+                    f"TLS connection to {self.endpoint_url} failed: for a private CA pass "
+                    "verify='/path/to/ca-bundle.pem' (verify=False turns checking off, not "
+                    "recommended)"
+                ) from None
             except (OSError, ClientError) as e:
                 error = e if isinstance(e, ClientError) else e.__cause__
                 if not isinstance(error, ClientError):
@@ -223,11 +258,14 @@ class MinioFileSystem(s3fs.S3FileSystem):
         if used is not None:
             message = redact(message, used.secret_key, used.session_token)
         detail = f"{code}: {message}" if message else code
+        if code in _HINTS:
+            detail += f" ({_HINTS[code]})"
         if code == "NoSuchBucket":
             return missing_bucket(bucket, self.endpoint_url)
         if isinstance(e, FileNotFoundError):
             return FileNotFoundError(f"{where} does not exist ({detail})")
-        if isinstance(e, PermissionError) or code in EXPIRED_CODES:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(e, PermissionError) or code in EXPIRED_CODES or status in (401, 403):
             who = self.credentials.describe()
             if isinstance(self.credentials, AnonymousS3):
                 hint = "Anonymous access is not allowed here: the data is not public."
@@ -238,4 +276,6 @@ class MinioFileSystem(s3fs.S3FileSystem):
             else:
                 hint = f"These credentials ({who}) do not allow this here."
             return PermissionError(f"{method} {where} denied ({detail}). {hint}")
-        return e if isinstance(e, OSError) else OSError(f"{method} {where} failed: {detail}")
+        if code in _HINTS or not isinstance(e, OSError):
+            return OSError(f"{method} {where} failed: {detail}")
+        return e

@@ -92,8 +92,16 @@ class MinioStore(ObjectStore):
         **options: Any,
     ) -> None:
         bucket = bucket.strip("/")
-        if not bucket or "/" in bucket:
-            raise ValueError(f"bucket must be an S3 bucket name, got {bucket!r}")
+        if not bucket:
+            raise ValueError(
+                "no bucket given: pass the S3 bucket's name, e.g. MinioStore('my-data', "
+                "'path/in/it')"
+            )
+        if "/" in bucket:
+            raise ValueError(
+                f"bucket must be an S3 bucket name, got {bucket!r}: pass the part after the "
+                "first '/' as prefix="
+            )
         super().__init__(bucket, prefix, read_only=read_only)
         self.credentials, self.endpoint_url = credentials_from_options(endpoint_url, token, options)
         """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
@@ -106,6 +114,28 @@ class MinioStore(ObjectStore):
     def bucket(self) -> str:
         """The bucket's name."""
         return self.container
+
+    def _check_key(self, key: str) -> None:
+        super()._check_key(key)
+        # S3 servers map keys onto paths: these would be stored under another name, or
+        # (a trailing "/": a folder marker) without their data, or refused without a reason.
+        path = self._path(key)
+        if path.endswith("/"):
+            raise ValueError(
+                f"key {key!r} ends with '/': S3 servers keep such keys as folder markers "
+                "without data; remove the trailing '/'"
+            )
+        segments = path.split("/")
+        if "" in segments:
+            raise ValueError(
+                f"key {path!r} has an empty path segment ('//'): S3 servers merge the slashes "
+                "and store it under another name; use single slashes"
+            )
+        if "." in segments or ".." in segments:
+            raise ValueError(
+                f"key {path!r} has a '.' or '..' path segment, which S3 servers refuse; "
+                "name it without one"
+            )
 
     def _make_driver(self) -> _BucketDriver:
         client = S3Client(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -54,6 +55,14 @@ _BULK_CHUNK = 200
 _CAPS_CHECK_MIN = 1 << 20  # only objects above this can exceed a cluster's max_file_size
 _TRANSIENT = frozenset({408, 429, 498, 500, 502, 503, 504})
 _TAGS = re.compile(r"<[^>]+>")
+_HINTS = {
+    400: "Swift takes container names of 1-256 bytes without '/' and object names of up to "
+    "1024 bytes: use a shorter or other name",
+    413: "the object is larger than the cluster takes in one piece (its max_file_size): pass "
+    "segment_size= below that limit to write it as a Static Large Object",
+    422: "the data arrived different from what was sent (its MD5 did not match): it was "
+    "corrupted on the way and not stored; write it again",
+}
 
 
 class SwiftError(ZarrstoresError, OSError):
@@ -231,6 +240,13 @@ class SwiftClient:
                     body = await resp.read()
                     if status < 300 or status in accept:
                         return Reply(status, resp.headers, body)
+            except aiohttp.ClientConnectorCertificateError:
+                # Not worth a retry: the certificate will be the same next time.
+                raise SwiftError(
+                    f"TLS verification failed for {_origin(creds.storage_url)}: for a private CA "
+                    "pass cacert='/path/to/ca-bundle.pem' (or verify=...); insecure=True turns "
+                    "checking off (not recommended)"
+                ) from None
             except (aiohttp.ClientError, TimeoutError) as e:
                 failure, status, body = e, 0, b""
             if status == 401:
@@ -255,7 +271,8 @@ class SwiftClient:
                         f"{op} in container {container!r} failed after "
                         f"{self.retry.attempts if retry else 1} attempt(s): cannot reach Swift "
                         f"at {_origin(creds.storage_url)} ({type(failure).__name__}: "
-                        f"{redact(str(failure), creds.token)})"
+                        f"{redact(str(failure), creds.token)}): check the storage URL and that "
+                        "the server is up"
                     ) from None
                 raise self._error(method, op, container, path, status, body, creds)
             if log.isEnabledFor(logging.INFO):
@@ -291,8 +308,13 @@ class SwiftClient:
                 status=status,
             )
         suffix = f": {message}" if message else ""
+        hint = _HINTS.get(status, "")
+        if status == 400 and "name" not in message.lower():
+            hint = ""
         return SwiftError(
-            f"Swift answered {status} to {method} {where} ({op}){suffix}", status=status
+            f"Swift answered {status} to {method} {where} ({op}){suffix}"
+            + (f" ({hint})" if hint else ""),
+            status=status,
         )
 
     async def capabilities(self) -> Capabilities:
@@ -418,8 +440,10 @@ class SwiftClient:
         retry: bool = True,
     ) -> Reply:
         path = quote_name(container, name)
-        accept = (404, 412)
-        reply = await self.request(
+        # 412 means "exists" only for an exclusive write; otherwise it is an error to report.
+        accept = (404, 412) if "If-None-Match" in headers else (404,)
+        put = functools.partial(
+            self.request,
             "PUT",
             path,
             op="write",
@@ -430,20 +454,17 @@ class SwiftClient:
             accept=accept,
             retry=retry,
         )
+        reply = await put()
         if reply.status == 404:
             # Swift answers 404 when the container does not exist: create it on first write.
+            # The proxy may serve a cached "no such container" for a moment after (its info
+            # cache races with concurrent writers), hence a few short retries.
             await self.create_container(container)
-            reply = await self.request(
-                "PUT",
-                path,
-                op="write",
-                container=container,
-                query=query,
-                headers=headers,
-                data=data,
-                accept=accept,
-                retry=retry,
-            )
+            for delay in (0.0, 0.05, 0.1, 0.2, 0.4):
+                await asyncio.sleep(delay)
+                reply = await put()
+                if reply.status != 404:
+                    break
         if reply.status == 412:
             raise FileExistsError(f"swift://{container}/{name} exists")
         if reply.status == 404:

@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from fsspec import register_implementation
 from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.spec import AbstractBufferedFile
 
@@ -84,6 +85,8 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
     ) -> bytes:
         container, name = self.split_path(path)
+        if not name:  # a GET of the container would answer its listing
+            raise IsADirectoryError(f"swift://{container} is a container, not an object")
         rng = None if start is None and end is None else (start or 0, end)
         data = await self.client.get(container, name, rng)
         if data is None:
@@ -376,6 +379,11 @@ class SwiftFile(AbstractBufferedFile):
             self.closed = True
             return
         self.close()
+
+
+# swiftspec registers "swift" too, and fsspec takes whichever entry point it finds first: once
+# this module is imported, swift:// URLs are ours.
+register_implementation("swift", SwiftFileSystem, clobber=True)
 
 
 def _file_info(container: str, name: str, headers: Mapping[str, str]) -> dict[str, Any]:

@@ -64,8 +64,16 @@ class SwiftStore(ObjectStore):
         read_only: bool = False,
     ) -> None:
         container = container.strip("/")
-        if not container or "/" in container:
-            raise ValueError(f"container must be a Swift container name, got {container!r}")
+        if not container:
+            raise ValueError(
+                "no container given: pass the Swift container's name, e.g. "
+                "SwiftStore('my-data', 'path/in/it')"
+            )
+        if "/" in container:
+            raise ValueError(
+                f"container must be a Swift container name, got {container!r}: pass the part "
+                "after the first '/' as prefix="
+            )
         super().__init__(container, prefix, read_only=read_only)
         self.storage_options = dict(storage_options or {})
         self.client = client_from_options(self.storage_options)

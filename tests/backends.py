@@ -1,0 +1,307 @@
+"""The two backends behind one interface, so that a reliability test is written once and runs on
+Swift and on S3 (the ``backend`` fixture), with a fault proxy in front of each server and an
+independent client to look at what is really stored."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime
+import ipaddress
+import ssl
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import swiftclient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from zarrstores._retry import RetryPolicy
+from zarrstores._store import ObjectStore
+from zarrstores.auth import STSCredentials, TempAuth
+from zarrstores.devserver.faultproxy import FaultProxy
+from zarrstores.devserver.oidc import OIDCIssuer
+from zarrstores.devserver.s3 import S3Server
+from zarrstores.devserver.swift import SwiftServer
+from zarrstores.minio import MinioFileSystem, MinioStore
+from zarrstores.swift import SwiftFileSystem, SwiftStore
+
+__all__ = [
+    "FAST",
+    "Backend",
+    "backend_fixture",
+    "fault_proxy",
+    "make_backend",
+    "self_signed",
+    "tls_cert_fixture",
+    "tls_proxy",
+]
+
+FAST = RetryPolicy(attempts=4, base=0.05, cap=0.2, timeout=5.0)
+"""Retries that keep failing tests short: four attempts within about a second."""
+
+USER = "test:tester"
+
+_proxies: dict[tuple[str, str], FaultProxy] = {}
+
+
+def fault_proxy(target: str, *, cert: tuple[Path, Path] | None = None) -> FaultProxy:
+    """The session's fault proxy in front of ``target`` (HTTPS with ``cert``): one per target,
+    stopped at exit."""
+    key = (target, str(cert))
+    if key not in _proxies:
+        context = None
+        if cert is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*cert)
+        _proxies[key] = FaultProxy(target, ssl=context).start()
+        atexit.register(_proxies[key].stop)
+    return _proxies[key]
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files in ``directory``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="session", name="tls_cert")
+def tls_cert_fixture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate (and key) for 127.0.0.1: the CA bundle is the cert itself."""
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+def tls_proxy(target: str, cert: tuple[Path, Path]) -> str:
+    """``https://127.0.0.1:<port>`` in front of ``target``, with the self-signed ``cert``."""
+    return fault_proxy(target, cert=cert).url
+
+
+class Backend:
+    """A fresh container (Swift) or bucket (S3), stores on it, and an independent look at it.
+
+    ``store(faulty=True)`` goes through :attr:`proxy` (credentials too), where faults can be
+    injected; ``raw_*`` and ``snapshot`` read directly with another client.
+    """
+
+    name: str
+    container: str
+    proxy: FaultProxy
+    auth_request: dict[str, str]
+    """``method``/``path_contains`` of the requests that fetch credentials (through the proxy)."""
+
+    def store(
+        self,
+        prefix: str = "",
+        *,
+        faulty: bool = False,
+        read_only: bool = False,
+        retry: RetryPolicy = FAST,
+    ) -> ObjectStore:
+        raise NotImplementedError
+
+    def fs(self, *, faulty: bool = False) -> Any:
+        """An fsspec filesystem with the same credentials (``swift://`` / ``minio://``)."""
+        raise NotImplementedError
+
+    def exchanges(self, store: ObjectStore) -> int:
+        """How often the store's credentials were fetched (logins, STS exchanges)."""
+        raise NotImplementedError
+
+    def raw_get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def raw_keys(self, prefix: str = "") -> list[str]:
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Every object in the container and its bytes."""
+        return {key: self.raw_get(key) or b"" for key in self.raw_keys()}
+
+    def outage(self) -> None:
+        """Make the server unreachable (call :meth:`restore` from the test's own thread)."""
+        raise NotImplementedError
+
+    def restore(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.proxy.clear()
+
+
+class SwiftBackend(Backend):
+    name = "swift"
+    auth_request = {"method": "GET", "path_contains": "/auth/"}
+
+    def __init__(self, server: SwiftServer) -> None:
+        self.server = server
+        self.container = f"rel-{uuid.uuid4().hex[:12]}"
+        self.proxy = fault_proxy(server.proxy_url)
+        self._raw = swiftclient.Connection(server.auth_url, USER, server.users[USER], retries=2)
+        self._raw.put_container(self.container)
+
+    def auth(self, *, faulty: bool = False) -> TempAuth:
+        if not faulty:
+            return TempAuth(self.server.auth_url, USER, self.server.users[USER])
+        url = self.proxy.url
+        return TempAuth(
+            f"{url}/auth/v1.0", USER, self.server.users[USER], storage_url=f"{url}/v1/AUTH_test"
+        )
+
+    def store(
+        self,
+        prefix: str = "",
+        *,
+        faulty: bool = False,
+        read_only: bool = False,
+        retry: RetryPolicy = FAST,
+    ) -> SwiftStore:
+        options = {"auth": self.auth(faulty=faulty), "retry": retry}
+        return SwiftStore(self.container, prefix, options, read_only=read_only)
+
+    def fs(self, *, faulty: bool = False) -> SwiftFileSystem:
+        return SwiftFileSystem(auth=self.auth(faulty=faulty), retry=FAST, skip_instance_cache=True)
+
+    def exchanges(self, store: ObjectStore) -> int:
+        assert isinstance(store, SwiftStore)
+        return store.client.auth.exchanges
+
+    def raw_get(self, key: str) -> bytes | None:
+        try:
+            return self._raw.get_object(self.container, key)[1]
+        except swiftclient.ClientException as e:
+            if e.http_status == 404:
+                return None
+            raise
+
+    def raw_keys(self, prefix: str = "") -> list[str]:
+        listing = self._raw.get_container(self.container, prefix=prefix, full_listing=True)[1]
+        return [entry["name"] for entry in listing]
+
+    def outage(self) -> None:
+        self.server.kill_proxy()
+
+    def restore(self) -> None:
+        self.server.restart_proxy()
+
+    def close(self) -> None:
+        super().close()
+        self.server.clear_faults()
+        self._raw.close()
+
+
+class S3Backend(Backend):
+    name = "s3"
+    auth_request = {"method": "POST", "path_contains": "/"}
+
+    def __init__(self, server: S3Server, issuer: OIDCIssuer) -> None:
+        self.server = server
+        self.issuer = issuer
+        self.container = f"rel-{uuid.uuid4().hex[:12]}"
+        self.proxy = fault_proxy(server.endpoint)
+        self._raw = server.admin_client()
+        self._raw.create_bucket(Bucket=self.container)
+
+    def endpoint(self, *, faulty: bool = False) -> str:
+        return self.proxy.url if faulty else self.server.endpoint
+
+    def store(
+        self,
+        prefix: str = "",
+        *,
+        faulty: bool = False,
+        read_only: bool = False,
+        retry: RetryPolicy = FAST,
+    ) -> MinioStore:
+        endpoint = self.endpoint(faulty=faulty)
+        credentials = STSCredentials(endpoint, self.issuer.mint())
+        return MinioStore(
+            self.container,
+            prefix,
+            endpoint_url=endpoint,
+            credentials=credentials,
+            read_only=read_only,
+            retry=retry,
+        )
+
+    def fs(self, *, faulty: bool = False) -> MinioFileSystem:
+        endpoint = self.endpoint(faulty=faulty)
+        credentials = STSCredentials(endpoint, self.issuer.mint())
+        return MinioFileSystem(
+            endpoint_url=endpoint, credentials=credentials, skip_instance_cache=True
+        )
+
+    def exchanges(self, store: ObjectStore) -> int:
+        assert isinstance(store, MinioStore)
+        return store.credentials.exchanges
+
+    def raw_get(self, key: str) -> bytes | None:
+        try:
+            return self._raw.get_object(Bucket=self.container, Key=key)["Body"].read()
+        except self._raw.exceptions.NoSuchKey:
+            return None
+
+    def raw_keys(self, prefix: str = "") -> list[str]:
+        pages = self._raw.get_paginator("list_objects_v2").paginate(
+            Bucket=self.container, Prefix=prefix
+        )
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def outage(self) -> None:
+        # The launcher cannot restart SeaweedFS on the same port: the proxy plays the outage,
+        # refusing connections and resetting those in flight.
+        self.proxy.down()
+
+    def restore(self) -> None:
+        self.proxy.up()
+
+    def close(self) -> None:
+        super().close()
+        self.proxy.up()
+        with contextlib.suppress(Exception):
+            self._raw.delete_bucket(Bucket=self.container)
+
+
+def make_backend(request: pytest.FixtureRequest, name: str, *, s3: str = "s3_server") -> Backend:
+    """A backend on the session's servers (``s3``: the S3 server fixture to use)."""
+    if name == "swift":
+        return SwiftBackend(request.getfixturevalue("swift_server"))
+    return S3Backend(request.getfixturevalue(s3), request.getfixturevalue("oidc_issuer"))
+
+
+@pytest.fixture(name="backend", params=["swift", "s3"])
+def backend_fixture(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """Each backend in turn, with a container/bucket of its own."""
+    made = make_backend(request, request.param)
+    yield made
+    made.close()

@@ -1,0 +1,287 @@
+"""An HTTP proxy on 127.0.0.1 that injects faults: error statuses, slow answers, reset
+connections, a flipped byte in a request body, or an outage (connections refused).
+
+It runs in a thread of this process with its own event loop, in front of any HTTP server (the
+S3 server, a Swift proxy). Every request gets a connection of its own (``Connection: close``
+both ways), so a fault never lands on a connection the client reuses, and each request is
+counted once. ``ssl=`` serves HTTPS (e.g. with a self-signed certificate, for TLS tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl as ssl_module
+import struct
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from ._proc import free_port
+
+__all__ = ["Fault", "FaultProxy"]
+
+FaultKind = Literal["status", "delay", "reset", "corrupt"]
+
+
+@dataclass
+class Fault:
+    """What to do to the next ``count`` matching requests (every one when ``count`` < 1)."""
+
+    kind: FaultKind
+    count: int = 1
+    status: int = 503
+    delay: float = 0.0
+    method: str | None = None
+    path_contains: str | None = None
+    used: int = field(default=0, compare=False)
+
+    def matches(self, method: str, path: str, body_size: int) -> bool:
+        if self.count >= 1 and self.used >= self.count:
+            return False
+        if self.method and self.method.upper() != method:
+            return False
+        if self.path_contains and self.path_contains not in path:
+            return False
+        return self.kind != "corrupt" or body_size > 0  # only bodies can be corrupted
+
+
+class FaultProxy:
+    """Forwards ``127.0.0.1:<port>`` to ``target`` (``http://host:port`` or ``host:port``).
+
+    ``inject(kind, ...)`` arms a fault; ``down()`` refuses connections and breaks those in
+    flight until ``up()``. ``requests`` counts requests seen, ``injected`` the faults applied
+    by kind, ``seen`` holds ``(method, path, what happened)`` for each request.
+    """
+
+    def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
+        parts = urlsplit(target if "://" in target else f"http://{target}")
+        self.target_host, self.target_port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.port = free_port()
+        self.url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
+        self.injected: Counter[str] = Counter()
+        self.seen: list[tuple[str, str, str]] = []
+        self._ssl = ssl
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._live: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    # -- control (from any thread) -------------------------------------------------------------
+    def start(self) -> FaultProxy:
+        """Start listening (returns once it does)."""
+        self._thread.start()
+        self._call(self._listen())
+        return self
+
+    def stop(self) -> None:
+        """Stop listening, break live connections and end the thread."""
+        if self._thread.is_alive():
+            self._call(self._shutdown())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
+
+    def inject(
+        self,
+        kind: FaultKind,
+        *,
+        count: int = 1,
+        status: int = 503,
+        delay: float = 0.0,
+        method: str | None = None,
+        path_contains: str | None = None,
+    ) -> Fault:
+        """Arm a fault: ``status`` (answer ``status`` without asking the server), ``delay``
+        (wait ``delay`` s, then forward), ``reset`` (drop the connection with an RST) or
+        ``corrupt`` (flip one byte in the middle of the request body)."""
+        fault = Fault(kind, count, status, delay, method, path_contains)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        """Disarm every fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def down(self) -> None:
+        """An outage: stop listening (connections are refused) and reset live connections."""
+        self._call(self._close())
+
+    def up(self) -> None:
+        """End the outage: listen again on the same port."""
+        self._call(self._listen())
+
+    @property
+    def requests(self) -> int:
+        """Requests seen so far."""
+        return len(self.seen)
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _call(self, coro: object) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]
+
+    # -- serving -------------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._handle, "127.0.0.1", self.port, ssl=self._ssl, backlog=512
+            )
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._live):
+            _reset(writer)
+
+    async def _shutdown(self) -> None:
+        await self._close()
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
+    def _take(self, method: str, path: str, body_size: int) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path, body_size):
+                    fault.used += 1
+                    self.injected[fault.kind] += 1
+                    return fault
+        return None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._live.add(writer)
+        try:
+            await self._serve_one(reader, writer)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            _reset(writer)
+        except asyncio.CancelledError:
+            _reset(writer)  # stopping; ending normally spares asyncio's stream callback a trace
+        finally:
+            self._live.discard(writer)
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.close()
+
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        request_line, headers = _parse_head(head)
+        method, path = request_line.split(" ")[:2]
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        size = int(headers.get("content-length", "0") or 0)
+        fault = self._take(method, path, size)
+        what = fault.kind if fault else "forwarded"
+        self.seen.append((method, path, what))
+        if fault is not None and fault.kind == "delay":
+            await asyncio.sleep(fault.delay)
+        if fault is not None and fault.kind == "reset":
+            _reset(writer)
+            return
+        if fault is not None and fault.kind == "status":
+            await _drain_body(reader, size, chunked)
+            _answer(writer, method, fault.status)
+            await writer.drain()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
+        except OSError:
+            _reset(writer)  # the server is down: the client sees what it would see directly
+            return
+        try:
+            up_writer.write(_rewrite_head(head))
+            flip = size // 2 if fault is not None and fault.kind == "corrupt" else -1
+            upload = asyncio.ensure_future(_pipe_body(reader, up_writer, size, chunked, flip))
+            response = await up_reader.readuntil(b"\r\n\r\n")
+            while response.startswith(b"HTTP/1.1 1"):  # 100 Continue: the final answer follows
+                writer.write(response)
+                response = await up_reader.readuntil(b"\r\n\r\n")
+            writer.write(_rewrite_head(response))
+            while data := await up_reader.read(1 << 16):
+                writer.write(data)
+                await writer.drain()
+            upload.cancel()
+        finally:
+            up_writer.close()
+
+
+def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return lines[0], headers
+
+
+def _rewrite_head(head: bytes) -> bytes:
+    """The head with ``Connection: close``: one request per connection, ended by the close."""
+    lines = head.decode("latin-1").split("\r\n")
+    kept = [ln for ln in lines if ln and not ln.lower().startswith(("connection:", "keep-alive:"))]
+    return ("\r\n".join([*kept, "Connection: close"]) + "\r\n\r\n").encode("latin-1")
+
+
+async def _pipe_body(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, chunked: bool, flip: int
+) -> None:
+    """Copy the request body on (``flip`` >= 0: with that byte inverted)."""
+    if chunked:
+        while data := await reader.read(1 << 16):  # until the answer is complete
+            writer.write(data)
+            await writer.drain()
+        return
+    sent = 0
+    while sent < size:
+        data = bytearray(await reader.read(min(1 << 16, size - sent)))
+        if not data:
+            return
+        if 0 <= flip - sent < len(data):
+            data[flip - sent] ^= 0xFF
+        writer.write(data)
+        await writer.drain()
+        sent += len(data)
+
+
+async def _drain_body(reader: asyncio.StreamReader, size: int, chunked: bool) -> None:
+    if not chunked:
+        await reader.readexactly(size)
+        return
+    while True:
+        length = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+        if length == 0:
+            while (await reader.readline()).strip():
+                pass  # trailers
+            return
+        await reader.readexactly(length + 2)
+
+
+def _answer(writer: asyncio.StreamWriter, method: str, status: int) -> None:
+    # S3's error shape; Swift clients show the text of any body.
+    code = {403: "AccessDenied", 503: "ServiceUnavailable"}.get(status, f"Injected{status}")
+    body = f"<Error><Code>{code}</Code><Message>Injected fault {status}</Message></Error>".encode()
+    head = (
+        f"HTTP/1.1 {status} Injected Fault\r\nContent-Type: application/xml\r\n"
+        f"Content-Length: {len(body)}\r\nX-Injected-Fault: true\r\nConnection: close\r\n\r\n"
+    )
+    writer.write(head.encode() + (b"" if method == "HEAD" else body))
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with an RST (SO_LINGER 0), as a crashed server's kernel would."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
