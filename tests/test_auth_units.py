@@ -53,7 +53,6 @@ def jwt(claims: dict) -> str:
 
 
 FRESH = jwt({"sub": "alice", "iss": "https://idp", "aud": "minio", "exp": time.time() + 3600})
-EXPIRED = jwt({"sub": "alice", "exp": time.time() - 120})
 
 
 def test_decode_claims_reads_payload_without_verifying() -> None:
@@ -63,8 +62,9 @@ def test_decode_claims_reads_payload_without_verifying() -> None:
 
 
 def test_expired_token_says_when_and_what_to_check() -> None:
+    expired = jwt({"sub": "alice", "exp": time.time() - 120})
     with pytest.raises(TokenExpiredError, match=r"expired at .* UTC \(1\d\d s ago\).*sts-wire"):
-        StaticToken(EXPIRED).get()
+        StaticToken(expired).get()
 
 
 def test_discovery_order_follows_wlcg_then_sts_wire(tmp_path: Path) -> None:
