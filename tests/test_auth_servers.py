@@ -265,6 +265,23 @@ def test_preauth_token_rejected_says_to_get_a_new_one(swift_server) -> None:
     assert creds.token.reveal() not in str(e.value)
 
 
+def test_token_from_env_is_replaced_by_a_newer_one_there(swift_server, monkeypatch) -> None:
+    """The notebook loop: the token in OS_AUTH_TOKEN expires, acquire_token() sets a new one,
+    and the same (cached) auth object uses it instead of failing until a restart."""
+    first = TempAuth(swift_server.auth_url, "test:tester", "testing").get()
+    monkeypatch.setenv("OS_STORAGE_URL", first.storage_url)
+    monkeypatch.setenv("OS_AUTH_TOKEN", first.token.reveal())
+    auth = swift_auth()
+    assert isinstance(auth, PreAuth) and swift_get(auth.get()).status_code in (200, 204)
+    swift_server.invalidate_tokens()
+    assert swift_get(auth.get()).status_code == 401
+    with pytest.raises(SwiftAuthError, match="expired or was revoked"):
+        auth.refresh_after_failure(auth.get())  # nothing newer in the environment yet
+    acquire_token(swift_server.auth_url, "test:tester", "testing")
+    fresh = auth.refresh_after_failure(auth.get())
+    assert fresh.token != first.token and swift_get(fresh).status_code in (200, 204)
+
+
 def test_acquire_token_like_zarr_swiftstore(swift_server, monkeypatch, capsys) -> None:
     # set first, so that monkeypatch restores the environment acquire_token changes
     monkeypatch.setenv("OS_STORAGE_URL", "unset")

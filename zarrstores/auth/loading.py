@@ -136,7 +136,9 @@ def swift_auth_from_env(
     if env.get("OS_INSECURE", "").lower() in ("1", "true", "yes"):
         verify = False
     if env.get("OS_STORAGE_URL") and env.get("OS_AUTH_TOKEN"):
-        return PreAuth(env["OS_STORAGE_URL"], env["OS_AUTH_TOKEN"], verify=verify)
+        return PreAuth(
+            env["OS_STORAGE_URL"], env["OS_AUTH_TOKEN"], verify=verify, from_env=env is os.environ
+        )
     if env.get("ST_AUTH"):
         missing = [v for v in ("ST_USER", "ST_KEY") if not env.get(v)]
         if missing:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from ._secret import Secret, mask
-from .errors import ConfigurationError
+from ._urls import check_url
 
 
 @dataclass(frozen=True)
@@ -102,10 +101,4 @@ class AnonymousS3(S3CredentialProvider):
 
 def check_endpoint(url: str) -> str:
     """``url`` without a trailing slash, or a ConfigurationError saying what is wrong."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"endpoint_url {url!r} is not an http(s) URL; pass e.g. "
-            "endpoint_url='https://minio.example.org'"
-        )
-    return url.rstrip("/")
+    return check_url(url, "endpoint_url", "https://minio.example.org")

@@ -6,15 +6,16 @@ after a 401 the backend calls ``refresh_after_failure`` and retries once.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
 from ._refresh import RefreshingCache
 from ._secret import Secret
+from ._urls import check_url
 from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, TransientError
 
 
@@ -39,7 +40,7 @@ class SwiftAuth:
 
     def __init__(self, *, storage_url: str | None = None, verify: bool | str = True) -> None:
         if storage_url:
-            _check_url(storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
+            check_url(storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
         self.storage_url_override = storage_url.rstrip("/") if storage_url else None
         self.verify = verify
         # A module-level function, not a lambda: auth objects must pickle (dask workers, stores).
@@ -108,13 +109,6 @@ def _get(url: str, *, headers: dict[str, str], verify: bool | str, what: str) ->
     return r
 
 
-def _check_url(url: str, name: str, example: str) -> None:
-    """A ``ConfigurationError`` unless ``url`` is an http(s) URL with a host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{name} {url!r} is not an http(s) URL; pass e.g. {example!r}")
-
-
 class TempAuth(SwiftAuth):
     """Swift v1 auth (tempauth, swauth, and the v1 front of most clusters): ``ST_AUTH`` etc."""
 
@@ -131,7 +125,7 @@ class TempAuth(SwiftAuth):
             raise ConfigurationError(
                 f"tempauth user {user!r} must be of the form 'account:user' (e.g. 'test:tester')"
             )
-        _check_url(authurl, "authurl", "https://swift.example.org/auth/v1.0")
+        check_url(authurl, "authurl", "https://swift.example.org/auth/v1.0")
         self.authurl = authurl
         self.user = user
         self._key = Secret(key)
@@ -197,7 +191,7 @@ class KeystoneAuth(SwiftAuth):
                 f"auth_type {auth_type!r} is not supported: use 'password', "
                 "'v3applicationcredential' or 'token'"
             )
-        _check_url(auth_url, "auth_url", "https://keystone.example.org:5000/v3")
+        check_url(auth_url, "auth_url", "https://keystone.example.org:5000/v3")
         self.auth_url = auth_url
         self.auth_type = auth_type
         self.region_name = region_name
@@ -292,7 +286,7 @@ class _FixedAuth(SwiftAuth):
     what to do."""
 
     def __init__(self, creds: SwiftCredentials, *, verify: bool | str = True) -> None:
-        _check_url(creds.storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
+        check_url(creds.storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
         self._creds = creds
         super().__init__(verify=verify)
 
@@ -317,10 +311,24 @@ class PreAuth(_FixedAuth):
     """A storage URL and token obtained elsewhere (``OS_STORAGE_URL`` + ``OS_AUTH_TOKEN``).
 
     Cannot re-authenticate: when Swift rejects the token, the error says to get a new one.
+    With ``from_env`` (what ``swift_auth_from_env`` makes), a rejected token is first replaced
+    by a newer one found in those variables, as ``acquire_token`` or ``eval $(swift auth)``
+    leave it: a long-lived filesystem or notebook picks it up without being rebuilt.
     """
 
-    def __init__(self, storage_url: str, token: str, *, verify: bool | str = True) -> None:
+    def __init__(
+        self, storage_url: str, token: str, *, verify: bool | str = True, from_env: bool = False
+    ) -> None:
         super().__init__(SwiftCredentials(storage_url.rstrip("/"), Secret(token)), verify=verify)
+        self.from_env = from_env
+
+    def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
+        if self.from_env:
+            url, token = os.environ.get("OS_STORAGE_URL"), os.environ.get("OS_AUTH_TOKEN")
+            if url and token and Secret(token) != self._creds.token:
+                self._creds = SwiftCredentials(url.rstrip("/"), Secret(token))
+                return self._cache.refresh_after_failure(failed)
+        return super().refresh_after_failure(failed)
 
     def _rejected(self) -> str:
         return (
