@@ -96,7 +96,7 @@ def test_swift_notebook(swift_server, kernels: Path, tmp_path: Path) -> None:
         "public: False",
         "refused:",
     ):
-        assert expected in out
+        assert expected in out, f"{expected!r} missing from the notebook's output:\n{out}"
 
 
 def test_minio_notebook(s3_server, token_file: Path, kernels: Path, tmp_path: Path) -> None:
@@ -115,5 +115,5 @@ def test_minio_notebook(s3_server, token_file: Path, kernels: Path, tmp_path: Pa
         "public: False",
         "refused:",
     ):
-        assert expected in out
+        assert expected in out, f"{expected!r} missing from the notebook's output:\n{out}"
     assert (tmp_path / "stations.parquet").exists()
