@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks/ is not an installed package
 CONTENDERS = ("MinioStore", "minio:// FsspecStore", "s3fs", "obstore", "raw aiohttp")
-REFERENCE = "zarr + MemoryStore (no I/O)"
+REFERENCE = "zarr alone (memory, no I/O)"
 
 
 def _table(markdown: str, title: str) -> list[dict[str, str]]:
