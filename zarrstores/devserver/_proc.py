@@ -14,8 +14,27 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Self
 
 _PR_SET_PDEATHSIG = 1
+
+
+class LocalServer:
+    """Base of the launchers: ``with Server(...) as server`` starts it and always stops it."""
+
+    def start(self) -> Self:
+        """Start and wait until it answers; raises ``ServerStartError``."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop every process it started."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class ServerStartError(RuntimeError):

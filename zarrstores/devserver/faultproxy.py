@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from ._proc import free_port
+from ._proc import LocalServer, free_port
 
 __all__ = ["Fault", "FaultProxy"]
 
@@ -49,7 +49,7 @@ class Fault:
         return self.kind != "corrupt" or body_size > 0  # only bodies can be corrupted
 
 
-class FaultProxy:
+class FaultProxy(LocalServer):
     """Forwards ``127.0.0.1:<port>`` to ``target`` (``http://host:port`` or ``host:port``).
 
     ``inject(kind, ...)`` arms a fault; ``down()`` refuses connections and breaks those in
@@ -122,12 +122,6 @@ class FaultProxy:
     def requests(self) -> int:
         """Requests seen so far."""
         return len(self.seen)
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _call(self, coro: object) -> None:
         asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]

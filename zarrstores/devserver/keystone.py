@@ -13,11 +13,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 from cryptography.fernet import Fernet
 
-from ._proc import ServerStartError, free_port, http_status, spawn, stop, wait_until
+from ._proc import LocalServer, ServerStartError, free_port, http_status, spawn, stop, wait_until
 
 ADMIN_PASSWORD = "admin-secret"  # a local test server: fixed, known credentials
 SERVICE_USER, SERVICE_PASSWORD = "swift", "swift-secret"
@@ -34,7 +33,7 @@ USERS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class KeystoneServer:
+class KeystoneServer(LocalServer):
     """Keystone on 127.0.0.1 with users ``tester``/``tester2``/``tester3`` (see :data:`USERS`).
 
     ``object_store_url`` is the catalog's ``object-store`` endpoint, e.g.
@@ -63,17 +62,6 @@ class KeystoneServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log = self.dir / "keystone.log"
         self._state = self.dir / "state.json"
-
-    def __enter__(self) -> KeystoneServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self, timeout: float = 90.0) -> KeystoneServer:
         """Launch and wait until Keystone answers and is provisioned; raises ServerStartError."""

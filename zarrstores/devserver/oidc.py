@@ -19,6 +19,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from ._proc import LocalServer
+
 __all__ = ["OIDCIssuer", "TokenFileRefresher"]
 
 # Values above this are absolute epoch times, below it offsets from now (see ``mint``).
@@ -29,7 +31,7 @@ def _rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class OIDCIssuer:
+class OIDCIssuer(LocalServer):
     """An OIDC issuer on ``http://127.0.0.1:<port>``, serving from construction until ``stop()``.
 
     Serves ``/.well-known/openid-configuration`` and ``/jwks.json``; ``mint()`` makes RS256
@@ -163,12 +165,6 @@ class OIDCIssuer:
             self._server.shutdown()
             self._thread.join(5)
         self._server.server_close()
-
-    def __enter__(self) -> OIDCIssuer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"OIDCIssuer(url={self.url!r}, audience={self.audience!r})"

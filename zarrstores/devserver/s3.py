@@ -18,7 +18,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._proc import ServerStartError, free_port, http_status, spawn, stop, venv_bin, wait_until
+from ._proc import (
+    LocalServer,
+    ServerStartError,
+    free_port,
+    http_status,
+    spawn,
+    stop,
+    venv_bin,
+    wait_until,
+)
 from .oidc import OIDCIssuer
 
 __all__ = ["S3Server"]
@@ -30,7 +39,7 @@ _PROVIDER = "zarrstores-oidc"
 _MAX_SOCKET_PATH = 100
 
 
-class S3Server:
+class S3Server(LocalServer):
     """SeaweedFS S3 + STS trusting ``issuer``; a context manager, or ``start()``/``stop()``.
 
     ``max_session`` caps every STS session (a SeaweedFS duration such as ``"12h"`` or ``"8s"``),
@@ -146,12 +155,6 @@ class S3Server:
                 ),
             )
         return self._admin_client
-
-    def __enter__(self) -> S3Server:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"S3Server(endpoint={self.endpoint!r}, max_session={self.max_session!r})"

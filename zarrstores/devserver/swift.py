@@ -21,10 +21,9 @@ import tempfile
 import urllib.request
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from ._proc import ServerStartError, free_port, http_status, spawn, stop, wait_until
+from ._proc import LocalServer, ServerStartError, free_port, http_status, spawn, stop, wait_until
 from .keystone import SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER, KeystoneServer
 
 _BACKENDS = ("account", "container", "object")
@@ -78,7 +77,7 @@ _TEMPAUTH_USERS = {
 _TEMPAUTH_ADMINS = {"test:tester", "test2:tester2"}
 
 
-class SwiftServer:
+class SwiftServer(LocalServer):
     """Swift with tempauth users ``test:tester`` (admin), ``test2:tester2`` (admin) and
     ``test:tester3`` (not admin): :attr:`users` maps each to its key.
 
@@ -124,17 +123,6 @@ class SwiftServer:
         self._logs = self.dir / "log"
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    def __enter__(self) -> SwiftServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> SwiftServer:
         """Start all servers and wait until they answer; raises ServerStartError.
