@@ -129,6 +129,3 @@ class BenchServers:
         name = f"bench-{uuid.uuid4().hex[:12]}"
         (server or self.s3).admin_client().create_bucket(Bucket=name)
         return name
-
-    def admin(self, server: S3Server | None = None) -> Any:
-        return (server or self.s3).admin_client()

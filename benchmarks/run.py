@@ -8,6 +8,7 @@ import logging
 import os
 import platform
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         help="markdown file (default: results/latest.md for a full run of every section, "
-        "results/partial.md otherwise)",
+        "else zarrstores-bench-partial.md in the temporary directory)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the servers' data directory")
     args = parser.parse_args(argv)
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     sections = [s for s in SECTIONS if s in sections]
     mode = "quick" if args.quick else "tiny" if args.tiny else "full"
     complete = mode == "full" and sections == list(SECTIONS)
-    out = args.out or RESULTS / ("latest.md" if complete else "partial.md")
+    partial = Path(tempfile.gettempdir()) / "zarrstores-bench-partial.md"
+    out = args.out or (RESULTS / "latest.md" if complete else partial)
 
     # Library chatter would drown the progress: deprecations, and asyncio's reports of
     # sessions that alternatives (s3fs, swiftspec) leave open when their event loop ends.
