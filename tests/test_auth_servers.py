@@ -114,7 +114,7 @@ def test_refresh_across_three_expiries_with_token_file_rewritten(
     """Reads run continuously for > 3 session lengths while the token file is rewritten
     (truncate, then write) under them: every read succeeds. As the backends do, a read the
     server refuses as expired (signed just before expiry, arriving after) refreshes and is
-    retried once; that must stay rare."""
+    retried once; at most once per reader and credential set."""
     bucket = "refresh-three"
     s3_short.admin_client().create_bucket(Bucket=bucket)
     s3_short.admin_client().put_object(Bucket=bucket, Key="k", Body=b"v")
@@ -158,7 +158,9 @@ def test_refresh_across_three_expiries_with_token_file_rewritten(
     # one exchange per credential lifetime, not per request
     assert provider.exchanges <= 3.5 * S3_SHORT_SESSION / (0.6 * S3_SHORT_SESSION) + 1
     assert reads > 100
-    assert retried <= 0.05 * reads
+    # SeaweedFS ends a session up to a second before the Expiration it reports (truncated to
+    # the second): a reader may meet one rejection per credential set, never more
+    assert retried <= len(threads) * provider.exchanges
 
 
 def test_adapters_feed_s3fs_obstore_minio_and_pyarrow(s3_server, token_file, bucket) -> None:
