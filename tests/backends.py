@@ -36,6 +36,7 @@ __all__ = [
     "Backend",
     "backend_fixture",
     "fault_proxy",
+    "keystone_options",
     "make_backend",
     "self_signed",
     "tls_cert_fixture",
@@ -48,6 +49,23 @@ FAST = RetryPolicy(attempts=4, base=0.05, cap=0.2, timeout=5.0)
 USER = "test:tester"
 
 _proxies: dict[tuple[str, str], FaultProxy] = {}
+
+
+def keystone_options(server: SwiftServer, **changes: Any) -> dict[str, Any]:
+    """swift:// storage_options for Keystone v3 with a password (``changes`` override)."""
+    env = server.os_env("password")
+    return {
+        "authurl": env["OS_AUTH_URL"],
+        "user": env["OS_USERNAME"],
+        "key": env["OS_PASSWORD"],
+        "auth_version": "3",
+        "os_options": {
+            "project_name": env["OS_PROJECT_NAME"],
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+        **changes,
+    }
 
 
 def fault_proxy(target: str, *, cert: tuple[Path, Path] | None = None) -> FaultProxy:

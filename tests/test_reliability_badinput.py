@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 import zarr
 from _figures import Figures, figures_fixture  # noqa: F401 (fixture)
-from backends import FAST, Backend, make_backend, tls_cert_fixture, tls_proxy  # noqa: F401
+from backends import (  # noqa: F401 (fixtures)
+    FAST,
+    Backend,
+    keystone_options,
+    make_backend,
+    tls_cert_fixture,
+    tls_proxy,
+)
 from fixtures_swift import memory_dir
 from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 
@@ -90,19 +97,7 @@ class Ctx:
 
     def keystone(self, **changes: str) -> dict[str, Any]:
         """storage_options for Keystone v3 with a password (``key=`` etc. overridden)."""
-        env = self.swift_server.os_env("password")
-        return {
-            "authurl": env["OS_AUTH_URL"],
-            "user": env["OS_USERNAME"],
-            "key": env["OS_PASSWORD"],
-            "auth_version": "3",
-            "os_options": {
-                "project_name": env["OS_PROJECT_NAME"],
-                "user_domain_name": "Default",
-                "project_domain_name": "Default",
-            },
-            **changes,
-        }
+        return keystone_options(self.swift_server, **changes)
 
     def token(self, **mint: Any) -> str:
         return self.fixture("oidc_issuer").mint(**mint)

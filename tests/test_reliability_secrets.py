@@ -18,7 +18,12 @@ from typing import Any
 import pytest
 import zarr
 from _figures import Figures, figures_fixture  # noqa: F401 (fixture)
-from backends import fault_proxy, tls_cert_fixture, tls_proxy  # noqa: F401 (fixture)
+from backends import (  # noqa: F401 (fixture)
+    fault_proxy,
+    keystone_options,
+    tls_cert_fixture,
+    tls_proxy,
+)
 
 from zarrstores.auth import (
     KeystoneAuth,
@@ -127,19 +132,8 @@ def subject(
             known = [key]
             wrong = TempAuth(swift_server.auth_url, USER, bad).get
         elif kind == "keystone-password":
-            env = swift_server.os_env("password")
-            options = {
-                "authurl": env["OS_AUTH_URL"],
-                "user": env["OS_USERNAME"],
-                "key": env["OS_PASSWORD"],
-                "auth_version": "3",
-                "os_options": {
-                    "project_name": env["OS_PROJECT_NAME"],
-                    "user_domain_name": "Default",
-                    "project_domain_name": "Default",
-                },
-            }
-            known, server_proxy = [env["OS_PASSWORD"]], "keystone"
+            options = keystone_options(swift_server)
+            known, server_proxy = [options["key"]], "keystone"
             wrong = reads(SwiftStore, container, "", {**options, "key": bad})
         elif kind == "keystone-application-credential":
             env = swift_server.os_env("application_credential")
