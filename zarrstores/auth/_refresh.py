@@ -23,6 +23,7 @@ from .errors import AuthConnectionError, TransientError
 log = logging.getLogger("zarrstores.auth")
 
 T = TypeVar("T")
+_NEVER = float("inf")
 
 
 class RefreshingCache(Generic[T]):
@@ -69,6 +70,7 @@ class RefreshingCache(Generic[T]):
         # process), so a worker refreshes once per credential lifetime, not once per task.
         state = self.__dict__.copy()
         del state["_lock"]
+        state.pop("_deadlines", None)
         return (_shared_copy, (self._key,), state)
 
     def __setstate__(self, state: dict) -> None:
@@ -88,16 +90,23 @@ class RefreshingCache(Generic[T]):
 
     def _state(self) -> str:
         """'fresh', 'advisory' (refresh soon) or 'stale' (refresh now)."""
-        if self._value is None:
+        value = self._value
+        if value is None:
             return "stale"
-        expiry = self._expires_at(self._value)
-        if expiry is None:
-            return "fresh"
-        left = expiry - time.time()
-        advisory, mandatory = self._windows()
-        if left <= mandatory:
+        # Asked once per request: the two deadlines are worked out once per credentials.
+        deadlines = getattr(self, "_deadlines", None)
+        if deadlines is None or deadlines[0] is not value:
+            expiry = self._expires_at(value)
+            if expiry is None:
+                deadlines = (value, _NEVER, _NEVER)
+            else:
+                advisory, mandatory = self._windows()
+                deadlines = (value, expiry - advisory, expiry - mandatory)
+            self._deadlines = deadlines
+        now = time.time()
+        if now >= deadlines[2]:
             return "stale"
-        return "advisory" if left <= advisory else "fresh"
+        return "advisory" if now >= deadlines[1] else "fresh"
 
     def peek(self) -> T | None:
         """The cached credentials, whatever their state, without fetching."""
