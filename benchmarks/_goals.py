@@ -68,16 +68,17 @@ def evaluate(rows: list[Row]) -> list[Goal]:
                     f"Swift {op}: {ours} client CPU/request <= 2x raw",
                 )
             )
-    goals.append(
-        _speed(
-            rows,
-            "Swift clear",
-            "SwiftStore.clear()",
-            "zarr-swiftstore clear()",
-            10,
-            "Swift clear: SwiftStore >= 10x zarr-swiftstore",
+    for label in ("Swift clear", "Swift +20 ms RTT clear"):
+        goals.append(
+            _speed(
+                rows,
+                label,
+                "SwiftStore.clear()",
+                "zarr-swiftstore clear()",
+                10,
+                f"{label}: SwiftStore >= 10x zarr-swiftstore",
+            )
         )
-    )
     for ours in ("MinioStore", "minio:// FsspecStore"):
         for op, vs_s3fs in (("read", 3.0), ("write", 2.0)):
             goals.append(

@@ -53,6 +53,8 @@ class Plan:
     """Swift's listing container holds 5 stores of a fifth of these: the clearing round
     clears one per contender (10,000 objects each in a full run)."""
     list_reps: int = 3
+    delayed_clear: int = 2_000
+    """Objects per store cleared through the delay proxy."""
 
 
 PLANS = {
@@ -65,6 +67,7 @@ PLANS = {
         sts_seconds=12.0,
         list_objects=10_000,
         list_reps=1,
+        delayed_clear=500,
     ),
     # One tiny round of everything, for the smoke test: numbers mean nothing.
     "tiny": Plan(
@@ -75,6 +78,7 @@ PLANS = {
         sts_seconds=2.0,
         list_objects=300,
         list_reps=1,
+        delayed_clear=30,
     ),
 }
 
@@ -112,6 +116,8 @@ def run_sections(
         per_store = plan.list_objects // swift.STORES
         log(f"Swift: clearing stores of {per_store:,} objects")
         cleared = swift.run_clear(servers, objects=per_store, log=log)
+        log(f"Swift: clearing stores of {plan.delayed_clear:,} objects through the delay proxy")
+        cleared += swift.run_clear(servers, objects=plan.delayed_clear, log=log, delayed=True)
         after = max(i for i, r in enumerate(rows) if r.scenario.startswith("Swift +20 ms")) + 1
         rows[after:after] = cleared
     return rows

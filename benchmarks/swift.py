@@ -1,5 +1,6 @@
 """Swift: the array round through our store, ``swift://``, zarr-swiftstore, swiftspec and a
-raw client; again through a 20 ms round-trip delay; clearing a 10,000-object store."""
+raw client; again through a 20 ms round-trip delay; clearing a 10,000-object store, and a
+smaller one through the delay (one DELETE after the other pays the round trip each time)."""
 
 from __future__ import annotations
 
@@ -218,14 +219,17 @@ def corpus(servers: BenchServers, runner: LoopRunner, per_store: int) -> tuple[s
     return servers.cache[key]
 
 
-def _clearers(servers: BenchServers, runner: LoopRunner) -> list[tuple[str, str, Any, str]]:
-    """(name, role, clear(container, prefix), note) for each contender."""
+def _clearers(
+    servers: BenchServers, runner: LoopRunner, *, delayed: bool = False
+) -> list[tuple[str, str, Any, str]]:
+    """(name, role, clear(container, prefix), note) for each contender (through the delay
+    proxy: ours, zarr-swiftstore and the raw client)."""
     from zarrswift import SwiftStore as ZarrSwiftStore
 
     from zarrstores.swift import SwiftFileSystem, SwiftStore
 
-    opts = servers.swift_options()
-    url = servers.swift_url()
+    opts = servers.swift_options(delayed=delayed)
+    url = servers.swift_url(delayed=delayed)
 
     def ours(container: str, prefix: str) -> None:
         sync(SwiftStore(container, prefix, storage_options=opts).clear())
@@ -251,7 +255,7 @@ def _clearers(servers: BenchServers, runner: LoopRunner) -> list[tuple[str, str,
 
         runner.run(clear())
 
-    return [
+    everyone = [
         ("SwiftStore.clear()", "ours", ours, ""),
         ("swift:// fs.rm(recursive=True)", "ours", fs, ""),
         ("zarr-swiftstore clear()", "alt", zs, "zarr's default: one DELETE after the other"),
@@ -264,21 +268,32 @@ def _clearers(servers: BenchServers, runner: LoopRunner) -> list[tuple[str, str,
             "per POST: Swift's default delete_concurrency)",
         ),
     ]
+    if delayed:
+        return [c for c in everyone if c[2] in (ours, zs, raw)]
+    return everyone
 
 
-def run_clear(servers: BenchServers, *, objects: int, log: Callable[[str], None]) -> list[Row]:
+def run_clear(
+    servers: BenchServers, *, objects: int, log: Callable[[str], None], delayed: bool = False
+) -> list[Row]:
     """Each contender clears one store of ``objects`` objects (once: clearing destroys what
-    it measures, and seeding is slow)."""
+    it measures, and seeding is slow); ``delayed``: through the 20 ms delay proxy, in a
+    container seeded for it."""
     runner = LoopRunner()
     rows = []
     counter = RawSwift(servers.swift_url(), servers.swift_token)
+    clearers = _clearers(servers, runner, delayed=delayed)
     try:
-        container, prefixes = corpus(servers, runner, objects)
-        for (name, role, clear, note), prefix in zip(
-            _clearers(servers, runner), prefixes, strict=True
-        ):
+        if delayed:
+            container = f"clear-{uuid.uuid4().hex[:8]}"
+            prefixes = [f"s{i}" for i in range(len(clearers))]
+            seed(servers, runner, container, prefixes, objects)
+        else:
+            container, prefixes = corpus(servers, runner, objects)
+        label = "Swift +20 ms RTT clear" if delayed else "Swift clear"
+        for (name, role, clear, note), prefix in zip(clearers, prefixes, strict=False):
             row = Row(
-                f"Swift clear a store of {objects:,} objects",
+                f"{label} a store of {objects:,} objects",
                 name,
                 role,  # type: ignore[arg-type]
                 note=note,
@@ -287,7 +302,7 @@ def run_clear(servers: BenchServers, *, objects: int, log: Callable[[str], None]
             )
             rows.append(row)
             try:
-                with measure(servers.swift_pids) as t:
+                with measure(lambda: servers.swift_pids(delayed=delayed)) as t:
                     clear(container, prefix)
             except Exception as e:
                 row.failed = f"{type(e).__name__}: {e}".splitlines()[0][:160]
@@ -296,7 +311,7 @@ def run_clear(servers: BenchServers, *, objects: int, log: Callable[[str], None]
             row.samples.append(t.sample)  # type: ignore[arg-type]
             left = len(runner.run(counter.list_all(container, prefix + "/")))
             row.extra["objects left"] = f"{left:,}"
-            log(f"  clear {name}: {row.seconds:.2f} s, {left} left")
+            log(f"  {label.lower()} {name}: {row.seconds:.2f} s, {left} left")
     finally:
         runner.run(counter.close())
         runner.close()

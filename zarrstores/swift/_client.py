@@ -50,8 +50,12 @@ DEFAULT_SEGMENT_SIZE = 1 << 30
 
 _SEGMENT_PARALLELISM = 4  # segments of one SLO uploaded at once (each up to segment_size)
 # Names per bulk-delete request. Swift deletes a request's names two at a time, so several
-# smaller requests in parallel clear a container faster than one of 10,000 (measured ~1.7x).
+# smaller requests in parallel clear a container faster than one of 10,000 (measured ~1.7x):
+# at most _BULK_CHUNK names a request, spread over at least _BULK_SPREAD requests (500 names
+# in 3 requests took 1.6x as long as in 16 behind a 20 ms round trip), none under _BULK_MIN.
 _BULK_CHUNK = 200
+_BULK_SPREAD = 16
+_BULK_MIN = 10
 _CAPS_CHECK_MIN = 1 << 20  # only objects above this can exceed a cluster's max_file_size
 _TRANSIENT = frozenset({408, 429, 498, 500, 502, 503, 504})
 _TAGS = re.compile(r"<[^>]+>")
@@ -518,7 +522,8 @@ class SwiftClient:
         jobs = [self._delete_slo(container, n) for n in slos]
         caps = await self.capabilities() if len(plain) > 1 else None
         if caps and caps.bulk_delete:
-            step = min(caps.bulk_delete, _BULK_CHUNK)
+            step = max(_BULK_MIN, -(-len(plain) // _BULK_SPREAD))
+            step = min(caps.bulk_delete, _BULK_CHUNK, step)
             jobs += [
                 self._bulk_delete(container, plain[i : i + step])
                 for i in range(0, len(plain), step)
