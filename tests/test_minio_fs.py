@@ -3,13 +3,16 @@ credential sources, S3-compatible defaults, multipart, paging, errors, pickling.
 
 from __future__ import annotations
 
+import os
 import pickle
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import fsspec
 import pytest
+from backends import fault_proxy
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
@@ -110,7 +113,7 @@ def test_errors_name_bucket_and_operation_and_no_secret(
     fs.pipe(f"{bucket}/private", b"x")
     with pytest.raises(
         PermissionError,
-        match=rf"(head|get)_object minio://{bucket}/private .*AccessDenied.*not public",
+        match=rf"(head_object|get_object|GET) minio://{bucket}/private .*AccessDenied.*not public",
     ):
         anon.cat(f"{bucket}/private")
     wrong = MinioFileSystem(
@@ -141,3 +144,61 @@ def test_odd_keys_round_trip(bucket: str, options: dict[str, Any]) -> None:
     for key in keys:
         assert fs.cat(f"{bucket}/odd/{key}") == key.encode()
     assert sorted(fs.find(f"{bucket}/odd")) == sorted(f"{bucket}/odd/{k}" for k in keys)
+
+
+def test_chunk_reads_and_writes_are_one_request_each(
+    s3_server: S3Server, bucket: str, token_file: Path
+) -> None:
+    """s3fs asks for the size (a HEAD) before each whole read; minio:// sends one GET per read
+    and one PUT per write (through the lean client), ranges as fsspec counts them."""
+    proxy = fault_proxy(s3_server.endpoint)
+    fs = MinioFileSystem(endpoint_url=proxy.url, token=str(token_file), skip_instance_cache=True)
+    big = os.urandom(3 * 2**20 + 5)
+    fs.pipe_file(f"{bucket}/warm-up", b"")  # the STS exchange goes through the proxy too
+
+    def requests(call: Callable[[], object]) -> list[str]:
+        before = len(proxy.seen)
+        call()
+        return [method for method, *_ in proxy.seen[before:]]
+
+    assert requests(lambda: fs.pipe_file(f"{bucket}/small", b"chunk")) == ["PUT"]
+    assert requests(lambda: fs.pipe_file(f"{bucket}/big", big)) == ["PUT"]
+    assert requests(lambda: fs.pipe_file(f"{bucket}/empty", b"")) == ["PUT"]
+    got: dict[str, bytes] = {}
+    for name in ("small", "big", "empty"):
+        read = lambda n=name: got.setdefault(n, fs.cat_file(f"{bucket}/{n}"))  # noqa: E731
+        assert requests(read) == ["GET"]
+    assert got == {"small": b"chunk", "big": big, "empty": b""}
+    path = f"{bucket}/big"
+    assert fs.cat_file(path, start=5, end=10) == big[5:10]
+    assert fs.cat_file(path, start=-7) == big[-7:]
+    assert fs.cat_file(path, start=-7, end=-2) == big[-7:-2]
+    assert fs.cat_file(path, start=10, end=-3) == big[10:-3]
+    assert fs.cat_file(path, start=len(big) + 5) == b""
+    assert fs.cat_ranges([path, path], [0, 100], [3, 103]) == [big[:3], big[100:103]]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        fs.cat_file(f"{bucket}/missing")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        fs.cat_file(f"{bucket}/missing", start=-3, end=-1)
+    versioned = MinioFileSystem(
+        endpoint_url=proxy.url, token=str(token_file), version_aware=True, skip_instance_cache=True
+    )
+    assert versioned.cat_file(f"{bucket}/small") == b"chunk"  # s3fs's own way
+
+
+def test_different_credential_objects_never_share_a_cached_instance(
+    s3_server: S3Server, bucket: str
+) -> None:
+    """fsspec caches instances by their printed options; credentials print without secrets."""
+    admin = s3_server.admin_access_key
+    wrong = StaticS3Credentials(admin, "wrong-secret")
+    right = StaticS3Credentials(admin, s3_server.admin_secret_key)
+    assert repr(wrong) == repr(right)
+    first = fsspec.filesystem("minio", endpoint_url=s3_server.endpoint, credentials=wrong)
+    second = fsspec.filesystem("minio", endpoint_url=s3_server.endpoint, credentials=right)
+    assert first is not second and second.credentials is right
+    second.pipe(f"{bucket}/cached", b"with the right secret")
+    with pytest.raises(PermissionError, match="SignatureDoesNotMatch"):
+        first.cat(f"{bucket}/cached")
+    again = fsspec.filesystem("minio", endpoint_url=s3_server.endpoint, credentials=right)
+    assert again is second  # the same object still shares its instance

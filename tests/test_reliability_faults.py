@@ -305,7 +305,7 @@ def test_a_body_corrupted_on_the_way_is_refused_and_changes_nothing(
     backend: Backend, figures: Figures
 ) -> None:
     """One byte flipped in the middle of a PUT body: Swift refuses it by its ETag (MD5), S3 by
-    Content-MD5. The store and the filesystem raise; what was stored stays as it was."""
+    its SHA-256 checksum. The store and the filesystem raise; what was stored stays as it was."""
     store = backend.store("corrupt", faulty=True)
     fs = backend.fs(faulty=True)
     store["k"] = b"original" * 1000
