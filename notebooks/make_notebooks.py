@@ -200,12 +200,12 @@ if not client.bucket_exists("notebook-demo"):
     md("""\
 ## pyarrow with STS keys
 
-`get_credentials` returns the keywords of `pyarrow.fs.S3FileSystem`. They expire (in an hour by
-default): call it again for fresh ones."""),
+`get_credentials` returns the keywords of `pyarrow.fs.S3FileSystem` (keys and region). They
+expire (in an hour by default): call it again for fresh ones."""),
     code("""\
 creds = get_credentials(endpoint, token_file)
 print(sorted(creds))
-s3 = pafs.S3FileSystem(endpoint_override=endpoint, region="us-east-1", **creds)"""),
+s3 = pafs.S3FileSystem(endpoint_override=endpoint, **creds)"""),
     md("""\
 Parquet up and down:"""),
     code("""\

@@ -52,14 +52,20 @@ def from_token(
 
 
 def get_credentials(
-    endpoint: str | None = None, token: Token = None, **options: Any
+    endpoint: str | None = None,
+    token: Token = None,
+    *,
+    region: str = DEFAULT_REGION,
+    **options: Any,
 ) -> dict[str, Any]:
-    """``access_key``, ``secret_key`` and ``session_token`` for ``token`` at ``endpoint``
-    (``{"anonymous": True}`` with ``anon=True``).
+    """``access_key``, ``secret_key``, ``session_token`` and ``region`` for ``token`` at
+    ``endpoint`` (``{"anonymous": True, "region": ...}`` with ``anon=True``).
 
-    The keyword names of ``pyarrow.fs.S3FileSystem(endpoint_override=endpoint, **creds)``.
-    They expire (``duration``, one hour by default): call again for fresh ones.
+    The keyword names of ``pyarrow.fs.S3FileSystem(endpoint_override=endpoint, **creds)``
+    (without ``region`` pyarrow would ask AWS where the bucket is). They expire
+    (``duration``, one hour by default): call again for fresh ones.
     """
     provider, _ = credentials_from_options(endpoint, token, options)
     creds = provider.get()
-    return {"anonymous": True} if creds is None else creds.as_dict()
+    keys = {"anonymous": True} if creds is None else creds.as_dict()
+    return {**keys, "region": region}
