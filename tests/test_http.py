@@ -229,3 +229,43 @@ def test_an_answer_before_the_whole_body_is_sent_is_returned_and_its_connection_
         server.close()
 
     run(main())
+
+
+def test_a_slow_request_that_moves_is_not_cut_off_one_that_stalls_is() -> None:
+    """``timeout`` bounds a stall, not a request: a large body taken slowly, or an answer
+    arriving slowly, goes on as long as bytes move."""
+    body = b"\1" * (32 << 20)  # well beyond what the kernel's socket buffers hold
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"PUT"):
+            for _ in range(len(body) // (512 << 10)):  # 64 pieces over > 0.64 s
+                await reader.readexactly(512 << 10)
+                await asyncio.sleep(0.01)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        elif head.startswith(b"GET /trickle"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n")
+            for _ in range(8):  # a byte every 0.2 s
+                await writer.drain()
+                await asyncio.sleep(0.2)
+                writer.write(b"x")
+        else:  # stalls: says nothing
+            await asyncio.sleep(2)
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(slow, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = HTTPPool("http", "127.0.0.1", port, timeout=0.5)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert (await pool.request("PUT", "/big", {"host": "x"}, body)).status == 200
+        assert (await pool.request("GET", "/trickle", {"host": "x"})).body == b"x" * 8
+        assert loop.time() - started > 0.5 * 4  # both took longer than the timeout
+        with pytest.raises(TimeoutError, match=r"nothing moved for 0\.5 s"):
+            await pool.request("GET", "/stall", {"host": "x"})
+        await pool.close()
+        server.close()
+
+    run(main())

@@ -5,8 +5,9 @@ Why: with zarr chunks of tens of KiB the client's CPU per request is the through
 and server share the cores, and zarr's own work runs on the same event loop). A GET through
 aiohttp costs ~200 us of CPU here, through this ~100 us. It does what the S3 client needs:
 ``Content-Length``, chunked and close-delimited bodies, HEAD, TLS, a bounded pool, a timeout
-per request, one silent retry when a reused keep-alive connection turns out closed. No
-proxies, redirects, cookies, compression or streaming.
+for a stalled request (not for a long one: a large body moving slowly is fine), one silent
+retry when a reused keep-alive connection turns out closed. No proxies, redirects, cookies,
+compression or streaming.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = ["HTTPConnectionError", "HTTPPool", "HTTPResponse", "TLSError"]
 # 5-90 s; Go's net/http, which MinIO and SeaweedFS use, after its IdleTimeout).
 IDLE_SECONDS = 15.0
 _MAX_HEAD = 64 << 10
+_SLICE = 1 << 20  # larger bodies are sent in slices of this, each one progress
 
 
 class HTTPConnectionError(ConnectionError):
@@ -53,6 +55,9 @@ class _Connection(asyncio.Protocol):
         self.used = 0
         self._waiter: asyncio.Future[HTTPResponse] | None = None
         self._head_only = False
+        self._writable: asyncio.Future[None] | None = None
+        self._last_progress = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
         self._reset_parser()
 
     # -- asyncio callbacks ------------------------------------------------------------------------
@@ -61,6 +66,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.resume_writing()
         if self._waiter is not None and not self._waiter.done():
             if self._framing == "eof" and self._status:
                 self._finish()  # the body ends with the connection
@@ -71,8 +77,17 @@ class _Connection(asyncio.Protocol):
                     HTTPConnectionError(f"the server closed the connection {got}{why}")
                 )
 
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
     def data_received(self, data: bytes) -> None:
         self._received = True
+        self._last_progress = time.monotonic()
         if self._waiter is None or self._waiter.done():
             # Bytes nobody asked for: the connection is out of step, never reuse it.
             self.abort()
@@ -84,20 +99,51 @@ class _Connection(asyncio.Protocol):
             self.abort()
 
     # -- use ----------------------------------------------------------------------------------
-    async def send(self, head: bytes, body: bytes, head_only: bool) -> HTTPResponse:
+    async def send(self, head: bytes, body: bytes, head_only: bool, stall: float) -> HTTPResponse:
+        """Send one request and return its answer; ``TimeoutError`` when nothing moves (no
+        byte of the body taken, none of the answer received) for ``stall`` seconds."""
         assert self.transport is not None
+        loop = asyncio.get_running_loop()
         self._reset_parser()
         self._head_only = head_only
         self._received = False
-        self._waiter = asyncio.get_running_loop().create_future()
-        # The body is in memory already: the transport sends it as the socket takes it (no
-        # copy), and the answer may come before it is all sent (a refusal).
-        if len(body) <= 16 << 10:
-            self.transport.write(head + body)
-        else:
-            self.transport.write(head)
-            self.transport.write(body)
-        return await self._waiter
+        waiter = self._waiter = loop.create_future()
+        self._last_progress = time.monotonic()
+        self._watchdog = loop.call_later(stall, self._check_stall, stall)
+        try:
+            if len(body) <= _SLICE:
+                # The transport sends it as the socket takes it, without a copy.
+                self.transport.write(head + body if len(body) <= 16 << 10 else head)
+                if len(body) > 16 << 10:
+                    self.transport.write(body)
+            else:
+                self.transport.write(head)
+                view = memoryview(body)
+                for start in range(0, len(body), _SLICE):
+                    if waiter.done():  # answered before all was sent (a refusal)
+                        break
+                    self.transport.write(view[start : start + _SLICE])
+                    if self._writable is not None:
+                        await asyncio.wait(
+                            (self._writable, waiter), return_when=asyncio.FIRST_COMPLETED
+                        )
+                    self._last_progress = time.monotonic()
+            return await waiter
+        finally:
+            self._watchdog.cancel()
+
+    def _check_stall(self, stall: float) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        quiet = time.monotonic() - self._last_progress
+        if quiet < stall:
+            self._watchdog = asyncio.get_running_loop().call_later(
+                stall - quiet, self._check_stall, stall
+            )
+            return
+        waiter.set_exception(TimeoutError(f"nothing moved for {stall:g} s"))
+        self.abort()
 
     @property
     def received(self) -> bool:
@@ -238,7 +284,9 @@ class _Connection(asyncio.Protocol):
 
 class HTTPPool:
     """Keep-alive HTTP/1.1 connections to one ``scheme://host:port``, at most ``limit`` at a
-    time. Bound to the event loop it is first used on."""
+    time. ``timeout``: how long a request may stall (nothing sent, nothing received) before it
+    fails; ``connect_timeout``: for opening a connection. Bound to the event loop it is first
+    used on."""
 
     def __init__(
         self,
@@ -279,12 +327,12 @@ class HTTPPool:
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.limit)
-        async with self._slots, asyncio.timeout(self.timeout):
+        async with self._slots:
             while True:
                 conn = await self._connection()
                 reused = conn.used > 0
                 try:
-                    response = await conn.send(head, body, method == "HEAD")
+                    response = await conn.send(head, body, method == "HEAD", self.timeout)
                 except HTTPConnectionError:
                     conn.abort()
                     self._busy.discard(conn)

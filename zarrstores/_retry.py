@@ -19,7 +19,8 @@ class RetryPolicy:
     base: float = 0.1
     cap: float = 5.0
     timeout: float = 60.0
-    """Seconds one request may take (connect + response) before it counts as failed."""
+    """Seconds a request may go without progress (connecting, or no bytes moving either way)
+    before it counts as failed; a large object that moves slowly is not cut off."""
 
     def delays(self) -> Iterator[float]:
         """The pauses between attempts (``attempts - 1`` of them)."""
