@@ -328,16 +328,19 @@ class HTTPPool:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.limit)
         async with self._slots:
+            fresh = False
             while True:
-                conn = await self._connection()
+                conn = await self._connection(fresh=fresh)
                 reused = conn.used > 0
                 try:
                     response = await conn.send(head, body, method == "HEAD", self.timeout)
                 except HTTPConnectionError:
                     conn.abort()
                     self._busy.discard(conn)
-                    # A keep-alive connection the server closed meanwhile: once more, anew.
+                    # A keep-alive connection the server closed meanwhile: once more, on a
+                    # new connection (not on the next idle one, which may be just as stale).
                     if reused and not conn.received:
+                        fresh = True
                         continue
                     raise
                 except BaseException:  # cancelled, timed out: the connection is out of step
@@ -353,9 +356,9 @@ class HTTPPool:
                     conn.abort()
                 return response
 
-    async def _connection(self) -> _Connection:
+    async def _connection(self, *, fresh: bool = False) -> _Connection:
         now = time.monotonic()
-        while self._idle:
+        while self._idle and not fresh:
             conn = self._idle.pop()
             if conn.reusable and now - conn.idle_since < IDLE_SECONDS:
                 self._busy.add(conn)

@@ -4,8 +4,9 @@ One request function adds the token, retries transient failures (5xx, 429/498, r
 timeouts) with ``RetryPolicy``, re-authenticates once on 401 through the shared auth core and
 translates errors once: 404 -> ``FileNotFoundError``, 401/403 -> ``PermissionError`` naming the
 container and the operation, anything else -> ``SwiftError`` with the status and Swift's message.
-Connections live in one aiohttp session per event loop, so the client works from zarr's loop,
-fsspec's loop and dask workers alike, and pickles without them.
+Connections live per event loop (the lean pool of ``zarrstores._http`` for bodies in memory,
+an aiohttp session for streamed ones), so the client works from zarr's loop, fsspec's loop and
+dask workers alike, and pickles without them.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from typing import Any, NamedTuple
 from urllib.parse import quote, unquote
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
+from .._http import HTTPConnectionError, HTTPPool, TLSError
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from ..auth import SwiftAuth, SwiftAuthError, SwiftCredentials, ZarrstoresError, swift_auth
 from ..auth._secret import redact
@@ -118,12 +121,15 @@ def client_from_options(options: Mapping[str, Any]) -> SwiftClient:
 
 
 class _LoopState:
-    """What may only be used from one event loop: the session and the concurrency limit."""
+    """What may only be used from one event loop: the aiohttp session (streamed bodies,
+    ``/info``), the lean connection pools (every request whose body is in memory, by origin)
+    and the concurrency limit."""
 
-    __slots__ = ("creating", "limit", "session")
+    __slots__ = ("creating", "limit", "pools", "session")
 
     def __init__(self, session: aiohttp.ClientSession, concurrency: int) -> None:
         self.session = session
+        self.pools: dict[str, HTTPPool] = {}
         self.limit = asyncio.Semaphore(concurrency)
         self.creating: dict[str, asyncio.Future[None]] = {}
 
@@ -201,7 +207,45 @@ class SwiftClient:
         """Close the connections of the running event loop."""
         state = self._loops.pop(asyncio.get_running_loop(), None)
         if state is not None:
+            for pool in state.pools.values():
+                pool.close_now()
             await state.session.close()
+
+    def _pool(self, state: _LoopState, url: URL) -> HTTPPool:
+        """The lean pool for ``url``'s origin (storage URLs may change host with the token)."""
+        origin = f"{url.scheme}://{url.host}:{url.port}"
+        pool = state.pools.get(origin)
+        if pool is None:
+            tls = None
+            if url.scheme == "https":
+                verify = self.auth.verify
+                tls = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+                if verify is False:
+                    tls.check_hostname = False
+                    tls.verify_mode = ssl.CERT_NONE
+            pool = state.pools[origin] = HTTPPool(
+                url.scheme,
+                url.host or "",
+                url.port or (443 if url.scheme == "https" else 80),
+                tls=tls,
+                limit=self.max_concurrency,
+                timeout=self.retry.timeout,
+                connect_timeout=self.retry.timeout,
+            )
+        return pool
+
+    async def _send(
+        self, state: _LoopState, method: str, url: URL, headers: dict[str, str], data: Any
+    ) -> Reply:
+        """One request: through the lean pool when the body is in memory (the many small
+        requests of a zarr store), else through aiohttp (streamed bodies)."""
+        if data is None or isinstance(data, bytes | bytearray | memoryview):
+            target = url.raw_path_qs
+            sent = {"host": url.raw_authority, **headers}
+            r = await self._pool(state, url).request(method, target, sent, bytes(data or b""))
+            return Reply(r.status, CIMultiDict(r.headers), r.body)
+        async with state.session.request(method, url, headers=headers, data=data) as resp:
+            return Reply(resp.status, resp.headers, await resp.read())
 
     async def request(
         self,
@@ -234,24 +278,21 @@ class SwiftClient:
             url = URL(creds.storage_url + path + query, encoded=True)
             failure: BaseException | None = None
             try:
-                async with (
-                    state.limit,
-                    state.session.request(
-                        method, url, headers=hdrs, data=data() if callable(data) else data
-                    ) as resp,
-                ):
-                    status = resp.status
-                    body = await resp.read()
-                    if status < 300 or status in accept:
-                        return Reply(status, resp.headers, body)
-            except aiohttp.ClientConnectorCertificateError:
+                async with state.limit:
+                    reply = await self._send(
+                        state, method, url, hdrs, data() if callable(data) else data
+                    )
+                status, body = reply.status, reply.body
+                if status < 300 or status in accept:
+                    return reply
+            except (aiohttp.ClientConnectorCertificateError, TLSError):
                 # Not worth a retry: the certificate will be the same next time.
                 raise SwiftError(
                     f"TLS verification failed for {_origin(creds.storage_url)}: for a private CA "
                     "pass cacert='/path/to/ca-bundle.pem' (or verify=...); insecure=True turns "
                     "checking off (not recommended)"
                 ) from None
-            except (aiohttp.ClientError, TimeoutError) as e:
+            except (aiohttp.ClientError, HTTPConnectionError, TimeoutError) as e:
                 failure, status, body = e, 0, b""
             if status == 401:
                 if reauthenticated:
@@ -839,11 +880,17 @@ def _discard_sessions(states: dict[asyncio.AbstractEventLoop, _LoopState]) -> No
     for loop, state in list(states.items()):
         if loop.is_running():
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_close_connector, state.session)
+                loop.call_soon_threadsafe(_close_state, state)
                 continue
         # A closed loop cannot run callbacks; _close then only marks the connector closed.
-        _close_connector(state.session)
+        _close_state(state)
     states.clear()
+
+
+def _close_state(state: _LoopState) -> None:
+    for pool in state.pools.values():
+        pool.close_now()
+    _close_connector(state.session)
 
 
 def _close_connector(session: aiohttp.ClientSession) -> None:
