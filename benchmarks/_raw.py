@@ -55,12 +55,10 @@ def _session(limit: int) -> aiohttp.ClientSession:
     )
 
 
-class RawSwift:
-    """Swift by hand: one session, a token header, ``CONCURRENCY`` requests in flight."""
+class _RawClient:
+    """One aiohttp session, made on first use, for ``concurrency`` requests in flight."""
 
-    def __init__(self, storage_url: str, token: str, concurrency: int = CONCURRENCY) -> None:
-        self.url = storage_url.rstrip("/")
-        self.headers = {"X-Auth-Token": token}
+    def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
 
@@ -69,6 +67,20 @@ class RawSwift:
         if self._session is None:
             self._session = _session(self.concurrency)
         return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class RawSwift(_RawClient):
+    """Swift by hand: one session, a token header, ``CONCURRENCY`` requests in flight."""
+
+    def __init__(self, storage_url: str, token: str, concurrency: int = CONCURRENCY) -> None:
+        super().__init__(concurrency)
+        self.url = storage_url.rstrip("/")
+        self.headers = {"X-Auth-Token": token}
 
     def _u(self, container: str, name: str = "") -> URL:
         path = f"{self.url}/{quote(container)}" + (f"/{quote(name)}" if name else "")
@@ -129,11 +141,6 @@ class RawSwift:
 
         batches = [names[i : i + per_request] for i in range(0, len(names), per_request)]
         await _bounded([lambda b=b: one(b) for b in batches], self.concurrency)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
 
 class SigV4:
@@ -197,7 +204,7 @@ def _query(params: dict[str, str]) -> str:
     )
 
 
-class RawS3:
+class RawS3(_RawClient):
     """S3 by hand: path-style URLs, SigV4 per request, ``CONCURRENCY`` requests in flight."""
 
     def __init__(
@@ -206,17 +213,10 @@ class RawS3:
         signer: SigV4,
         concurrency: int = CONCURRENCY,
     ) -> None:
+        super().__init__(concurrency)
         self.endpoint = endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
         self.signer = signer
-        self.concurrency = concurrency
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = _session(self.concurrency)
-        return self._session
 
     async def _request(
         self,
@@ -257,8 +257,3 @@ class RawS3:
             if root.findtext(f"{ns}IsTruncated") != "true" or not token:
                 return keys
             params = {**params, "continuation-token": token}
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None

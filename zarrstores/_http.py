@@ -16,10 +16,13 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["HTTPConnectionError", "HTTPPool", "HTTPResponse", "TLSError"]
+from yarl import URL
+
+__all__ = ["HTTPConnectionError", "HTTPPool", "HTTPResponse", "TLSError", "call_on_loop"]
 
 # Keep-alive connections idle longer than this are not reused (servers close theirs after
 # 5-90 s; Go's net/http, which MinIO and SeaweedFS use, after its IdleTimeout).
@@ -106,16 +109,16 @@ class _Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._reset_parser()
         self._head_only = head_only
-        self._received = False
         waiter = self._waiter = loop.create_future()
         self._last_progress = time.monotonic()
         self._watchdog = loop.call_later(stall, self._check_stall, stall)
         try:
-            if len(body) <= _SLICE:
+            if len(body) <= 16 << 10:
+                self.transport.write(head + body)
+            elif len(body) <= _SLICE:
                 # The transport sends it as the socket takes it, without a copy.
-                self.transport.write(head + body if len(body) <= 16 << 10 else head)
-                if len(body) > 16 << 10:
-                    self.transport.write(body)
+                self.transport.write(head)
+                self.transport.write(body)
             else:
                 self.transport.write(head)
                 view = memoryview(body)
@@ -313,6 +316,21 @@ class HTTPPool:
         self._slots: asyncio.Semaphore | None = None
         self._closed = False
 
+    @classmethod
+    def for_url(cls, url: str | URL, *, verify: bool | str = True, **options: Any) -> HTTPPool:
+        """A pool for ``url``'s origin; ``verify``: check certificates (True), against a CA
+        bundle (its path) or not at all (False). ``options`` as for the constructor."""
+        url = URL(url)
+        scheme = url.scheme
+        tls = None
+        if scheme == "https":
+            tls = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+            if verify is False:
+                tls.check_hostname = False
+                tls.verify_mode = ssl.CERT_NONE
+        port = url.port or (443 if scheme == "https" else 80)
+        return cls(scheme, url.host or "", port, tls=tls, **options)
+
     async def request(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
     ) -> HTTPResponse:
@@ -396,3 +414,17 @@ class HTTPPool:
     async def close(self) -> None:
         """Close every connection."""
         self.close_now()
+
+
+def call_on_loop(loop: asyncio.AbstractEventLoop, close: Callable[..., None], *args: Any) -> None:
+    """Run ``close(*args)`` (a finalizer closing sockets) on ``loop``'s thread if that loop
+    runs in another thread, else right here."""
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    if loop.is_running() and loop is not here:
+        with contextlib.suppress(RuntimeError):  # closed meanwhile
+            loop.call_soon_threadsafe(close, *args)
+            return
+    close(*args)

@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import ssl
 import time
 import weakref
 import xml.etree.ElementTree as ET
@@ -25,9 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote_plus, urlsplit
 from xml.sax.saxutils import escape
 
-from yarl import URL
-
-from .._http import HTTPConnectionError, HTTPPool, TLSError
+from .._http import HTTPConnectionError, HTTPPool, TLSError, call_on_loop
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials
 from ..auth._secret import redact
@@ -108,19 +105,6 @@ def _action(method: str, key: str, query: Mapping[str, str] | None) -> str:
     return "writing" if method == "PUT" else "changing"
 
 
-def _release_pool(loop: asyncio.AbstractEventLoop, pool: HTTPPool) -> None:
-    """Close a dropped client's connections: on its loop's thread if that loop still runs."""
-    try:
-        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        here = None
-    if loop.is_running() and loop is not here:
-        with contextlib.suppress(RuntimeError):  # closed meanwhile
-            loop.call_soon_threadsafe(pool.close_now)
-            return
-    pool.close_now()
-
-
 def _text(el: ET.Element, name: str) -> str:
     for child in el.iter():
         if child.tag.rsplit("}", 1)[-1] == name:
@@ -151,34 +135,23 @@ class S3Client:
         self.verify = verify
         self.max_connections = max_connections
         parts = urlsplit(self.endpoint_url)
-        self._scheme, self._host, self._base_path = parts.scheme, parts.netloc, parts.path
+        self._host, self._base_path = parts.netloc, parts.path
         self._pool: HTTPPool | None = None
         self._keys: dict[tuple[str, str], bytes] = {}
 
     # -- transport ------------------------------------------------------------------------------
     def _get_pool(self) -> HTTPPool:
         if self._pool is None:  # close() forgets it
-            tls: ssl.SSLContext | None = None
-            if self._scheme == "https":
-                tls = ssl.create_default_context(
-                    cafile=self.verify if isinstance(self.verify, str) else None
-                )
-                if self.verify is False:
-                    tls.check_hostname = False
-                    tls.verify_mode = ssl.CERT_NONE
-            url = URL(self.endpoint_url)
-            self._pool = HTTPPool(
-                self._scheme,
-                url.host or "",
-                url.port or (443 if self._scheme == "https" else 80),
-                tls=tls,
+            self._pool = HTTPPool.for_url(
+                self.endpoint_url,
+                verify=self.verify,
                 limit=self.max_connections,
                 timeout=self.retry.timeout,
                 connect_timeout=min(10.0, self.retry.timeout),
             )
             # Stores are dropped and loops closed without anyone awaiting close(): the
             # finalizer closes the sockets then, or at exit.
-            weakref.finalize(self, _release_pool, asyncio.get_running_loop(), self._pool)
+            weakref.finalize(self, call_on_loop, asyncio.get_running_loop(), self._pool.close_now)
         return self._pool
 
     async def close(self) -> None:

@@ -20,6 +20,7 @@ from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
+from .._http import call_on_loop
 from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials, s3_credentials
 from ..auth._secret import redact
 from ..auth.tokens import TokenSource
@@ -105,25 +106,13 @@ def _close_now(session: aiohttp.ClientSession) -> None:
         session.connector._close(abort_ssl=True)
 
 
-def _release(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
-    """Close a dropped client's session: on its loop's thread if that loop still runs."""
-    if session.closed:
-        return
-    try:
-        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        here = None
-    if loop.is_running() and loop is not here:
-        # The callback holds the session until it is closed: no "unclosed session" warning.
-        loop.call_soon_threadsafe(_close_now, session)
-    else:
-        _close_now(session)
-
-
 def _close_client(loop: asyncio.AbstractEventLoop, client: Any) -> None:
+    """Close a dropped aiobotocore client's sessions, on their loop's thread if it still runs
+    (the callback holds a session until it is closed: no "unclosed session" warning)."""
     http = getattr(getattr(client, "_endpoint", None), "http_session", None)
     for session in list((getattr(http, "_sessions", None) or {}).values()):
-        _release(loop, session)
+        if not session.closed:
+            call_on_loop(loop, _close_now, session)
 
 
 class _CachedByCredentials(type(s3fs.S3FileSystem)):  # type: ignore[misc]
@@ -211,7 +200,6 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         # s3fs keeps this attribute unset; the endpoint belongs to the instance (and its token).
         self.endpoint_url = endpoint
         self._region, self._verify = region, verify
-        self._probe: S3Client | None = None
         self._lean_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, S3Client] = (
             weakref.WeakKeyDictionary()
         )
@@ -269,6 +257,9 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         when s3fs options ask for more: versions, requester-pays, extra request arguments)."""
         if self.version_aware or self.req_kw or self.s3_additional_kwargs:
             return None
+        return self._lean_client()
+
+    def _lean_client(self) -> S3Client:
         loop = asyncio.get_running_loop()
         client = self._lean_clients.get(loop)
         if client is None:
@@ -331,11 +322,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
 
     async def _expired(self, creds: S3Credentials | None) -> bool:
         # botocore signs with whatever credentials are current: ask with exactly these.
-        if self._probe is None:
-            self._probe = S3Client(
-                self.endpoint_url, self.credentials, region=self._region, verify=self._verify
-            )
-        return await self._probe.rejects_as_expired(creds)
+        return await self._lean_client().rejects_as_expired(creds)
 
     async def _why_forbidden(self, kwargs: dict[str, Any]) -> str:
         """The error code behind a HEAD's bare 403, from a one-byte GET; ``_ACCEPTED_NOW``

@@ -216,18 +216,9 @@ class SwiftClient:
         origin = f"{url.scheme}://{url.host}:{url.port}"
         pool = state.pools.get(origin)
         if pool is None:
-            tls = None
-            if url.scheme == "https":
-                verify = self.auth.verify
-                tls = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-                if verify is False:
-                    tls.check_hostname = False
-                    tls.verify_mode = ssl.CERT_NONE
-            pool = state.pools[origin] = HTTPPool(
-                url.scheme,
-                url.host or "",
-                url.port or (443 if url.scheme == "https" else 80),
-                tls=tls,
+            pool = state.pools[origin] = HTTPPool.for_url(
+                url,
+                verify=self.auth.verify,
                 limit=self.max_concurrency,
                 timeout=self.retry.timeout,
                 connect_timeout=self.retry.timeout,
