@@ -24,6 +24,7 @@ from .errors import (
     ZarrstoresError,
 )
 from .export import format_exports, s3_exports, swift_exports
+from .keystone import KeystoneAuth
 from .loading import (
     acquire_token,
     endpoint_from_env,
@@ -35,7 +36,7 @@ from .loading import (
 )
 from .s3 import AnonymousS3, S3CredentialProvider, S3Credentials, StaticS3Credentials
 from .sts import STSCredentials, assume_role_with_web_identity
-from .swift import AnonymousSwift, KeystoneAuth, PreAuth, SwiftAuth, SwiftCredentials, TempAuth
+from .swift import AnonymousSwift, PreAuth, SwiftAuth, SwiftCredentials, TempAuth
 from .tokens import (
     CallableToken,
     EnvToken,

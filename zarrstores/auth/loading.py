@@ -15,27 +15,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from .clouds import load_cloud
 from .errors import ConfigurationError, TokenNotFoundError
+from .keystone import OIDC_ACCESS_TOKEN, KeystoneAuth, keystone_options_from_env
 from .s3 import AnonymousS3, S3CredentialProvider, StaticS3Credentials, check_endpoint
-from .swift import AnonymousSwift, KeystoneAuth, PreAuth, SwiftAuth, TempAuth
+from .swift import AnonymousSwift, PreAuth, SwiftAuth, TempAuth
 from .tokens import TokenSource, find_token
 
-# swiftclient os_options (and OS_* names) -> keystoneauth1 v3 plugin options
-_OS_OPTIONS = {
-    "user_id": "user_id",
-    "username": "username",
-    "user_domain_id": "user_domain_id",
-    "user_domain_name": "user_domain_name",
-    "project_id": "project_id",
+# swiftclient's own os_options names (not keystoneauth1 options) -> what they mean here.
+_SWIFTCLIENT_NAMES = {
     "tenant_id": "project_id",
-    "project_name": "project_name",
     "tenant_name": "project_name",
-    "project_domain_id": "project_domain_id",
-    "project_domain_name": "project_domain_name",
-    "application_credential_id": "application_credential_id",
-    "application_credential_name": "application_credential_name",
-    "application_credential_secret": "application_credential_secret",
     "auth_token": "token",
+    "endpoint_type": "interface",
+    "object_storage_url": "storage_url",
 }
 _INTERFACES = {"publicURL": "public", "internalURL": "internal", "adminURL": "admin"}
 
@@ -52,20 +45,33 @@ def swift_auth(
     key: str | None = None,
     auth_version: str | int | None = None,
     os_options: Mapping[str, Any] | None = None,
+    auth_type: str | None = None,
+    auth_url: str | None = None,
+    cloud: str | None = None,
+    region_name: str | None = None,
+    interface: str | None = None,
     verify: bool | str = True,
     insecure: bool = False,
     cacert: str | None = None,
     env: Mapping[str, str] | None = None,
+    **keystone_options: Any,
 ) -> SwiftAuth:
-    """The Swift auth that options (names as in swiftclient / zarr-swiftstore) describe,
-    else the one the environment describes (``swift_auth_from_env``)."""
+    """The Swift auth that options describe, else the one the environment describes
+    (``swift_auth_from_env``).
+
+    Options are swiftclient's / zarr-swiftstore's (``authurl``, ``user``, ``key``,
+    ``os_options``, ``preauthurl``...), or keystoneauth1's: ``auth_type`` with the plugin's
+    own option names (``auth_url``, ``project_name``, ``identity_provider``...), or ``cloud``
+    (a ``clouds.yaml`` entry, those options overriding it). ``v3oidcaccesstoken`` takes its
+    OIDC access token from ``access_token`` (a value, ``TokenSource`` or callable) or
+    ``access_token_file``, else from token discovery.
+    """
     verify = False if insecure else (cacert or verify)
+    env = os.environ if env is None else env
     if auth is not None:
         return auth
     if anon:
-        url = (
-            storage_url or preauthurl or (os.environ if env is None else env).get("OS_STORAGE_URL")
-        )
+        url = storage_url or preauthurl or env.get("OS_STORAGE_URL")
         if not url:
             raise ConfigurationError(
                 "anon=True needs the account's storage URL: pass storage_url='https://host/v1/"
@@ -78,58 +84,111 @@ def swift_auth(
                 "pre-authenticated access needs both preauthurl and preauthtoken"
             )
         return PreAuth(preauthurl, preauthtoken, verify=verify)
+    place = {"region_name": region_name, "interface": interface, "storage_url": storage_url}
+    if cloud:
+        return _keystone_from_cloud(cloud, env, verify, place, keystone_options)
+    if auth_type or auth_url or keystone_options:
+        options = {"auth_url": auth_url or authurl, **keystone_options}
+        return _keystone(options, auth_type or "password", place, verify, env)
     if authurl:
-        options = dict(os_options or {})
-        app_credential = options.get("auth_type") == "v3applicationcredential"
-        if app_credential:
-            return _keystone(authurl, options, storage_url, verify)
-        if not user or not key:
-            raise ConfigurationError(
-                f"authurl {authurl!r} given without user= and key= (for a Keystone application "
-                "credential pass os_options={'auth_type': 'v3applicationcredential', "
-                "'application_credential_id': ..., 'application_credential_secret': ...})"
-            )
-        version = str(auth_version or ("3" if _looks_keystone(authurl, options) else "1"))
-        if version.startswith("3") or version.startswith("2"):
-            return _keystone(
-                authurl, {"username": user, "password": key, **options}, storage_url, verify
-            )
-        return TempAuth(authurl, user, key, storage_url=storage_url, verify=verify)
+        return _swiftclient_style(authurl, user, key, auth_version, os_options, place, verify)
     return swift_auth_from_env(env, verify=verify)
 
 
+def _swiftclient_style(
+    authurl: str,
+    user: str | None,
+    key: str | None,
+    auth_version: str | int | None,
+    os_options: Mapping[str, Any] | None,
+    place: dict[str, Any],
+    verify: bool | str,
+) -> SwiftAuth:
+    """swiftclient's ``authurl``/``user``/``key``/``os_options``: v1 auth, or Keystone."""
+    options = {_SWIFTCLIENT_NAMES.get(k, k): v for k, v in (os_options or {}).items() if v}
+    for name in ("region_name", "interface", "storage_url"):
+        if name in options:
+            place = {**place, name: place.get(name) or options.pop(name)}
+    options.pop("service_type", None)  # always object-store
+    auth_type = options.pop("auth_type", None)
+    if auth_type and auth_type not in ("password", "v3password"):
+        return _keystone({"auth_url": authurl, **options}, auth_type, place, verify)
+    if not user or not key:
+        raise ConfigurationError(
+            f"authurl {authurl!r} given without user= and key= (for a Keystone application "
+            "credential pass os_options={'auth_type': 'v3applicationcredential', "
+            "'application_credential_id': ..., 'application_credential_secret': ...})"
+        )
+    version = str(auth_version or ("3" if _looks_keystone(authurl, options) else "1"))
+    if version.startswith(("2", "3")):
+        options = {"auth_url": authurl, "username": user, "password": key, **options}
+        return _keystone(options, auth_type or "v3password", place, verify)
+    return TempAuth(authurl, user, key, storage_url=place["storage_url"], verify=verify)
+
+
 def _looks_keystone(authurl: str, options: Mapping[str, Any]) -> bool:
-    return bool(re.search(r"/v3/?$", authurl)) or any(k in options for k in _OS_OPTIONS)
+    return bool(re.search(r"/v3/?$", authurl)) or bool(options)
 
 
 def _keystone(
-    auth_url: str, options: Mapping[str, Any], storage_url: str | None, verify: bool | str
+    options: Mapping[str, Any],
+    auth_type: str,
+    place: Mapping[str, Any],
+    verify: bool | str,
+    env: Mapping[str, str] | None = None,
 ) -> KeystoneAuth:
-    opts = {_OS_OPTIONS[k]: v for k, v in options.items() if k in _OS_OPTIONS and v}
-    auth_type = options.get("auth_type") or "password"
+    if auth_type == OIDC_ACCESS_TOKEN and not (
+        options.get("access_token") or options.get("access_token_file")
+    ):
+        try:
+            options = {**options, "access_token": find_token(env)}
+        except TokenNotFoundError as e:
+            raise TokenNotFoundError(
+                f"Keystone auth type {OIDC_ACCESS_TOKEN!r} needs an OIDC access token: "
+                f"OS_ACCESS_TOKEN is not set, and token discovery found none. {e}"
+            ) from None
     if auth_type == "v3applicationcredential":
-        opts.pop("password", None)
-        opts = {k: v for k, v in opts.items() if not k.startswith("project")}
-    else:
-        opts["password"] = options.get("password")
-    interface = options.get("interface") or options.get("endpoint_type") or "public"
+        # The credential's project is fixed: a scope beside it (a project from an earlier
+        # openrc in the environment) makes Keystone refuse the login.
+        options = {k: v for k, v in options.items() if not k.startswith(("project", "domain"))}
+    interface = place.get("interface") or "public"
     return KeystoneAuth(
-        auth_url,
         auth_type=auth_type,
-        region_name=options.get("region_name"),
+        region_name=place.get("region_name"),
         interface=_INTERFACES.get(interface, interface),
-        storage_url=storage_url or options.get("object_storage_url"),
+        storage_url=place.get("storage_url"),
         verify=verify,
-        **opts,
+        **options,
     )
 
 
+def _keystone_from_cloud(
+    name: str,
+    env: Mapping[str, str],
+    verify: bool | str,
+    place: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> KeystoneAuth:
+    config = load_cloud(name, env)
+    place = {
+        "region_name": place.get("region_name") or config.region_name,
+        "interface": place.get("interface") or config.interface,
+        "storage_url": place.get("storage_url"),
+    }
+    if config.verify is not True and verify is True:
+        verify = config.verify
+    return _keystone({**config.auth, **overrides}, config.auth_type, place, verify, env)
+
+
 def swift_auth_from_env(
-    env: Mapping[str, str] | None = None, *, verify: bool | str = True
+    env: Mapping[str, str] | None = None,
+    *,
+    verify: bool | str = True,
 ) -> SwiftAuth:
-    """Swift auth from the variables the ``swift`` CLI reads, in its order:
-    ``OS_STORAGE_URL`` + ``OS_AUTH_TOKEN``; ``ST_AUTH``/``ST_USER``/``ST_KEY``; ``OS_AUTH_URL``
-    with ``OS_*`` (password, application credential or token)."""
+    """Swift auth from the variables the ``swift`` and ``openstack`` CLIs read, in this order:
+    ``OS_STORAGE_URL`` + ``OS_AUTH_TOKEN``; ``ST_AUTH``/``ST_USER``/``ST_KEY``; ``OS_CLOUD``
+    (a ``clouds.yaml`` entry); ``OS_AUTH_URL`` with ``OS_AUTH_TYPE`` (default ``password``)
+    and that auth type's ``OS_*`` options."""
     env = os.environ if env is None else env
     if env.get("OS_CACERT"):
         verify = env["OS_CACERT"]
@@ -144,41 +203,33 @@ def swift_auth_from_env(
         if missing:
             raise ConfigurationError(f"ST_AUTH is set but {' and '.join(missing)} not")
         version = env.get("ST_AUTH_VERSION", "1")
-        if version.startswith("3"):
-            return _keystone(
-                env["ST_AUTH"],
-                {"username": env["ST_USER"], "password": env["ST_KEY"]},
-                None,
-                verify,
-            )
+        if version.startswith(("2", "3")):
+            options = {"auth_url": env["ST_AUTH"], "username": env["ST_USER"]}
+            options["password"] = env["ST_KEY"]
+            return _keystone(options, "v3password", {}, verify)
         return TempAuth(env["ST_AUTH"], env["ST_USER"], env["ST_KEY"], verify=verify)
+    place = {
+        "region_name": env.get("OS_REGION_NAME"),
+        "interface": env.get("OS_INTERFACE") or env.get("OS_ENDPOINT_TYPE"),
+        "storage_url": env.get("OS_STORAGE_URL"),
+    }
+    if env.get("OS_CLOUD"):
+        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, {})
     if env.get("OS_AUTH_URL"):
-        options: dict[str, Any] = {
-            name: env[f"OS_{name.upper()}"] for name in _OS_OPTIONS if env.get(f"OS_{name.upper()}")
-        }
-        options["password"] = env.get("OS_PASSWORD")
-        auth_type = env.get("OS_AUTH_TYPE", "password")
-        if auth_type in ("v3token", "token") or (
-            env.get("OS_AUTH_TOKEN")
-            and not env.get("OS_PASSWORD")
-            and auth_type != "v3applicationcredential"
-        ):
-            auth_type = "token"
-            options.pop("password", None)
-        elif auth_type != "v3applicationcredential" and not env.get("OS_PASSWORD"):
-            raise ConfigurationError(
-                "OS_AUTH_URL is set but OS_PASSWORD is not (for an application credential set "
-                "OS_AUTH_TYPE=v3applicationcredential and OS_APPLICATION_CREDENTIAL_ID/SECRET)"
+        auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN")
+        if not auth_type:
+            token_only = (env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")) and not env.get(
+                "OS_PASSWORD"
             )
-        options["auth_type"] = auth_type
-        options["region_name"] = env.get("OS_REGION_NAME")
-        options["interface"] = env.get("OS_INTERFACE") or env.get("OS_ENDPOINT_TYPE")
-        return _keystone(env["OS_AUTH_URL"], options, env.get("OS_STORAGE_URL"), verify)
+            auth_type = "token" if token_only else "password"
+        options = keystone_options_from_env(env, auth_type)
+        return _keystone(options, auth_type, place, verify, env)
     raise ConfigurationError(
         "no Swift credentials found. Set ST_AUTH/ST_USER/ST_KEY (v1 auth), or OS_AUTH_URL with "
-        "OS_USERNAME/OS_PASSWORD/OS_PROJECT_NAME (Keystone v3) or OS_AUTH_TYPE="
-        "v3applicationcredential, or OS_STORAGE_URL and OS_AUTH_TOKEN; or pass storage_options "
-        "(authurl/user/key, preauthurl/preauthtoken, or anon=True with storage_url)"
+        "OS_AUTH_TYPE and its OS_* options (default password: OS_USERNAME/OS_PASSWORD/"
+        "OS_PROJECT_NAME), or OS_CLOUD naming a clouds.yaml entry, or OS_STORAGE_URL and "
+        "OS_AUTH_TOKEN; or pass storage_options (authurl/user/key, auth_type and its options, "
+        "cloud, preauthurl/preauthtoken, or anon=True with storage_url)"
     )
 
 

@@ -1,4 +1,5 @@
-"""Swift auth kinds behind one interface: tempauth v1, Keystone v3, pre-authenticated, anonymous.
+"""Swift auth kinds behind one interface: tempauth v1, pre-authenticated, anonymous (Keystone:
+``keystone.py``).
 
 Each gives ``SwiftCredentials`` (storage URL, token, expiry), cached and refreshed before expiry;
 after a 401 the backend calls ``refresh_after_failure`` and retries once.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import requests
 
@@ -157,128 +157,6 @@ class TempAuth(SwiftAuth):
 
     def describe(self) -> str:
         return f"tempauth user {self.user!r} at {self.authurl}"
-
-
-class KeystoneAuth(SwiftAuth):
-    """Keystone v3 through keystoneauth1: password, application credential, or token.
-
-    ``options`` are keystoneauth1 plugin options (``username``, ``password``,
-    ``project_name``, ``user_domain_name``, ``application_credential_id``, ...).
-    The object-store endpoint comes from the catalog (``region_name``, ``interface``).
-    """
-
-    _SECRET_OPTIONS = ("password", "application_credential_secret", "token")
-
-    def __init__(
-        self,
-        auth_url: str,
-        *,
-        auth_type: str = "password",
-        region_name: str | None = None,
-        interface: str = "public",
-        storage_url: str | None = None,
-        verify: bool | str = True,
-        **options: Any,
-    ) -> None:
-        if auth_type not in (
-            "password",
-            "v3applicationcredential",
-            "token",
-            "v3password",
-            "v3token",
-        ):
-            raise ConfigurationError(
-                f"auth_type {auth_type!r} is not supported: use 'password', "
-                "'v3applicationcredential' or 'token'"
-            )
-        check_url(auth_url, "auth_url", "https://keystone.example.org:5000/v3")
-        self.auth_url = auth_url
-        self.auth_type = auth_type
-        self.region_name = region_name
-        self.interface = interface
-        self._options = {
-            k: (Secret(v) if k in self._SECRET_OPTIONS and v is not None else v)
-            for k, v in options.items()
-            if v is not None
-        }
-        self._session: Any = None
-        super().__init__(storage_url=storage_url, verify=verify)
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_session"] = None  # keystoneauth sessions hold sockets; rebuilt on demand
-        return state
-
-    def _plugin(self) -> Any:
-        from keystoneauth1.identity import v3
-
-        opts = {k: (v.reveal() if isinstance(v, Secret) else v) for k, v in self._options.items()}
-        url = self.auth_url.rstrip("/")
-        url = url if url.endswith("/v3") else url + "/v3"
-        kind = self.auth_type.removeprefix("v3")
-        try:
-            if kind == "applicationcredential":
-                return v3.ApplicationCredential(auth_url=url, **opts)
-            if kind == "token":
-                return v3.Token(auth_url=url, **opts)
-            return v3.Password(auth_url=url, **opts)
-        except TypeError as e:
-            raise ConfigurationError(f"Keystone {self.auth_type} options: {e}") from None
-
-    def _fetch(self) -> SwiftCredentials:
-        from keystoneauth1 import exceptions as ks_exc
-        from keystoneauth1 import session as ks_session
-
-        session = ks_session.Session(auth=self._plugin(), verify=self.verify)
-        try:
-            token = session.get_token()
-            endpoint = self.storage_url_override or session.get_endpoint(
-                service_type="object-store", interface=self.interface, region_name=self.region_name
-            )
-        except ks_exc.Unauthorized:
-            raise SwiftAuthError(
-                f"Keystone at {self.auth_url} rejected the {self.auth_type} credentials: "
-                "check OS_USERNAME/OS_PASSWORD (or the application credential id/secret), "
-                "the project and the domains"
-            ) from None
-        except ks_exc.SSLError:
-            raise AuthConnectionError(
-                f"TLS verification failed for {self.auth_url}: pass verify='/path/to/ca.pem'"
-            ) from None
-        except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.RetriableConnectionFailure):
-            raise TransientError(
-                f"cannot reach Keystone at {self.auth_url}: check the URL and that the server is up"
-            ) from None
-        except ks_exc.EndpointNotFound:
-            raise ConfigurationError(
-                f"Keystone at {self.auth_url} lists no object-store endpoint "
-                f"(interface={self.interface!r}, region={self.region_name!r}); pass "
-                "region_name/interface, or storage_url"
-            ) from None
-        except ks_exc.HttpError as e:
-            raise SwiftAuthError(
-                f"Keystone at {self.auth_url} answered {e.http_status}: {e.message} (is it "
-                "Keystone's v3 endpoint, e.g. https://keystone.example.org:5000/v3?)"
-            ) from None
-        except ks_exc.ClientException as e:
-            raise SwiftAuthError(f"Keystone auth failed: {type(e).__name__}: {e}") from None
-        if not endpoint:
-            raise ConfigurationError(f"Keystone at {self.auth_url} gave no object-store endpoint")
-        expires = session.auth.auth_ref.expires if session.auth.auth_ref else None
-        return SwiftCredentials(
-            storage_url=endpoint.rstrip("/"),
-            token=Secret(token),
-            expires_at=expires.timestamp() if expires else None,
-        )
-
-    def describe(self) -> str:
-        who = (
-            self._options.get("username")
-            or self._options.get("application_credential_id")
-            or self._options.get("application_credential_name")
-            or "token"
-        )
-        return f"Keystone {self.auth_type} {who!s} at {self.auth_url}"
 
 
 class _FixedAuth(SwiftAuth):

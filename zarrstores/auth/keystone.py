@@ -1,0 +1,317 @@
+"""Keystone auth for Swift: any auth type keystoneauth1 ships, built by its own loaders.
+
+``KeystoneAuth(auth_url, auth_type=..., **options)`` takes the plugin's own option names (those
+of ``keystoneauth1.loading.get_plugin_loader(auth_type).get_options()``), checks them, and logs in
+through a keystoneauth1 ``Session`` whenever the cached Swift token nears its end. With
+``v3oidcaccesstoken`` and no ``access_token``, the OIDC access token comes from the same
+discovery as STS (``BEARER_TOKEN``, ``BEARER_TOKEN_FILE``, ...) and is read again before every
+login: oidc-agent or sts-wire keep the file fresh, a long job keeps going.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._secret import Secret
+from ._urls import check_url
+from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, TransientError
+from .swift import SwiftAuth, SwiftCredentials
+from .tokens import TokenSource, token_source
+
+# The auth type whose access token can come from token discovery.
+OIDC_ACCESS_TOKEN = "v3oidcaccesstoken"
+
+# What a login needs beyond the loader's required options (keystoneauth leaves these optional
+# because several alternatives exist): auth type -> alternatives, one of each tuple.
+_NEEDED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "password": (("password",), ("username", "user_id")),
+    "v3password": (("password",), ("username", "user_id")),
+    "v2password": (("password",), ("username", "user_id")),
+    "token": (("token",),),
+    "v3token": (("token",),),
+    "v2token": (("token",),),
+    "v3totp": (("passcode",), ("username", "user_id")),
+    "v3applicationcredential": (("application_credential_id", "application_credential_name"),),
+}
+
+
+def env_var(option: str) -> str:
+    """The ``OS_*`` variable of a keystoneauth1 option (``project_name`` -> OS_PROJECT_NAME)."""
+    return "OS_" + option.replace("-", "_").upper()
+
+
+def plugin_loader(auth_type: str) -> Any:
+    """keystoneauth1's loader of ``auth_type``; ConfigurationError naming the known ones."""
+    from keystoneauth1 import exceptions as ks_exc
+    from keystoneauth1 import loading
+
+    try:
+        return loading.get_plugin_loader(auth_type)
+    except ks_exc.NoMatchingPlugin:
+        known = ", ".join(sorted(loading.get_available_plugin_names()))
+        raise ConfigurationError(
+            f"unknown Keystone auth type {auth_type!r} (OS_AUTH_TYPE / auth_type): "
+            f"keystoneauth1 knows {known}"
+        ) from None
+
+
+def plugin_options(auth_type: str, methods: list[str] | None = None) -> dict[str, Any]:
+    """The options of ``auth_type`` by name (``dest``), with those of each of ``methods`` for
+    ``v3multifactor``."""
+    options = {opt.dest: opt for opt in plugin_loader(auth_type).get_options()}
+    for method in methods or ():
+        options |= {o.dest: o for o in plugin_loader(method).get_options()}
+    return options
+
+
+def _methods(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [m.strip() for m in value.split(",") if m.strip()]
+    return list(value or ())
+
+
+@dataclass(frozen=True)
+class KeystoneIdentity:
+    """Who a Keystone login is: user, project and how (for ``zarrstores token``)."""
+
+    user: str | None
+    user_id: str | None
+    user_domain: str | None
+    project: str | None
+    project_id: str | None
+    project_domain: str | None
+    roles: tuple[str, ...]
+    federated: bool
+    storage_url: str
+    expires_at: float | None
+
+
+class KeystoneAuth(SwiftAuth):
+    """Keystone through keystoneauth1's loaders: every auth type they ship.
+
+    ``options`` are the plugin's options (``username``, ``password``, ``project_name``,
+    ``application_credential_id``, ``identity_provider``, ``protocol``, ``access_token``...,
+    dashes or underscores). The object-store endpoint comes from the catalog (``region_name``,
+    ``interface``) unless ``storage_url`` is given. For ``v3oidcaccesstoken``, ``access_token``
+    may also be a ``TokenSource`` or a callable, ``access_token_file`` a token file; without
+    either, token discovery finds the token. It is read again before every login.
+    Raises ConfigurationError for an unknown auth type, an unknown or a missing option.
+    """
+
+    def __init__(
+        self,
+        auth_url: str | None = None,
+        *,
+        auth_type: str = "password",
+        region_name: str | None = None,
+        interface: str = "public",
+        storage_url: str | None = None,
+        verify: bool | str = True,
+        **options: Any,
+    ) -> None:
+        given = {k.replace("-", "_"): v for k, v in options.items() if v is not None}
+        if auth_url:
+            given["auth_url"] = auth_url
+        known = plugin_options(auth_type, _methods(given.get("auth_methods")))
+        self.token_source: TokenSource | None = None
+        if auth_type == OIDC_ACCESS_TOKEN:
+            # A value, a TokenSource, a callable, a file, or else discovery: read at each login.
+            self.token_source = token_source(
+                given.pop("access_token", None), given.pop("access_token_file", None)
+            )
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ConfigurationError(
+                f"Keystone auth type {auth_type!r} has no option {', '.join(map(repr, unknown))}"
+                f" (its options: {', '.join(sorted(known))})"
+            )
+        have = set(given) | ({"access_token"} if self.token_source else set())
+        missing = [o for o in known.values() if o.required and o.dest not in have]
+        missing += [
+            known[group[0]] for group in _NEEDED.get(auth_type, ()) if not have & set(group)
+        ]
+        if missing:
+            opt = missing[0]
+            raise ConfigurationError(
+                f"Keystone auth type {auth_type!r} needs option {opt.dest!r}: "
+                f"{env_var(opt.name)} is not set (or pass {opt.dest}=... in storage_options)"
+            )
+        url = given.get("auth_url")
+        if url:
+            check_url(url, "auth_url", "https://keystone.example.org:5000/v3")
+            given["auth_url"] = _versioned(url, auth_type)
+        self.auth_url: str = given.get("auth_url", "")
+        self.auth_type = auth_type
+        self.region_name = region_name
+        self.interface = interface
+        self._options = {
+            k: (Secret(v) if known[k].secret and isinstance(v, str) else v)
+            for k, v in given.items()
+        }
+        self._identity: KeystoneIdentity | None = None
+        super().__init__(storage_url=storage_url, verify=verify)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The plugin options given, secret ones as ``Secret``."""
+        return dict(self._options)
+
+    def option(self, name: str) -> Any:
+        """A non-secret option's value (None if unset); secret ones are never returned."""
+        value = self._options.get(name)
+        return None if isinstance(value, Secret) else value
+
+    def _plugin(self) -> Any:
+        options = {k: v.reveal() if isinstance(v, Secret) else v for k, v in self._options.items()}
+        if "auth_methods" in options:
+            options["auth_methods"] = _methods(options["auth_methods"])
+        if self.token_source is not None:
+            # Read at every login: the file's writer may have replaced the token since.
+            options["access_token"] = self.token_source.get()
+        return plugin_loader(self.auth_type).load_from_options(**options)
+
+    def _fetch(self) -> SwiftCredentials:
+        from keystoneauth1 import exceptions as ks_exc
+        from keystoneauth1 import session as ks_session
+
+        session = ks_session.Session(auth=self._plugin(), verify=self.verify)
+        try:
+            token = session.get_token()
+            endpoint = self.storage_url_override or session.get_endpoint(
+                service_type="object-store", interface=self.interface, region_name=self.region_name
+            )
+        except ks_exc.ClientException as e:
+            raise self._error(e) from None
+        if not endpoint:
+            raise ConfigurationError(
+                f"Keystone at {self.auth_url} gave no object-store endpoint: pass storage_url"
+            )
+        ref = getattr(session.auth, "auth_ref", None)  # None for plugins without a login
+        expires = ref.expires.timestamp() if ref is not None and ref.expires else None
+        if ref is not None and hasattr(ref, "user_id"):
+            self._identity = KeystoneIdentity(
+                user=ref.username,
+                user_id=ref.user_id,
+                user_domain=ref.user_domain_name,
+                project=ref.project_name,
+                project_id=ref.project_id,
+                project_domain=ref.project_domain_name,
+                roles=tuple(ref.role_names or ()),
+                federated=bool(ref.is_federated),
+                storage_url=endpoint.rstrip("/"),
+                expires_at=expires,
+            )
+        return SwiftCredentials(endpoint.rstrip("/"), Secret(token) if token else None, expires)
+
+    def identity(self) -> KeystoneIdentity:
+        """Who the current login is (logging in first if this object has not yet)."""
+        if self._identity is None:
+            self._cache.invalidate()
+            self.get()
+        assert self._identity is not None, f"{self.auth_type} gives no user or project"
+        return self._identity
+
+    def _error(self, e: Exception) -> Exception:
+        """The exception to raise for keystoneauth1's ``e``, saying what to check."""
+        from keystoneauth1 import exceptions as ks_exc
+
+        at = f"Keystone at {self.auth_url}"
+        said = f" (Keystone said: {e.message})" if isinstance(e, ks_exc.HttpError) else ""
+        if isinstance(e, ks_exc.SSLError):
+            return AuthConnectionError(
+                f"TLS verification failed for {self.auth_url}: pass verify='/path/to/ca.pem' "
+                "(OS_CACERT) for a private CA"
+            )
+        if isinstance(e, ks_exc.ConnectionError):
+            return TransientError(
+                f"cannot reach {at}: check the URL and that the server is up"
+            )
+        if isinstance(e, ks_exc.EndpointNotFound):
+            return ConfigurationError(
+                f"{at} lists no object-store endpoint (interface={self.interface!r}, "
+                f"region={self.region_name!r}); pass region_name/interface, or storage_url"
+            )
+        if isinstance(e, ks_exc.HttpError) and e.http_status >= 500:
+            return TransientError(f"{at} answered {e.http_status}{said}")
+        federated = "identity_provider" in self._options
+        if federated and isinstance(e, ks_exc.NotFound):
+            idp, protocol = self._options["identity_provider"], self._options.get("protocol")
+            return ConfigurationError(
+                f"{at} has no identity provider {idp!r} with protocol {protocol!r}: check "
+                f"OS_IDENTITY_PROVIDER / OS_PROTOCOL (identity_provider=, protocol=){said}"
+            )
+        if federated and isinstance(e, ks_exc.Unauthorized | ks_exc.Forbidden):
+            where = self.token_source.describe() if self.token_source else "OS_ACCESS_TOKEN"
+            return SwiftAuthError(
+                f"{at} rejected the federated login ({e.http_status}) through identity provider "
+                f"{self._options['identity_provider']!r}: check the token from {where} "
+                "(issuer, audience, expiry), the provider's remote_ids, its mapping and the "
+                f"project the mapped groups may use{said}"
+            )
+        if isinstance(e, ks_exc.Unauthorized):
+            return SwiftAuthError(
+                f"{at} rejected the {self.auth_type} credentials ({self.describe()}): check "
+                f"{self._credential_variables()}, the project and the domains{said}"
+            )
+        if isinstance(e, ks_exc.DiscoveryFailure):
+            return SwiftAuthError(
+                f"{at} answered no Keystone version document ({e}): is it Keystone's v3 "
+                "endpoint, e.g. https://keystone.example.org:5000/v3?"
+            )
+        if isinstance(e, ks_exc.HttpError):
+            return SwiftAuthError(
+                f"{at} answered {e.http_status}{said} (is it Keystone's v3 endpoint, e.g. "
+                "https://keystone.example.org:5000/v3?)"
+            )
+        return SwiftAuthError(f"Keystone {self.auth_type} login failed: {type(e).__name__}: {e}")
+
+    def _credential_variables(self) -> str:
+        names = [o.name for o in plugin_loader(self.auth_type).get_options() if o.secret]
+        names = [n for n in names if n.replace("-", "_") in self._options] or names
+        who = [n for n in ("username", "user-id") if n.replace("-", "_") in self._options]
+        return "/".join(env_var(n) for n in who + names) or "the credentials"
+
+    def describe(self) -> str:
+        if self.token_source is not None or "identity_provider" in self._options:
+            idp, protocol = self._options.get("identity_provider"), self._options.get("protocol")
+            where = f", token from {self.token_source.describe()}" if self.token_source else ""
+            return (
+                f"Keystone {self.auth_type} via {idp!r}/{protocol!r}{where} at {self.auth_url}"
+            )
+        who = next(
+            (
+                self._options[k]
+                for k in ("username", "user_id", "application_credential_id",
+                          "application_credential_name")
+                if k in self._options
+            ),
+            "token" if "token" in self._options else None,
+        )
+        return f"Keystone {self.auth_type} {who or ''} at {self.auth_url}".replace("  ", " ")
+
+
+def _versioned(url: str, auth_type: str) -> str:
+    """``url`` with ``/v3`` appended when it names no API version (v2 types: left as is)."""
+    url = url.rstrip("/")
+    if re.search(r"/v\d+(\.\d+)?$", url) or auth_type.startswith(("v2", "v1")):
+        return url
+    return url + "/v3"
+
+
+def keystone_options_from_env(env: Mapping[str, str], auth_type: str) -> dict[str, Any]:
+    """The options of ``auth_type`` found in ``OS_*`` variables, as the openstack CLI reads
+    them (an option's own variable, then those of its deprecated names)."""
+    methods = _methods(env.get("OS_AUTH_METHODS"))
+    options: dict[str, Any] = {}
+    for dest, opt in plugin_options(auth_type, methods).items():
+        for var in opt.argparse_envvars:
+            if env.get(var):
+                options[dest] = env[var]
+                break
+    # The swift CLI's name for a Keystone token is OS_AUTH_TOKEN.
+    if "token" in plugin_options(auth_type, methods) and env.get("OS_AUTH_TOKEN"):
+        options.setdefault("token", env["OS_AUTH_TOKEN"])
+    return options
