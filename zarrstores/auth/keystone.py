@@ -53,8 +53,8 @@ def plugin_loader(auth_type: str) -> Any:
     except ks_exc.NoMatchingPlugin:
         known = ", ".join(sorted(loading.get_available_plugin_names()))
         raise ConfigurationError(
-            f"unknown Keystone auth type {auth_type!r} (OS_AUTH_TYPE / auth_type): "
-            f"keystoneauth1 knows {known}"
+            f"unknown Keystone auth type {auth_type!r}: set OS_AUTH_TYPE / auth_type to one "
+            f"keystoneauth1 knows:\n  {known}"
         ) from None
 
 
@@ -126,7 +126,7 @@ class KeystoneAuth(SwiftAuth):
         if unknown:
             raise ConfigurationError(
                 f"Keystone auth type {auth_type!r} has no option {', '.join(map(repr, unknown))}"
-                f" (its options: {', '.join(sorted(known))})"
+                f"; its options are:\n  {', '.join(sorted(known))}"
             )
         have = set(given) | ({"access_token"} if self.token_source else set())
         missing = [o for o in known.values() if o.required and o.dest not in have]
@@ -176,22 +176,35 @@ class KeystoneAuth(SwiftAuth):
     def _fetch(self) -> SwiftCredentials:
         from keystoneauth1 import exceptions as ks_exc
         from keystoneauth1 import session as ks_session
+        from keystoneauth1.identity.base import BaseIdentityPlugin
 
-        session = ks_session.Session(auth=self._plugin(), verify=self.verify)
+        plugin = self._plugin()
+        session = ks_session.Session(auth=plugin, verify=self.verify)
+        ref = None
         try:
-            token = session.get_token()
-            endpoint = self.storage_url_override or session.get_endpoint(
-                service_type="object-store", interface=self.interface, region_name=self.region_name
-            )
+            if isinstance(plugin, BaseIdentityPlugin):
+                # One login, its token and its catalog: asking the session twice would log in
+                # twice when Keystone's tokens live under keystoneauth's 120 s margin.
+                ref = plugin.get_access(session)
+                token = ref.auth_token
+                endpoint = self.storage_url_override or ref.service_catalog.url_for(
+                    service_type="object-store",
+                    interface=self.interface,
+                    region_name=self.region_name,
+                )
+            else:  # none, admin_token, http_basic: no login, no catalog
+                token = session.get_token()
+                endpoint = self.storage_url_override or session.get_endpoint(
+                    service_type="object-store", interface=self.interface
+                )
         except ks_exc.ClientException as e:
             raise self._error(e) from None
         if not endpoint:
             raise ConfigurationError(
                 f"Keystone at {self.auth_url} gave no object-store endpoint: pass storage_url"
             )
-        ref = getattr(session.auth, "auth_ref", None)  # None for plugins without a login
         expires = ref.expires.timestamp() if ref is not None and ref.expires else None
-        if ref is not None and hasattr(ref, "user_id"):
+        if ref is not None:
             self._identity = KeystoneIdentity(
                 user=ref.username,
                 user_id=ref.user_id,
@@ -215,20 +228,21 @@ class KeystoneAuth(SwiftAuth):
         return self._identity
 
     def _error(self, e: Exception) -> Exception:
-        """The exception to raise for keystoneauth1's ``e``, saying what to check."""
+        """The exception to raise for keystoneauth1's ``e``: a first line saying what to check,
+        then what Keystone said."""
         from keystoneauth1 import exceptions as ks_exc
 
         at = f"Keystone at {self.auth_url}"
-        said = f" (Keystone said: {e.message})" if isinstance(e, ks_exc.HttpError) else ""
+        said = ""
+        if isinstance(e, ks_exc.HttpError):
+            said = "\nKeystone said: " + re.sub(r"\s*\(HTTP \d+\).*", "", str(e.message))
         if isinstance(e, ks_exc.SSLError):
             return AuthConnectionError(
                 f"TLS verification failed for {self.auth_url}: pass verify='/path/to/ca.pem' "
                 "(OS_CACERT) for a private CA"
             )
         if isinstance(e, ks_exc.ConnectionError):
-            return TransientError(
-                f"cannot reach {at}: check the URL and that the server is up"
-            )
+            return TransientError(f"cannot reach {at}: check the URL and that the server is up")
         if isinstance(e, ks_exc.EndpointNotFound):
             return ConfigurationError(
                 f"{at} lists no object-store endpoint (interface={self.interface!r}, "
@@ -236,37 +250,44 @@ class KeystoneAuth(SwiftAuth):
             )
         if isinstance(e, ks_exc.HttpError) and e.http_status >= 500:
             return TransientError(f"{at} answered {e.http_status}{said}")
-        federated = "identity_provider" in self._options
-        if federated and isinstance(e, ks_exc.NotFound):
-            idp, protocol = self._options["identity_provider"], self._options.get("protocol")
-            return ConfigurationError(
-                f"{at} has no identity provider {idp!r} with protocol {protocol!r}: check "
-                f"OS_IDENTITY_PROVIDER / OS_PROTOCOL (identity_provider=, protocol=){said}"
-            )
-        if federated and isinstance(e, ks_exc.Unauthorized | ks_exc.Forbidden):
-            where = self.token_source.describe() if self.token_source else "OS_ACCESS_TOKEN"
-            return SwiftAuthError(
-                f"{at} rejected the federated login ({e.http_status}) through identity provider "
-                f"{self._options['identity_provider']!r}: check the token from {where} "
-                "(issuer, audience, expiry), the provider's remote_ids, its mapping and the "
-                f"project the mapped groups may use{said}"
-            )
+        if "identity_provider" in self._options and isinstance(e, ks_exc.HttpError):
+            return self._federation_error(e, at, said)
         if isinstance(e, ks_exc.Unauthorized):
+            kind = "password" if self.auth_type.endswith("password") else self.auth_type
             return SwiftAuthError(
-                f"{at} rejected the {self.auth_type} credentials ({self.describe()}): check "
+                f"{at} rejected the {kind} credentials: check "
                 f"{self._credential_variables()}, the project and the domains{said}"
             )
         if isinstance(e, ks_exc.DiscoveryFailure):
             return SwiftAuthError(
-                f"{at} answered no Keystone version document ({e}): is it Keystone's v3 "
-                "endpoint, e.g. https://keystone.example.org:5000/v3?"
+                f"{at} answered no Keystone version document: is it Keystone's v3 endpoint, "
+                f"e.g. https://keystone.example.org:5000/v3?\n{e}"
             )
         if isinstance(e, ks_exc.HttpError):
             return SwiftAuthError(
-                f"{at} answered {e.http_status}{said} (is it Keystone's v3 endpoint, e.g. "
-                "https://keystone.example.org:5000/v3?)"
+                f"{at} answered {e.http_status}: is it Keystone's v3 endpoint, e.g. "
+                f"https://keystone.example.org:5000/v3?{said}"
             )
         return SwiftAuthError(f"Keystone {self.auth_type} login failed: {type(e).__name__}: {e}")
+
+    def _federation_error(self, e: Any, at: str, said: str) -> Exception:
+        idp, protocol = self._options["identity_provider"], self._options.get("protocol")
+        names = f"identity provider {idp!r}, protocol {protocol!r}"
+        if e.http_status == 404:
+            return ConfigurationError(
+                f"{at} knows no {names}: check OS_IDENTITY_PROVIDER and OS_PROTOCOL{said}"
+            )
+        if e.http_status == 401 and "unsupported method" in str(e.message):
+            return ConfigurationError(
+                f"{at} has no auth method for protocol {protocol!r} ({names}): check OS_PROTOCOL "
+                f"(usually 'openid' for OIDC){said}"
+            )
+        where = self.token_source.describe() if self.token_source else "OS_ACCESS_TOKEN"
+        return SwiftAuthError(
+            f"{at} refused the federated login ({e.http_status}, {names}): check the token "
+            f"from {where}{said}\nThe token's issuer must be among the identity provider's "
+            "remote_ids, its audience and expiry valid, and its claims must match the mapping."
+        )
 
     def _credential_variables(self) -> str:
         names = [o.name for o in plugin_loader(self.auth_type).get_options() if o.secret]

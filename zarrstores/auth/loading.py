@@ -144,8 +144,9 @@ def _keystone(
             options = {**options, "access_token": find_token(env)}
         except TokenNotFoundError as e:
             raise TokenNotFoundError(
-                f"Keystone auth type {OIDC_ACCESS_TOKEN!r} needs an OIDC access token: "
-                f"OS_ACCESS_TOKEN is not set, and token discovery found none. {e}"
+                f"Keystone auth type {OIDC_ACCESS_TOKEN!r} needs an OIDC access token: set "
+                "BEARER_TOKEN_FILE or OS_ACCESS_TOKEN, or pass access_token_file=...\n"
+                f"{e}"
             ) from None
     if auth_type == "v3applicationcredential":
         # The credential's project is fixed: a scope beside it (a project from an earlier

@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--port", required=True, type=int)
     parser.add_argument("--state", required=True, type=Path)
     parser.add_argument("--object-store-url", default=None)
+    parser.add_argument("--oidc-issuer", default=None)
+    parser.add_argument("--oidc-audience", default="zarrstores")
     args = parser.parse_args()
 
     # Keystone's oslo.config parser reads sys.argv; keep our arguments away from it.
@@ -76,6 +78,15 @@ def main() -> None:
         "service": boot.service_role_id,
     }
     state = _provision(roles, args.object_store_url)
+    if args.oidc_issuer:
+        from keystone.common import provider_api
+
+        from zarrstores.devserver import _keystone_oidc
+
+        _keystone_oidc.provision(
+            provider_api.ProviderAPIs, args.oidc_issuer, state["project_ids"], roles["member"]
+        )
+        app = _keystone_oidc.OIDCFront(app, args.oidc_issuer, args.oidc_audience)
 
     server = make_server(
         "127.0.0.1", args.port, app, server_class=_ThreadingWSGIServer, handler_class=_Handler

@@ -23,6 +23,11 @@ SERVICE_USER, SERVICE_PASSWORD = "swift", "swift-secret"
 SERVICE_PROJECT = "service"
 REGION = "RegionOne"
 APPLICATION_CREDENTIAL_NAME = "zarrstores-tester"
+# Federation with an OIDC issuer (``oidc_issuer=``): the identity provider, its protocol, and
+# where mapped users land (a group with the member role on project "test"). Not "federated":
+# Keystone reserves that domain name.
+OIDC_IDP, OIDC_PROTOCOL = "local-oidc", "openid"
+OIDC_DOMAIN, OIDC_GROUP, OIDC_PROJECT = "oidc-users", "oidc-members", "test"
 
 # user -> (password, project, role). "reader" is not an operator role of Swift's keystoneauth,
 # so tester3 needs ACLs, like tempauth's non-admin test:tester3.
@@ -33,12 +38,30 @@ USERS: dict[str, tuple[str, str, str]] = {
 }
 
 
+_OIDC_CONFIG = """
+[auth]
+methods = password,token,application_credential,openid
+
+[federation]
+# Only environ keys with this prefix are claims (set by the front): never a client's headers.
+assertion_prefix = OIDC-
+
+[openid]
+remote_id_attribute = OIDC-iss
+"""
+
+
 class KeystoneServer(LocalServer):
     """Keystone on 127.0.0.1 with users ``tester``/``tester2``/``tester3`` (see :data:`USERS`).
 
     ``object_store_url`` is the catalog's ``object-store`` endpoint, e.g.
     ``http://127.0.0.1:8080/v1/AUTH_$(project_id)s``. An application credential for ``tester``
     in project ``test`` is (re)created at every start.
+
+    With ``oidc_issuer`` (the issuer's URL), Keystone is federated with it: identity provider
+    ``local-oidc``, protocol ``openid``, and a front validating the bearer token against the
+    issuer's JWKS (``aud`` must be ``oidc_audience``); a token's ``sub`` becomes a user in
+    domain ``oidc-users`` with the member role on project ``test``.
     """
 
     def __init__(
@@ -47,11 +70,15 @@ class KeystoneServer(LocalServer):
         *,
         object_store_url: str | None = None,
         token_life: int = 86400,
+        oidc_issuer: str | None = None,
+        oidc_audience: str = "zarrstores",
     ) -> None:
         self._own_dir = dir is None
         self.dir = Path(dir or tempfile.mkdtemp(prefix="zarrstores-keystone-")).absolute()
         self.object_store_url = object_store_url
         self.token_life = token_life
+        self.oidc_issuer = oidc_issuer
+        self.oidc_audience = oidc_audience
         self.port = 0
         self.url = ""
         self.users = {name: password for name, (password, _, _) in USERS.items()}
@@ -89,6 +116,8 @@ class KeystoneServer(LocalServer):
         ]
         if self.object_store_url:
             cmd += ["--object-store-url", self.object_store_url]
+        if self.oidc_issuer:
+            cmd += ["--oidc-issuer", self.oidc_issuer, "--oidc-audience", self.oidc_audience]
         self._proc = spawn(cmd, log=self._log)
         self.pids.append(self._proc.pid)
 
@@ -126,8 +155,10 @@ class KeystoneServer(LocalServer):
     def os_env(self, kind: str = "password", *, user: str = "tester") -> dict[str, str]:
         """``OS_*`` variables for the ``swift`` CLI and keystoneauth1's loaders.
 
-        ``kind`` is ``"password"`` (``user`` in its project) or ``"application_credential"``
-        (tester's). Raises ValueError for another kind.
+        ``kind`` is ``"password"`` (``user`` in its project), ``"application_credential"``
+        (tester's) or ``"oidc"`` (``v3oidcaccesstoken``; the OIDC access token comes from
+        token discovery, e.g. ``BEARER_TOKEN_FILE``: not among these). Raises ValueError for
+        another kind, and for ``"oidc"`` without ``oidc_issuer``.
         """
         env = {
             "OS_AUTH_URL": self.url,
@@ -150,8 +181,20 @@ class KeystoneServer(LocalServer):
                 OS_APPLICATION_CREDENTIAL_ID=self.application_credential_id,
                 OS_APPLICATION_CREDENTIAL_SECRET=self.application_credential_secret,
             )
+        elif kind == "oidc":
+            if not self.oidc_issuer:
+                raise ValueError("this Keystone was started without oidc_issuer")
+            env.update(
+                OS_AUTH_TYPE="v3oidcaccesstoken",
+                OS_IDENTITY_PROVIDER=OIDC_IDP,
+                OS_PROTOCOL=OIDC_PROTOCOL,
+                OS_PROJECT_NAME=OIDC_PROJECT,
+                OS_PROJECT_DOMAIN_NAME="Default",
+            )
         else:
-            raise ValueError(f"unknown kind {kind!r}: 'password' or 'application_credential'")
+            raise ValueError(
+                f"unknown kind {kind!r}: 'password', 'application_credential' or 'oidc'"
+            )
         return env
 
     def _write_config(self) -> Path:
@@ -191,6 +234,6 @@ key_repository = {repos["fernet_receipts"]}
 
 [credential]
 key_repository = {repos["credential"]}
-"""
+{_OIDC_CONFIG if self.oidc_issuer else ""}"""
         )
         return config

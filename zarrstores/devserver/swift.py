@@ -21,10 +21,13 @@ import tempfile
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._proc import LocalServer, ServerStartError, free_port, http_status, spawn, stop, wait_until
 from .keystone import SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER, KeystoneServer
+
+if TYPE_CHECKING:
+    from .oidc import OIDCIssuer
 
 _BACKENDS = ("account", "container", "object")
 _START_TIMEOUT = 60.0  # generous: a loaded 2-core machine starts these far slower than ~1 s
@@ -87,6 +90,7 @@ class SwiftServer(LocalServer):
     None); a kept directory can be started again. ``token_life`` (seconds) applies to tempauth
     and Keystone tokens. ``max_file_size`` overrides Swift's 5 GiB object size limit (for SLO
     tests), ``container_listing_limit`` its 10,000 names per listing (for paging tests).
+    ``oidc_issuer`` federates Keystone with that issuer (``os_env("oidc")``).
     Start raises ServerStartError naming a log file.
 
     Start it from a thread that lives as long as the servers should: they get SIGTERM when
@@ -101,10 +105,12 @@ class SwiftServer(LocalServer):
         token_life: int = 86400,
         max_file_size: int | None = None,
         container_listing_limit: int | None = None,
+        oidc_issuer: OIDCIssuer | None = None,
     ) -> None:
         self._own_dir = dir is None
         self.dir = Path(dir or tempfile.mkdtemp(prefix="zarrstores-swift-")).absolute()
         self.with_keystone = keystone
+        self.oidc_issuer = oidc_issuer
         self.token_life = token_life
         self.max_file_size = max_file_size
         self.container_listing_limit = container_listing_limit
@@ -157,6 +163,8 @@ class SwiftServer(LocalServer):
                 self.dir / "keystone",
                 object_store_url=f"{self.keystone_proxy_url}/v1/AUTH_$(project_id)s",
                 token_life=self.token_life,
+                oidc_issuer=self.oidc_issuer.url if self.oidc_issuer else None,
+                oidc_audience=self.oidc_issuer.audience if self.oidc_issuer else "zarrstores",
             )
             self.keystone.launch()
             self.pids += self.keystone.pids
