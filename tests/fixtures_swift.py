@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from zarrstores.devserver.oidc import OIDCIssuer
 from zarrstores.devserver.swift import SwiftServer
 
 __all__ = ["memory_dir", "swift_container", "swift_faults", "swift_server"]
@@ -32,11 +33,14 @@ def memory_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[
 
 
 @pytest.fixture(scope="session")
-def swift_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftServer]:
-    """Swift with tempauth and Keystone, shared by the whole session: use fresh containers."""
+def swift_server(
+    tmp_path_factory: pytest.TempPathFactory, oidc_issuer: OIDCIssuer
+) -> Iterator[SwiftServer]:
+    """Swift with tempauth and Keystone, shared by the whole session: use fresh containers.
+    Keystone is federated with the session's OIDC issuer, the one the S3 servers trust."""
     with (
         memory_dir(tmp_path_factory, "swift") as base,
-        SwiftServer(base / "swift", keystone=True) as server,
+        SwiftServer(base / "swift", keystone=True, oidc_issuer=oidc_issuer) as server,
     ):
         yield server
 

@@ -46,6 +46,8 @@ ENVS = {
     "keystone-password": "OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME, OS_*_DOMAIN_NAME",
     "keystone-appcred": "OS_AUTH_URL, OS_AUTH_TYPE=v3applicationcredential, "
     "OS_APPLICATION_CREDENTIAL_ID, OS_APPLICATION_CREDENTIAL_SECRET",
+    "keystone-oidc": "OS_AUTH_URL, OS_AUTH_TYPE=v3oidcaccesstoken, OS_IDENTITY_PROVIDER, "
+    "OS_PROTOCOL, OS_PROJECT_NAME, OS_PROJECT_DOMAIN_NAME, BEARER_TOKEN_FILE",
     "swift-preauth": "OS_STORAGE_URL, OS_AUTH_TOKEN (a tempauth token)",
     "swift-anonymous": "OS_STORAGE_URL only",
     "s3": "AWS_ENDPOINT_URL, BEARER_TOKEN_FILE",
@@ -174,6 +176,7 @@ def recipe_envs(swift_server, s3_server, oidc_issuer, tmp_path_factory) -> dict[
         "tempauth": Env(tempauth),
         "keystone-password": Env(swift_server.os_env("password")),
         "keystone-appcred": Env(swift_server.os_env("application_credential")),
+        "keystone-oidc": Env({**swift_server.os_env("oidc"), "BEARER_TOKEN_FILE": str(token_file)}),
         "swift-preauth": Env({"OS_STORAGE_URL": storage_url, "OS_AUTH_TOKEN": token}),
         "swift-anonymous": Env({"OS_STORAGE_URL": storage_url}),
         "s3": Env(s3),
