@@ -142,7 +142,7 @@ def test_dask_workers_keep_writing_as_the_token_file_is_rewritten(
     keystone_short: SwiftServer, oidc_issuer: OIDCIssuer, tmp_path: Path, swift_container: str
 ) -> None:
     token_file = tmp_path / "token"
-    local = dataset(40)
+    local = dataset(64)  # 64 blocks of 1.5 s on 4 threads: > 24 s, two Keystone tokens' life
     with (
         oidc_issuer.refresh_token_file(token_file, every=TOKEN_EVERY, expires_in=TOKEN_LIFE),
         distributed.LocalCluster(
@@ -155,7 +155,7 @@ def test_dask_workers_keep_writing_as_the_token_file_is_rewritten(
         started = time.monotonic()
         with distributed.get_task_stream(client) as stream:
             local.chunk({"time": 1}).map_blocks(
-                _dask_block, kwargs={"seconds": 1.0}, template=local.chunk({"time": 1})
+                _dask_block, kwargs={"seconds": 1.5}, template=local.chunk({"time": 1})
             ).to_zarr(store, mode="w")
         elapsed = time.monotonic() - started
         logins = client.run(_logins, store)
