@@ -153,6 +153,7 @@ class KeystoneAuth(SwiftAuth):
         }
         self._identity: KeystoneIdentity | None = None
         super().__init__(storage_url=storage_url, verify=verify)
+        self._plugin(access_token="checked at login")  # keystoneauth1's own checks, now
 
     @property
     def options(self) -> dict[str, Any]:
@@ -164,14 +165,22 @@ class KeystoneAuth(SwiftAuth):
         value = self._options.get(name)
         return None if isinstance(value, Secret) else value
 
-    def _plugin(self) -> Any:
+    def _plugin(self, access_token: str | None = None) -> Any:
+        """keystoneauth1's plugin for these options; ConfigurationError if it refuses them."""
+        from keystoneauth1 import exceptions as ks_exc
+
         options = {k: v.reveal() if isinstance(v, Secret) else v for k, v in self._options.items()}
         if "auth_methods" in options:
             options["auth_methods"] = _methods(options["auth_methods"])
         if self.token_source is not None:
             # Read at every login: the file's writer may have replaced the token since.
-            options["access_token"] = self.token_source.get()
-        return plugin_loader(self.auth_type).load_from_options(**options)
+            options["access_token"] = access_token or self.token_source.get()
+        try:
+            return plugin_loader(self.auth_type).load_from_options(**options)
+        except (ks_exc.OptionError, ks_exc.AuthPluginException, TypeError, ValueError) as e:
+            raise ConfigurationError(
+                f"Keystone auth type {self.auth_type!r} options refused: {e}"
+            ) from None
 
     def _fetch(self) -> SwiftCredentials:
         from keystoneauth1 import exceptions as ks_exc
