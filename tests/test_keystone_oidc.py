@@ -239,3 +239,59 @@ def test_token_keystone_does_not_accept_is_refused_with_what_to_check(
             access_token_file=token_file,
         ).get()
     assert str(token_file) in str(e.value) and token not in str(e.value)
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "zarrstores.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=120,
+    )
+
+
+def test_token_command_shows_the_keystone_identity_the_token_maps_to(
+    swift_server: SwiftServer, token_file: Path
+) -> None:
+    result = cli("token", env=oidc_env(swift_server, token_file))
+    assert result.returncode == 0, result.stderr
+    assert "subject: tester" in result.stdout
+    assert "keystone_user: tester (domain oidc-users" in result.stdout
+    project = swift_server.keystone_project_id
+    assert f"keystone_project: test (domain Default, id {project})" in result.stdout
+    assert token_file.read_text().strip() not in result.stdout + result.stderr
+    wrong = {**oidc_env(swift_server, token_file), "OS_IDENTITY_PROVIDER": "elsewhere"}
+    result = cli("token", env=wrong)
+    assert result.returncode == 2 and "'elsewhere'" in result.stderr.splitlines()[0]
+
+
+@pytest.mark.parametrize("kind", ["password", "application_credential", "oidc"])
+def test_env_swift_prints_what_the_swift_and_openstack_clis_use(
+    swift_server: SwiftServer, token_file: Path, swift_container: str, kind: str
+) -> None:
+    from test_cli import exports_of, swift_cli
+
+    env = {**swift_server.os_env(kind), "BEARER_TOKEN_FILE": str(token_file)}
+    result = cli("env", "swift", env=env)
+    assert result.returncode == 0, result.stderr
+    exports = exports_of(result.stdout)
+    if kind == "application_credential":  # its tokens cannot make new ones: the credential
+        assert exports["OS_AUTH_TYPE"] == "v3applicationcredential"
+        assert exports["OS_APPLICATION_CREDENTIAL_ID"] == env["OS_APPLICATION_CREDENTIAL_ID"]
+    else:
+        assert exports["OS_AUTH_TYPE"] == "v3token"
+        assert exports["OS_TOKEN"] == exports["OS_AUTH_TOKEN"]
+        assert exports["OS_PROJECT_ID"] == swift_server.keystone_project_id
+    assert swift_cli("post", swift_container, env=exports).returncode == 0
+    assert swift_cli("stat", swift_container, env=exports).returncode == 0
+    # what the openstack CLI does with them: a v3token login, read from OS_* by keystoneauth1
+    swift_only = ("OS_STORAGE_URL", "OS_AUTH_TOKEN")
+    for_openstack = {k: v for k, v in exports.items() if k not in swift_only}
+    auth = swift_auth(env=for_openstack)
+    assert isinstance(auth, KeystoneAuth) and auth.auth_type == exports["OS_AUTH_TYPE"]
+    assert auth.get().storage_url == exports["OS_STORAGE_URL"]

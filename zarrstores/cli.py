@@ -21,6 +21,7 @@ from .auth import (
     swift_exports,
     token_source,
 )
+from .auth.loading import keystone_for_token
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -38,11 +39,20 @@ def _cmd_token(args: argparse.Namespace) -> int:
         ),
         "expires_in": None if left is None else str(timedelta(seconds=int(left))),
     }
+    keystone = keystone_for_token(source)  # OS_AUTH_TYPE=v3oidcaccesstoken or such an OS_CLOUD
+    if keystone is not None:
+        who = keystone.identity()
+        fields |= {
+            "keystone_user": f"{who.user} (domain {who.user_domain}, id {who.user_id})",
+            "keystone_project": f"{who.project} (domain {who.project_domain}, id {who.project_id})",
+            "keystone_roles": ", ".join(who.roles),
+        }
     if args.json:
         print(json.dumps(fields, indent=2))
     else:
+        width = max(map(len, fields))
         for name, value in fields.items():
-            print(f"{name:>11}: {value if value is not None else '-'}")
+            print(f"{name:>{width}}: {value if value is not None else '-'}")
     return 0
 
 
@@ -53,8 +63,8 @@ def _cmd_env(args: argparse.Namespace) -> int:
             for k, v in (("authurl", args.authurl), ("user", args.user), ("key", args.key))
             if v
         }
-        creds = swift_auth(**options).get()
-        print(format_exports(swift_exports(creds), args.shell))
+        auth = swift_auth(**options)
+        print(format_exports(swift_exports(auth.get(), auth), args.shell))
         return 0
     provider, endpoint = s3_credentials(
         args.endpoint, token_file=args.token_file, mc_alias_name=args.mc_alias
@@ -78,17 +88,11 @@ def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
 
     base = Path(args.dir).resolve() if args.dir else None
     exports: dict[str, str] = {}
+    keystone = args.swift and args.keystone
     with contextlib.ExitStack() as stack:
-        if args.swift:
-            swift = stack.enter_context(
-                SwiftServer(base / "swift" if base else None, keystone=args.keystone)
-            )
-            exports |= {"ST_AUTH": swift.auth_url, "ST_USER": "test:tester", "ST_KEY": "testing"}
-            if args.keystone:
-                exports |= {f"#{k}": v for k, v in swift.os_env("password").items()}
-        if args.s3:
+        issuer = None
+        if args.s3 or keystone:  # Keystone is federated with the issuer S3's STS trusts
             issuer = stack.enter_context(OIDCIssuer())
-            s3 = stack.enter_context(S3Server(issuer, base / "s3" if base else None))
             token_file = Path(args.token_file or (base or Path.cwd() / ".zarrstores") / "token")
             token_file.parent.mkdir(parents=True, exist_ok=True)
             issuer.write_token(token_file, expires_in=args.token_life)
@@ -97,11 +101,22 @@ def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
                     token_file, every=args.refresh, expires_in=args.token_life
                 )
             )
-            exports |= {
-                "AWS_ENDPOINT_URL": s3.endpoint,
-                "AWS_DEFAULT_REGION": s3.region,
-                "BEARER_TOKEN_FILE": str(token_file),
-            }
+            exports["BEARER_TOKEN_FILE"] = str(token_file)
+        if args.swift:
+            swift = stack.enter_context(
+                SwiftServer(
+                    base / "swift" if base else None,
+                    keystone=keystone,
+                    oidc_issuer=issuer if keystone else None,
+                )
+            )
+            exports |= {"ST_AUTH": swift.auth_url, "ST_USER": "test:tester", "ST_KEY": "testing"}
+            if keystone:
+                exports |= {f"#{k}": v for k, v in swift.os_env("password").items()}
+                exports |= {f"##{k}": v for k, v in swift.os_env("oidc").items()}
+        if args.s3:
+            s3 = stack.enter_context(S3Server(issuer, base / "s3" if base else None))
+            exports |= {"AWS_ENDPOINT_URL": s3.endpoint, "AWS_DEFAULT_REGION": s3.region}
         yield exports
 
 
@@ -118,7 +133,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         with _servers(args) as exports:
             plain = {k: v for k, v in exports.items() if not k.startswith("#")}
-            keystone = {k[1:]: v for k, v in exports.items() if k.startswith("#")}
+            keystone = {
+                k[1:]: v for k, v in exports.items() if k.startswith("#") and k[1:2] != "#"
+            }
+            oidc = {k[2:]: v for k, v in exports.items() if k.startswith("##")}
             lines = [f"# zarrstores local servers (ready in {time.monotonic() - started:.1f} s)"]
             lines.append(format_exports(plain))
             if keystone:
@@ -126,6 +144,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                     "# Keystone v3 instead of tempauth (unset ST_AUTH ST_USER ST_KEY first):"
                 )
                 lines += ["# " + line for line in format_exports(keystone).splitlines()]
+            if oidc:
+                lines.append(
+                    "# Keystone with the OIDC token of BEARER_TOKEN_FILE (unset ST_AUTH ST_USER "
+                    "ST_KEY first):"
+                )
+                lines += ["# " + line for line in format_exports(oidc).splitlines()]
             lines.append("# Ctrl-C stops the servers.")
             text = "\n".join(lines)
             if args.env_file:

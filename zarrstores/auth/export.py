@@ -6,15 +6,38 @@ import re
 import shlex
 from urllib.parse import quote, urlsplit
 
+from ._secret import Secret
+from .keystone import KeystoneAuth, env_var
 from .s3 import S3Credentials
-from .swift import SwiftCredentials
+from .swift import SwiftAuth, SwiftCredentials
 
 
-def swift_exports(creds: SwiftCredentials) -> dict[str, str]:
-    """``OS_STORAGE_URL`` and ``OS_AUTH_TOKEN``, as ``swift auth`` prints them."""
+def swift_exports(creds: SwiftCredentials, auth: SwiftAuth | None = None) -> dict[str, str]:
+    """``OS_STORAGE_URL`` and ``OS_AUTH_TOKEN``, as ``swift auth`` prints them.
+
+    For a Keystone ``auth`` also what the ``openstack`` CLI needs, for every auth type: that
+    Keystone token (``OS_AUTH_TYPE=v3token``, ``OS_TOKEN``, ``OS_PROJECT_ID``), or for an
+    application credential, whose tokens Keystone does not let make new ones, the credential
+    itself; with ``OS_AUTH_URL``, ``OS_INTERFACE`` and ``OS_REGION_NAME``.
+    """
     exports = {"OS_STORAGE_URL": creds.storage_url}
     if creds.token:
         exports["OS_AUTH_TOKEN"] = creds.token.reveal()
+    if not (isinstance(auth, KeystoneAuth) and creds.token and auth.auth_url):
+        return exports
+    exports |= {"OS_AUTH_URL": auth.auth_url, "OS_INTERFACE": auth.interface}
+    if auth.auth_type == "v3applicationcredential":
+        exports["OS_AUTH_TYPE"] = auth.auth_type
+        for name, value in auth.options.items():
+            if name != "auth_url":
+                exports[env_var(name)] = value.reveal() if isinstance(value, Secret) else value
+    else:
+        exports |= {"OS_AUTH_TYPE": "v3token", "OS_TOKEN": creds.token.reveal()}
+        project = auth.identity().project_id
+        if project:
+            exports["OS_PROJECT_ID"] = project
+    if auth.region_name:
+        exports["OS_REGION_NAME"] = auth.region_name
     return exports
 
 

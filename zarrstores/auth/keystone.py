@@ -267,6 +267,11 @@ class KeystoneAuth(SwiftAuth):
                 f"{at} rejected the {kind} credentials: check "
                 f"{self._credential_variables()}, the project and the domains{said}"
             )
+        if isinstance(e, ks_exc.Forbidden):
+            return SwiftAuthError(
+                f"{at} refused the {self.auth_type} login (403): check what these credentials "
+                f"may do{said}"
+            )
         if isinstance(e, ks_exc.DiscoveryFailure):
             return SwiftAuthError(
                 f"{at} answered no Keystone version document: is it Keystone's v3 endpoint, "
@@ -299,10 +304,15 @@ class KeystoneAuth(SwiftAuth):
         )
 
     def _credential_variables(self) -> str:
-        names = [o.name for o in plugin_loader(self.auth_type).get_options() if o.secret]
-        names = [n for n in names if n.replace("-", "_") in self._options] or names
-        who = [n for n in ("username", "user-id") if n.replace("-", "_") in self._options]
-        return "/".join(env_var(n) for n in who + names) or "the credentials"
+        """The ``OS_*`` variables of who logs in and the secret, e.g. OS_USERNAME/OS_PASSWORD."""
+        options = plugin_loader(self.auth_type).get_options()
+        who = ("username", "user_id", "application_credential_id", "application_credential_name")
+        names = [o.name for o in options if o.dest in who and o.dest in self._options]
+        names += [o.name for o in options if o.secret and o.dest in self._options]
+        text = "/".join(env_var(n) for n in names) or "the credentials"
+        if self.auth_type == "v3applicationcredential":
+            return f"the application credential ({text})"
+        return text
 
     def describe(self) -> str:
         if self.token_source is not None or "identity_provider" in self._options:

@@ -122,6 +122,11 @@ def _swiftclient_style(
     version = str(auth_version or ("3" if _looks_keystone(authurl, options) else "1"))
     if version.startswith(("2", "3")):
         options = {"auth_url": authurl, "username": user, "password": key, **options}
+        # As most sites' openrc files: names are looked up in the default domain unless a
+        # domain is given (keystoneauth1 requires one; a wrong one fails the login, clearly).
+        for kind in ("user", "project"):
+            if not any(f"{kind}_domain_{k}" in options for k in ("id", "name")):
+                options[f"{kind}_domain_name"] = "Default"
         return _keystone(options, auth_type or "v3password", place, verify)
     return TempAuth(authurl, user, key, storage_url=place["storage_url"], verify=verify)
 
@@ -209,11 +214,7 @@ def swift_auth_from_env(
             options["password"] = env["ST_KEY"]
             return _keystone(options, "v3password", {}, verify)
         return TempAuth(env["ST_AUTH"], env["ST_USER"], env["ST_KEY"], verify=verify)
-    place = {
-        "region_name": env.get("OS_REGION_NAME"),
-        "interface": env.get("OS_INTERFACE") or env.get("OS_ENDPOINT_TYPE"),
-        "storage_url": env.get("OS_STORAGE_URL"),
-    }
+    place = _place_from_env(env)
     if env.get("OS_CLOUD"):
         return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, {})
     if env.get("OS_AUTH_URL"):
@@ -232,6 +233,35 @@ def swift_auth_from_env(
         "OS_AUTH_TOKEN; or pass storage_options (authurl/user/key, auth_type and its options, "
         "cloud, preauthurl/preauthtoken, or anon=True with storage_url)"
     )
+
+
+def _place_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "region_name": env.get("OS_REGION_NAME"),
+        "interface": env.get("OS_INTERFACE") or env.get("OS_ENDPOINT_TYPE"),
+        "storage_url": env.get("OS_STORAGE_URL"),
+    }
+
+
+def keystone_for_token(
+    source: TokenSource, env: Mapping[str, str] | None = None
+) -> KeystoneAuth | None:
+    """The Keystone login that ``OS_CLOUD`` or ``OS_AUTH_URL`` + ``OS_AUTH_TYPE`` configure for
+    an OIDC access token (``v3oidcaccesstoken``), using ``source``; None when they configure
+    none."""
+    env = os.environ if env is None else env
+    verify: bool | str = env.get("OS_CACERT") or True
+    if env.get("OS_INSECURE", "").lower() in ("1", "true", "yes"):
+        verify = False
+    place = _place_from_env(env)
+    if env.get("OS_CLOUD"):
+        if load_cloud(env["OS_CLOUD"], env).auth_type != OIDC_ACCESS_TOKEN:
+            return None
+        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, {"access_token": source})
+    if env.get("OS_AUTH_URL") and env.get("OS_AUTH_TYPE") == OIDC_ACCESS_TOKEN:
+        options = keystone_options_from_env(env, OIDC_ACCESS_TOKEN) | {"access_token": source}
+        return _keystone(options, OIDC_ACCESS_TOKEN, place, verify, env)
+    return None
 
 
 def getenv_auth(env: Mapping[str, str] | None = None) -> dict[str, str]:
