@@ -295,3 +295,29 @@ def test_env_swift_prints_what_the_swift_and_openstack_clis_use(
     auth = swift_auth(env=for_openstack)
     assert isinstance(auth, KeystoneAuth) and auth.auth_type == exports["OS_AUTH_TYPE"]
     assert auth.get().storage_url == exports["OS_STORAGE_URL"]
+
+
+def test_serve_prints_the_oidc_keystone_variables_commented(tmp_path: Path) -> None:
+    from test_cli import ZARRSTORES, exports_of
+
+    env_file = tmp_path / "env.sh"
+    args = ["serve", "--no-s3", "--dir", str(tmp_path / "data"), "--env-file", str(env_file)]
+    proc = subprocess.Popen([*ZARRSTORES, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while not env_file.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert env_file.exists(), proc.stdout.read() if proc.poll() is not None else "timeout"
+        text = env_file.read_text()
+        head, _, oidc = text.partition("# Keystone with the OIDC token of BEARER_TOKEN_FILE")
+        assert "OS_AUTH_TYPE" not in exports_of(head.split("# Keystone v3")[0])
+        lines = [line[2:] for line in oidc.splitlines() if line.startswith("# export ")]
+        exports = exports_of("\n".join(lines))
+        exports["BEARER_TOKEN_FILE"] = exports_of(head)["BEARER_TOKEN_FILE"]
+        assert exports["OS_AUTH_TYPE"] == "v3oidcaccesstoken"
+        result = cli("token", env=exports)
+        assert result.returncode == 0, result.stderr
+        assert "keystone_project: test (domain Default" in result.stdout
+    finally:
+        proc.send_signal(2)
+        proc.wait(60)

@@ -321,16 +321,9 @@ class KeystoneAuth(SwiftAuth):
             return (
                 f"Keystone {self.auth_type} via {idp!r}/{protocol!r}{where} at {self.auth_url}"
             )
-        who = next(
-            (
-                self._options[k]
-                for k in ("username", "user_id", "application_credential_id",
-                          "application_credential_name")
-                if k in self._options
-            ),
-            "token" if "token" in self._options else None,
-        )
-        return f"Keystone {self.auth_type} {who or ''} at {self.auth_url}".replace("  ", " ")
+        names = ("username", "user_id", "application_credential_id", "application_credential_name")
+        who = [str(self._options[k]) for k in names if k in self._options]
+        return " ".join(["Keystone", self.auth_type, *who[:1], "at", self.auth_url])
 
 
 def _versioned(url: str, auth_type: str) -> str:
