@@ -267,3 +267,26 @@ def test_preauth_from_env_still_comes_first(swift_server: SwiftServer) -> None:
     env = {**swift_server.os_env("password"), "OS_STORAGE_URL": "http://h/v1/AUTH_x"}
     env["OS_AUTH_TOKEN"] = "t"
     assert isinstance(swift_auth(env=env), PreAuth)
+
+
+def test_oidc_auth_sends_the_token_file_path_to_dask_workers_not_the_token(
+    tmp_path: Path,
+) -> None:
+    from distributed.protocol.pickle import dumps, loads
+
+    token_file = tmp_path / "token"
+    token_file.write_text(JWT)
+    token_file.chmod(0o600)
+    auth = KeystoneAuth(
+        "https://keystone.example.org:5000/v3",
+        auth_type="v3oidcaccesstoken",
+        identity_provider="egi.eu",
+        protocol="openid",
+        project_id="p",
+        access_token_file=token_file,
+    )
+    shipped = dumps(auth)
+    assert JWT.encode() not in shipped
+    newer = JWT.replace("c2ln", "bmV3")
+    token_file.write_text(newer)
+    assert loads(shipped).token_source.get() == newer  # read where it runs, at each login
