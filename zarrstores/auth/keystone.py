@@ -122,23 +122,7 @@ class KeystoneAuth(SwiftAuth):
             self.token_source = token_source(
                 given.pop("access_token", None), given.pop("access_token_file", None)
             )
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            raise ConfigurationError(
-                f"Keystone auth type {auth_type!r} has no option {', '.join(map(repr, unknown))}"
-                f"; its options are:\n  {', '.join(sorted(known))}"
-            )
-        have = set(given) | ({"access_token"} if self.token_source else set())
-        missing = [o for o in known.values() if o.required and o.dest not in have]
-        missing += [
-            known[group[0]] for group in _NEEDED.get(auth_type, ()) if not have & set(group)
-        ]
-        if missing:
-            opt = missing[0]
-            raise ConfigurationError(
-                f"Keystone auth type {auth_type!r} needs option {opt.dest!r}: "
-                f"{env_var(opt.name)} is not set (or pass {opt.dest}=... in storage_options)"
-            )
+        _check(auth_type, known, set(given) | ({"access_token"} if self.token_source else set()))
         url = given.get("auth_url")
         if url:
             check_url(url, "auth_url", "https://keystone.example.org:5000/v3")
@@ -324,6 +308,24 @@ class KeystoneAuth(SwiftAuth):
         names = ("username", "user_id", "application_credential_id", "application_credential_name")
         who = [str(self._options[k]) for k in names if k in self._options]
         return " ".join(["Keystone", self.auth_type, *who[:1], "at", self.auth_url])
+
+
+def _check(auth_type: str, known: Mapping[str, Any], given: set[str]) -> None:
+    """ConfigurationError naming an unknown option, or the first missing one and its variable."""
+    unknown = sorted(given - set(known))
+    if unknown:
+        raise ConfigurationError(
+            f"Keystone auth type {auth_type!r} has no option {', '.join(map(repr, unknown))}"
+            f"; its options are:\n  {', '.join(sorted(known))}"
+        )
+    missing = [o for o in known.values() if o.required and o.dest not in given]
+    missing += [known[group[0]] for group in _NEEDED.get(auth_type, ()) if not given & set(group)]
+    if missing:
+        opt = missing[0]
+        raise ConfigurationError(
+            f"Keystone auth type {auth_type!r} needs option {opt.dest!r}: "
+            f"{env_var(opt.name)} is not set (or pass {opt.dest}=... in storage_options)"
+        )
 
 
 def _versioned(url: str, auth_type: str) -> str:
