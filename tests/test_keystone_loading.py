@@ -290,3 +290,40 @@ def test_oidc_auth_sends_the_token_file_path_to_dask_workers_not_the_token(
     newer = JWT.replace("c2ln", "bmV3")
     token_file.write_text(newer)
     assert loads(shipped).token_source.get() == newer  # read where it runs, at each login
+
+
+def fresh_passcode(server: SwiftServer) -> str:
+    """tester's TOTP passcode with at least 10 s of its 30 s window left (Keystone accepts only
+    the current window)."""
+    import time
+
+    left = 30 - time.time() % 30
+    if left < 10:
+        time.sleep(left + 0.1)
+    assert server.keystone is not None
+    return server.keystone.totp_passcode()
+
+
+@pytest.mark.parametrize("auth_type", ["v3totp", "v3multifactor"])
+def test_totp_and_multifactor_logins(
+    swift_server: SwiftServer, swift_container: str, auth_type: str
+) -> None:
+    env = swift_server.os_env("password")
+    options: dict[str, object] = {
+        "auth_type": auth_type,
+        "auth_url": env["OS_AUTH_URL"],
+        "username": "tester",
+        "user_domain_name": "Default",
+        "project_name": "test",
+        "project_domain_name": "Default",
+        "passcode": fresh_passcode(swift_server),
+    }
+    if auth_type == "v3multifactor":
+        options |= {"auth_methods": "v3password,v3totp", "password": env["OS_PASSWORD"]}
+    auth = swift_auth(**options)
+    assert auth.identity().project_id == swift_server.keystone_project_id
+    assert "passcode" not in repr(auth) and str(options["passcode"]) not in repr(auth)
+    roundtrip(f"swift://{swift_container}/{auth_type}.zarr", auth=auth)
+    wrong = {**options, "passcode": "000000" if options["passcode"] != "000000" else "111111"}
+    with pytest.raises(PermissionError, match=r"rejected the v3\w+ credentials: check .*PASSCODE"):
+        swift_auth(**wrong).get()

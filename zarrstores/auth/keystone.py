@@ -289,7 +289,8 @@ class KeystoneAuth(SwiftAuth):
 
     def _credential_variables(self) -> str:
         """The ``OS_*`` variables of who logs in and the secret, e.g. OS_USERNAME/OS_PASSWORD."""
-        options = plugin_loader(self.auth_type).get_options()
+        options = plugin_options(self.auth_type, _methods(self._options.get("auth_methods")))
+        options = list(options.values())
         who = ("username", "user_id", "application_credential_id", "application_credential_name")
         names = [o.name for o in options if o.dest in who and o.dest in self._options]
         names += [o.name for o in options if o.secret and o.dest in self._options]

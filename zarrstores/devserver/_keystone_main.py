@@ -172,7 +172,21 @@ def _provision(roles: dict[str, str], object_store_url: str | None) -> dict[str,
         "project_ids": project_ids,
         "user_ids": user_ids,
         "application_credential": {"id": created["id"], "secret": secret},
+        "totp_secret": _totp_credential(api, tester),
     }
+
+
+def _totp_credential(api: Any, user_id: str) -> str:
+    """tester's TOTP secret (base32): the one stored, or a new one."""
+    for credential in api.credential_api.list_credentials_for_user(user_id, type="totp"):
+        return credential["blob"]
+    blob = base64.b32encode(secrets.token_bytes(20)).decode().rstrip("=")
+    credential_id = uuid.uuid4().hex
+    api.credential_api.create_credential(
+        credential_id,
+        {"id": credential_id, "user_id": user_id, "type": "totp", "blob": blob, "project_id": None},
+    )
+    return blob
 
 
 def _ensure_object_store(api: Any, driver_hints: Any, url: str) -> None:

@@ -38,10 +38,10 @@ USERS: dict[str, tuple[str, str, str]] = {
 }
 
 
-_OIDC_CONFIG = """
-[auth]
-methods = password,token,application_credential,openid
+# TOTP is enabled for v3totp / v3multifactor logins (tester has a TOTP credential).
+_AUTH_METHODS = "password,token,application_credential,totp"
 
+_OIDC_CONFIG = """
 [federation]
 # Only environ keys with this prefix are claims (set by the front): never a client's headers.
 assertion_prefix = OIDC-
@@ -56,7 +56,8 @@ class KeystoneServer(LocalServer):
 
     ``object_store_url`` is the catalog's ``object-store`` endpoint, e.g.
     ``http://127.0.0.1:8080/v1/AUTH_$(project_id)s``. An application credential for ``tester``
-    in project ``test`` is (re)created at every start.
+    in project ``test`` is (re)created at every start, and tester has a TOTP credential
+    (:attr:`totp_secret`, base32; :meth:`totp_passcode` gives the current passcode).
 
     With ``oidc_issuer`` (the issuer's URL), Keystone is federated with it: identity provider
     ``local-oidc``, protocol ``openid``, and a front validating the bearer token against the
@@ -85,6 +86,7 @@ class KeystoneServer(LocalServer):
         self.project_ids: dict[str, str] = {}
         self.application_credential_id = ""
         self.application_credential_secret = ""
+        self.totp_secret = ""
         self.pids: list[int] = []
         self._proc: subprocess.Popen[bytes] | None = None
         self._log = self.dir / "keystone.log"
@@ -143,6 +145,7 @@ class KeystoneServer(LocalServer):
         self.project_ids = state["project_ids"]
         self.application_credential_id = state["application_credential"]["id"]
         self.application_credential_secret = state["application_credential"]["secret"]
+        self.totp_secret = state["totp_secret"]
 
     def stop(self) -> None:
         """Stop the process; remove the directory if it was a temporary one."""
@@ -151,6 +154,17 @@ class KeystoneServer(LocalServer):
             self._proc = None
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def totp_passcode(self) -> str:
+        """tester's current TOTP passcode (6 digits, 30 s, HMAC-SHA1, as Keystone checks it)."""
+        import base64
+        import time
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+        key = base64.b32decode(self.totp_secret + "=" * (-len(self.totp_secret) % 8))
+        return TOTP(key, 6, hashes.SHA1(), 30).generate(time.time()).decode()
 
     def os_env(self, kind: str = "password", *, user: str = "tester") -> dict[str, str]:
         """``OS_*`` variables for the ``swift`` CLI and keystoneauth1's loaders.
@@ -234,6 +248,8 @@ key_repository = {repos["fernet_receipts"]}
 
 [credential]
 key_repository = {repos["credential"]}
+[auth]
+methods = {_AUTH_METHODS + (",openid" if self.oidc_issuer else "")}
 {_OIDC_CONFIG if self.oidc_issuer else ""}"""
         )
         return config
