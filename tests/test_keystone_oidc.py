@@ -321,3 +321,19 @@ def test_serve_prints_the_oidc_keystone_variables_commented(tmp_path: Path) -> N
     finally:
         proc.send_signal(2)
         proc.wait(60)
+
+
+def test_no_oidc_or_keystone_token_in_debug_logs(
+    swift_server: SwiftServer, token_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    auth = swift_auth(env=oidc_env(swift_server, token_file))
+    keystone_token = auth.get().token.reveal()
+    auth.refresh_after_failure(auth.get())
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "POST" in logged or "auth/tokens" in logged  # keystoneauth1 did log its requests
+    for secret in (token_file.read_text().strip(), keystone_token):
+        assert secret not in logged
+        assert secret not in repr(auth) + str(auth)
