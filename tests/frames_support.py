@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from backends import FAST, Backend
+
 from zarrstores.auth import STSCredentials
 from zarrstores.frames import FrameStore
 
@@ -36,4 +37,5 @@ def frame_options(backend: Backend, endpoint: str | None = None) -> dict[str, An
 def frame_store(backend: Backend, prefix: str = "lake", endpoint: str | None = None) -> FrameStore:
     """A FrameStore at ``<protocol>://<container>/<prefix>`` on ``backend``."""
     protocol = "swift" if backend.name == "swift" else "minio"
-    return FrameStore(f"{protocol}://{backend.container}/{prefix}", **frame_options(backend, endpoint))
+    url = f"{protocol}://{backend.container}/{prefix}"
+    return FrameStore(url, **frame_options(backend, endpoint))

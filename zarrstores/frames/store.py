@@ -34,6 +34,7 @@ from ._sql import run_sql, table_dataset
 __all__ = ["FrameStore"]
 
 _APPEND_ATTEMPTS = 5
+_READ_ATTEMPTS = 5
 
 
 class FrameStore:
@@ -182,9 +183,22 @@ class FrameStore:
     ) -> pa.Table:
         directory = self._dir(name, bucket)
         marker = self._marker(directory)
-        if marker is None:
-            where = f" in bucket {bucket}" if bucket else ""
-            raise FileNotFoundError(missing or f"dataframe {name}{where} not found")
+        for _ in range(_READ_ATTEMPTS):
+            if marker is None:
+                where = f" in bucket {bucket}" if bucket else ""
+                raise FileNotFoundError(missing or f"dataframe {name}{where} not found")
+            try:
+                return self._read(name, directory, marker, sql)
+            except Exception:
+                # A REPLACE or DELETE may have switched the table and removed the files being
+                # read: then read the table as it is now; otherwise the error stands.
+                now = self._marker(directory)
+                if now is not None and now.generation == marker.generation:
+                    raise
+                marker = now
+        raise OSError(f"{directory}: the table kept being replaced while reading it")
+
+    def _read(self, name: str, directory: str, marker: Marker, sql: str | None) -> pa.Table:
         files = self._files(directory, marker.generation)
         if sql is not None:
             return run_sql(name, table_dataset(self.fs, files, marker.schema), sql)
