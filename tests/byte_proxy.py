@@ -26,6 +26,7 @@ class ByteCountingProxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task] = set()
 
     def __enter__(self) -> ByteCountingProxy:
         self._thread.start()
@@ -38,6 +39,9 @@ class ByteCountingProxy:
         async def close() -> None:
             assert self._server is not None
             self._server.close()
+            for task in self._handlers:
+                task.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -47,6 +51,10 @@ class ByteCountingProxy:
         self.received = self.sent = 0
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
