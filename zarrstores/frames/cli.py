@@ -57,8 +57,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     server = FrameServer(location, args.root, certs=certs, secret=args.secret)
     if args.token_file:
         path = Path(args.token_file)
-        path.touch(mode=0o600)
-        path.write_text(server.generate_admin_jwt())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the file was there before
+        with os.fdopen(fd, "w") as f:
+            f.write(server.generate_admin_jwt())
         print(f"admin JWT written to {path}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"serving {server.store!r} on {location.uri.decode()} (Ctrl-C stops)", flush=True)
