@@ -6,30 +6,29 @@ from typing import Any
 
 from backends import FAST, Backend
 
-from zarrstores.auth import STSCredentials
+from zarrstores.auth import STSCredentials, TempAuth
 from zarrstores.frames import FrameStore
 
 __all__ = ["frame_options", "frame_store"]
 
 
-def frame_options(backend: Backend, endpoint: str | None = None) -> dict[str, Any]:
-    """storage_options for ``backend`` (through ``endpoint``, e.g. a counting proxy)."""
+def frame_options(
+    backend: Backend, endpoint: str | None = None, *, read_only: bool = False
+) -> dict[str, Any]:
+    """storage_options for ``backend`` (through ``endpoint``, e.g. a counting proxy; with
+    ``read_only``, credentials that may read but not write: Swift's non-admin ``tester3``, to
+    whom the test grants a read ACL, or S3's read-only STS policy)."""
     if backend.name == "swift":
-        from zarrstores.auth import TempAuth
-
         server = backend.server  # type: ignore[attr-defined]
-        if endpoint is None:
-            return {"auth": backend.auth(), "retry": FAST}  # type: ignore[attr-defined]
-        auth = TempAuth(
-            server.auth_url, "test:tester", server.users["test:tester"],
-            storage_url=f"{endpoint}/v1/AUTH_test",
-        )
+        user = "test:tester3" if read_only else "test:tester"
+        storage_url = f"{endpoint or server.proxy_url}/v1/AUTH_test"
+        auth = TempAuth(server.auth_url, user, server.users[user], storage_url=storage_url)
         return {"auth": auth, "retry": FAST}
     issuer = backend.issuer  # type: ignore[attr-defined]
-    url = endpoint or backend.endpoint()  # type: ignore[attr-defined]
+    token = issuer.mint(policy="readonly" if read_only else "readwrite")
     return {
-        "endpoint_url": url,
-        "credentials": STSCredentials(backend.endpoint(), issuer.mint()),  # type: ignore[attr-defined]
+        "endpoint_url": endpoint or backend.endpoint(),  # type: ignore[attr-defined]
+        "credentials": STSCredentials(backend.endpoint(), token),  # type: ignore[attr-defined]
         "skip_instance_cache": True,
     }
 

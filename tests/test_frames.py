@@ -161,6 +161,21 @@ def test_resample_with_sql_and_by_time(backend):
         store.resample("raw", "x", rule="1s", bucket="in")
 
 
+def test_refusals_are_permission_errors(backend):
+    store = frame_store(backend)
+    store.put("guarded", _frame(0))
+    if backend.name == "swift":
+        backend._raw.post_container(backend.container, {"X-Container-Read": "test:tester3"})
+    reader = FrameStore(store.url("x").rsplit("/", 2)[0], **frame_options(backend, read_only=True))
+    assert reader.get("guarded", "SELECT count(*) AS n FROM guarded")["n"].tolist() == [5]
+    assert [t["name"] for t in reader.list()] == ["guarded"]
+    with pytest.raises(PermissionError):
+        reader.put("guarded", _frame(100), mode=PutMode.REPLACE)
+    with pytest.raises(PermissionError):
+        reader.delete("guarded")
+    assert store.get("guarded")["id"].tolist() == list(range(5))
+
+
 def test_other_tools_read_the_same_url(backend):
     store = frame_store(backend)
     store.put("obs", _frame(0), bucket="site")

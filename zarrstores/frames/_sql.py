@@ -8,6 +8,7 @@ statistics can match, each with ranged GETs (no read-ahead cache, no HEAD per fi
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -43,16 +44,39 @@ def table_dataset(fs: Any, files: dict[str, int], schema: pa.Schema) -> pads.Dat
 
 
 def run_sql(name: str, dataset: pads.Dataset, sql: str) -> pa.Table:
-    """The result of ``sql`` with the table registered as ``name``; ``SQLError`` naming the
-    problem when DataFusion refuses the query."""
+    """The result of ``sql`` with the table registered as ``name``.
+
+    Raises ``SQLError`` naming the problem when DataFusion refuses or cannot evaluate the
+    query; storage errors met while scanning keep their kind (``PermissionError``,
+    ``FileNotFoundError``, else ``OSError``), so they never read as a bad query.
+    """
     from datafusion import SessionContext
 
     ctx = SessionContext()
     ctx.register_dataset(name, dataset)
     try:
-        return ctx.sql(sql).to_arrow_table()
-    except Exception as e:  # DataFusion raises plain Exceptions with its own message
-        message = str(e).strip()
-        if "DataFusion error" in message or "error" in type(e).__name__.lower():
-            raise SQLError(f"{message.splitlines()[0][:300]} (query on table {name})") from None
-        raise
+        frame = ctx.sql(sql)
+    except ValueError as e:  # parse and planning errors
+        raise SQLError(_first_line(e, name)) from None
+    try:
+        return frame.to_arrow_table()
+    except Exception as e:  # DataFusion raises plain Exceptions while executing
+        message = str(e)
+        external = _EXTERNAL.search(message)
+        if external is None:
+            raise SQLError(_first_line(e, name)) from None
+        kind = _STORAGE_ERRORS.get(external.group(1), OSError)
+        raise kind(f"reading table {name}: {external.group(2)[:160]}") from None
+
+
+_EXTERNAL = re.compile(r"External error: (\w+): (.*)")
+_STORAGE_ERRORS: dict[str, type[OSError]] = {
+    "PermissionError": PermissionError,
+    "FileNotFoundError": FileNotFoundError,
+}
+
+
+def _first_line(error: Exception, name: str) -> str:
+    """DataFusion's message, first line, short enough to read, saying which table."""
+    message = " ".join(str(error).split("\n")[:2]).strip()
+    return f"{message[:150]} (SQL on table {name[:40]})"
