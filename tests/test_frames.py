@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import duckdb
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -181,12 +182,18 @@ def test_other_tools_read_the_same_url(backend):
     store.put("obs", _frame(0), bucket="site")
     store.put("obs", _frame(5), bucket="site", mode=PutMode.APPEND)
     url = store.url("obs", bucket="site")
-    options = frame_options(backend)
-    back = pd.read_parquet(url, storage_options=options)
+    back = pd.read_parquet(url, storage_options=frame_options(backend))
     assert sorted(back["id"].tolist()) == list(range(10))
-    fs = FrameStore(url.rsplit("/", 3)[0], **options).fs
-    dataset = pads.dataset(url.split("://", 1)[1], filesystem=fs, format="parquet")
+
+    dataset = pads.dataset(url.split("://", 1)[1], filesystem=store.fs, format="parquet")
     assert dataset.count_rows() == 10
+    assert pl.scan_pyarrow_dataset(dataset).select(pl.col("id").sum()).collect().item() == 45
+
+    duck = duckdb.connect()
+    duck.register_filesystem(store.fs)
+    query = f"SELECT count(*), sum(id) FROM read_parquet('{url}*.parquet')"
+    [(count, total)] = duck.sql(query).fetchall()
+    assert (count, total) == (10, 45)
 
 
 def test_replace_is_atomic_for_readers(backend):
