@@ -1,22 +1,15 @@
-"""The Shoots client in a virtual env of its own, run as a subprocess.
-
-``shoots`` depends on the ``jwt`` package, which replaces PyJWT's ``jwt`` module (the test
-OIDC issuer needs PyJWT), so the client cannot share the test env. The env is made on first
-use at ``<repo>/.venv-shoots`` (git-ignored) and reused while its stamp file is there.
-"""
+"""The Shoots client run as a subprocess in its own env (``<repo>/.venv-shoots``, git-ignored,
+made on first use: see :mod:`zarrstores.devserver.shoots`)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-__all__ = ["SHOOTS_VERSION", "run_shoots_client", "shoots_python"]
+from zarrstores.devserver.shoots import shoots_python
 
-SHOOTS_VERSION = "0.1.1"
-_VENV = Path(__file__).resolve().parent.parent / ".venv-shoots"
+__all__ = ["run_shoots_client"]
 
 _PRELUDE = """
 import os
@@ -40,19 +33,6 @@ def connect(token=None):
     tls = os.environ.get("TLS") == "1"
     return ShootsClient("127.0.0.1", int(os.environ["PORT"]), tls, root_cert, token=token)
 """
-
-
-def shoots_python() -> Path:
-    """The Python of the Shoots env (made, with ``shoots`` from PyPI, if missing)."""
-    python = _VENV / "bin" / "python"
-    stamp = _VENV / f".installed-shoots-{SHOOTS_VERSION}"
-    if not stamp.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", f"shoots=={SHOOTS_VERSION}"], check=True
-        )
-        stamp.touch()
-    return python
 
 
 def run_shoots_client(code: str, port: int, **env: str) -> str:

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 from backends import backend_fixture  # noqa: F401 (fixture)
-from byte_proxy import ByteCountingProxy
 from frames_support import frame_options, frame_store
 
+from zarrstores.devserver.byteproxy import ByteCountingProxy
 from zarrstores.frames import (
     BucketDeleteMode,
     BucketNotEmptyError,

@@ -1,4 +1,5 @@
-"""A TCP proxy in a thread that counts the bytes it carries each way (for pushdown tests)."""
+"""A TCP proxy in a thread that counts the bytes it carries each way (how much a query
+really transfers: tests and benchmarks of the frame store)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import threading
 from urllib.parse import urlsplit
 
-from zarrstores.devserver._proc import free_port
+from ._proc import free_port
 
 __all__ = ["ByteCountingProxy"]
 
