@@ -9,7 +9,7 @@ from backends import FAST, Backend
 from zarrstores.auth import STSCredentials, TempAuth
 from zarrstores.frames import FrameStore
 
-__all__ = ["frame_options", "frame_store"]
+__all__ = ["frame_options", "frame_store", "frame_url"]
 
 
 def frame_options(
@@ -33,8 +33,12 @@ def frame_options(
     }
 
 
-def frame_store(backend: Backend, prefix: str = "lake", endpoint: str | None = None) -> FrameStore:
-    """A FrameStore at ``<protocol>://<container>/<prefix>`` on ``backend``."""
+def frame_url(backend: Backend, prefix: str = "lake") -> str:
+    """``<protocol>://<container>/<prefix>`` on ``backend``."""
     protocol = "swift" if backend.name == "swift" else "minio"
-    url = f"{protocol}://{backend.container}/{prefix}"
-    return FrameStore(url, **frame_options(backend, endpoint))
+    return f"{protocol}://{backend.container}/{prefix}"
+
+
+def frame_store(backend: Backend, prefix: str = "lake", endpoint: str | None = None) -> FrameStore:
+    """A FrameStore at :func:`frame_url` on ``backend``."""
+    return FrameStore(frame_url(backend, prefix), **frame_options(backend, endpoint))

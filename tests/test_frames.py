@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 from backends import backend_fixture  # noqa: F401 (fixture)
-from frames_support import frame_options, frame_store
+from frames_support import frame_options, frame_store, frame_url
 
 from zarrstores.devserver.byteproxy import ByteCountingProxy
 from zarrstores.frames import (
@@ -167,7 +167,7 @@ def test_refusals_are_permission_errors(backend):
     store.put("guarded", _frame(0))
     if backend.name == "swift":
         backend._raw.post_container(backend.container, {"X-Container-Read": "test:tester3"})
-    reader = FrameStore(store.url("x").rsplit("/", 2)[0], **frame_options(backend, read_only=True))
+    reader = FrameStore(frame_url(backend), **frame_options(backend, read_only=True))
     assert reader.get("guarded", "SELECT count(*) AS n FROM guarded")["n"].tolist() == [5]
     assert [t["name"] for t in reader.list()] == ["guarded"]
     with pytest.raises(PermissionError):
@@ -194,6 +194,20 @@ def test_other_tools_read_the_same_url(backend):
     query = f"SELECT count(*), sum(id) FROM read_parquet('{url}*.parquet')"
     [(count, total)] = duck.sql(query).fetchall()
     assert (count, total) == (10, 45)
+
+
+def test_failed_writes_leave_the_table_as_it_was(backend):
+    store = frame_store(backend)
+    store.put("kept", _frame(0))
+    faulty = frame_store(backend, endpoint=backend.proxy.url)
+    backend.proxy.inject("status", count=0, status=500, method="PUT", path_contains="/part-")
+    with pytest.raises(OSError):
+        faulty.put("kept", _frame(100, rows=300_000), mode=PutMode.REPLACE)
+    with pytest.raises(OSError):
+        faulty.put("kept", _frame(100), mode=PutMode.APPEND)
+    backend.proxy.clear()
+    assert store.get("kept")["id"].tolist() == list(range(5))
+    assert len(backend.raw_keys("lake/kept/")) == 2  # the marker and the one data file
 
 
 def test_replace_is_atomic_for_readers(backend):

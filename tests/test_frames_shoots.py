@@ -11,9 +11,10 @@ from pathlib import Path
 import jwt
 import pytest
 from backends import backend_fixture, self_signed  # noqa: F401 (fixture)
-from frames_support import frame_options, frame_store
+from frames_support import frame_options, frame_store, frame_url
 from shoots_env import run_shoots_client
 
+from zarrstores.devserver.shoots import ShootsServerProcess
 from zarrstores.frames import FrameServer
 
 pytestmark = pytest.mark.timeout(900)
@@ -24,6 +25,67 @@ SECRET = "a test secret of more than thirty-two bytes"
 def _token(secret: str, kind: str, days: int = 1) -> str:
     expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=days)
     return jwt.encode({"exp": expires, "type": kind}, secret, algorithm="HS256")
+
+
+BUCKETS = """
+        client = connect()
+        df0 = pd.DataFrame({"col1": [0], "col2": ["zero"]})
+        bucket = "testing_bucket"
+        client.put("test1", df0, mode=PutMode.REPLACE, bucket=bucket)
+        client.put("test2", df0, mode=PutMode.REPLACE, bucket=bucket)
+        assert client.buckets() == [bucket]
+        assert client.get("test1", bucket=bucket).shape[0] == 1
+        assert sorted(d["name"] for d in client.list(bucket=bucket)) == ["test1", "test2"]
+        assert client.list() == []
+
+        raises(BucketNotEmptyError, client.delete_bucket, bucket, mode=BucketDeleteMode.ERROR)
+        assert bucket in client.buckets()
+        client.delete_bucket(bucket, mode=BucketDeleteMode.DELETE_CONTENTS)
+        assert bucket not in client.buckets()
+
+        client.put("test2", df0, mode=PutMode.REPLACE, bucket="other")
+        client.delete("test2", bucket="other")
+        assert "bucket other deleted" in client.delete_bucket("other", mode=BucketDeleteMode.ERROR)
+        assert client.buckets() == []
+        raises(FileNotFoundError, client.delete_bucket, "asfdasfasdfasdfasdf")
+        """
+
+
+RESAMPLE = """
+        client = connect()
+        times = pd.date_range(start="2020-01-01", periods=60_000, freq="10ms")
+        df = pd.DataFrame({"timestamp": times, "data": np.random.randn(60_000)})
+        client.put(name="series", dataframe=df, bucket="src")
+
+        res = client.resample(source="series", target="ten",
+                              sql="SELECT * FROM series LIMIT 10", source_bucket="src")
+        assert res == {"target_rows": 10}, res
+        assert client.get("ten").shape[0] == 10
+
+        kwargs = dict(source="series", target="slow", rule="10s", time_col="timestamp",
+                      aggregation_func="mean", source_bucket="src", target_bucket="dst")
+        res = client.resample(**kwargs)
+        assert res == {"source_rows": 60_000, "target_rows": 60}, res
+        assert client.get("slow", bucket="dst").shape[0] == 60
+        client.resample(**kwargs, mode=PutMode.REPLACE)
+        assert client.get("slow", bucket="dst").shape[0] == 60
+        client.resample(**kwargs, mode=PutMode.APPEND)
+        assert client.get("slow", bucket="dst").shape[0] == 120
+
+        raises(FileNotFoundError, client.resample, source="xxxxx", target="yyyyy", rule="10s",
+               time_col="timestamp", aggregation_func="mean")
+        raises(FileNotFoundError, client.resample, source="xxxx", target="yyyy",
+               sql="SELECT * FROM xxxx LIMIT 10")
+        """
+
+# Shoots 0.1.1 means this (its own test says so), but with today's DataFusion, which raises
+# planning errors without "DataFusion error" in them, shoots-server answers ArrowInvalid.
+BAD_SQL = """
+        client = connect()
+        raises(DataFusionError, client.resample, source="series", target="t",
+               sql="select * from 100x", source_bucket="src")
+        raises(DataFusionError, client.get, "series", "select * from 100x", bucket="src")
+        """
 
 
 def _serve(server: FrameServer) -> Iterator[FrameServer]:
@@ -38,14 +100,14 @@ def _serve(server: FrameServer) -> Iterator[FrameServer]:
 
 @pytest.fixture
 def frame_server(backend) -> Iterator[FrameServer]:
-    root = frame_store(backend).url("x").rsplit("/", 2)[0]
+    root = frame_url(backend)
     yield from _serve(FrameServer("grpc://127.0.0.1:0", root, **frame_options(backend)))
 
 
 @pytest.fixture
 def tls_server(backend, tmp_path: Path) -> Iterator[tuple[FrameServer, Path]]:
     cert, key = self_signed(tmp_path)
-    root = frame_store(backend).url("x").rsplit("/", 2)[0]
+    root = frame_url(backend)
     server = FrameServer(
         "grpc+tls://127.0.0.1:0",
         root,
@@ -100,64 +162,27 @@ def test_put_get_list_delete(backend, frame_server):
 
 def test_buckets(frame_server):
     run_shoots_client(
-        """
-        client = connect()
-        df0 = pd.DataFrame({"col1": [0], "col2": ["zero"]})
-        bucket = "testing_bucket"
-        client.put("test1", df0, mode=PutMode.REPLACE, bucket=bucket)
-        client.put("test2", df0, mode=PutMode.REPLACE, bucket=bucket)
-        assert client.buckets() == [bucket]
-        assert client.get("test1", bucket=bucket).shape[0] == 1
-        assert sorted(d["name"] for d in client.list(bucket=bucket)) == ["test1", "test2"]
-        assert client.list() == []
-
-        raises(BucketNotEmptyError, client.delete_bucket, bucket, mode=BucketDeleteMode.ERROR)
-        assert bucket in client.buckets()
-        client.delete_bucket(bucket, mode=BucketDeleteMode.DELETE_CONTENTS)
-        assert bucket not in client.buckets()
-
-        client.put("test2", df0, mode=PutMode.REPLACE, bucket="other")
-        client.delete("test2", bucket="other")
-        assert "bucket other deleted" in client.delete_bucket("other", mode=BucketDeleteMode.ERROR)
-        assert client.buckets() == []
-        raises(FileNotFoundError, client.delete_bucket, "asfdasfasdfasdfasdf")
-        """,
+        BUCKETS,
         frame_server.port,
     )
 
 
 def test_resample(frame_server):
-    run_shoots_client(
-        """
-        client = connect()
-        times = pd.date_range(start="2020-01-01", periods=60_000, freq="10ms")
-        df = pd.DataFrame({"timestamp": times, "data": np.random.randn(60_000)})
-        client.put(name="series", dataframe=df, bucket="src")
+    run_shoots_client(RESAMPLE, frame_server.port)
+    run_shoots_client(BAD_SQL, frame_server.port)
 
-        res = client.resample(source="series", target="ten",
-                              sql="SELECT * FROM series LIMIT 10", source_bucket="src")
-        assert res == {"target_rows": 10}, res
-        assert client.get("ten").shape[0] == 10
 
-        kwargs = dict(source="series", target="slow", rule="10s", time_col="timestamp",
-                      aggregation_func="mean", source_bucket="src", target_bucket="dst")
-        res = client.resample(**kwargs)
-        assert res == {"source_rows": 60_000, "target_rows": 60}, res
-        assert client.get("slow", bucket="dst").shape[0] == 60
-        client.resample(**kwargs, mode=PutMode.REPLACE)
-        assert client.get("slow", bucket="dst").shape[0] == 60
-        client.resample(**kwargs, mode=PutMode.APPEND)
-        assert client.get("slow", bucket="dst").shape[0] == 120
+@pytest.fixture(scope="module")
+def shoots_itself(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShootsServerProcess]:
+    """shoots-server from PyPI on local disk: the behaviour the snippets above describe."""
+    directory = tmp_path_factory.mktemp("shoots")
+    with ShootsServerProcess(directory / "buckets", directory / "shoots.log") as server:
+        yield server
 
-        raises(FileNotFoundError, client.resample, source="xxxxx", target="yyyyy", rule="10s",
-               time_col="timestamp", aggregation_func="mean")
-        raises(FileNotFoundError, client.resample, source="xxxx", target="yyyy",
-               sql="SELECT * FROM xxxx LIMIT 10")
-        raises(DataFusionError, client.resample, source="series", target="t",
-               sql="select * from 100x", source_bucket="src")
-        """,
-        frame_server.port,
-    )
+
+@pytest.mark.parametrize("snippet", [BUCKETS, RESAMPLE], ids=["buckets", "resample"])
+def test_snippets_describe_shoots_itself(shoots_itself, snippet):
+    run_shoots_client(snippet, shoots_itself.port)
 
 
 def test_tls_and_jwt(tls_server):
@@ -195,7 +220,7 @@ def test_tls_and_jwt(tls_server):
 
 
 def test_secret_needs_tls(backend):
-    root = frame_store(backend).url("x").rsplit("/", 2)[0]
+    root = frame_url(backend)
     with pytest.raises(ValueError, match="a secret needs TLS"):
         FrameServer("grpc://127.0.0.1:0", root, secret="s", **frame_options(backend))
     server = FrameServer("grpc://127.0.0.1:0", root, **frame_options(backend))

@@ -6,7 +6,7 @@ names the table's current *generation* and its Arrow schema::
 
     <root>/<bucket>/_bucket                               the bucket exists (may be empty)
     <root>/<bucket>/<name>/_frame.json                    {"generation": G, "schema": ...}
-    <root>/<bucket>/<name>/part-<G>-<time>-<uid>.parquet   the rows (one file per put/append)
+    <root>/<bucket>/<name>/part-<G>-<time>-<i>-<uid>.parquet  the rows (files of each put/append)
 
 Readers take the files of generation ``G`` only. APPEND adds a file of the current generation
 (unique name: concurrent appenders never overwrite each other). REPLACE writes all new files
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-__all__ = ["BUCKET_MARKER", "FRAME_MARKER", "Marker", "check_name", "new_generation", "part_name"]
+__all__ = ["BUCKET_MARKER", "FRAME_MARKER", "Marker", "check_name", "new_generation", "part_names"]
 
 FRAME_MARKER = "_frame.json"
 BUCKET_MARKER = "_bucket"
@@ -51,9 +51,11 @@ def new_generation() -> str:
     return f"{time.time_ns():020d}{uuid.uuid4().hex[:6]}"
 
 
-def part_name(generation: str) -> str:
-    """A new data file name of ``generation``: sorts by write time, unique per writer."""
-    return f"part-{generation}-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+def part_names(generation: str, count: int) -> list[str]:
+    """``count`` new data file names of ``generation`` for one write: they sort after earlier
+    writes' (write time), in the order given (index), and are unique per writer."""
+    stamp, uid = f"{time.time_ns():020d}", uuid.uuid4().hex[:8]
+    return [f"part-{generation}-{stamp}-{i:06d}-{uid}.parquet" for i in range(count)]
 
 
 def generation_of(file_name: str) -> str | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import fsspec
@@ -19,7 +21,7 @@ from ._layout import (
     check_name,
     generation_of,
     new_generation,
-    part_name,
+    part_names,
 )
 from ._modes import (
     BucketDeleteMode,
@@ -35,6 +37,7 @@ __all__ = ["FrameStore"]
 
 _APPEND_ATTEMPTS = 5
 _READ_ATTEMPTS = 5
+_WRITERS = 4  # data files encoded and uploaded at once
 
 
 class FrameStore:
@@ -49,10 +52,9 @@ class FrameStore:
     def __init__(self, url: str, **storage_options: Any) -> None:
         self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
         self.root = self.root.rstrip("/")
-        self.protocol = url.split("://", 1)[0]
 
     def __repr__(self) -> str:
-        return f"FrameStore({self.protocol}://{self.root})"
+        return f"FrameStore({self.fs.unstrip_protocol(self.root)})"
 
     # -- public API ----------------------------------------------------------------------------
     def put(
@@ -175,7 +177,7 @@ class FrameStore:
 
     def url(self, name: str, bucket: str | None = None) -> str:
         """The URL of table ``name``'s prefix, for ``pd.read_parquet`` and other readers."""
-        return f"{self.protocol}://{self._dir(name, bucket)}/"
+        return f"{self.fs.unstrip_protocol(self._dir(name, bucket))}/"
 
     # -- reading -------------------------------------------------------------------------------
     def _query(
@@ -224,7 +226,7 @@ class FrameStore:
             data = self.fs.cat_file(path)
         except FileNotFoundError:
             return None
-        return Marker.loads(data, f"{self.protocol}://{path}")
+        return Marker.loads(data, self.fs.unstrip_protocol(path))
 
     # -- writing -------------------------------------------------------------------------------
     def _write(self, name: str, table: pa.Table, mode: PutMode, bucket: str | None) -> None:
@@ -244,7 +246,7 @@ class FrameStore:
     def _append(self, directory: str, marker: Marker, table: pa.Table) -> None:
         _check_schema(table.schema, marker.schema, directory)
         for _ in range(_APPEND_ATTEMPTS):
-            written = self._put_files(directory, marker.generation, table)
+            written = self._put_files(directory, marker.generation, table, split=False)
             now = self._marker(directory)
             if now is not None and now.generation == marker.generation:
                 return
@@ -268,12 +270,28 @@ class FrameStore:
             ]
             self._remove(stale)
 
-    def _put_files(self, directory: str, generation: str, table: pa.Table) -> builtins.list[str]:
-        written = []
-        for piece in split_rows(table):
-            path = f"{directory}/{part_name(generation)}"
+    def _put_files(
+        self, directory: str, generation: str, table: pa.Table, *, split: bool = True
+    ) -> builtins.list[str]:
+        """Write ``table`` as data files of ``generation``: one file (an append appears at
+        once, whole) or, with ``split``, files of ~64 MiB written a few at a time (a new
+        generation is not read before the switch). On failure, what was written is removed."""
+        pieces = split_rows(table) if split else [table]
+        paths = [f"{directory}/{name}" for name in part_names(generation, len(pieces))]
+
+        def write(path: str, piece: pa.Table) -> str:
             self.fs.pipe_file(path, parquet_bytes(piece))
-            written.append(path)
+            return path
+
+        written: builtins.list[str] = []
+        try:
+            # Encoding (pyarrow, outside the GIL) and uploads overlap.
+            with ThreadPoolExecutor(_WRITERS) as pool:
+                written.extend(pool.map(write, paths, pieces))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self._remove([p for p in paths if self.fs.exists(p)])
+            raise
         return written
 
     def _ensure_bucket(self, bucket: str) -> None:
