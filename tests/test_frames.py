@@ -262,6 +262,32 @@ def test_two_appenders_lose_no_rows(backend):
     assert len(set(ids)) == len(ids)
 
 
+def test_writers_creating_one_table_at_once(backend):
+    """Appenders that all create the table keep every row; of ERROR puts, exactly one wins."""
+    barrier = threading.Barrier(3)
+    failures: list[BaseException] = []
+
+    def write(name: str, first: int, mode: PutMode) -> None:
+        writer = frame_store(backend)
+        barrier.wait()
+        try:
+            writer.put(name, _frame(first, rows=10), mode=mode)
+        except BaseException as e:  # reported below
+            failures.append(e)
+
+    for name, mode in (("fresh", PutMode.APPEND), ("exclusive", PutMode.ERROR)):
+        threads = [threading.Thread(target=write, args=(name, 100 * n, mode)) for n in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(frame_store(backend).get("fresh")["id"]) == sorted(
+        i for n in range(3) for i in range(100 * n, 100 * n + 10)
+    )
+    assert len(failures) == 2 and all(isinstance(e, FileExistsError) for e in failures)
+    assert len(frame_store(backend).get("exclusive")) == 10
+
+
 def test_sql_reads_only_needed_columns_and_row_groups(backend):
     """1% of the rows and 2 of 20 columns of a large table: < 10% of the stored bytes move."""
     rows = 1_300_000  # 20 columns of doubles: ~200 MB

@@ -28,7 +28,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-__all__ = ["BUCKET_MARKER", "FRAME_MARKER", "Marker", "check_name", "new_generation", "part_names"]
+__all__ = [
+    "BUCKET_MARKER",
+    "FIRST_GENERATION",
+    "FRAME_MARKER", "Marker", "check_name", "new_generation", "part_names"]
 
 FRAME_MARKER = "_frame.json"
 BUCKET_MARKER = "_bucket"
@@ -44,6 +47,10 @@ def check_name(name: str, what: str = "table") -> str:
             "(not first), at most 200 characters"
         )
     return name
+
+
+FIRST_GENERATION = "0" * 26
+"""The generation of a table that an APPEND creates: every concurrent creator uses it."""
 
 
 def new_generation() -> str:

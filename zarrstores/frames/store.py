@@ -16,6 +16,7 @@ from . import _convert
 from ._convert import Output, from_frame, parquet_bytes, split_rows
 from ._layout import (
     BUCKET_MARKER,
+    FIRST_GENERATION,
     FRAME_MARKER,
     Marker,
     check_name,
@@ -109,6 +110,7 @@ class FrameStore:
         once for readers of this store; its files are deleted after."""
         directory = self._dir(name, bucket)
         if self._marker(directory) is None:
+            self._remove(self._ls(directory))  # what a delete that failed midway left
             raise FileNotFoundError(f"Dataframe {name} not found")
         self.fs.rm_file(f"{directory}/{FRAME_MARKER}")
         self._remove(self._ls(directory))
@@ -238,10 +240,40 @@ class FrameStore:
             self._ensure_bucket(bucket)
         elif marker is None and self.fs.exists(f"{directory}/{BUCKET_MARKER}"):
             raise FileExistsError(f"{name} is a bucket: a table outside buckets needs another name")
-        if marker is not None and mode is PutMode.APPEND:
+        if marker is None:
+            first = FIRST_GENERATION if mode is PutMode.APPEND else new_generation()
+            marker = self._create(directory, table, first)
+            if marker is None:
+                return
+            if mode is PutMode.ERROR:  # another writer created it first
+                raise FileExistsError(f"Dataframe {name} Exists")
+        if mode is PutMode.APPEND:
             self._append(directory, marker, table)
         else:
             self._replace(directory, marker, table)
+
+    def _create(self, directory: str, table: pa.Table, generation: str) -> Marker | None:
+        """Create the table with ``table``'s rows; ``None``, or the marker of the table that
+        another writer created meanwhile. The marker is written only if there is none, and
+        read back (Swift does not make that condition atomic): the writer whose marker stays
+        wins; the others' rows go to the winner's table. Appenders all create generation
+        ``FIRST_GENERATION``, so their rows are in the table whichever marker stays."""
+        marker = Marker(generation, table.schema)
+        split = generation != FIRST_GENERATION
+        written = self._put_files(directory, generation, table, split=split)
+        try:
+            self.fs.pipe_file(f"{directory}/{FRAME_MARKER}", marker.dumps(), mode="create")
+        except OSError:  # FileExistsError, or S3's PreconditionFailed: see who won
+            winner = self._marker(directory)
+            if winner is None:
+                self._remove(written)
+                raise
+        else:
+            winner = self._marker(directory)
+        if winner is None or winner.generation == generation:
+            return None
+        self._remove(written)
+        return winner
 
     def _append(self, directory: str, marker: Marker, table: pa.Table) -> None:
         _check_schema(table.schema, marker.schema, directory)
@@ -253,22 +285,23 @@ class FrameStore:
             # A REPLACE or DELETE switched the table meanwhile: this append comes after it.
             self._remove(written)
             if now is None:
-                self._replace(directory, None, table)
-                return
+                now = self._create(directory, table, FIRST_GENERATION)
+                if now is None:
+                    return
+                _check_schema(table.schema, now.schema, directory)
             marker = now
         raise OSError(f"{directory}: the table kept being replaced, append given up")
 
-    def _replace(self, directory: str, old: Marker | None, table: pa.Table) -> None:
+    def _replace(self, directory: str, old: Marker, table: pa.Table) -> None:
         generation = new_generation()
         self._put_files(directory, generation, table)
         self.fs.pipe_file(f"{directory}/{FRAME_MARKER}", Marker(generation, table.schema).dumps())
-        if old is not None:
-            stale = [
-                path
-                for path in self._ls(directory)
-                if (g := generation_of(path.rsplit("/", 1)[-1])) is not None and g <= old.generation
-            ]
-            self._remove(stale)
+        stale = [
+            path
+            for path in self._ls(directory)
+            if (g := generation_of(path.rsplit("/", 1)[-1])) is not None and g <= old.generation
+        ]
+        self._remove(stale)
 
     def _put_files(
         self, directory: str, generation: str, table: pa.Table, *, split: bool = True
