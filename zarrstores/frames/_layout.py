@@ -12,9 +12,12 @@ Readers take the files of generation ``G`` only. APPEND adds a file of the curre
 (unique name: concurrent appenders never overwrite each other). REPLACE writes all new files
 under a new generation first, then rewrites the marker (one object PUT: the switch is atomic),
 then deletes the old generation's files. DELETE removes the marker first (the table is gone at
-once), then the files. Tools that read the prefix directly (pandas, pyarrow, DuckDB, polars)
-skip ``_``-prefixed objects; they see old and new files together only in the moment between a
-REPLACE's switch and its clean-up.
+once), then the files. A new table's marker is written only if absent and read back;
+appenders creating a table all use ``FIRST_GENERATION``, so none of their rows is lost.
+
+Tools that read the prefix directly (pandas, pyarrow, DuckDB, polars) skip ``_``-prefixed
+objects; they see old and new files together only in the moment between a REPLACE's switch
+and its clean-up.
 """
 
 from __future__ import annotations
