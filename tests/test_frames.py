@@ -95,6 +95,9 @@ def test_list_delete_and_regex(backend):
     assert backend.raw_keys("lake/temp_2020/") == []
     with pytest.raises(FileNotFoundError, match="Dataframe temp_2020 not found"):
         store.delete("temp_2020")
+    with pytest.raises(FileNotFoundError, match="Dataframe other not found"):
+        store.delete("other")  # a bucket's name: the bucket stays
+    assert [t["name"] for t in store.list(bucket="other")] == ["elsewhere"]
 
 
 def test_buckets(backend):

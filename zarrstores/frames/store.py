@@ -110,10 +110,10 @@ class FrameStore:
         once for readers of this store; its files are deleted after."""
         directory = self._dir(name, bucket)
         if self._marker(directory) is None:
-            self._remove(self._ls(directory))  # what a delete that failed midway left
+            self._remove(self._data_files(directory))  # what a delete that failed midway left
             raise FileNotFoundError(f"Dataframe {name} not found")
         self.fs.rm_file(f"{directory}/{FRAME_MARKER}")
-        self._remove(self._ls(directory))
+        self._remove(self._data_files(directory))
 
     def buckets(self) -> builtins.list[str]:
         """Names of the buckets (created by the first ``put`` with ``bucket=``)."""
@@ -298,8 +298,8 @@ class FrameStore:
         self.fs.pipe_file(f"{directory}/{FRAME_MARKER}", Marker(generation, table.schema).dumps())
         stale = [
             path
-            for path in self._ls(directory)
-            if (g := generation_of(path.rsplit("/", 1)[-1])) is not None and g <= old.generation
+            for path in self._data_files(directory)
+            if generation_of(path.rsplit("/", 1)[-1]) <= old.generation  # type: ignore[operator]
         ]
         self._remove(stale)
 
@@ -359,11 +359,13 @@ class FrameStore:
         except FileNotFoundError:
             return []
 
-    def _ls(self, directory: str) -> builtins.list[str]:
+    def _data_files(self, directory: str) -> builtins.list[str]:
+        """The Parquet files of every generation directly in ``directory``."""
         try:
-            return builtins.list(self.fs.ls(directory, detail=False, refresh=True))
+            names = self.fs.ls(directory, detail=False, refresh=True)
         except FileNotFoundError:
             return []
+        return [n for n in names if generation_of(n.rsplit("/", 1)[-1]) is not None]
 
     def _remove(self, paths: builtins.list[str]) -> None:
         if paths:
