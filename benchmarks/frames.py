@@ -7,7 +7,7 @@ SQL query selecting 1% of its rows and 2 of its columns, by:
 - ``shoots-server`` 0.1.1 from PyPI on local disk, through the same client code.
 Both servers run as their own processes. The bytes each query moves between the frame store
 and the object server are counted at a proxy (Shoots reads its local disk: not counted).
-Writes ``benchmarks/results/frames.md``.
+Writes ``benchmarks/results/frames-<MB>mb.md``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from zarrstores.frames import FrameStore, PutMode
 
 from ._servers import BenchServers
 
-RESULTS = Path(__file__).parent / "results" / "frames.md"
+RESULTS = Path(__file__).parent / "results"
 MB = 1_000_000
 
 
@@ -172,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions of get and SQL")
     args = parser.parse_args(argv)
     text = run(args.mb, args.reps)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text)
-    print(f"written to {RESULTS}", file=sys.stderr)
+    path = RESULTS / f"frames-{args.mb}mb.md"
+    RESULTS.mkdir(exist_ok=True)
+    path.write_text(text)
+    print(f"written to {path}", file=sys.stderr)
     return 0
 
 
