@@ -170,10 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200, help="size of the dataframe in MB")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of get and SQL")
+    parser.add_argument("--out", type=Path, help="write here (default: results/frames-<MB>mb.md)")
     args = parser.parse_args(argv)
     text = run(args.mb, args.reps)
-    path = RESULTS / f"frames-{args.mb}mb.md"
-    RESULTS.mkdir(exist_ok=True)
+    path = args.out or RESULTS / f"frames-{args.mb}mb.md"
+    path.parent.mkdir(exist_ok=True)
     path.write_text(text)
     print(f"written to {path}", file=sys.stderr)
     return 0
