@@ -193,6 +193,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--token-life", type=float, default=3600, help="token lifetime in s")
     s.add_argument("--env-file", help="also write the exports to this file")
     s.set_defaults(func=_cmd_serve)
+
+    from .frames.cli import add_frames_parser
+
+    add_frames_parser(sub)
     return p
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import hashlib
 import os
 from collections.abc import Mapping
@@ -319,6 +321,16 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
             cache_options=cache_options,
             **kwargs,
         )
+
+    def modified(self, path: str) -> datetime.datetime:
+        """When the object at ``path`` was last written (from Swift's ``Last-Modified``)."""
+        info = self.info(path)
+        if info["type"] != "file" or not info.get("last_modified"):
+            raise IsADirectoryError(f"swift://{info['name']} is not an object")
+        stamp = info["last_modified"]
+        if stamp[:4].isdigit():  # listings give ISO 8601 in UTC, HEAD gives an HTTP date
+            return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.UTC)
+        return email.utils.parsedate_to_datetime(stamp)
 
     def invalidate_cache(self, path: str | None = None) -> None:
         """Nothing is cached: listings always come from Swift."""

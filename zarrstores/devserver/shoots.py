@@ -1,0 +1,61 @@
+"""Shoots (PyPI ``shoots``), the reference the frame store is compared with and tested
+against, in a virtual env of its own, and its server on local disk.
+
+``shoots`` depends on the ``jwt`` package, which replaces PyJWT's ``jwt`` module (the OIDC
+issuer here needs PyJWT), so it cannot share the project's env. The env is made on first use
+(a minute; pip's cache makes later ones fast) and reused while its stamp file is there.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from ._proc import LocalServer, free_port, spawn, stop, wait_until
+
+__all__ = ["SHOOTS_VERSION", "ShootsServerProcess", "shoots_python"]
+
+SHOOTS_VERSION = "0.1.1"
+DEFAULT_VENV = Path(__file__).resolve().parents[2] / ".venv-shoots"
+
+
+def shoots_python(venv: Path = DEFAULT_VENV) -> Path:
+    """The Python of the Shoots env at ``venv`` (made, with ``shoots`` from PyPI, if missing)."""
+    python = venv / "bin" / "python"
+    stamp = venv / f".installed-shoots-{SHOOTS_VERSION}"
+    if not stamp.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        pip = [str(python), "-m", "pip", "install", "-q", f"shoots=={SHOOTS_VERSION}"]
+        subprocess.run(pip, check=True)
+        stamp.touch()
+    return python
+
+
+class ShootsServerProcess(LocalServer):
+    """``shoots-server`` on 127.0.0.1 storing in ``bucket_dir`` (plain gRPC, no JWT)."""
+
+    def __init__(self, bucket_dir: Path, log: Path) -> None:
+        self.bucket_dir = bucket_dir
+        self.log = log
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ShootsServerProcess:
+        self.port = free_port()
+        server = shoots_python().parent / "shoots-server"
+        cmd = [str(server), "--host", "127.0.0.1", "--port", str(self.port),
+               "--bucket_dir", str(self.bucket_dir)]
+        self._proc = spawn(cmd, log=self.log)
+        wait_until(self._listening, what="shoots-server", procs=[self._proc], log=self.log)
+        return self
+
+    def _listening(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            return True
+
+    def stop(self) -> None:
+        if self._proc:
+            stop([self._proc])
+            self._proc = None

@@ -1,0 +1,97 @@
+"""Where a table's objects live and how a table switches atomically to new data.
+
+A table ``name`` in ``bucket`` is the prefix ``<root>/<bucket>/<name>/`` (``<root>/<name>/``
+without a bucket) holding Parquet files and one small marker object, ``_frame.json``, that
+names the table's current *generation* and its Arrow schema::
+
+    <root>/<bucket>/_bucket                               the bucket exists (may be empty)
+    <root>/<bucket>/<name>/_frame.json                    {"generation": G, "schema": ...}
+    <root>/<bucket>/<name>/part-<G>-<time>-<i>-<uid>.parquet  the rows (files of each put/append)
+
+Readers take the files of generation ``G`` only. APPEND adds a file of the current generation
+(unique name: concurrent appenders never overwrite each other). REPLACE writes all new files
+under a new generation first, then rewrites the marker (one object PUT: the switch is atomic),
+then deletes the old generation's files. DELETE removes the marker first (the table is gone at
+once), then the files. A new table's marker is written only if absent and read back;
+appenders creating a table all use ``FIRST_GENERATION``, so none of their rows is lost.
+
+Tools that read the prefix directly (pandas, pyarrow, DuckDB, polars) skip ``_``-prefixed
+objects; they see old and new files together only in the moment between a REPLACE's switch
+and its clean-up.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+__all__ = [
+    "BUCKET_MARKER",
+    "FIRST_GENERATION",
+    "FRAME_MARKER", "Marker", "check_name", "new_generation", "part_names"]
+
+FRAME_MARKER = "_frame.json"
+BUCKET_MARKER = "_bucket"
+_FORMAT = "zarrstores.frames/1"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}")
+
+
+def check_name(name: str, what: str = "table") -> str:
+    """``name`` if it can be a table or bucket name (one path segment), else ``ValueError``."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{what} name {name!r} is not valid: use letters, digits, '_', '.', '-' "
+            "(not first), at most 200 characters"
+        )
+    return name
+
+
+FIRST_GENERATION = "0" * 26
+"""The generation of a table that an APPEND creates: every concurrent creator uses it."""
+
+
+def new_generation() -> str:
+    """A generation id that sorts after every earlier one (time first) and is unique."""
+    return f"{time.time_ns():020d}{uuid.uuid4().hex[:6]}"
+
+
+def part_names(generation: str, count: int) -> list[str]:
+    """``count`` new data file names of ``generation`` for one write: they sort after earlier
+    writes' (write time), in the order given (index), and are unique per writer."""
+    stamp, uid = f"{time.time_ns():020d}", uuid.uuid4().hex[:8]
+    return [f"part-{generation}-{stamp}-{i:06d}-{uid}.parquet" for i in range(count)]
+
+
+def generation_of(file_name: str) -> str | None:
+    """The generation of a data file name (``None`` for anything else)."""
+    if file_name.startswith("part-") and file_name.endswith(".parquet"):
+        return file_name[5:].split("-", 1)[0]
+    return None
+
+
+@dataclass(frozen=True)
+class Marker:
+    """The content of ``_frame.json``: current generation and the table's Arrow schema."""
+
+    generation: str
+    schema: pa.Schema
+
+    def dumps(self) -> bytes:
+        schema = base64.b64encode(self.schema.serialize().to_pybytes()).decode()
+        body = {"format": _FORMAT, "generation": self.generation, "schema": schema}
+        return json.dumps(body).encode()
+
+    @classmethod
+    def loads(cls, data: bytes, where: str) -> Marker:
+        try:
+            body = json.loads(data)
+            schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(body["schema"])))
+            return cls(str(body["generation"]), schema)
+        except (ValueError, KeyError, TypeError, pa.ArrowException) as e:
+            raise ValueError(f"{where} is not a frame marker ({e}): was it written by hand?") from e

@@ -1,0 +1,384 @@
+"""``FrameStore``: named dataframes as Parquet on Swift or S3, with SQL through DataFusion."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import _convert
+from ._convert import Output, from_frame, parquet_bytes, split_rows
+from ._layout import (
+    BUCKET_MARKER,
+    FIRST_GENERATION,
+    FRAME_MARKER,
+    Marker,
+    check_name,
+    generation_of,
+    new_generation,
+    part_names,
+)
+from ._modes import (
+    BucketDeleteMode,
+    BucketNotEmptyError,
+    PutMode,
+    bucket_delete_mode,
+    put_mode,
+)
+from ._resample import resample_frame
+from ._sql import run_sql, table_dataset
+
+__all__ = ["FrameStore"]
+
+_APPEND_ATTEMPTS = 5
+_READ_ATTEMPTS = 5
+_WRITERS = 4  # data files encoded and uploaded at once
+
+
+class FrameStore:
+    """Dataframes by name under ``url`` (``swift://container/prefix`` or
+    ``minio://bucket/prefix``), optionally grouped in buckets, as Shoots keeps them.
+
+    ``storage_options`` go to the fsspec filesystem (the same auth, refresh and sharing as
+    the zarr stores). The layout (Parquet files under ``<url>/<bucket>/<name>/``) and how
+    writes switch atomically are described in :mod:`zarrstores.frames._layout`.
+    """
+
+    def __init__(self, url: str, **storage_options: Any) -> None:
+        self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
+        self.root = self.root.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"FrameStore({self.fs.unstrip_protocol(self.root)})"
+
+    # -- public API ----------------------------------------------------------------------------
+    def put(
+        self,
+        name: str,
+        frame: Any,
+        mode: PutMode | str = PutMode.ERROR,
+        bucket: str | None = None,
+    ) -> None:
+        """Store ``frame`` (pandas, polars or Arrow) as table ``name``.
+
+        ``mode``: ``ERROR`` raises ``FileExistsError`` if the table exists, ``APPEND`` adds
+        the rows (the schema must match), ``REPLACE`` swaps the whole table atomically.
+        """
+        mode = put_mode(mode)
+        self._write(name, from_frame(frame), mode, bucket)
+
+    def get(
+        self,
+        name: str,
+        sql: str | None = None,
+        bucket: str | None = None,
+        *,
+        output: Output = "pandas",
+    ) -> Any:
+        """Table ``name`` whole, or the result of ``sql`` on it (the table is called ``name``
+        in the query), as pandas (default), ``output="polars"`` or ``"arrow"``.
+
+        Raises ``FileNotFoundError`` if there is no such table, ``SQLError`` if DataFusion
+        refuses the query.
+        """
+        return _convert.output(self._query(name, sql, bucket), output)
+
+    def list(self, bucket: str | None = None, regex: str | None = None) -> builtins.list[dict]:
+        """``[{"name": ..., "schema": pyarrow.Schema}]`` of the tables in ``bucket`` (or
+        outside buckets), names matching ``regex`` (``re.search``) if given.
+        ``FileNotFoundError`` if the bucket does not exist."""
+        if bucket is not None and not self._bucket_exists(bucket):
+            raise FileNotFoundError(f"No such bucket {bucket}")
+        pattern = re.compile(regex) if regex else None
+        found = []
+        for name in self._table_names(bucket):
+            if pattern and not pattern.search(name):
+                continue
+            marker = self._marker(self._dir(name, bucket))
+            if marker is not None:
+                found.append({"name": name, "schema": marker.schema})
+        return found
+
+    def delete(self, name: str, bucket: str | None = None) -> None:
+        """Delete table ``name`` (``FileNotFoundError`` if there is none). It disappears at
+        once for readers of this store; its files are deleted after."""
+        directory = self._dir(name, bucket)
+        if self._marker(directory) is None:
+            self._remove(self._data_files(directory))  # what a delete that failed midway left
+            raise FileNotFoundError(f"Dataframe {name} not found")
+        self.fs.rm_file(f"{directory}/{FRAME_MARKER}")
+        self._remove(self._data_files(directory))
+
+    def buckets(self) -> builtins.list[str]:
+        """Names of the buckets (created by the first ``put`` with ``bucket=``)."""
+        return sorted(
+            path.split("/")[-2]
+            for path in self._find(self.root, maxdepth=2)
+            if path.endswith(f"/{BUCKET_MARKER}")
+        )
+
+    def delete_bucket(
+        self, name: str, mode: BucketDeleteMode | str = BucketDeleteMode.ERROR
+    ) -> None:
+        """Delete bucket ``name``: ``FileNotFoundError`` if there is none,
+        ``BucketNotEmptyError`` if it holds anything and ``mode`` is ``ERROR``;
+        ``DELETE_CONTENTS`` deletes its tables (each atomically) and then the bucket."""
+        mode = bucket_delete_mode(mode)
+        if not self._bucket_exists(name):
+            raise FileNotFoundError(f"Bucket {name} not found")
+        base = f"{self.root}/{name}"
+        marker = f"{base}/{BUCKET_MARKER}"
+        contents = [p for p in self._find(base) if p != marker]
+        if contents and mode is BucketDeleteMode.ERROR:
+            raise BucketNotEmptyError(f"Bucket Not Empty: {name}")
+        for table in self._table_names(name):
+            self.delete(table, name)
+        self._remove([p for p in self._find(base) if p != marker])
+        self.fs.rm_file(marker)
+
+    def resample(
+        self,
+        source: str,
+        target: str,
+        *,
+        sql: str | None = None,
+        rule: str | None = None,
+        time_col: str | None = None,
+        aggregation_func: str | None = None,
+        mode: PutMode | str = PutMode.APPEND,
+        bucket: str | None = None,
+        source_bucket: str | None = None,
+        target_bucket: str | None = None,
+    ) -> dict[str, int]:
+        """Write a table derived from ``source`` to ``target``, in the store, with ``mode``.
+
+        Either ``sql`` (a query on ``source``; returns ``{"target_rows": n}``) or a pandas
+        time resample: ``rule`` (``"10s"``), ``time_col`` and ``aggregation_func`` (``"mean"``,
+        ``"max"``, ...; returns ``{"source_rows": m, "target_rows": n}``). ``bucket`` is the
+        default of ``source_bucket`` and ``target_bucket``.
+        """
+        mode = put_mode(mode)
+        source_bucket = source_bucket if source_bucket is not None else bucket
+        target_bucket = target_bucket if target_bucket is not None else bucket
+        if sql is not None:
+            table = self._query(source, sql, source_bucket, missing=f"Dataframe {source} not found")
+            self._write(target, table, mode, target_bucket)
+            return {"target_rows": table.num_rows}
+        if rule is None or time_col is None or aggregation_func is None:
+            raise ValueError("resample needs sql=, or rule=, time_col= and aggregation_func=")
+        frame = self._query(source, None, source_bucket, missing=f"Dataframe {source} not found")
+        resampled = resample_frame(frame.to_pandas(), rule, time_col, aggregation_func)
+        self._write(target, resampled, mode, target_bucket)
+        return {"source_rows": frame.num_rows, "target_rows": resampled.num_rows}
+
+    def url(self, name: str, bucket: str | None = None) -> str:
+        """The URL of table ``name``'s prefix, for ``pd.read_parquet`` and other readers."""
+        return f"{self.fs.unstrip_protocol(self._dir(name, bucket))}/"
+
+    # -- reading -------------------------------------------------------------------------------
+    def _query(
+        self, name: str, sql: str | None, bucket: str | None, *, missing: str | None = None
+    ) -> pa.Table:
+        directory = self._dir(name, bucket)
+        marker = self._marker(directory)
+        for _ in range(_READ_ATTEMPTS):
+            if marker is None:
+                where = f" in bucket {bucket}" if bucket else ""
+                raise FileNotFoundError(missing or f"dataframe {name}{where} not found")
+            try:
+                return self._read(name, directory, marker, sql)
+            except Exception:
+                # A REPLACE or DELETE may have switched the table and removed the files being
+                # read: then read the table as it is now; otherwise the error stands.
+                now = self._marker(directory)
+                if now is not None and now.generation == marker.generation:
+                    raise
+                marker = now
+        raise OSError(f"{directory}: the table kept being replaced while reading it")
+
+    def _read(self, name: str, directory: str, marker: Marker, sql: str | None) -> pa.Table:
+        files = self._files(directory, marker.generation)
+        if sql is not None:
+            return run_sql(name, table_dataset(self.fs, files, marker.schema), sql)
+        blobs = self.fs.cat(builtins.list(files), on_error="raise")
+        tables = [pq.read_table(pa.BufferReader(blobs[path])) for path in files]
+        if not tables:
+            return marker.schema.empty_table()
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def _files(self, directory: str, generation: str) -> dict[str, int]:
+        """The data files of ``generation`` in write order, with their sizes."""
+        entries = self.fs.ls(directory, detail=True, refresh=True)
+        chosen = {
+            e["name"]: int(e["size"])
+            for e in entries
+            if generation_of(e["name"].rsplit("/", 1)[-1]) == generation
+        }
+        return dict(sorted(chosen.items()))
+
+    def _marker(self, directory: str) -> Marker | None:
+        path = f"{directory}/{FRAME_MARKER}"
+        try:
+            data = self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        return Marker.loads(data, self.fs.unstrip_protocol(path))
+
+    # -- writing -------------------------------------------------------------------------------
+    def _write(self, name: str, table: pa.Table, mode: PutMode, bucket: str | None) -> None:
+        directory = self._dir(name, bucket)
+        marker = self._marker(directory)
+        if marker is not None and mode is PutMode.ERROR:
+            raise FileExistsError(f"Dataframe {name} Exists")
+        if bucket is not None:
+            self._ensure_bucket(bucket)
+        elif marker is None and self.fs.exists(f"{directory}/{BUCKET_MARKER}"):
+            raise FileExistsError(f"{name} is a bucket: a table outside buckets needs another name")
+        if marker is None:
+            first = FIRST_GENERATION if mode is PutMode.APPEND else new_generation()
+            marker = self._create(directory, table, first)
+            if marker is None:
+                return
+            if mode is PutMode.ERROR:  # another writer created it first
+                raise FileExistsError(f"Dataframe {name} Exists")
+        if mode is PutMode.APPEND:
+            self._append(directory, marker, table)
+        else:
+            self._replace(directory, marker, table)
+
+    def _create(self, directory: str, table: pa.Table, generation: str) -> Marker | None:
+        """Create the table with ``table``'s rows; ``None``, or the marker of the table that
+        another writer created meanwhile. The marker is written only if there is none, and
+        read back (Swift does not make that condition atomic): the writer whose marker stays
+        wins; the others' rows go to the winner's table. Appenders all create generation
+        ``FIRST_GENERATION``, so their rows are in the table whichever marker stays."""
+        marker = Marker(generation, table.schema)
+        split = generation != FIRST_GENERATION
+        written = self._put_files(directory, generation, table, split=split)
+        try:
+            self.fs.pipe_file(f"{directory}/{FRAME_MARKER}", marker.dumps(), mode="create")
+        except OSError:  # FileExistsError, or S3's PreconditionFailed: see who won
+            winner = self._marker(directory)
+            if winner is None:
+                self._remove(written)
+                raise
+        else:
+            winner = self._marker(directory)
+        if winner is None or winner.generation == generation:
+            return None
+        self._remove(written)
+        return winner
+
+    def _append(self, directory: str, marker: Marker, table: pa.Table) -> None:
+        _check_schema(table.schema, marker.schema, directory)
+        for _ in range(_APPEND_ATTEMPTS):
+            written = self._put_files(directory, marker.generation, table, split=False)
+            now = self._marker(directory)
+            if now is not None and now.generation == marker.generation:
+                return
+            # A REPLACE or DELETE switched the table meanwhile: this append comes after it.
+            self._remove(written)
+            if now is None:
+                now = self._create(directory, table, FIRST_GENERATION)
+                if now is None:
+                    return
+                _check_schema(table.schema, now.schema, directory)
+            marker = now
+        raise OSError(f"{directory}: the table kept being replaced, append given up")
+
+    def _replace(self, directory: str, old: Marker, table: pa.Table) -> None:
+        generation = new_generation()
+        self._put_files(directory, generation, table)
+        self.fs.pipe_file(f"{directory}/{FRAME_MARKER}", Marker(generation, table.schema).dumps())
+        stale = [
+            path
+            for path in self._data_files(directory)
+            if generation_of(path.rsplit("/", 1)[-1]) <= old.generation  # type: ignore[operator]
+        ]
+        self._remove(stale)
+
+    def _put_files(
+        self, directory: str, generation: str, table: pa.Table, *, split: bool = True
+    ) -> builtins.list[str]:
+        """Write ``table`` as data files of ``generation``: one file (an append appears at
+        once, whole) or, with ``split``, files of ~64 MiB written a few at a time (a new
+        generation is not read before the switch). On failure, what was written is removed."""
+        pieces = split_rows(table) if split else [table]
+        paths = [f"{directory}/{name}" for name in part_names(generation, len(pieces))]
+
+        def write(path: str, piece: pa.Table) -> str:
+            self.fs.pipe_file(path, parquet_bytes(piece))
+            return path
+
+        written: builtins.list[str] = []
+        try:
+            # Encoding (pyarrow, outside the GIL) and uploads overlap.
+            with ThreadPoolExecutor(_WRITERS) as pool:
+                written.extend(pool.map(write, paths, pieces))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self._remove([p for p in paths if self.fs.exists(p)])
+            raise
+        return written
+
+    def _ensure_bucket(self, bucket: str) -> None:
+        marker = f"{self.root}/{check_name(bucket, 'bucket')}/{BUCKET_MARKER}"
+        if not self.fs.exists(marker):
+            if self.fs.exists(f"{self.root}/{bucket}/{FRAME_MARKER}"):
+                raise FileExistsError(f"{bucket} is a table outside buckets: use another name")
+            self.fs.pipe_file(marker, b"")
+
+    # -- listing -------------------------------------------------------------------------------
+    def _dir(self, name: str, bucket: str | None) -> str:
+        check_name(name)
+        if bucket is None:
+            return f"{self.root}/{name}"
+        return f"{self.root}/{check_name(bucket, 'bucket')}/{name}"
+
+    def _bucket_exists(self, bucket: str) -> bool:
+        return self.fs.exists(f"{self.root}/{check_name(bucket, 'bucket')}/{BUCKET_MARKER}")
+
+    def _table_names(self, bucket: str | None) -> builtins.list[str]:
+        base = self.root if bucket is None else f"{self.root}/{bucket}"
+        return sorted(
+            path.split("/")[-2]
+            for path in self._find(base, maxdepth=2)
+            if path.endswith(f"/{FRAME_MARKER}")
+        )
+
+    def _find(self, base: str, maxdepth: int | None = None) -> builtins.list[str]:
+        self.fs.invalidate_cache(base)
+        try:
+            return builtins.list(self.fs.find(base, maxdepth=maxdepth))
+        except FileNotFoundError:
+            return []
+
+    def _data_files(self, directory: str) -> builtins.list[str]:
+        """The Parquet files of every generation directly in ``directory``."""
+        try:
+            names = self.fs.ls(directory, detail=False, refresh=True)
+        except FileNotFoundError:
+            return []
+        return [n for n in names if generation_of(n.rsplit("/", 1)[-1]) is not None]
+
+    def _remove(self, paths: builtins.list[str]) -> None:
+        if paths:
+            self.fs.rm(paths)
+
+
+def _check_schema(new: pa.Schema, stored: pa.Schema, directory: str) -> None:
+    if new.remove_metadata().equals(stored.remove_metadata()):
+        return
+    theirs = {f.name: str(f.type) for f in stored}
+    ours = {f.name: str(f.type) for f in new}
+    diff = sorted(set(ours.items()) ^ set(theirs.items()))
+    raise ValueError(
+        f"cannot append to {directory}: columns differ from the stored table ({diff[:6]}); "
+        "use mode=PutMode.REPLACE to store the new columns"
+    )
