@@ -20,6 +20,7 @@ from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
+from .._files import open_for_upload
 from .._http import call_on_loop
 from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials, s3_credentials
 from ..auth._secret import redact
@@ -317,6 +318,12 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         self.invalidate_cache(path)
         return None
 
+    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode in ("wb", "xb"):  # seekable, uploaded whole on close (S3 multipart when large)
+            block_size = kwargs.get("block_size")
+            return open_for_upload(self, path, mode, kwargs, chunksize=block_size)
+        return super()._open(path, mode, **kwargs)
+
     def _missing(self, bucket: str, key: str) -> FileNotFoundError:
         return FileNotFoundError(f"minio://{bucket}/{key} at {self.endpoint_url} does not exist")
 
@@ -360,6 +367,8 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             detail += f" ({_HINTS[code]})"
         if code == "NoSuchBucket":
             return missing_bucket(bucket, self.endpoint_url)
+        if code == "PreconditionFailed" and kwargs.get("IfNoneMatch") == "*":
+            return FileExistsError(f"{where} exists (opened with mode 'xb')")
         if isinstance(e, FileNotFoundError):
             return FileNotFoundError(f"{where} does not exist ({detail})")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

@@ -1,0 +1,209 @@
+"""Files on both backends: netCDF4 (h5netcdf), netCDF3 (scipy) and zip archives written through
+``fs.open(..., "wb")`` and read back; a write that raises or that the server rejects leaves the
+old object byte for byte and no temporary file; reading a slice of a netCDF transfers a small
+part of it (bytes counted at the proxy in front of the server)."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import xarray as xr
+from backends import FAST, Backend, backend_fixture  # noqa: F401 (fixture)
+from fsspec.core import OpenFile
+
+from zarrstores.auth import STSCredentials
+from zarrstores.minio import MinioFileSystem
+from zarrstores.swift import SwiftFileSystem
+
+OLD = bytes(range(256)) * 51  # 13,056 bytes: last week's file
+MiB = 1 << 20
+
+
+def filesystem(backend: Backend, *, faulty: bool = False, **options: Any) -> Any:
+    """The backend's fsspec filesystem with extra ``storage_options``."""
+    if backend.name == "swift":
+        auth = backend.auth(faulty=faulty)  # type: ignore[attr-defined]
+        return SwiftFileSystem(auth=auth, retry=FAST, skip_instance_cache=True, **options)
+    endpoint = backend.endpoint(faulty=faulty)  # type: ignore[attr-defined]
+    credentials = STSCredentials(endpoint, backend.issuer.mint())  # type: ignore[attr-defined]
+    return MinioFileSystem(
+        endpoint_url=endpoint, credentials=credentials, skip_instance_cache=True, **options
+    )
+
+
+def dataset(rows: int = 40, cols: int = 50) -> xr.Dataset:
+    rng = np.random.default_rng(17)
+    return xr.Dataset(
+        {
+            "tas": (("time", "x"), rng.standard_normal((rows, cols))),
+            "pr": (("time", "x"), rng.random((rows, cols)).astype("f4")),
+        },
+        coords={"time": np.arange(rows), "x": np.linspace(0.0, 1.0, cols)},
+        attrs={"title": "test"},
+    )
+
+
+def open_spool_files(spool: Path) -> list[str]:
+    """The temporary files of ``spool`` this process still has open (named or not)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        target = os.readlink(f"/proc/self/fd/{fd}") if os.path.islink(f"/proc/self/fd/{fd}") else ""
+        if target.startswith(str(spool)):
+            found.append(target)
+    return found
+
+
+@pytest.fixture(name="spool")
+def spool_fixture(tmp_path: Path) -> Path:
+    path = tmp_path / "spool"
+    path.mkdir()
+    return path
+
+
+def assert_no_temporary_file(spool: Path) -> None:
+    assert os.listdir(spool) == []
+    assert open_spool_files(spool) == []
+
+
+@pytest.mark.parametrize("engine", ["h5netcdf", "scipy"])
+def test_netcdf_written_through_fs_open_reads_back_equal(
+    backend: Backend, engine: str, spool: Path
+) -> None:
+    fs = filesystem(backend, spool_dir=str(spool))
+    ds = dataset()
+    path = f"{backend.container}/run/a.nc"
+    with fs.open(path, "wb") as f:
+        ds.to_netcdf(f, engine=engine)
+    assert_no_temporary_file(spool)
+    stored = backend.raw_get("run/a.nc")
+    assert stored is not None
+    assert stored[:3] == (b"\x89HD" if engine == "h5netcdf" else b"CDF")
+    with xr.open_dataset(io.BytesIO(stored), engine=engine) as back:
+        xr.testing.assert_identical(back.load(), ds)
+    with fs.open(path) as f, xr.open_dataset(f, engine=engine) as back:
+        xr.testing.assert_identical(back.load(), ds)
+
+
+def test_fsspec_open_url_and_text_mode(backend: Backend) -> None:
+    fs = filesystem(backend)
+    url = f"{fs.protocol[0]}://{backend.container}/notes.txt"
+    with OpenFile(fs, url, "wt") as f:
+        f.write("first line\n")
+    with OpenFile(fs, url, "xb") as f, pytest.raises(FileExistsError):
+        f.write(b"exclusive")
+        f.close()
+    assert backend.raw_get("notes.txt") == b"first line\n"
+
+
+def test_file_seeks_reads_back_and_truncates_while_writing(backend: Backend) -> None:
+    fs = filesystem(backend, spool_size=1000)  # past 1,000 bytes: a local temporary file
+    path = f"{backend.container}/seek.bin"
+    with fs.open(path, "wb") as f:
+        assert f.seekable() and f.readable() and f.writable()
+        f.write(b"\0" * 8 + b"x" * 3000)
+        f.seek(0)
+        f.write((3008).to_bytes(8, "little"))  # a table of contents, written last at the start
+        f.seek(8)
+        assert f.read(3) == b"xxx"
+        f.truncate(2008)
+        assert f.tell() == 11 and f.seek(0, os.SEEK_END) == 2008
+    assert backend.raw_get("seek.bin") == (3008).to_bytes(8, "little") + b"x" * 2000
+
+
+def test_zip_appended_while_writing(backend: Backend) -> None:
+    fs = filesystem(backend)
+    path = f"{backend.container}/bundle.zip"
+    with fs.open(path, "wb") as f:
+        with zipfile.ZipFile(f, "w") as archive:
+            archive.writestr("a.txt", "alpha")
+        f.seek(0)
+        with zipfile.ZipFile(f, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+            assert archive.read("a.txt") == b"alpha"  # read back from the file being written
+            archive.writestr("b.txt", "beta" * 1000)
+    with fs.open(path) as f, zipfile.ZipFile(f) as archive:
+        assert archive.namelist() == ["a.txt", "b.txt"]
+        assert archive.read("b.txt") == b"beta" * 1000
+
+
+def test_large_file_crosses_the_multipart_threshold(backend: Backend, spool: Path) -> None:
+    # 12 MiB with 1 MiB in memory and 5 MiB parts/segments: three S3 parts or SLO segments
+    # (the same code paths as a 300 MB file under the default 50 MiB parts / 5 GiB segments).
+    if backend.name == "swift":
+        fs = filesystem(backend, spool_dir=str(spool), spool_size=MiB, segment_size=5 * MiB)
+        block = {}
+    else:
+        fs = filesystem(backend, spool_dir=str(spool), spool_size=MiB)
+        block = {"block_size": 5 * MiB}
+    ds = xr.Dataset({"v": (("t", "x"), np.arange(12 * MiB // 8, dtype="f8").reshape(-1, 1024))})
+    path = f"{backend.container}/big.nc"
+    with fs.open(path, "wb", **block) as f:
+        ds.to_netcdf(f, engine="h5netcdf")
+        size = f.seek(0, os.SEEK_END)
+    assert_no_temporary_file(spool)
+    info = fs.info(path)
+    assert info["size"] == size > 12 * MiB
+    if backend.name == "swift":
+        assert info["slo"]
+    else:
+        assert info["ETag"].strip('"').endswith("-3")  # a multipart upload of three parts
+    with fs.open(path) as f, xr.open_dataset(f, engine="h5netcdf") as back:
+        xr.testing.assert_identical(back.load(), ds)
+
+
+@pytest.mark.parametrize("size", [4, 3 * MiB], ids=["small", "past-spool"])
+@pytest.mark.parametrize("opener", ["fs.open", "fsspec.open"])
+def test_exception_in_with_block_keeps_old_object(
+    backend: Backend, spool: Path, size: int, opener: str
+) -> None:
+    fs = filesystem(backend, spool_dir=str(spool), spool_size=MiB)
+    old, new = f"{backend.container}/old.nc", f"{backend.container}/new.nc"
+    fs.pipe_file(old, OLD)
+    for path in (old, new):
+        with pytest.raises(RuntimeError, match="half-way"):
+            opened = fs.open(path, "wb") if opener == "fs.open" else OpenFile(fs, path, "wb")
+            with opened as f:
+                f.write(b"x" * size)
+                raise RuntimeError("script failed half-way")
+    assert backend.raw_get("old.nc") == OLD
+    assert backend.raw_get("new.nc") is None
+    assert backend.raw_keys() == ["old.nc"]
+    assert_no_temporary_file(spool)
+
+
+def test_file_dropped_unclosed_uploads_nothing(backend: Backend, spool: Path) -> None:
+    fs = filesystem(backend, spool_dir=str(spool), spool_size=MiB)
+    f = fs.open(f"{backend.container}/dropped", "wb")
+    f.write(b"y" * (2 * MiB))
+    del f  # an interrupted script: the garbage collector must not finish the upload
+    assert backend.raw_keys() == []
+    assert_no_temporary_file(spool)
+
+
+@pytest.mark.parametrize("size", [20_000, 12 * MiB], ids=["one-request", "multipart"])
+def test_upload_the_server_rejects_keeps_old_object(
+    backend: Backend, spool: Path, size: int
+) -> None:
+    options: dict[str, Any] = {"spool_dir": str(spool), "spool_size": MiB}
+    block = {}
+    if backend.name == "swift":
+        options["segment_size"] = 5 * MiB
+    else:
+        block = {"block_size": 5 * MiB}
+    fs = filesystem(backend, faulty=True, **options)
+    path = f"{backend.container}/old.bin"
+    fs.pipe_file(path, OLD)
+    # Every body is corrupted on the way: the servers check it (MD5 / SHA-256) and refuse it.
+    backend.proxy.inject("corrupt", count=0, method="PUT")
+    with pytest.raises(OSError), fs.open(path, "wb", **block) as f:
+        f.write(os.urandom(size))
+    backend.proxy.clear()
+    assert backend.proxy.injected["corrupt"] >= 1
+    assert backend.raw_get("old.bin") == OLD
+    assert backend.raw_keys() == ["old.bin"]
+    assert_no_temporary_file(spool)

@@ -1,0 +1,146 @@
+"""Files opened for writing on both backends: seekable, readable, and all or nothing.
+
+``fs.open(url, "wb")`` on ``swift://`` and ``minio://`` returns an :class:`UploadOnClose`: a
+``tempfile.SpooledTemporaryFile`` (memory up to ``spool_size``, then an unnamed local temporary
+file in ``spool_dir``) that formats writing a table of contents at the end (HDF5/netCDF4, zip,
+msgpack TOCs) can seek in, read back and truncate. Nothing is sent before ``close()``, which
+uploads it as one object with the filesystem's own verified writes: ``pipe_file`` for what is
+still in memory, ``put_file`` (S3 multipart, Swift SLO when large) for the rest. An exception
+inside the ``with`` block, a failed upload or an interrupted process leaves the object that
+was there before (or none) untouched, and no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Any
+
+from fsspec.spec import AbstractFileSystem
+
+__all__ = ["DEFAULT_SPOOL_SIZE", "SPOOL_OPTIONS", "UploadOnClose", "open_for_upload"]
+
+DEFAULT_SPOOL_SIZE = 32 << 20
+"""Bytes held in memory before the file moves to a local temporary file."""
+
+SPOOL_OPTIONS = ("spool_dir", "spool_size")
+"""``storage_options`` (and ``open()`` keywords) of files opened for writing."""
+
+# The with statement of fsspec.open(): its __exit__ closes the file even when the block raised.
+_OPENFILE_EXIT = "fsspec/core.py"
+
+
+class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+    """A local, seekable file that becomes the object at ``path`` when closed without error.
+
+    ``discard()`` (and leaving a ``with`` block by an exception, also that of
+    ``fsspec.open``) drops it without sending anything; so does garbage collection of a file
+    that was never closed. ``close()`` raises what the upload raised, and the object at
+    ``path`` is then as it was before.
+    """
+
+    def __init__(
+        self,
+        fs: AbstractFileSystem,
+        path: str,
+        *,
+        exclusive: bool = False,
+        spool_size: int | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        put_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.spool_size = int(spool_size or DEFAULT_SPOOL_SIZE)
+        super().__init__(max_size=self.spool_size, mode="w+b", dir=spool_dir)
+        self.fs = fs
+        self.path = path
+        self.exclusive = exclusive
+        self._put_options = put_options or {}
+        self._outer_exception = sys.exception()  # being handled when the file was opened
+        self._discarded = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.fs.protocol[0]}://{self.path}>"
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.path
+
+    def discard(self) -> None:
+        """Drop what was written: nothing is uploaded, the temporary file is removed."""
+        self._discarded = True
+        super().close()
+
+    def close(self) -> None:
+        """Upload the file (unless discarded) and remove the temporary file, in every case."""
+        if self.closed:
+            return
+        if self._discarded or self._leaving_fsspec_with_by_exception():
+            self.discard()
+            return
+        try:
+            self._upload()
+        finally:
+            super().close()
+
+    def __exit__(self, exc_type: Any, *args: Any) -> None:
+        if exc_type is not None:
+            self.discard()
+        else:
+            self.close()
+
+    def __del__(self) -> None:
+        # Never upload from the garbage collector: a file not closed is a file not finished.
+        if not self.closed:
+            self.discard()
+
+    def _upload(self) -> None:
+        size = self.seek(0, os.SEEK_END)
+        self.seek(0)
+        mode = "create" if self.exclusive else "overwrite"
+        if size <= self.spool_size:
+            self.fs.pipe_file(self.path, self.read(), mode=mode)
+            return
+        # Past spool_size the data is in an unnamed temporary file (SpooledTemporaryFile
+        # moves it there on the write that crosses the limit): upload it by its descriptor.
+        self.flush()
+        local = _descriptor_path(self.fileno())
+        self.fs.put_file(local, self.path, mode=mode, **self._put_options)
+
+    def _leaving_fsspec_with_by_exception(self) -> bool:
+        """True when ``fsspec.open``'s with statement is closing us because its block raised
+        (its ``__exit__`` calls ``close()`` whatever happened)."""
+        raised = sys.exception()
+        if raised is None or raised is self._outer_exception:
+            return False
+        frame = sys._getframe(1)
+        while frame is not None:
+            code = frame.f_code
+            if code.co_name == "__exit__" and code.co_filename.endswith(_OPENFILE_EXIT):
+                return True
+            frame = frame.f_back  # type: ignore[assignment]
+        return False
+
+
+def _descriptor_path(fd: int) -> str:
+    """A path that opens the file behind ``fd`` anew (own offset), without it having a name."""
+    for base in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(base):
+            return f"{base}/{fd}"
+    raise OSError("files larger than spool_size need /proc/self/fd or /dev/fd on this system")
+
+
+def open_for_upload(
+    fs: AbstractFileSystem,
+    path: str,
+    mode: str,
+    options: dict[str, Any],
+    **put_options: Any,
+) -> UploadOnClose:
+    """The file ``fs.open(path, mode)`` returns for ``"wb"``/``"xb"``: ``spool_dir`` and
+    ``spool_size`` from ``options`` (``open()``'s keywords), else the filesystem's
+    ``storage_options``; ``put_options`` go to ``fs.put_file``."""
+    if mode not in ("wb", "xb", "w", "x"):
+        raise ValueError(f"mode {mode!r} is not supported for writing: use 'wb' or 'xb'")
+    spool = {k: options.get(k, fs.storage_options.get(k)) for k in SPOOL_OPTIONS}
+    return UploadOnClose(fs, path, exclusive="x" in mode, put_options=put_options, **spool)
