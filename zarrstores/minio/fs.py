@@ -20,7 +20,7 @@ from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
-from .._files import open_for_upload
+from .._files import open_for_upload, read_options
 from .._http import call_on_loop
 from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials, s3_credentials
 from ..auth._secret import redact
@@ -322,6 +322,9 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         if mode in ("wb", "xb"):  # seekable, uploaded whole on close (S3 multipart when large)
             block_size = kwargs.get("block_size")
             return open_for_upload(self, path, mode, kwargs, chunksize=block_size)
+        if mode == "rb":
+            block_size, cache_type = kwargs.pop("block_size", None), kwargs.pop("cache_type", None)
+            kwargs.update(read_options(block_size, cache_type))
         return super()._open(path, mode, **kwargs)
 
     def _missing(self, bucket: str, key: str) -> FileNotFoundError:

@@ -12,13 +12,13 @@ from fsspec import register_implementation
 from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.spec import AbstractBufferedFile
 
-from .._files import SPOOL_OPTIONS, UploadOnClose, open_for_upload
+from .._files import SPOOL_OPTIONS, UploadOnClose, open_for_upload, read_options
 from ._client import SloWriter, SwiftClient, client_from_options
 
 __all__ = ["SwiftFile", "SwiftFileSystem"]
 
 _READ_CHUNK = 16 << 20  # get_file reads this much per (retried) ranged GET
-_WRITE_BLOCK = 32 << 20  # open(..., "wb"): files up to this are one verified PUT
+_WRITE_BLOCK = 32 << 20  # put_file: files up to this are one verified PUT
 
 
 class _CachedByAuth(type(AsyncFileSystem)):  # type: ignore[misc]
@@ -317,13 +317,14 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         if mode != "rb":
             self._writable(path)
             return open_for_upload(self, path, mode, kwargs)
+        cache_type = kwargs.pop("cache_type", None)
         return SwiftFile(
             self,
             path,
             mode,
-            block_size=block_size or "default",
             autocommit=autocommit,
             cache_options=cache_options,
+            **read_options(block_size, cache_type),
             **kwargs,
         )
 
@@ -336,8 +337,6 @@ class SwiftFile(AbstractBufferedFile):
     :class:`~zarrstores._files.UploadOnClose` instead)."""
 
     fs: SwiftFileSystem
-
-    DEFAULT_BLOCK_SIZE = _WRITE_BLOCK
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         return sync(self.fs.loop, self.fs._cat_file, self.path, start=start, end=end)
