@@ -152,7 +152,7 @@ def open_for_upload(
     """The file ``fs.open(path, mode)`` returns for ``"wb"``/``"xb"``: ``spool_dir`` and
     ``spool_size`` from ``options`` (``open()``'s keywords), else the filesystem's
     ``storage_options``; ``put_options`` go to ``fs.put_file``."""
-    if mode not in ("wb", "xb", "w", "x"):
+    if mode not in ("wb", "xb"):
         raise ValueError(f"mode {mode!r} is not supported for writing: use 'wb' or 'xb'")
     spool = {k: options.get(k, fs.storage_options.get(k)) for k in SPOOL_OPTIONS}
     return UploadOnClose(fs, path, exclusive="x" in mode, put_options=put_options, **spool)
