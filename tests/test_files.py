@@ -11,6 +11,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import dask
+import dask.array as da
 import fsspec
 import numpy as np
 import pytest
@@ -175,6 +177,33 @@ def test_exception_in_with_block_keeps_old_object(
     assert backend.raw_get("new.nc") is None
     assert backend.raw_keys() == ["old.nc"]
     assert_no_temporary_file(spool)
+
+
+@pytest.mark.parametrize("engine", ["h5netcdf", "scipy"])
+def test_netcdf_write_failing_half_way_keeps_old_object(backend: Backend, engine: str) -> None:
+    def crash() -> np.ndarray:
+        raise RuntimeError("model crashed")
+
+    # xarray writes the header and the other variables, then computes this one, which raises.
+    crashing = da.from_delayed(dask.delayed(crash)(), shape=(40,), dtype="f8")
+    ds = dataset().assign(bad=("time", crashing))
+    fs = filesystem(backend)
+    path = f"{backend.container}/old.nc"
+    fs.pipe_file(path, OLD)
+    with pytest.raises(RuntimeError, match="crashed"), fs.open(path, "wb") as f:
+        ds.to_netcdf(f, engine=engine)
+    assert backend.raw_get("old.nc") == OLD
+
+
+def test_file_written_while_handling_an_error_is_uploaded(backend: Backend) -> None:
+    fs = filesystem(backend)
+    path = f"{backend.container}/fallback.txt"
+    try:
+        raise KeyError("no cached result")
+    except KeyError:
+        with OpenFile(fs, path, "wb") as f:  # fsspec.open's with: closed, not told why
+            f.write(b"fallback")
+    assert backend.raw_get("fallback.txt") == b"fallback"
 
 
 def test_file_dropped_unclosed_uploads_nothing(backend: Backend, spool: Path) -> None:

@@ -15,6 +15,7 @@ readers scatter small metadata reads over the file, then read a variable's data 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -39,8 +40,7 @@ DEFAULT_SPOOL_SIZE = 32 << 20
 SPOOL_OPTIONS = ("spool_dir", "spool_size")
 """``storage_options`` (and ``open()`` keywords) of files opened for writing."""
 
-# The with statement of fsspec.open(): its __exit__ closes the file even when the block raised.
-_OPENFILE_EXIT = "fsspec/core.py"
+logger = logging.getLogger(__name__)
 
 
 class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
@@ -48,8 +48,9 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
 
     ``discard()`` (and leaving a ``with`` block by an exception, also that of
     ``fsspec.open``) drops it without sending anything; so does garbage collection of a file
-    that was never closed. ``close()`` raises what the upload raised, and the object at
-    ``path`` is then as it was before.
+    that was never closed, and ``close()`` while an exception raised since it was opened is
+    being handled. ``close()`` raises what the upload raised, and the object at ``path`` is
+    then as it was before.
     """
 
     def __init__(
@@ -84,10 +85,18 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
         super().close()
 
     def close(self) -> None:
-        """Upload the file (unless discarded) and remove the temporary file, in every case."""
+        """Upload the file and remove the temporary file; discard it instead (and log why)
+        when closed while an exception raised since it was opened is on its way: in the exit
+        of a with block that raised (``fsspec.open``'s closes its file whatever happened), or
+        in the cleanup of a library that failed half-way."""
         if self.closed:
             return
-        if self._discarded or self._leaving_fsspec_with_by_exception():
+        raised = sys.exception()
+        if not self._discarded and raised is not None and raised is not self._outer_exception:
+            why = type(raised).__name__
+            logger.warning("%r not uploaded: closed while a %s was raised", self, why)
+            self._discarded = True
+        if self._discarded:
             self.discard()
             return
         try:
@@ -118,20 +127,6 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
         self.flush()
         local = _descriptor_path(self.fileno())
         self.fs.put_file(local, self.path, mode=mode, **self._put_options)
-
-    def _leaving_fsspec_with_by_exception(self) -> bool:
-        """True when ``fsspec.open``'s with statement is closing us because its block raised
-        (its ``__exit__`` calls ``close()`` whatever happened)."""
-        raised = sys.exception()
-        if raised is None or raised is self._outer_exception:
-            return False
-        frame = sys._getframe(1)
-        while frame is not None:
-            code = frame.f_code
-            if code.co_name == "__exit__" and code.co_filename.endswith(_OPENFILE_EXIT):
-                return True
-            frame = frame.f_back  # type: ignore[assignment]
-        return False
 
 
 def _descriptor_path(fd: int) -> str:
