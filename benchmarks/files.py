@@ -77,23 +77,25 @@ def timed(reps: int, fn: Callable[[], Any]) -> float:
     return statistics.median(times)
 
 
-def filesystems(servers: BenchServers) -> dict[str, tuple[Any, FaultProxy, str]]:
-    """Per backend: a filesystem through a counting proxy, the proxy, a container/bucket."""
+def filesystems(servers: BenchServers) -> dict[str, tuple[Any, Any, FaultProxy, str]]:
+    """Per backend: a filesystem straight to the server, one through a counting proxy, the
+    proxy, and a container/bucket."""
+    out = {}
     swift_proxy = FaultProxy(servers.swift.proxy_url).start()
-    swift = SwiftFileSystem(
-        preauthurl=f"{swift_proxy.url}/v1/AUTH_test",
-        preauthtoken=servers.swift_token,
-        skip_instance_cache=True,
+    swift_urls = (servers.swift_url(), f"{swift_proxy.url}/v1/AUTH_test")
+    direct, counted = (
+        SwiftFileSystem(preauthurl=url, preauthtoken=servers.swift_token, skip_instance_cache=True)
+        for url in swift_urls
     )
-    swift.mkdir("files")
+    direct.mkdir("files")
+    out["swift"] = (direct, counted, swift_proxy, "files")
     s3_proxy = FaultProxy(servers.s3.endpoint).start()
-    s3 = MinioFileSystem(
-        endpoint_url=s3_proxy.url, token=servers.oidc_token(), skip_instance_cache=True
+    direct, counted = (
+        MinioFileSystem(endpoint_url=url, token=servers.oidc_token(), skip_instance_cache=True)
+        for url in (servers.s3.endpoint, s3_proxy.url)
     )
-    return {
-        "swift": (swift, swift_proxy, "files"),
-        "s3": (s3, s3_proxy, servers.new_bucket()),
-    }
+    out["s3"] = (direct, counted, s3_proxy, servers.new_bucket())
+    return out
 
 
 def bench_write(fs: Any, where: str, ds: xr.Dataset, reps: int, scratch: Path) -> dict[str, float]:
@@ -157,18 +159,17 @@ def main() -> None:
     args = parser.parse_args()
     ds = dataset(args.mib)
     with BenchServers() as servers, tempfile.TemporaryDirectory() as scratch:
-        for backend, (fs, proxy, where) in filesystems(servers).items():
+        for backend, (direct, counted_fs, proxy, where) in filesystems(servers).items():
             try:
                 if args.only != "read":
-                    w = bench_write(fs, where, ds, args.reps, Path(scratch))
+                    w = bench_write(direct, where, ds, args.reps, Path(scratch))
                     print(
                         f"{backend} write {args.mib} MiB: fs.open {w['fs.open']:.2f} s, "
                         f"local+put_file {w['local+put_file']:.2f} s, ratio {w['ratio']:.2f}x"
                     )
                 if args.only != "write":
-                    size = fs.size(f"{where}/r.nc") if fs.exists(f"{where}/r.nc") else None
-                    rows = bench_read(fs, proxy, where, ds, args.reps, Path(scratch))
-                    size = size or fs.size(f"{where}/r.nc")
+                    rows = bench_read(counted_fs, proxy, where, ds, args.reps, Path(scratch))
+                    size = direct.size(f"{where}/r.nc")
                     for name, seconds, requests, received in rows:
                         print(
                             f"{backend} read ({name}): {seconds:.3f} s, "

@@ -6,7 +6,10 @@ part of it (bytes counted at the proxy in front of the server)."""
 from __future__ import annotations
 
 import io
+import json
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -213,6 +216,44 @@ def test_file_dropped_unclosed_uploads_nothing(backend: Backend, spool: Path) ->
     del f  # an interrupted script: the garbage collector must not finish the upload
     assert backend.raw_keys() == []
     assert_no_temporary_file(spool)
+
+
+_KILLED_WRITER = """
+import json, sys
+import fsspec
+url, options = sys.argv[1], json.loads(sys.argv[2])
+f = fsspec.open(url, "wb", **options).open()
+f.write(b"z" * (3 << 20))  # past spool_size: in the temporary file
+print("written", flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_killed_process_leaves_no_object_and_no_temporary_file(
+    backend: Backend, spool: Path
+) -> None:
+    url, options = url_and_options(backend, "killed.bin")
+    if backend.name == "swift":
+        server = backend.server  # type: ignore[attr-defined]
+        user = "test:tester"
+        plain = {"authurl": server.auth_url, "user": user, "key": server.users[user]}
+    else:
+        token = backend.issuer.mint()  # type: ignore[attr-defined]
+        plain = {"endpoint_url": options["endpoint_url"], "token": token}
+    plain.update(spool_dir=str(spool), spool_size=MiB, skip_instance_cache=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, url, json.dumps(plain)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "written\n"
+    finally:
+        writer.kill()
+        writer.wait()
+    assert backend.raw_keys() == []
+    assert os.listdir(spool) == []
 
 
 @pytest.mark.parametrize("size", [20_000, 12 * MiB], ids=["one-request", "multipart"])
