@@ -122,6 +122,15 @@ def test_file_seeks_reads_back_and_truncates_while_writing(backend: Backend) -> 
     assert backend.raw_get("seek.bin") == (3008).to_bytes(8, "little") + b"x" * 2000
 
 
+def test_transaction_is_refused_for_writing(backend: Backend) -> None:
+    fs = filesystem(backend)
+    with pytest.raises(NotImplementedError, match="uploaded whole when it is closed"):
+        fs.open(f"{backend.container}/t.bin", "wb", autocommit=False)
+    with pytest.raises(ValueError, match="use 'wb' or 'xb'"):
+        fs.open(f"{backend.container}/t.bin", "r+b")
+    assert backend.raw_keys() == []
+
+
 def test_zip_appended_while_writing(backend: Backend) -> None:
     fs = filesystem(backend)
     path = f"{backend.container}/bundle.zip"

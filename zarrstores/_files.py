@@ -149,6 +149,11 @@ def open_for_upload(
     ``storage_options``; ``put_options`` go to ``fs.put_file``."""
     if mode not in ("wb", "xb"):
         raise ValueError(f"mode {mode!r} is not supported for writing: use 'wb' or 'xb'")
+    if not options.get("autocommit", True):
+        raise NotImplementedError(
+            "fsspec transactions (autocommit=False) are not supported for writing: every file "
+            "is uploaded whole when it is closed"
+        )
     spool = {k: options.get(k, fs.storage_options.get(k)) for k in SPOOL_OPTIONS}
     return UploadOnClose(fs, path, exclusive="x" in mode, put_options=put_options, **spool)
 

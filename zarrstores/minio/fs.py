@@ -319,7 +319,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         return None
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
-        if mode in ("wb", "xb"):  # seekable, uploaded whole on close (S3 multipart when large)
+        if mode not in ("rb", "ab"):  # seekable, uploaded whole on close (multipart when large)
             block_size = kwargs.get("block_size")
             return open_for_upload(self, path, mode, kwargs, chunksize=block_size)
         if mode == "rb":

@@ -316,7 +316,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     ) -> SwiftFile | UploadOnClose:
         if mode != "rb":
             self._writable(path)
-            return open_for_upload(self, path, mode, kwargs)
+            return open_for_upload(self, path, mode, {"autocommit": autocommit, **kwargs})
         cache_type = kwargs.pop("cache_type", None)
         return SwiftFile(
             self,
