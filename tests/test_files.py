@@ -333,3 +333,9 @@ def test_reading_a_slice_of_a_large_netcdf_transfers_a_small_part(backend: Backe
     received = proxy.bytes_received - received
     assert received < size / 10, f"{received:,} bytes of {size:,} in {proxy.requests - requests}"
     assert proxy.requests - requests < 20
+    # A whole variable (a quarter of the file): its data in one ranged request, not per block.
+    requests, received = proxy.requests, proxy.bytes_received
+    with fs.open(path) as f, xr.open_dataset(f, engine="h5netcdf") as back:
+        np.testing.assert_array_equal(back["ua"].values, ds["ua"].values)
+    assert proxy.bytes_received - received < ds["ua"].nbytes + 6 * MiB  # + metadata blocks
+    assert proxy.requests - requests < 12
