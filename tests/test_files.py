@@ -339,3 +339,21 @@ def test_reading_a_slice_of_a_large_netcdf_transfers_a_small_part(backend: Backe
         np.testing.assert_array_equal(back["ua"].values, ds["ua"].values)
     assert proxy.bytes_received - received < ds["ua"].nbytes + 6 * MiB  # + metadata blocks
     assert proxy.requests - requests < 12
+
+
+def test_files_benchmark_runs_a_tiny_round() -> None:
+    """``benchmarks/files.py`` keeps working (the numbers of so small a file mean nothing)."""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.files", "--mib", "4", "--reps", "1"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    for backend in ("swift", "s3"):
+        assert any(line.startswith(f"{backend} write 4 MiB: ") for line in lines)
+        reads = [line for line in lines if line.startswith(f"{backend} read (")]
+        assert len(reads) == 13 and "download whole file" in reads[-1]

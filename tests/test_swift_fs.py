@@ -197,7 +197,7 @@ def test_slo_round_trip_and_delete(
     assert raw.get_container(f"{swift_container}_segments")[1] == []
 
 
-def test_open_write_streams_segments(
+def test_open_write_large_file_becomes_slo(
     opts: dict[str, Any], swift_container: str, raw: swiftclient.Connection
 ) -> None:
     fs = SwiftFileSystem(**opts, segment_size=300 * 1024, skip_instance_cache=True)
