@@ -161,14 +161,21 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=200, help="size of the netCDF file")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", choices=("read", "write"), default=None)
+    parser.add_argument("--out", type=Path, help="also write the results here (markdown)")
     args = parser.parse_args()
     ds = dataset(args.mib)
+    lines: list[str] = []
+
+    def report(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+
     with BenchServers() as servers, tempfile.TemporaryDirectory() as scratch:
         for backend, (direct, counted_fs, proxy, where) in filesystems(servers).items():
             try:
                 if args.only != "read":
                     w = bench_write(direct, where, ds, args.reps, Path(scratch))
-                    print(
+                    report(
                         f"{backend} write {args.mib} MiB: fs.open {w['fs.open']:.2f} s, "
                         f"local+put_file {w['local+put_file']:.2f} s, ratio {w['ratio']:.2f}x"
                     )
@@ -176,13 +183,18 @@ def main() -> None:
                     rows = bench_read(counted_fs, proxy, where, ds, args.reps, Path(scratch))
                     size = direct.size(f"{where}/r.nc")
                     for name, seconds, requests, received in rows:
-                        print(
+                        report(
                             f"{backend} read ({name}): {seconds:.3f} s, "
                             f"{requests} requests, {received / MiB:.2f} MiB "
                             f"({100 * received / size:.2f}% of {size / MiB:.0f} MiB)"
                         )
             finally:
                 proxy.stop()
+    if args.out:
+        command = f"python -m benchmarks.files --mib {args.mib} --reps {args.reps}"
+        body = "\n".join(lines)
+        header = f"# `{command}`\n\nMedians of {args.reps} runs (times: a shared 2-core machine).\n"
+        args.out.write_text(f"{header}\n```text\n{body}\n```\n")
 
 
 if __name__ == "__main__":
