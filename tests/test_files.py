@@ -307,6 +307,9 @@ def test_xarray_reads_netcdf_by_url_and_writes_through_fsspec_open(backend: Back
         ds.to_netcdf(f, engine="h5netcdf")
     with xr.open_dataset(url, engine="h5netcdf", storage_options=options) as back:
         xr.testing.assert_identical(back.load(), ds)
+    ours = {"cache_type": "smallblocks"}
+    with xr.open_dataset(url, engine="h5netcdf", storage_options=options, open_kwargs=ours) as back:
+        xr.testing.assert_identical(back.load(), ds)
     url3 = url.replace("by-url.nc", "by-url3.nc")
     with fsspec.open(url3, "wb", **options) as f:
         ds.to_netcdf(f, engine="scipy")
