@@ -17,6 +17,7 @@ from typing import Any
 import dask
 import dask.array as da
 import fsspec
+import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
@@ -92,6 +93,8 @@ def test_netcdf_written_through_fs_open_reads_back_equal(
     assert stored[:3] == (b"\x89HD" if engine == "h5netcdf" else b"CDF")
     with xr.open_dataset(io.BytesIO(stored), engine=engine) as back:
         xr.testing.assert_identical(back.load(), ds)
+    with netCDF4.Dataset("stored.nc", memory=stored) as reference:  # netCDF-C reads it too
+        np.testing.assert_array_equal(reference["tas"][:], ds["tas"].values)
     with fs.open(path) as f, xr.open_dataset(f, engine=engine) as back:
         xr.testing.assert_identical(back.load(), ds)
 
@@ -230,6 +233,7 @@ def test_file_dropped_unclosed_uploads_nothing(backend: Backend, spool: Path) ->
 _KILLED_WRITER = """
 import json, sys
 import fsspec
+import netCDF4
 url, options = sys.argv[1], json.loads(sys.argv[2])
 f = fsspec.open(url, "wb", **options).open()
 f.write(b"z" * (3 << 20))  # past spool_size: in the temporary file
