@@ -291,6 +291,13 @@ def test_upload_the_server_rejects_keeps_old_object(
     assert backend.raw_get("old.bin") == OLD
     assert backend.raw_keys() == ["old.bin"]
     assert_no_temporary_file(spool)
+    # Nothing left over on the server either: no SLO segments, no pending multipart upload.
+    if backend.name == "swift":
+        segments = f"{backend.container}_segments"
+        assert not fs.exists(segments) or fs.find(segments) == []
+    else:
+        raw = backend._raw  # type: ignore[attr-defined]
+        assert raw.list_multipart_uploads(Bucket=backend.container).get("Uploads", []) == []
 
 
 def url_and_options(backend: Backend, path: str, *, faulty: bool = False) -> tuple[str, dict]:
