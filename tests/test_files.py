@@ -1,7 +1,9 @@
 """Files on both backends: netCDF4 (h5netcdf), netCDF3 (scipy) and zip archives written through
-``fs.open(..., "wb")`` and read back; a write that raises or that the server rejects leaves the
-old object byte for byte and no temporary file; reading a slice of a netCDF transfers a small
-part of it (bytes counted at the proxy in front of the server)."""
+``fs.open(..., "wb")`` and read back, also past the multipart/SLO threshold; a write that raises
+(in the with block or inside xarray), that the server rejects, or whose process is killed
+leaves the old object byte for byte, nothing on the server and no temporary file; reading a
+slice of a netCDF transfers a small part of it (bytes counted at the proxy in front of the
+server)."""
 
 from __future__ import annotations
 
