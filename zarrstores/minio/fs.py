@@ -371,7 +371,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         if code == "NoSuchBucket":
             return missing_bucket(bucket, self.endpoint_url)
         if code == "PreconditionFailed" and kwargs.get("IfNoneMatch") == "*":
-            return FileExistsError(f"{where} exists (opened with mode 'xb')")
+            return FileExistsError(f"{where} exists (an exclusive write does not replace it)")
         if isinstance(e, FileNotFoundError):
             return FileNotFoundError(f"{where} does not exist ({detail})")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
