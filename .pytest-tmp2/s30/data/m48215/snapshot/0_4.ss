@@ -1,2 +1,0 @@
-d72afecd
-{"lastIndex":4,"lastTerm":0,"peers":[{"name":"127.0.0.1:48215.58215","connectionString":"127.0.0.1:58215"}],"state":"eyJtYXhWb2x1bWVJZCI6MCwidG9wb2xvZ3lJZCI6ImIzMzQ3NjZjLTE1YjctNDFiNi1iY2I4LWUwNGQyN2FlMzkyNCJ9","path":"/work/wt/files/.pytest-tmp2/s30/data/m48215/snapshot/0_4.ss"}
