@@ -191,7 +191,8 @@ def main() -> None:
             finally:
                 proxy.stop()
     if args.out:
-        command = f"python -m benchmarks.files --mib {args.mib} --reps {args.reps}"
+        only = f" --only {args.only}" if args.only else ""
+        command = f"python -m benchmarks.files --mib {args.mib} --reps {args.reps}{only}"
         body = "\n".join(lines)
         header = f"# `{command}`\n\nMedians of {args.reps} runs (times: a shared 2-core machine).\n"
         args.out.write_text(f"{header}\n```text\n{body}\n```\n")
