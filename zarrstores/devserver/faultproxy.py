@@ -54,7 +54,8 @@ class FaultProxy(LocalServer):
 
     ``inject(kind, ...)`` arms a fault; ``down()`` refuses connections and breaks those in
     flight until ``up()``. ``requests`` counts requests seen, ``injected`` the faults applied
-    by kind, ``seen`` holds ``(method, path, what happened)`` for each request.
+    by kind, ``seen`` holds ``(method, path, what happened)`` for each request,
+    ``bytes_received`` counts the bytes of the server's answers passed on to clients.
     """
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
@@ -64,6 +65,7 @@ class FaultProxy(LocalServer):
         self.url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
         self.injected: Counter[str] = Counter()
         self.seen: list[tuple[str, str, str]] = []
+        self.bytes_received = 0
         self._ssl = ssl
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -203,6 +205,7 @@ class FaultProxy(LocalServer):
                 response = await up_reader.readuntil(b"\r\n\r\n")
             writer.write(_rewrite_head(response))
             while data := await up_reader.read(1 << 16):
+                self.bytes_received += len(data)
                 writer.write(data)
                 await writer.drain()
             upload.cancel()

@@ -20,6 +20,7 @@ from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
+from .._files import open_for_upload, read_options
 from .._http import call_on_loop
 from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials, s3_credentials
 from ..auth._secret import redact
@@ -317,6 +318,15 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         self.invalidate_cache(path)
         return None
 
+    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode not in ("rb", "ab"):  # seekable, uploaded whole on close (multipart when large)
+            block_size = kwargs.get("block_size")
+            return open_for_upload(self, path, mode, kwargs, chunksize=block_size)
+        if mode == "rb":
+            block_size, cache_type = kwargs.pop("block_size", None), kwargs.pop("cache_type", None)
+            kwargs.update(read_options(block_size, cache_type))
+        return super()._open(path, mode, **kwargs)
+
     def _missing(self, bucket: str, key: str) -> FileNotFoundError:
         return FileNotFoundError(f"minio://{bucket}/{key} at {self.endpoint_url} does not exist")
 
@@ -360,6 +370,8 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             detail += f" ({_HINTS[code]})"
         if code == "NoSuchBucket":
             return missing_bucket(bucket, self.endpoint_url)
+        if code == "PreconditionFailed" and kwargs.get("IfNoneMatch") == "*":
+            return FileExistsError(f"{where} exists (an exclusive write does not replace it)")
         if isinstance(e, FileNotFoundError):
             return FileNotFoundError(f"{where} does not exist ({detail})")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

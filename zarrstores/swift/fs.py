@@ -14,12 +14,13 @@ from fsspec import register_implementation
 from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.spec import AbstractBufferedFile
 
+from .._files import SPOOL_OPTIONS, UploadOnClose, open_for_upload, read_options
 from ._client import SloWriter, SwiftClient, client_from_options
 
 __all__ = ["SwiftFile", "SwiftFileSystem"]
 
 _READ_CHUNK = 16 << 20  # get_file reads this much per (retried) ranged GET
-_WRITE_BLOCK = 32 << 20  # open(..., "wb"): files up to this are one verified PUT
+_WRITE_BLOCK = 32 << 20  # put_file: files up to this are one verified PUT
 
 
 class _CachedByAuth(type(AsyncFileSystem)):  # type: ignore[misc]
@@ -61,7 +62,12 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         storage_options.pop("auth_id", None)  # only a cache key, see _CachedByAuth
         fs_options = {
             k: storage_options.pop(k)
-            for k in ("skip_instance_cache", "use_listings_cache", "listings_expiry_time")
+            for k in (
+                "skip_instance_cache",
+                "use_listings_cache",
+                "listings_expiry_time",
+                *SPOOL_OPTIONS,
+            )
             if k in storage_options
         }
         super().__init__(asynchronous=asynchronous, loop=loop, batch_size=batch_size, **fs_options)
@@ -309,16 +315,18 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         autocommit: bool = True,
         cache_options: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> SwiftFile:
-        if "a" in mode or "+" in mode:
-            raise ValueError(f"Swift objects cannot be opened with mode {mode!r}")
+    ) -> SwiftFile | UploadOnClose:
+        if mode != "rb":
+            self._writable(path)
+            return open_for_upload(self, path, mode, {"autocommit": autocommit, **kwargs})
+        cache_type = kwargs.pop("cache_type", None)
         return SwiftFile(
             self,
             path,
             mode,
-            block_size=block_size or "default",
             autocommit=autocommit,
             cache_options=cache_options,
+            **read_options(block_size, cache_type),
             **kwargs,
         )
 
@@ -337,60 +345,13 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
 
 
 class SwiftFile(AbstractBufferedFile):
-    """A Swift object opened for reading (ranged GETs) or writing (streamed: objects larger
-    than one block are written as SLOs segment by segment, never held whole)."""
+    """A Swift object opened for reading, with ranged GETs (``fs.open(path, "wb")`` gives an
+    :class:`~zarrstores._files.UploadOnClose` instead)."""
 
     fs: SwiftFileSystem
 
-    DEFAULT_BLOCK_SIZE = _WRITE_BLOCK
-
-    def __init__(self, fs: SwiftFileSystem, path: str, mode: str = "rb", **kwargs: Any) -> None:
-        self.container, self.name = fs.split_path(path)
-        if "w" in mode or "x" in mode:
-            fs._writable(path)
-        self._writer: SloWriter | None = None
-        self._exclusive = "x" in mode
-        super().__init__(fs, path, mode.replace("x", "w"), **kwargs)
-
     def _fetch_range(self, start: int, end: int) -> bytes:
         return sync(self.fs.loop, self.fs._cat_file, self.path, start=start, end=end)
-
-    def _upload_chunk(self, final: bool = False) -> bool:
-        data = self.buffer.getvalue()
-        client = self.fs.client
-        if final and self._writer is None:
-            sync(
-                self.fs.loop, client.put, self.container, self.name, data, exclusive=self._exclusive
-            )
-            return True
-        if self._writer is None:
-            segment = sync(self.fs.loop, client.segment_size_for)
-            self._writer = SloWriter(
-                client, self.container, self.name, segment_size=segment, exclusive=self._exclusive
-            )
-        try:
-            if data:
-                sync(self.fs.loop, self._writer.write, data)
-            if final:
-                sync(self.fs.loop, self._writer.commit)
-        except BaseException:
-            self.discard()
-            raise
-        return True
-
-    def discard(self) -> None:
-        """Drop what was written so far (no object is created)."""
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            sync(self.fs.loop, writer.abort)
-
-    def __exit__(self, exc_type: Any, *args: Any) -> None:
-        if exc_type is not None and self.writable():
-            # An exception inside `with fs.open(..., "wb")`: keep the old object, if any.
-            self.discard()
-            self.closed = True
-            return
-        self.close()
 
 
 # swiftspec registers "swift" too, and fsspec takes whichever entry point it finds first: once
