@@ -169,6 +169,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--token-life", type=float, default=3600, help="token lifetime in s")
     s.add_argument("--env-file", help="also write the exports to this file")
     s.set_defaults(func=_cmd_serve)
+
+    from .commands import register
+
+    register(sub)
     return p
 
 
