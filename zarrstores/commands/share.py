@@ -1,7 +1,146 @@
-"""``zarrstores share``: placeholder replaced below."""
+"""``zarrstores share``: make a container/bucket (prefix) public or private, show which it is,
+or print a time-limited read link to a store on Swift (a TempURL signed for a prefix)."""
+
+from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from swiftclient.utils import generate_temp_url
+
+from .. import sharing
+from ..auth import ConfigurationError
+from ._common import HELP_FORMAT, Location, add_option_argument, examples, parse_location
+from ._common import parse_options as _options
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+KEY_HEADER = "X-Container-Meta-Temp-Url-Key"
+
+
+def parse_duration(text: str) -> int:
+    """``90``, ``90s``, ``30m``, ``12h``, ``7d``, ``2w`` -> seconds."""
+    match = _DURATION.match(text)
+    if not match or float(match[1]) <= 0:
+        raise ConfigurationError(f"--expires {text!r}: give a duration like 3600, 30m, 12h or 7d")
+    return int(float(match[1]) * _UNIT[match[2]])
+
+
+def temp_url_params(query: str) -> dict[str, str]:
+    """The ``temp_url_*`` parameters of a TempURL's query string."""
+    return dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+
+
+async def swift_link(location: Location, options: dict[str, Any], seconds: int) -> dict[str, Any]:
+    """A TempURL for every object under ``location`` (signed for its prefix with the
+    container's Temp-URL key, which is created when the container has none)."""
+    from ..swift.fs import SwiftFileSystem
+
+    fs = SwiftFileSystem(asynchronous=True, skip_instance_cache=True, **options)
+    container, name = fs.split_path(location.path)
+    try:
+        headers = await fs.client.head_container(container)
+        if headers is None:
+            raise FileNotFoundError(f"swift://{container} not found")
+        key = headers.get(KEY_HEADER)
+        if not key:
+            key = secrets.token_urlsafe(32)
+            await fs.client.post_container(container, {KEY_HEADER: key})
+        storage_url = (await fs.client.auth.aget()).storage_url
+    finally:
+        await fs.client.close()
+    prefix = f"{name}/" if name else ""
+    path = f"{urlsplit(storage_url).path}/{quote(container)}/{quote(prefix)}"
+    signed = generate_temp_url(path, seconds, key, "GET", prefix=True)
+    query = signed.split("?", 1)[1]
+    origin = storage_url[: len(storage_url) - len(urlsplit(storage_url).path)]
+    base = f"{origin}{path}".rstrip("/")
+    return {
+        "url": f"{base}/?{query}",
+        "base_url": base,
+        "storage_options": {"params": temp_url_params(query)},
+        "expires_at": datetime.fromtimestamp(int(time.time()) + seconds, UTC).isoformat(),
+    }
+
+
+def _temporary_link(
+    location: Location, options: dict[str, Any], seconds: int, as_json: bool
+) -> int:
+    if location.scheme != "swift":
+        raise ConfigurationError(
+            f"{location.url}: S3 has no time-limited link for a prefix (a presigned URL signs one "
+            "object, and with STS credentials it carries the session token and ends with the "
+            "session); share a store on S3 with --public, or keep it on Swift for --expires"
+        )
+    link = asyncio.run(swift_link(location, options, seconds))
+    if as_json:
+        print(json.dumps(link, indent=2))
+        return 0
+    print(link["url"])
+    print(
+        f"# read-only, for anyone holding the link, until {link['expires_at']}; "
+        "the container stays private"
+    )
+    print("# open with xarray (fsspec's HTTP filesystem sends the parameters with each request):")
+    print(
+        f"#   xr.open_zarr({link['base_url']!r}, "
+        f"storage_options={json.dumps(link['storage_options'])})"
+    )
+    return 0
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    location = parse_location(args.url)
+    if not location.remote:
+        raise ConfigurationError(f"{args.url}: share works on swift:// and minio:// URLs")
+    options = _options(args.option)
+    if args.expires:
+        return _temporary_link(location, options, parse_duration(args.expires), args.json)
+    url = "swift://" + location.path if location.scheme == "swift" else "minio://" + location.path
+    if args.public:
+        sharing.make_public(url, options)
+    elif args.private:
+        sharing.make_private(url, options)
+    public = sharing.is_public(url, options)
+    state = "public (anyone may list and read)" if public else "private"
+    if args.json:
+        print(json.dumps({"url": location.url, "public": public}))
+    else:
+        print(f"{location.url}: {state}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``share`` to the ``zarrstores`` command."""
+    p = sub.add_parser(
+        "share",
+        help="make data public or private, or print a time-limited read link (Swift)",
+        description="Show whether a container/bucket (on S3: a prefix) is public, make it "
+        "public or private, or print a read-only link that expires (--expires). The link is a "
+        "Swift TempURL signed for the store's prefix with the container's Temp-URL key (set "
+        "when missing): it reads every object of the store, nothing else, and the container "
+        "stays private. S3 has no such link for a prefix: there --expires is refused.",
+        epilog=examples(
+            "zarrstores share swift://climate                  # public or private?",
+            "zarrstores share --public swift://climate         # anyone may list and read",
+            "zarrstores share --private minio://bucket/tas.zarr",
+            "zarrstores share --expires 7d swift://climate/tas.zarr",
+        ),
+        formatter_class=HELP_FORMAT,
+    )
+    p.add_argument("url", help="swift://container[/store] or minio://bucket[/prefix]")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--public", action="store_true", help="let anyone list and read")
+    what.add_argument("--private", action="store_true", help="withdraw anonymous access")
+    what.add_argument("--status", action="store_true", help="say whether it is public (default)")
+    what.add_argument("--expires", metavar="DURATION", help="a read link valid this long (7d)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_option_argument(p)
+    p.set_defaults(func=cmd_share)
