@@ -14,15 +14,20 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import xarray as xr
+from fixtures_cli import (  # noqa: F401  (the fixtures are used by name)
+    ZARRSTORES,
+    cli_env_fixture,
+    options_fixture,
+    run_cli,
+    summary_of,
+)
 
 # Imported for their protocols too: swift:// and minio:// are ours in this process.
 import zarrstores.minio.fs
@@ -30,46 +35,7 @@ import zarrstores.swift.fs
 from zarrstores.commands._trees import PARTIAL
 from zarrstores.commands.transfer import phases
 
-ZARRSTORES = [sys.executable, "-m", "zarrstores.cli"]
 N_CHUNKS = 1400
-
-
-def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **env}
-    return subprocess.run(
-        [*ZARRSTORES, *args], capture_output=True, text=True, env=full, input=stdin, timeout=300
-    )
-
-
-def summary_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-@pytest.fixture(scope="module")
-def cli_env(swift_server, s3_server, oidc_issuer, tmp_path_factory) -> dict[str, str]:
-    """What ``zarrstores serve`` exports: tempauth for Swift, endpoint and token for S3."""
-    token = tmp_path_factory.mktemp("token") / "token"
-    oidc_issuer.write_token(token, expires_in=3600)
-    return {
-        "ST_AUTH": swift_server.auth_url,
-        "ST_USER": "test:tester",
-        "ST_KEY": "testing",
-        "AWS_ENDPOINT_URL": s3_server.endpoint,
-        "BEARER_TOKEN_FILE": str(token),
-    }
-
-
-@pytest.fixture(scope="module")
-def options(cli_env) -> dict[str, dict[str, str]]:
-    """storage_options for the test process's own reads."""
-    return {
-        "swift": {"authurl": cli_env["ST_AUTH"], "user": "test:tester", "key": "testing"},
-        "minio": {
-            "endpoint_url": cli_env["AWS_ENDPOINT_URL"],
-            "token_file": cli_env["BEARER_TOKEN_FILE"],
-        },
-    }
 
 
 def open_store(url: str, options: dict[str, dict[str, str]]) -> xr.Dataset:

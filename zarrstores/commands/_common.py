@@ -58,12 +58,18 @@ def parse_location(text: str) -> Location:
     return Location(f"{scheme}://{rest.strip('/')}", scheme, rest.strip("/"))
 
 
-def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``--option key=value`` pairs as storage_options; values that read as JSON (numbers,
-    true/false, objects) are decoded, anything else stays a string."""
+def parse_options(pairs: list[str] | None, scheme: str | None = None) -> dict[str, Any]:
+    """``--option key=value`` pairs as storage_options for ``scheme``'s URLs: ``swift:key=v``
+    and ``minio:key=v`` apply to that backend only, plain ``key=v`` to every remote URL.
+    Values that read as JSON (numbers, true/false, objects) are decoded, others stay strings."""
     options: dict[str, Any] = {}
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
+        only, colon, name = key.partition(":")
+        if colon and only in REMOTE_SCHEMES:
+            if only != scheme:
+                continue
+            key = name
         if not sep or not key:
             raise ConfigurationError(f"--option {pair!r}: write it as key=value")
         try:
@@ -74,12 +80,13 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def filesystem(
-    location: Location, options: dict[str, Any], **kwargs: Any
+    location: Location, option_pairs: list[str] | None, **kwargs: Any
 ) -> AbstractFileSystem:
-    """The fsspec filesystem of ``location``, with the library's auth discovery (``options``
-    apply to remote locations only)."""
+    """The fsspec filesystem of ``location``, with the library's auth discovery and the
+    ``--option`` pairs that apply to it."""
     if not location.remote:
         return fsspec.filesystem("file")
+    options = parse_options(option_pairs, location.scheme)
     # By class, not by protocol name: other packages (swiftspec) register swift:// too.
     if location.scheme == "swift":
         from ..swift.fs import SwiftFileSystem as cls
@@ -94,7 +101,8 @@ def add_option_argument(parser: argparse.ArgumentParser) -> None:
         "--option",
         action="append",
         metavar="KEY=VALUE",
-        help="a storage option for swift:// and minio:// (repeatable), e.g. anon=true",
+        help="a storage option (repeatable): KEY=VALUE for every URL, swift:KEY=VALUE or "
+        "minio:KEY=VALUE for one backend, e.g. minio:endpoint_url=https://s3.example.org",
     )
 
 

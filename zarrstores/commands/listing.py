@@ -17,7 +17,6 @@ from ._common import (
     filesystem,
     human,
     parse_location,
-    parse_options,
 )
 
 ZARR_MARKERS = frozenset({"zarr.json", ".zgroup", ".zarray"})
@@ -54,15 +53,21 @@ def _kind(fs: AbstractFileSystem, info: Mapping[str, Any]) -> str:
     return "zarr" if children & ZARR_MARKERS else "dir"
 
 
+def objects(fs: AbstractFileSystem, location: Location) -> dict[str, Mapping[str, Any]]:
+    """Every object under ``location`` (s3fs lists a prefix with no object as itself)."""
+    found = fs.find(location.path, detail=True)
+    return {name: info for name, info in found.items() if info["type"] != "directory"}
+
+
 def _not_found(location: Location) -> FileNotFoundError:
     return FileNotFoundError(f"{location.url} not found: nothing is stored there")
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     location = parse_location(args.url)
-    fs = filesystem(location, parse_options(args.option))
+    fs = filesystem(location, args.option)
     if args.recursive:
-        found = fs.find(location.path, detail=True)
+        found = objects(fs, location)
         if not found and not fs.exists(location.path):
             raise _not_found(location)
         entries: Iterable[Mapping[str, Any]] = found.values()
@@ -83,7 +88,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def _usage(location: Location, fs: AbstractFileSystem) -> dict[str, list[Any]]:
     """Objects and bytes per first path component under ``location`` ("" for files there)."""
-    found = fs.find(location.path, detail=True)
+    found = objects(fs, location)
     if not found:
         if not fs.exists(location.path):
             raise _not_found(location)
@@ -101,7 +106,7 @@ def _usage(location: Location, fs: AbstractFileSystem) -> dict[str, list[Any]]:
 
 def cmd_du(args: argparse.Namespace) -> int:
     location = parse_location(args.url)
-    fs = filesystem(location, parse_options(args.option))
+    fs = filesystem(location, args.option)
     usage = _usage(location, fs)
     total = [sum(r[0] for r in usage.values()), sum(r[1] for r in usage.values())]
 

@@ -13,15 +13,15 @@ from ._common import (
     filesystem,
     human,
     parse_location,
-    parse_options,
 )
+from .listing import objects
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
     location = parse_location(args.url)
-    fs = filesystem(location, parse_options(args.option))
+    fs = filesystem(location, args.option)
     prefix = not fs.isfile(location.path)
-    found = fs.find(location.path, detail=True) if prefix else {location.path: {}}
+    found = objects(fs, location) if prefix else {location.path: {}}
     if not found:
         raise FileNotFoundError(f"{location.url} not found: nothing to delete")
     if prefix and not args.recursive:

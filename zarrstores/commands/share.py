@@ -100,7 +100,7 @@ def cmd_share(args: argparse.Namespace) -> int:
     location = parse_location(args.url)
     if not location.remote:
         raise ConfigurationError(f"{args.url}: share works on swift:// and minio:// URLs")
-    options = _options(args.option)
+    options = _options(args.option, location.scheme)
     if args.expires:
         return _temporary_link(location, options, parse_duration(args.expires), args.json)
     url = "swift://" + location.path if location.scheme == "swift" else "minio://" + location.path

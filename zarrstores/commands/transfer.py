@@ -33,7 +33,6 @@ from ._common import (
     filesystem,
     human,
     parse_location,
-    parse_options,
 )
 from ._trees import LocalTree, RemoteTree, Stored, Tree, md5_of_file
 
@@ -80,12 +79,12 @@ def phases(names: Iterable[str]) -> list[list[str]]:
     return groups + [sorted(metadata[d]) for d in sorted(metadata, reverse=True)]
 
 
-def make_tree(location: Location, options: dict[str, Any]) -> Tree:
+def make_tree(location: Location, option_pairs: list[str] | None) -> Tree:
     if not location.remote:
         return LocalTree(location)
     if not location.path:
         raise ConfigurationError(f"{location.url}: name a container or bucket")
-    fs = filesystem(location, options, asynchronous=True, skip_instance_cache=True)
+    fs = filesystem(location, option_pairs, asynchronous=True, skip_instance_cache=True)
     return RemoteTree(location, fs)
 
 
@@ -238,9 +237,8 @@ async def _targets(
 async def run(args: argparse.Namespace, summary: Summary, delete: bool) -> None:
     from tqdm import tqdm
 
-    options = parse_options(args.option)
-    source = make_tree(parse_location(args.src), options)
-    destination = make_tree(parse_location(args.dst), options)
+    source = make_tree(parse_location(args.src), args.option)
+    destination = make_tree(parse_location(args.dst), args.option)
     task = asyncio.current_task()
     assert task is not None
     # SIGTERM stops as Ctrl-C does: objects being written finish or are dropped whole.
