@@ -33,7 +33,7 @@ from fixtures_cli import (  # noqa: F401  (the fixtures are used by name)
 import zarrstores.minio.fs
 import zarrstores.swift.fs
 from zarrstores.commands._trees import PARTIAL
-from zarrstores.commands.transfer import phases
+from zarrstores.commands.transfer import IN_MEMORY, phases
 
 N_CHUNKS = 1400
 
@@ -151,3 +151,24 @@ def test_one_object_copies_into_a_directory(source, cli_env, tmp_path) -> None:
     r = run_cli("cp", url, str(tmp_path / "x"), env=cli_env)
     assert r.returncode == 2
     assert "pass -r" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_large_object_as_slo_and_back(cli_env, bucket, tmp_path) -> None:
+    """An object above the in-memory limit goes through a temporary file: to Swift as a Static
+    Large Object (small segments here), to S3, back to disk, equal, and not copied twice."""
+    data = np.random.default_rng(5).bytes(IN_MEMORY + (1 << 20))
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "blob.bin").write_bytes(data)
+    swift = f"swift://cli-{uuid.uuid4().hex[:8]}/big"
+    hops = [str(tmp_path / "big"), swift, f"minio://{bucket}/big", str(tmp_path / "back")]
+    segments = ["-o", f"swift:segment_size={16 << 20}"]
+    for src, dst in itertools.pairwise(hops):
+        first = summary_of(run_cli("cp", "-r", "-q", "--json", *segments, src, dst, env=cli_env))
+        assert (first["copied"], first["bytes"], first["failed"]) == (1, len(data), 0), first
+        again = summary_of(run_cli("sync", "-q", "--json", *segments, src, dst, env=cli_env))
+        assert (again["copied"], again["skipped"]) == (0, 1), again
+    fs = zarrstores.swift.fs.SwiftFileSystem(
+        authurl=cli_env["ST_AUTH"], user="test:tester", key="testing"
+    )
+    assert fs.info(f"{swift}/blob.bin")["slo"] is True
+    assert (tmp_path / "back" / "blob.bin").read_bytes() == data
