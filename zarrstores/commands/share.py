@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from swiftclient.utils import generate_temp_url
-
 from .. import sharing
 from ..auth import ConfigurationError
 from ._common import HELP_FORMAT, Location, add_option_argument, examples, parse_location
@@ -41,6 +39,8 @@ def temp_url_params(query: str) -> dict[str, str]:
 async def swift_link(location: Location, options: dict[str, Any], seconds: int) -> dict[str, Any]:
     """A TempURL for every object under ``location`` (signed for its prefix with the
     container's Temp-URL key, which is created when the container has none)."""
+    from swiftclient.utils import generate_temp_url  # (imports keystoneclient: ~1 s)
+
     from ..swift.fs import SwiftFileSystem
 
     fs = SwiftFileSystem(asynchronous=True, skip_instance_cache=True, **options)
