@@ -155,6 +155,8 @@ class Copier:
                 digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
                 _check_read(where, stored, len(data), digest)
                 await self.destination.write(dst_rel, data)
+        except PermissionError:
+            raise  # refused credentials fail every object alike: stop with the one message
         except (OSError, ValueError) as e:
             self.summary.fail(f"{where}: {e}")
             return
