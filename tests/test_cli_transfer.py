@@ -118,6 +118,34 @@ def test_interrupted_copy_resumes_to_the_same_store(source, cli_env, options, tm
     xr.testing.assert_identical(open_store(str(dst), options), expected)
 
 
+def test_killed_copy_to_s3_resumes_to_the_same_store(
+    source, cli_env, options, s3_server, bucket
+) -> None:
+    """SIGKILL at about half way (no chance to clean up): every object on S3 is whole, and
+    the next run copies the rest."""
+    url, expected, count = source
+    dst = f"minio://{bucket}/killed/tas.zarr"
+    proc = subprocess.Popen(
+        [*ZARRSTORES, "cp", "-r", "-q", "--jobs", "4", url, dst],
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **cli_env},
+    )
+    admin = s3_server.admin_client()
+    stored = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and stored < count // 2:
+        time.sleep(0.5)
+        pages = admin.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="killed/")
+        stored = sum(page.get("KeyCount", 0) for page in pages)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert 0 < stored < count, "the copy was not stopped half way"
+
+    resumed = summary_of(run_cli("sync", "--json", url, dst, env=cli_env))
+    assert resumed["skipped"] >= stored  # what was listed is whole
+    assert resumed["copied"] + resumed["skipped"] == count and resumed["failed"] == 0
+    xr.testing.assert_identical(open_store(dst, options), expected)
+
+
 def test_sync_recopies_a_corrupted_object_and_deletes_extras(
     source, cli_env, options, s3_server, bucket, tmp_path
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from fsspec.spec import AbstractFileSystem
 
 from ._common import (
-    HELP_FORMAT,
+    HelpFormat,
     Location,
     add_option_argument,
     examples,
@@ -138,7 +138,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "zarrstores ls -r minio://bucket/tas.zarr    # every object, recursively",
             "zarrstores ls -o anon=true -o storage_url=https://host/v1/AUTH_x swift://public",
         ),
-        formatter_class=HELP_FORMAT,
+        formatter_class=HelpFormat,
     )
     p.add_argument("url", help="swift://container/prefix, minio://bucket/prefix or a path")
     p.add_argument("-l", "--long", action="store_true", help="kind, size and date of each entry")
@@ -157,7 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "zarrstores du swift://climate/tas.zarr      # per array of the store",
             "zarrstores du -s --bytes minio://bucket     # one line: objects, exact bytes",
         ),
-        formatter_class=HELP_FORMAT,
+        formatter_class=HelpFormat,
     )
     d.add_argument("url", help="swift://container/prefix, minio://bucket/prefix or a path")
     d.add_argument("-s", "--summarize", action="store_true", help="only the total")

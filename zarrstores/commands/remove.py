@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ._common import (
-    HELP_FORMAT,
+    HelpFormat,
     add_option_argument,
     confirm,
     examples,
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "zarrstores rm -r swift://climate/tas.zarr        # asks first",
             "zarrstores rm -r --yes minio://bucket/tmp/       # no question (scripts)",
         ),
-        formatter_class=HELP_FORMAT,
+        formatter_class=HelpFormat,
     )
     p.add_argument("url", help="swift://container/path, minio://bucket/path or a local path")
     p.add_argument("-r", "--recursive", action="store_true", help="everything under the prefix")

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from .. import sharing
 from ..auth import ConfigurationError
-from ._common import HELP_FORMAT, Location, add_option_argument, examples, parse_location
+from ._common import HelpFormat, Location, add_option_argument, examples, parse_location
 from ._common import parse_options as _options
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -133,7 +133,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "zarrstores share --private minio://bucket/tas.zarr",
             "zarrstores share --expires 7d swift://climate/tas.zarr",
         ),
-        formatter_class=HELP_FORMAT,
+        formatter_class=HelpFormat,
     )
     p.add_argument("url", help="swift://container[/store] or minio://bucket[/prefix]")
     what = p.add_mutually_exclusive_group()

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..auth import ConfigurationError
 from ._common import (
-    HELP_FORMAT,
+    HelpFormat,
     Location,
     add_option_argument,
     examples,
@@ -342,7 +342,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "zarrstores cp swift://climate/notes.txt ./          # one object",
             "zarrstores cp -r --json -q ./tas.zarr swift://climate/tas.zarr",
         ),
-        formatter_class=HELP_FORMAT,
+        formatter_class=HelpFormat,
     )
     _common_arguments(c)
     c.add_argument("-r", "--recursive", action="store_true", help="everything under SRC")
@@ -358,7 +358,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "zarrstores sync swift://climate/tas.zarr minio://climate/tas.zarr",
             "zarrstores sync --delete ./tas.zarr swift://climate/tas.zarr",
         ),
-        formatter_class=HELP_FORMAT,
+        formatter_class=HelpFormat,
     )
     _common_arguments(s)
     s.add_argument("--delete", action="store_true", help="delete what SRC no longer has")
