@@ -36,7 +36,7 @@ from ._common import (
 )
 from ._trees import LocalTree, RemoteTree, Stored, Tree, md5_of_file
 
-IN_MEMORY = 64 << 20  # larger objects go through a temporary file (and multipart / SLO)
+IN_MEMORY = 16 << 20  # larger objects go through a temporary file (jobs x this in memory)
 METADATA = frozenset({"zarr.json", ".zmetadata", ".zgroup", ".zarray", ".zattrs"})
 MAX_ERRORS_SHOWN = 5
 
