@@ -118,11 +118,11 @@ class Copier:
             return False
         src_md5 = src.md5 or (await self.source.md5(rel) if self.source.local else None)
         if src_md5 is None:
-            return True  # size only: neither side states an MD5 (multipart / SLO)
+            return True  # size only: a remote multipart upload or SLO states no MD5
         dst_md5 = dst.md5
         if dst_md5 is None and self.destination.local:
             dst_md5 = await self.destination.md5(dst_rel)
-        return dst_md5 is None or dst_md5 == src_md5
+        return dst_md5 is None or dst_md5 == src_md5  # (None: size only, as above)
 
     async def plan(
         self, wanted: dict[str, str], sources: dict[str, Stored], present: dict[str, Stored]
