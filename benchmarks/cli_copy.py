@@ -1,5 +1,5 @@
-"""``python -m benchmarks.cli_copy [--objects 10000] [--jobs 16]``: a Swift -> S3 copy of a
-many-object store on the local servers, ``zarrstores cp -r`` against ``rclone copy``.
+"""``python -m benchmarks.cli_copy [--objects 10000] [--jobs 16] [--out FILE]``: a Swift -> S3
+copy of a many-object store on the local servers, ``zarrstores cp -r`` against ``rclone copy``.
 
 Both tools get the same credentials (``zarrstores env swift`` and ``zarrstores env s3``
 exports), the same concurrency (``--jobs`` = rclone's ``--transfers`` and ``--checkers``) and
@@ -67,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--jobs", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="write the table here")
     args = parser.parse_args()
     rclone = shutil.which("rclone", path=str(Path(sys.executable).parent)) or shutil.which(
         "rclone"
@@ -132,7 +133,7 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    RESULTS.write_text(text + "\n")
+    args.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":
