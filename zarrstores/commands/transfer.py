@@ -142,8 +142,18 @@ class Copier:
     async def copy(
         self, todo: list[str], sources: dict[str, Stored], wanted: dict[str, str]
     ) -> None:
+        """Copy ``todo`` phase by phase, each verified before the next: after a failure the
+        metadata that would open the store is held back (the next run writes it)."""
         for group in phases(todo):
+            if self.summary.failed:
+                self.summary.failed += len(group)
+                self.summary.errors.append(
+                    f"{len(group):,} later object(s) (zarr metadata) not written because of the "
+                    "failures above: run again"
+                )
+                continue
             await self._each(group, lambda rel: self._copy_one(rel, wanted[rel], sources[rel]))
+            await self.verify(group)
 
     async def _copy_one(self, rel: str, dst_rel: str, stored: Stored) -> None:
         where = self.source.location.child_url(rel)
@@ -178,18 +188,21 @@ class Copier:
             await self.destination.upload(dst_rel, file)
         return digest
 
-    async def verify(self) -> None:
-        """Check every copied object at the destination against its source's MD5 (one listing;
-        objects whose stored ETag is no MD5 are read back)."""
-        if not self.copied:
+    async def verify(self, group: list[str]) -> None:
+        """Check the copied objects of ``group`` at the destination against their source's MD5
+        (one listing; objects whose stored ETag is no MD5 are read back)."""
+        written = [rel for rel in group if rel in self.copied]
+        if not written:
             return
         present = await self.destination.list()
 
         async def check(rel: str) -> None:
             dst_rel, digest, size = self.copied[rel]
-            stored = present.get(dst_rel) or await self.destination.stat(dst_rel)
             where = self.destination.location.child_url(dst_rel)
             try:
+                stored = present.get(dst_rel)
+                if stored is None or stored.md5 != digest:
+                    stored = await self.destination.stat(dst_rel)  # a listing may lag behind
                 if stored is None:
                     raise VerificationError("missing after it was written")
                 stated = stored.md5 or await self.destination.md5(dst_rel)
@@ -202,7 +215,7 @@ class Copier:
                 self.summary.bytes -= size
                 self.summary.fail(f"{where}: {e}")
 
-        await self._each(sorted(self.copied), check)
+        await self._each(written, check)
 
 
 def _check_read(where: str, stored: Stored, size: int, digest: str) -> None:
@@ -265,7 +278,6 @@ async def run(args: argparse.Namespace, summary: Summary, delete: bool) -> None:
             if todo:
                 await destination.prepare()
             await copier.copy(todo, sources, wanted)
-            await copier.verify()
         if delete:
             extra = sorted(set(present) - set(wanted.values()))
             if extra:
