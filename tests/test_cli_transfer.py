@@ -200,3 +200,24 @@ def test_large_object_as_slo_and_back(cli_env, bucket, tmp_path) -> None:
     )
     assert fs.info(f"{swift}/blob.bin")["slo"] is True
     assert (tmp_path / "back" / "blob.bin").read_bytes() == data
+
+
+def test_failed_objects_hold_back_the_metadata_until_a_run_succeeds(tmp_path) -> None:
+    ds = xr.Dataset({"tas": (("time",), np.arange(8.0)), "pr": (("time",), np.ones(8))})
+    src, dst = tmp_path / "src.zarr", tmp_path / "dst.zarr"
+    ds.to_zarr(src, encoding={"tas": {"chunks": (1,)}, "pr": {"chunks": (4,)}})
+    dst.mkdir()
+    (dst / "tas").write_text("a file where the copy needs a directory")
+
+    r = run_cli("cp", "-r", "--json", str(src), str(dst), env={})
+    assert r.returncode == 1
+    summary = json.loads(r.stdout)
+    assert summary["failed"] > 8 and summary["copied"] > 0
+    assert "zarr metadata) not written" in summary["errors"][-1]
+    assert not (dst / "zarr.json").exists()
+    assert "zarrstores: failed:" in r.stderr and "Traceback" not in r.stderr
+
+    (dst / "tas").unlink()
+    resumed = summary_of(run_cli("cp", "-r", "--json", str(src), str(dst), env={}))
+    assert resumed["failed"] == 0 and resumed["skipped"] == summary["copied"]
+    xr.testing.assert_identical(xr.open_zarr(dst).load(), ds)
