@@ -79,8 +79,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
             name += "/"
         if args.long:
             kind = _kind(fs, info)
-            size = info.get("size") or 0
-            print(f"{kind:<4} {size:>14,} {_modified(info):<19} {name}")
+            size = f"{info.get('size') or 0:,}" if info["type"] == "file" else "-"
+            print(f"{kind:<4} {size:>14} {_modified(info):<19} {name}")
         else:
             print(name)
     return 0
