@@ -128,6 +128,19 @@ def test_share_expires_link_reads_without_credentials_until_expiry(
         xr.open_zarr(link["base_url"], storage_options=link["storage_options"])
 
 
+def test_share_revoke_ends_links_before_expiry(small, cli_env) -> None:
+    url, _ = small
+    link = json.loads(run_cli("share", "--expires", "1h", "--json", url, env=cli_env).stdout)
+    params = link["storage_options"]["params"]
+    assert requests.get(f"{link['base_url']}/zarr.json", params=params).status_code == 200
+    r = run_cli("share", "--revoke", url, env=cli_env)
+    assert r.returncode == 0, r.stderr
+    assert requests.get(f"{link['base_url']}/zarr.json", params=params).status_code == 401
+    fresh = json.loads(run_cli("share", "--expires", "1h", "--json", url, env=cli_env).stdout)
+    fresh_params = fresh["storage_options"]["params"]
+    assert requests.get(f"{link['base_url']}/zarr.json", params=fresh_params).status_code == 200
+
+
 def test_share_expires_on_s3_says_what_is_not_supported(cli_env, bucket) -> None:
     r = run_cli("share", "--expires", "1h", f"minio://{bucket}/tas.zarr", env=cli_env)
     assert r.returncode == 2

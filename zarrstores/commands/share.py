@@ -70,6 +70,18 @@ async def swift_link(location: Location, options: dict[str, Any], seconds: int) 
     }
 
 
+async def revoke_links(location: Location, options: dict[str, Any]) -> None:
+    """Replace the container's Temp-URL key: every link signed with it stops working."""
+    from ..swift.fs import SwiftFileSystem
+
+    fs = SwiftFileSystem(asynchronous=True, skip_instance_cache=True, **options)
+    container, _ = fs.split_path(location.path)
+    try:
+        await fs.client.post_container(container, {KEY_HEADER: secrets.token_urlsafe(32)})
+    finally:
+        await fs.client.close()
+
+
 def _temporary_link(
     location: Location, options: dict[str, Any], seconds: int, as_json: bool
 ) -> int:
@@ -103,6 +115,12 @@ def cmd_share(args: argparse.Namespace) -> int:
     options = _options(args.option, location.scheme)
     if args.expires:
         return _temporary_link(location, options, parse_duration(args.expires), args.json)
+    if args.revoke:
+        if location.scheme != "swift":
+            raise ConfigurationError(f"{location.url}: --revoke is for Swift's --expires links")
+        asyncio.run(revoke_links(location, options))
+        print(f"{location.url}: every --expires link to its container stops working now")
+        return 0
     url = "swift://" + location.path if location.scheme == "swift" else "minio://" + location.path
     if args.public:
         sharing.make_public(url, options)
@@ -132,6 +150,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "zarrstores share --public swift://climate         # anyone may list and read",
             "zarrstores share --private minio://bucket/tas.zarr",
             "zarrstores share --expires 7d swift://climate/tas.zarr",
+            "zarrstores share --revoke swift://climate             # end all those links",
         ),
         formatter_class=HelpFormat,
     )
@@ -141,6 +160,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--private", action="store_true", help="withdraw anonymous access")
     what.add_argument("--status", action="store_true", help="say whether it is public (default)")
     what.add_argument("--expires", metavar="DURATION", help="a read link valid this long (7d)")
+    what.add_argument(
+        "--revoke", action="store_true", help="end every --expires link to the container"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     add_option_argument(p)
     p.set_defaults(func=cmd_share)
