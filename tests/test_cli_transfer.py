@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 import xarray as xr
 from fixtures_cli import (  # noqa: F401  (the fixtures are used by name)
     ZARRSTORES,
@@ -200,6 +201,11 @@ def test_large_object_as_slo_and_back(cli_env, bucket, tmp_path) -> None:
     )
     assert fs.info(f"{swift}/blob.bin")["slo"] is True
     assert (tmp_path / "back" / "blob.bin").read_bytes() == data
+    # A time-limited link reaches the segments too (signed with the account's key).
+    link = json.loads(run_cli("share", "--expires", "1h", "--json", swift, env=cli_env).stdout)
+    assert link["key"] == "account"
+    params = link["storage_options"]["params"]
+    assert requests.get(f"{link['base_url']}/blob.bin", params=params).content == data
 
 
 def test_failed_objects_hold_back_the_metadata_until_a_run_succeeds(tmp_path) -> None:

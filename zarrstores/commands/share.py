@@ -21,6 +21,7 @@ from ._common import parse_options as _options
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 KEY_HEADER = "X-Container-Meta-Temp-Url-Key"
+ACCOUNT_KEY_HEADER = "X-Account-Meta-Temp-Url-Key"
 
 
 def parse_duration(text: str) -> int:
@@ -36,9 +37,33 @@ def temp_url_params(query: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in query.split("&") if "=" in part)
 
 
+async def _signing_key(fs: Any, container: str, large_objects: bool) -> tuple[str, str]:
+    """(key, "container" or "account"): the container's Temp-URL key, created when missing;
+    the account's when the store has large objects, whose segments live in another container
+    that a container key does not reach."""
+    client = fs.client
+    if not large_objects:
+        headers = await client.head_container(container)
+        if headers is None:
+            raise FileNotFoundError(f"swift://{container} not found")
+        key = headers.get(KEY_HEADER)
+        if not key:
+            key = secrets.token_urlsafe(32)
+            await client.post_container(container, {KEY_HEADER: key})
+        return key, "container"
+    account = await client.request("HEAD", "", op="read the Temp-URL key of the account")
+    key = account.headers.get(ACCOUNT_KEY_HEADER)
+    if not key:
+        key = secrets.token_urlsafe(32)
+        await client.request(
+            "POST", "", op="set the Temp-URL key of the account", headers={ACCOUNT_KEY_HEADER: key}
+        )
+    return key, "account"
+
+
 async def swift_link(location: Location, options: dict[str, Any], seconds: int) -> dict[str, Any]:
-    """A TempURL for every object under ``location`` (signed for its prefix with the
-    container's Temp-URL key, which is created when the container has none)."""
+    """A TempURL for every object under ``location``, signed for its prefix with the
+    container's Temp-URL key (the account's when the store holds Static Large Objects)."""
     from swiftclient.utils import generate_temp_url  # (imports keystoneclient: ~1 s)
 
     from ..swift.fs import SwiftFileSystem
@@ -46,13 +71,9 @@ async def swift_link(location: Location, options: dict[str, Any], seconds: int) 
     fs = SwiftFileSystem(asynchronous=True, skip_instance_cache=True, **options)
     container, name = fs.split_path(location.path)
     try:
-        headers = await fs.client.head_container(container)
-        if headers is None:
-            raise FileNotFoundError(f"swift://{container} not found")
-        key = headers.get(KEY_HEADER)
-        if not key:
-            key = secrets.token_urlsafe(32)
-            await fs.client.post_container(container, {KEY_HEADER: key})
+        found = await fs._find(location.path, detail=True) if name else {}
+        large = any(info.get("slo") for info in found.values())
+        key, scope = await _signing_key(fs, container, large)
         storage_url = (await fs.client.auth.aget()).storage_url
     finally:
         await fs.client.close()
@@ -67,6 +88,7 @@ async def swift_link(location: Location, options: dict[str, Any], seconds: int) 
         "base_url": base,
         "storage_options": {"params": temp_url_params(query)},
         "expires_at": datetime.fromtimestamp(int(time.time()) + seconds, UTC).isoformat(),
+        "key": scope,
     }
 
 
@@ -100,6 +122,11 @@ def _temporary_link(
         f"# read-only, for anyone holding the link, until {link['expires_at']}; "
         "the container stays private"
     )
+    if link["key"] == "account":
+        print(
+            "# signed with the account's Temp-URL key (the store has large objects, whose "
+            "segments are in another container): share --revoke does not end this link"
+        )
     print("# open with xarray (fsspec's HTTP filesystem sends the parameters with each request):")
     print(
         f"#   xr.open_zarr({link['base_url']!r}, "
@@ -119,7 +146,11 @@ def cmd_share(args: argparse.Namespace) -> int:
         if location.scheme != "swift":
             raise ConfigurationError(f"{location.url}: --revoke is for Swift's --expires links")
         asyncio.run(revoke_links(location, options))
-        print(f"{location.url}: every --expires link to its container stops working now")
+        print(
+            f"{location.url}: the --expires links signed with its container's key stop working "
+            "now (links to stores with large objects use the account's key and run until they "
+            "expire)"
+        )
         return 0
     url = "swift://" + location.path if location.scheme == "swift" else "minio://" + location.path
     if args.public:
