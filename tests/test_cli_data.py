@@ -141,11 +141,30 @@ def test_share_revoke_ends_links_before_expiry(small, cli_env) -> None:
     assert requests.get(f"{link['base_url']}/zarr.json", params=fresh_params).status_code == 200
 
 
-def test_share_expires_on_s3_says_what_is_not_supported(cli_env, bucket) -> None:
+def test_share_expires_on_s3_presigns_one_object_with_static_keys(
+    cli_env, s3_server, bucket
+) -> None:
+    admin = s3_server.admin_client()
+    admin.put_object(Bucket=bucket, Key="notes.txt", Body=b"hello")
+    admin.put_object(Bucket=bucket, Key="tas.zarr/zarr.json", Body=b"{}")
     r = run_cli("share", "--expires", "1h", f"minio://{bucket}/tas.zarr", env=cli_env)
-    assert r.returncode == 2
-    assert "S3 has no time-limited link for a prefix" in r.stderr
+    assert r.returncode == 2 and "S3 has no time-limited link for a prefix" in r.stderr
+    r = run_cli("share", "--expires", "1h", f"minio://{bucket}/notes.txt", env=cli_env)
+    assert r.returncode == 2 and "STS session credentials" in r.stderr
     assert "Traceback" not in r.stderr
+    static = [
+        "-o", f"minio:key={s3_server.admin_access_key}",
+        "-o", f"minio:secret={s3_server.admin_secret_key}",
+    ]  # fmt: skip
+    r = run_cli("share", "--expires", "8s", "--json", *static, f"minio://{bucket}/notes.txt",
+                env=cli_env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert s3_server.admin_secret_key not in r.stdout + r.stderr
+    link = json.loads(r.stdout)
+    assert requests.get(link["url"]).content == b"hello"
+    assert requests.get(link["url"].split("?")[0]).status_code == 403  # the bucket is private
+    time.sleep(max(0.0, datetime.fromisoformat(link["expires_at"]).timestamp() - time.time()) + 2)
+    assert requests.get(link["url"]).status_code == 403
 
 
 def test_no_credentials_in_output_progress_or_json(small, cli_env, bucket, tmp_path) -> None:

@@ -22,6 +22,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 KEY_HEADER = "X-Container-Meta-Temp-Url-Key"
 ACCOUNT_KEY_HEADER = "X-Account-Meta-Temp-Url-Key"
+PRESIGN_LIMIT = 7 * 86400  # SigV4's longest presigned URL
 
 
 def parse_duration(text: str) -> int:
@@ -104,15 +105,45 @@ async def revoke_links(location: Location, options: dict[str, Any]) -> None:
         await fs.client.close()
 
 
+def s3_link(location: Location, options: dict[str, Any], seconds: int) -> dict[str, Any]:
+    """A presigned GET URL for one object, made with static keys: S3 signs objects one by one,
+    and a URL signed with STS credentials would carry the session token."""
+    from ..minio.fs import MinioFileSystem
+
+    if seconds > PRESIGN_LIMIT:
+        raise ConfigurationError(f"--expires: S3 presigned URLs last at most 7 days ({seconds} s)")
+    fs = MinioFileSystem(skip_instance_cache=True, **options)
+    if not fs.isfile(location.path):
+        raise ConfigurationError(
+            f"{location.url}: S3 has no time-limited link for a prefix (a presigned URL signs "
+            "one object; a zarr store needs one per object): share a store on S3 with --public, "
+            "or keep it on Swift for --expires"
+        )
+    creds = fs.credentials.get()
+    if creds is None or creds.session_token is not None:
+        why = (
+            "anonymous access cannot sign a URL"
+            if creds is None
+            else "a URL signed with STS session credentials carries the session token"
+        )
+        raise ConfigurationError(
+            f"{location.url}: {why}: give static keys for the presigned URL "
+            "(-o minio:key=... -o minio:secret=..., or an mc alias)"
+        )
+    return {
+        "url": fs.url(location.path, expires=seconds),
+        "expires_at": datetime.fromtimestamp(int(time.time()) + seconds, UTC).isoformat(),
+        "key": "static",
+    }
+
+
 def _temporary_link(
     location: Location, options: dict[str, Any], seconds: int, as_json: bool
 ) -> int:
     if location.scheme != "swift":
-        raise ConfigurationError(
-            f"{location.url}: S3 has no time-limited link for a prefix (a presigned URL signs one "
-            "object, and with STS credentials it carries the session token and ends with the "
-            "session); share a store on S3 with --public, or keep it on Swift for --expires"
-        )
+        link = s3_link(location, options, seconds)
+        print(json.dumps(link, indent=2) if as_json else link["url"])
+        return 0
     link = asyncio.run(swift_link(location, options, seconds))
     if as_json:
         print(json.dumps(link, indent=2))
@@ -175,13 +206,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "public or private, or print a read-only link that expires (--expires). The link is a "
         "Swift TempURL signed for the store's prefix with the container's Temp-URL key (set "
         "when missing): it reads every object of the store, nothing else, and the container "
-        "stays private. S3 has no such link for a prefix: there --expires is refused.",
+        "stays private. On S3 --expires gives a presigned URL for one object, made with static "
+        "keys; S3 has no such link for a prefix.",
         epilog=examples(
             "zarrstores share swift://climate                  # public or private?",
             "zarrstores share --public swift://climate         # anyone may list and read",
             "zarrstores share --private minio://bucket/tas.zarr",
             "zarrstores share --expires 7d swift://climate/tas.zarr",
             "zarrstores share --revoke swift://climate             # end all those links",
+            "zarrstores share --expires 1d minio://bucket/notes.txt  # one object, static keys",
         ),
         formatter_class=HelpFormat,
     )
