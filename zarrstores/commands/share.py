@@ -1,5 +1,6 @@
 """``zarrstores share``: make a container/bucket (prefix) public or private, show which it is,
-or print a time-limited read link to a store on Swift (a TempURL signed for a prefix)."""
+or print a time-limited read link: to a store on Swift (a TempURL signed for its prefix), to
+one object on S3 (a presigned URL)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,14 @@ from urllib.parse import quote, urlsplit
 
 from .. import sharing
 from ..auth import ConfigurationError
-from ._common import HelpFormat, Location, add_option_argument, examples, parse_location
-from ._common import parse_options as _options
+from ._common import (
+    HelpFormat,
+    Location,
+    add_option_argument,
+    examples,
+    parse_location,
+    parse_options,
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -170,7 +177,7 @@ def cmd_share(args: argparse.Namespace) -> int:
     location = parse_location(args.url)
     if not location.remote:
         raise ConfigurationError(f"{args.url}: share works on swift:// and minio:// URLs")
-    options = _options(args.option, location.scheme)
+    options = parse_options(args.option, location.scheme)
     if args.expires:
         return _temporary_link(location, options, parse_duration(args.expires), args.json)
     if args.revoke:
