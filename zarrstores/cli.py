@@ -194,8 +194,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--env-file", help="also write the exports to this file")
     s.set_defaults(func=_cmd_serve)
 
+    from .commands import register
     from .frames.cli import add_frames_parser
 
+    register(sub)
     add_frames_parser(sub)
     return p
 

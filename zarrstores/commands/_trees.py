@@ -1,0 +1,224 @@
+"""The objects under one location, as the copy engine sees them: list with sizes and MD5s,
+read, write whole, delete. Remote trees use the fsspec filesystems' async methods; local
+trees write each file under a temporary name and rename it, so no file is ever half there."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fsspec.asyn import AsyncFileSystem
+
+from ._common import Location
+
+READ_BLOCK = 16 << 20  # large objects are read and hashed this much at a time
+PARTIAL = ".zarrstores-partial-"  # local files being written; never listed
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One stored object: its size and, when the backend states it, the MD5 of its content
+    (Swift's ETag of a plain object, S3's ETag of a single-part upload; None for Swift SLOs,
+    S3 multipart uploads and local files, whose MD5 is computed when needed)."""
+
+    size: int
+    md5: str | None = None
+
+
+def md5_of_file(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(READ_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stated_md5(info: Mapping[str, Any]) -> str | None:
+    if info.get("slo"):
+        return None
+    etag = str(info.get("etag") or info.get("ETag") or "").strip('"').lower()
+    return etag if _MD5.match(etag) else None
+
+
+class Tree:
+    """Objects under ``location``, named relative to it (``""`` is the location itself)."""
+
+    local = False
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+    async def list(self) -> dict[str, Stored]:
+        raise NotImplementedError
+
+    async def stat(self, rel: str) -> Stored | None:
+        raise NotImplementedError
+
+    async def read(self, rel: str) -> bytes:
+        raise NotImplementedError
+
+    async def write(self, rel: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def download(self, rel: str, file: Path) -> None:
+        """Copy the object to the local ``file``."""
+        raise NotImplementedError
+
+    async def upload(self, rel: str, file: Path) -> None:
+        """Store the local ``file`` as the object, whole (multipart / SLO when large)."""
+        raise NotImplementedError
+
+    async def md5(self, rel: str) -> str:
+        """The MD5 of the stored content, computed by reading it."""
+        raise NotImplementedError
+
+    async def delete(self, rels: list[str]) -> None:
+        raise NotImplementedError
+
+    async def prepare(self) -> None:
+        """Create what writes need first (container, bucket, directory)."""
+
+    def local_file(self, rel: str) -> Path | None:
+        """The object as a local file, when it is one."""
+        return None
+
+
+class RemoteTree(Tree):
+    """Objects of a ``swift://`` or ``minio://`` location, through its fsspec filesystem."""
+
+    def __init__(self, location: Location, fs: AsyncFileSystem) -> None:
+        super().__init__(location)
+        self.fs = fs
+
+    async def list(self) -> dict[str, Stored]:
+        self.fs.invalidate_cache()
+        base = self.location.path
+        try:
+            found = await self.fs._find(base, detail=True)
+        except FileNotFoundError:
+            return {}
+        out: dict[str, Stored] = {}
+        for name, info in found.items():
+            if info.get("type") == "directory":
+                continue
+            if name == base:
+                rel = ""
+            elif name.startswith(base + "/"):
+                rel = name[len(base) + 1 :]
+            else:
+                continue
+            out[rel] = Stored(int(info.get("size") or 0), _stated_md5(info))
+        return out
+
+    async def stat(self, rel: str) -> Stored | None:
+        self.fs.invalidate_cache()
+        try:
+            info = await self.fs._info(self.location.child(rel))
+        except FileNotFoundError:
+            return None
+        if info.get("type") != "file":
+            return None
+        return Stored(int(info.get("size") or 0), _stated_md5(info))
+
+    async def read(self, rel: str) -> bytes:
+        return await self.fs._cat_file(self.location.child(rel))
+
+    async def write(self, rel: str, data: bytes) -> None:
+        await self.fs._pipe_file(self.location.child(rel), data)
+
+    async def download(self, rel: str, file: Path) -> None:
+        await self.fs._get_file(self.location.child(rel), str(file))
+
+    async def upload(self, rel: str, file: Path) -> None:
+        await self.fs._put_file(str(file), self.location.child(rel))
+
+    async def md5(self, rel: str) -> str:
+        path = self.location.child(rel)
+        size = (await self.fs._info(path))["size"]
+        digest = hashlib.md5(usedforsecurity=False)
+        for start in range(0, size, READ_BLOCK):
+            digest.update(await self.fs._cat_file(path, start, min(size, start + READ_BLOCK)))
+        return digest.hexdigest()
+
+    async def delete(self, rels: list[str]) -> None:
+        if rels:
+            await self.fs._rm([self.location.child(rel) for rel in rels])
+
+    async def prepare(self) -> None:
+        top = self.location.path.split("/", 1)[0]
+        await self.fs._makedirs(top, exist_ok=True)
+
+
+class LocalTree(Tree):
+    """Files under a local directory (or one file)."""
+
+    local = True
+
+    def _path(self, rel: str) -> Path:
+        return Path(self.location.child(rel))
+
+    async def list(self) -> dict[str, Stored]:
+        return await asyncio.to_thread(self._walk)
+
+    def _walk(self) -> dict[str, Stored]:
+        root = Path(self.location.path)
+        if root.is_file():
+            return {"": Stored(root.stat().st_size)}
+        out: dict[str, Stored] = {}
+        for folder, _, files in os.walk(root):
+            for name in files:
+                if PARTIAL in name:
+                    continue
+                path = Path(folder, name)
+                out[path.relative_to(root).as_posix()] = Stored(path.stat().st_size)
+        return out
+
+    async def stat(self, rel: str) -> Stored | None:
+        path = self._path(rel)
+        return Stored(path.stat().st_size) if path.is_file() else None
+
+    async def read(self, rel: str) -> bytes:
+        return await asyncio.to_thread(self._path(rel).read_bytes)
+
+    async def write(self, rel: str, data: bytes) -> None:
+        await asyncio.to_thread(self._replace, rel, lambda tmp: tmp.write_bytes(data))
+
+    async def download(self, rel: str, file: Path) -> None:
+        await asyncio.to_thread(shutil.copyfile, self._path(rel), file)
+
+    async def upload(self, rel: str, file: Path) -> None:
+        await asyncio.to_thread(self._replace, rel, lambda tmp: shutil.copyfile(file, tmp))
+
+    def _replace(self, rel: str, fill: Any) -> None:
+        """Write through a temporary file beside the target, then rename: a reader (or an
+        interrupted copy) sees the old file or the new one, never a part."""
+        target = self._path(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}{PARTIAL}{uuid.uuid4().hex[:8]}")
+        try:
+            fill(tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    async def md5(self, rel: str) -> str:
+        return await asyncio.to_thread(md5_of_file, self._path(rel))
+
+    async def delete(self, rels: list[str]) -> None:
+        for rel in rels:
+            self._path(rel).unlink(missing_ok=True)
+
+    async def prepare(self) -> None:
+        Path(self.location.path).parent.mkdir(parents=True, exist_ok=True)
+
+    def local_file(self, rel: str) -> Path | None:
+        return self._path(rel)
