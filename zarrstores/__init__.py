@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import fsspec
+import _zarrstores_protocols
 
 # Names are imported on first use: the local Swift servers load a paste filter from
 # ``zarrstores.devserver``, and must not pull in zarr, s3fs and aiohttp with it.
@@ -33,10 +33,9 @@ _LAZY = {
 }
 
 
-# Other packages (swiftspec) claim "swift" too, and fsspec takes whichever entry point it finds
-# first: importing zarrstores makes both URL schemes ours. By name, so nothing heavy loads here.
-fsspec.register_implementation("swift", "zarrstores.swift.fs.SwiftFileSystem", clobber=True)
-fsspec.register_implementation("minio", "zarrstores.minio.fs.MinioFileSystem", clobber=True)
+# Other packages (swiftspec) claim "swift" too: importing zarrstores makes both URL schemes
+# ours (as the .pth file installed with it does in every process; see _zarrstores_protocols).
+_zarrstores_protocols.install()
 
 
 def __getattr__(name: str) -> Any:
