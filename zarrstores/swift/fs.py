@@ -13,6 +13,7 @@ from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.spec import AbstractBufferedFile
 
 from ._client import SloWriter, SwiftClient, client_from_options
+from ._urls import check_account, split_account
 
 __all__ = ["SwiftFile", "SwiftFileSystem"]
 
@@ -41,6 +42,10 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     ``segment_size``: objects above it become Static Large Objects; ``max_concurrency``:
     requests in flight per event loop; ``retry``: a ``RetryPolicy``.
 
+    URLs: ``swift://<container>/<path>``, or swiftspec's form
+    ``swift://<host>/<account>/<container>/<path>`` when host and account are those of the
+    credentials' storage URL (``ConfigurationError`` otherwise).
+
     Errors: missing -> ``FileNotFoundError``; refused -> ``PermissionError``; other
     failures -> ``SwiftError`` (an ``OSError``) with Swift's status and message.
     """
@@ -57,6 +62,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         **storage_options: Any,
     ) -> None:
         storage_options.pop("auth_id", None)  # only a cache key, see _CachedByAuth
+        url_account = storage_options.pop("url_account", None)
         fs_options = {
             k: storage_options.pop(k)
             for k in ("skip_instance_cache", "use_listings_cache", "listings_expiry_time")
@@ -64,6 +70,8 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         }
         super().__init__(asynchronous=asynchronous, loop=loop, batch_size=batch_size, **fs_options)
         self.client: SwiftClient = client_from_options(storage_options)
+        if url_account:  # from a swiftspec-style URL: it must name the credentials' account
+            check_account(url_account, self.client.auth.get().storage_url)
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
@@ -72,7 +80,17 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         path = str(path)
         if path.startswith("swift://"):
             path = path[len("swift://") :]
-        return path.strip("/")
+        return split_account(path.strip("/"))[1]
+
+    @staticmethod
+    def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
+        """``url_account="<host>/<account>"`` for swiftspec's URL form
+        ``swift://<host>/<account>/<container>/<path>``: checked against the credentials'
+        storage URL, so the objects are the same as those of ``swift://<container>/<path>``."""
+        path = str(path)
+        path = path[len("swift://") :] if path.startswith("swift://") else path
+        location, _ = split_account(path.strip("/"))
+        return {"url_account": location} if location else {}
 
     @staticmethod
     def split_path(path: str) -> tuple[str, str]:
