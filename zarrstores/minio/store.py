@@ -61,7 +61,8 @@ class _BucketDriver:
 
 class MinioStore(ObjectStore):
     """A zarr v3 store under ``prefix`` in the S3/MinIO bucket ``bucket``; also a
-    ``MutableMapping`` of key to bytes with ``keys()``, ``listdir()`` and ``url``.
+    ``MutableMapping`` of key to bytes with ``keys()``, ``listdir()``, ``url`` (the HTTP(S)
+    address of its root) and ``fsspec_url`` (``minio://...``).
 
     Credentials, by default, come from the OIDC ``token`` (a JWT, a path, a callable or a
     ``TokenSource``; else ``token_file=`` or discovery: ``BEARER_TOKEN_FILE``...) exchanged
@@ -151,6 +152,9 @@ class MinioStore(ObjectStore):
     def _identity(self) -> tuple[Any, ...]:
         return (self.endpoint_url,)
 
+    def _http_root(self) -> str:
+        return self.endpoint_url  # path-style: <endpoint>/<bucket>/<key>
+
     def _constructor_kwargs(self) -> dict[str, Any]:
         # The same provider: a store and its read-only twin share cached credentials.
         return {
@@ -167,4 +171,4 @@ class MinioStore(ObjectStore):
 
     def __repr__(self) -> str:
         mode = ", read_only=True" if self.read_only else ""
-        return f"MinioStore({self.url!r}, endpoint_url={self.endpoint_url!r}{mode})"
+        return f"MinioStore({self.fsspec_url!r}, endpoint_url={self.endpoint_url!r}{mode})"

@@ -43,7 +43,8 @@ class _ContainerDriver:
 
 class SwiftStore(ObjectStore):
     """A zarr v3 store under ``prefix`` in Swift container ``container``; also a
-    ``MutableMapping`` of key to bytes with ``keys()``, ``listdir()`` and ``url``.
+    ``MutableMapping`` of key to bytes with ``keys()``, ``listdir()``, ``url`` (the HTTP(S)
+    address of its root, authenticating if needed) and ``fsspec_url`` (``swift://...``).
 
     ``storage_options`` are those of ``swift://`` URLs (``authurl``/``user``/``key``,
     ``preauthurl``/``preauthtoken``, ``os_options``, ``anon`` + ``storage_url``, an ``auth``
@@ -101,12 +102,13 @@ class SwiftStore(ObjectStore):
         store.client = self.client
         return store
 
+    def _http_root(self) -> str:
+        return self.client.auth.get().storage_url  # authenticates if needed
+
     @property
     def public_url(self) -> str:
-        """The HTTP(S) address of the store's root (authenticates if needed): with a public
-        ACL, anyone can read ``public_url + "/" + key``."""
-        base = f"{self.client.auth.get().storage_url}/{self.container}"
-        return f"{base}/{self.prefix}" if self.prefix else base
+        """``url``: with a public ACL, anyone can read ``public_url + "/" + key``."""
+        return self.url
 
     async def delete_dir(self, prefix: str) -> None:
         """Delete every key under ``prefix``: one listing, then bulk delete (SLOs with their
