@@ -155,9 +155,9 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     def _check_writable(self) -> None:
         if self.read_only:
             raise ValueError(
-                f"store was opened in read-only mode and does not support writing: {self.fsspec_url} "
-                "has read_only=True; open it with read_only=False (zarr/xarray mode 'r+', 'a' "
-                "or 'w') to write"
+                "store was opened in read-only mode and does not support writing: "
+                f"{self.fsspec_url} has read_only=True; open it with read_only=False "
+                "(zarr/xarray mode 'r+', 'a' or 'w') to write"
             )
 
     def _strip(self, path: str) -> str:
