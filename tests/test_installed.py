@@ -27,9 +27,14 @@ from test_readme import BLOCKS, _run, recipe_envs  # noqa: F401  (recipe_envs: a
 
 from zarrstores.devserver.swift import SwiftServer
 
+# Creating the env (first run, or after the wheel changed) takes minutes on a loaded machine.
+pytestmark = pytest.mark.timeout(1500)
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".installed-venv"
-EXTRAS = ("swiftspec==0.0.4", "distributed")  # besides the wheel with its [server] extra
+# Besides the wheel with its [server] extra; pytest only because tests/test_readme.py, the
+# process that runs the documents' blocks, imports it.
+EXTRAS = ("swiftspec==0.0.4", "distributed", "pytest")
 DATASET = """
 import numpy as np
 import xarray as xr
@@ -132,6 +137,7 @@ import warnings
 
 import fsspec
 
+assert "zarrstores" not in sys.modules
 claims = [e.dist.name for e in importlib.metadata.entry_points(group="fsspec.specs")
           if e.name == "swift"]
 assert sorted(claims) == ["swiftspec", "zarrstores"], claims
@@ -139,7 +145,6 @@ url = "swift://{container}/tas.zarr"
 ds.to_zarr(url, mode="w", consolidated=True)
 assert xr.open_zarr(url).tas.values.tolist() == ds.tas.values.tolist()
 assert type(fsspec.filesystem("swift")).__module__ == "zarrstores.swift.fs"
-assert "zarrstores" not in sys.argv[0]
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import swiftspec  # noqa: F401  (a notebook that imports it keeps working, and is told)
