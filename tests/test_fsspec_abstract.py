@@ -19,7 +19,8 @@ from zarrstores.swift import SwiftFileSystem
 
 class SwiftFixtures(abstract.AbstractFixtures):
     @pytest.fixture(scope="class")
-    def fs(self, swift_server: SwiftServer) -> Iterator[SwiftFileSystem]:
+    @classmethod
+    def fs(cls, swift_server: SwiftServer) -> Iterator[SwiftFileSystem]:
         fs = SwiftFileSystem(
             authurl=swift_server.auth_url, user="test:tester", key="testing",
             skip_instance_cache=True,
@@ -27,7 +28,8 @@ class SwiftFixtures(abstract.AbstractFixtures):
         yield fs
 
     @pytest.fixture(scope="class")
-    def _container(self, fs: SwiftFileSystem) -> Iterator[str]:
+    @classmethod
+    def _container(cls, fs: SwiftFileSystem) -> Iterator[str]:
         name = f"abstract-{uuid.uuid4().hex[:10]}"
         fs.mkdir(name)
         yield name
@@ -53,7 +55,8 @@ class MinioFixtures(abstract.AbstractFixtures):
         yield MinioFileSystem(endpoint_url=s3_server.endpoint, token=token, skip_instance_cache=True)
 
     @pytest.fixture(scope="class")
-    def _bucket(self, fs: MinioFileSystem) -> Iterator[str]:
+    @classmethod
+    def _bucket(cls, fs: MinioFileSystem) -> Iterator[str]:
         name = f"abstract-{uuid.uuid4().hex[:10]}"
         fs.mkdir(name)
         yield name

@@ -200,6 +200,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         # s3fs keeps this attribute unset; the endpoint belongs to the instance (and its token).
         self.endpoint_url = endpoint
         self._region, self._verify = region, verify
+        self._server: str | None = None  # the Server header, once asked (_keeps_emptied_folders)
         self._lean_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, S3Client] = (
             weakref.WeakKeyDictionary()
         )
@@ -317,6 +318,36 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         self.invalidate_cache(path)
         return None
 
+    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        """fsspec's ``open``; ``"x"`` modes raise ``FileExistsError`` at once when the object
+        exists (the write itself is conditional too, ``If-None-Match: *``)."""
+        if "x" in mode and self.isfile(path):
+            raise FileExistsError(f"minio://{self._strip_protocol(path)} exists")
+        return super().open(path, mode, **kwargs)
+
+    async def _bulk_delete(self, pathlist: list[str], **kwargs: Any) -> list[str]:
+        deleted = await super()._bulk_delete(pathlist, **kwargs)
+        if pathlist and await self._keeps_emptied_folders(pathlist[0]):
+            # SeaweedFS keeps the folders of deleted keys and lists them (MinIO does not):
+            # delete their markers too, deepest first; a folder that is not empty stays.
+            bucket = self.split_path(pathlist[0])[0]
+            folders = {
+                f"{bucket}/{key[:i]}/"
+                for key in (self.split_path(p)[1] for p in pathlist)
+                for i in [j for j, ch in enumerate(key) if ch == "/"]
+            }
+            ordered = sorted(folders, key=lambda f: (-f.count("/"), f))
+            for i in range(0, len(ordered), 1000):
+                await super()._bulk_delete(ordered[i : i + 1000])
+        return deleted
+
+    async def _keeps_emptied_folders(self, path: str) -> bool:
+        if self._server is None:
+            bucket = self.split_path(path)[0]
+            response = await self._call_s3("list_objects_v2", Bucket=bucket, MaxKeys=0)
+            self._server = response["ResponseMetadata"]["HTTPHeaders"].get("server", "")
+        return self._server.startswith("SeaweedFS")
+
     def _missing(self, bucket: str, key: str) -> FileNotFoundError:
         return FileNotFoundError(f"minio://{bucket}/{key} at {self.endpoint_url} does not exist")
 
@@ -360,6 +391,8 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             detail += f" ({_HINTS[code]})"
         if code == "NoSuchBucket":
             return missing_bucket(bucket, self.endpoint_url)
+        if code == "PreconditionFailed" and kwargs.get("IfNoneMatch") == "*":
+            return FileExistsError(f"{where} exists (an exclusive write does not replace it)")
         if isinstance(e, FileNotFoundError):
             return FileNotFoundError(f"{where} does not exist ({detail})")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
