@@ -52,7 +52,9 @@ class MinioFixtures(abstract.AbstractFixtures):
     ) -> Iterator[MinioFileSystem]:
         token = tmp_path_factory.mktemp("abstract") / "token"
         oidc_issuer.write_token(token)
-        yield MinioFileSystem(endpoint_url=s3_server.endpoint, token=token, skip_instance_cache=True)
+        yield MinioFileSystem(
+            endpoint_url=s3_server.endpoint, token=token, skip_instance_cache=True
+        )
 
     @pytest.fixture(scope="class")
     @classmethod
