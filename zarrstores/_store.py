@@ -70,6 +70,11 @@ class ObjectDriver(Protocol):
 
     async def put(self, path: str, data: bytes) -> None: ...
 
+    async def put_if_absent(self, path: str, data: bytes) -> bool:
+        """One conditional write (``If-None-Match: *``): True if this call created the
+        object, False if it existed (then it is left as it was)."""
+        ...
+
     async def delete(self, paths: list[str]) -> None: ...
 
     def list(self, prefix: str, delimiter: str | None = None) -> AsyncIterator[tuple[str, bool]]:
@@ -253,9 +258,14 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         await self._driver().put(path, value.to_bytes())
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
-        """Store ``value`` under ``key`` unless ``key`` exists."""
-        if not await self.exists(key):
-            await self.set(key, value)
+        """Store ``value`` under ``key`` unless ``key`` exists: one conditional write, so of
+        writers racing on a key exactly one creates it and the others leave it as it is."""
+        self._check_writable()
+        if not isinstance(value, Buffer):
+            raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
+        path = self._object_path(key)
+        await self._ensure_open()
+        await self._driver().put_if_absent(path, value.to_bytes())
 
     async def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error."""

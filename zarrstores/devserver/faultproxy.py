@@ -54,7 +54,8 @@ class FaultProxy(LocalServer):
 
     ``inject(kind, ...)`` arms a fault; ``down()`` refuses connections and breaks those in
     flight until ``up()``. ``requests`` counts requests seen, ``injected`` the faults applied
-    by kind, ``seen`` holds ``(method, path, what happened)`` for each request.
+    by kind, ``seen`` holds ``(method, path, what happened)`` for each request, ``answered``
+    ``(method, path, status)`` for each the server answered.
     """
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
@@ -64,6 +65,7 @@ class FaultProxy(LocalServer):
         self.url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
         self.injected: Counter[str] = Counter()
         self.seen: list[tuple[str, str, str]] = []
+        self.answered: list[tuple[str, str, int]] = []  # (method, path, status) from the server
         self._ssl = ssl
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -201,6 +203,7 @@ class FaultProxy(LocalServer):
             while response.startswith(b"HTTP/1.1 1"):  # 100 Continue: the final answer follows
                 writer.write(response)
                 response = await up_reader.readuntil(b"\r\n\r\n")
+            self.answered.append((method, path, int(response.split(b" ", 2)[1])))
             writer.write(_rewrite_head(response))
             while data := await up_reader.read(1 << 16):
                 writer.write(data)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -48,6 +51,25 @@ class _BucketDriver:
 
     async def put(self, path: str, data: bytes) -> None:
         await self.client.put_object(self.bucket, path, data)
+
+    async def put_if_absent(self, path: str, data: bytes) -> bool:
+        digest = hashlib.sha256(data).digest()
+        headers = {
+            "If-None-Match": "*",
+            "x-amz-checksum-sha256": base64.b64encode(digest).decode(),
+        }
+        for delay in (0.05, 0.1, 0.2, 0.4, None):
+            reply = await self.client.request(
+                "PUT", self.bucket, path, body=data, headers=headers,
+                payload_hash=digest.hex(), ok=(409, 412),
+            )
+            # 409: another conditional write of this key is in flight; ask again
+            if reply.status != 409 or delay is None:
+                break
+            await asyncio.sleep(delay)
+        if reply.status == 409:
+            raise OSError(f"minio://{self.bucket}/{path}: concurrent writes kept conflicting")
+        return reply.status != 412
 
     async def delete(self, paths: list[str]) -> None:
         await self.client.delete_objects(self.bucket, paths)

@@ -27,6 +27,13 @@ class _ContainerDriver:
     async def put(self, path: str, data: bytes) -> None:
         await self.client.put(self.container, path, data)
 
+    async def put_if_absent(self, path: str, data: bytes) -> bool:
+        try:
+            await self.client.put(self.container, path, data, exclusive=True)
+        except FileExistsError:
+            return False
+        return True
+
     async def delete(self, paths: list[str]) -> None:
         await self.client.delete(self.container, paths)
 
