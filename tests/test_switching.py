@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import fsspec
 import numpy as np
 import pytest
+import s3fs
 import swiftclient
 import xarray as xr
 
+from zarrstores import get_credentials, make_public
 from zarrstores.auth import ConfigurationError
+from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
 from zarrstores.swift import SwiftFileSystem
 
@@ -98,3 +102,54 @@ def test_swiftspec_url_naming_another_account_is_refused(container, preauth) -> 
 )
 def test_strip_protocol_drops_host_and_account(path: str, expected: str) -> None:
     assert SwiftFileSystem._strip_protocol(f"swift://{path}") == expected
+
+
+# -- s3fs users: the same code with minio:// as with s3:// ----------------------------------
+
+
+def s3fs_style_session(protocol: str, options: dict[str, Any], bucket: str) -> xr.Dataset:
+    """What an s3fs notebook does: a filesystem from options, a mapper, xarray on it."""
+    fs = fsspec.filesystem(protocol, **options)
+    mapper = fs.get_mapper(f"{bucket}/{protocol}.zarr")
+    dataset().to_zarr(mapper, mode="w", consolidated=True)
+    assert isinstance(s3fs.S3Map(f"{bucket}/{protocol}.zarr", s3=fs)["zarr.json"], bytes)
+    url = f"{protocol}://{bucket}/{protocol}.zarr"
+    return xr.open_zarr(url, storage_options=options).load()
+
+
+@pytest.mark.parametrize("protocol", ["s3", "minio"])
+def test_s3fs_options_work_on_minio_as_on_s3(
+    protocol: str, s3_server: S3Server, token_file: Path, bucket: str
+) -> None:
+    endpoint = {"endpoint_url": s3_server.endpoint}
+    static = {"key": s3_server.admin_access_key, "secret": s3_server.admin_secret_key}
+    for options in (
+        {**static, "client_kwargs": endpoint},
+        {**static, **endpoint},
+        {**static, "client_kwargs": {**endpoint, "region_name": "us-east-1"}, "use_ssl": False},
+    ):
+        back = s3fs_style_session(protocol, {**options, "skip_instance_cache": True}, bucket)
+        xr.testing.assert_identical(back, dataset())
+    # temporary keys with their session token, which s3fs calls `token`
+    keys = get_credentials(s3_server.endpoint, token_file)
+    session = {
+        "key": keys["access_key"],
+        "secret": keys["secret_key"],
+        "token": keys["session_token"],
+        "client_kwargs": endpoint,
+        "skip_instance_cache": True,
+    }
+    xr.testing.assert_identical(s3fs_style_session(protocol, session, bucket), dataset())
+
+
+@pytest.mark.parametrize("protocol", ["s3", "minio"])
+def test_anonymous_reading_as_in_s3fs(
+    protocol: str, s3_server: S3Server, token_file: Path, bucket: str
+) -> None:
+    owner = {"endpoint_url": s3_server.endpoint, "token": str(token_file)}
+    dataset().to_zarr(f"minio://{bucket}/open.zarr", storage_options=owner, consolidated=True)
+    make_public(f"minio://{bucket}/open.zarr", storage_options=owner)
+    anonymous = {"anon": True, "client_kwargs": {"endpoint_url": s3_server.endpoint}}
+    fs = fsspec.filesystem(protocol, skip_instance_cache=True, **anonymous)
+    back = xr.open_zarr(fs.get_mapper(f"{bucket}/open.zarr")).load()
+    xr.testing.assert_identical(back, dataset())

@@ -129,6 +129,23 @@ class _CachedByCredentials(type(s3fs.S3FileSystem)):  # type: ignore[misc]
         return super().__call__(*args, **kwargs)
 
 
+def _s3fs_options(
+    endpoint_url: str | None,
+    client_kwargs: dict[str, Any] | None,
+    key: str | None,
+    secret: str | None,
+    session_token: str | None,
+    token: Any,
+) -> tuple[str | None, str | None, Any]:
+    """``(endpoint_url, session_token, token)`` read as s3fs users write them: the endpoint
+    in ``client_kwargs``, and ``token`` beside ``key``/``secret`` as the session token."""
+    if endpoint_url is None and client_kwargs:
+        endpoint_url = client_kwargs.get("endpoint_url")
+    if key and secret and isinstance(token, str) and session_token is None:
+        session_token, token = token, None
+    return endpoint_url, session_token, token
+
+
 class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
     """fsspec filesystem for ``minio://<bucket>/<path>`` on MinIO or any S3 server with STS.
 
@@ -138,7 +155,9 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
     expiry and after the server rejects them (``ExpiredToken``, ``InvalidAccessKeyId``,
     ``InvalidToken``: the request is retried). Else ``key``/``secret`` (``session_token``),
     ``mc_alias``, ``anon=True`` or a ``credentials`` provider. ``token`` is the OIDC token,
-    not s3fs's session token. Other keywords go to ``s3fs.S3FileSystem``.
+    except beside ``key``/``secret``, where it is the session token, as in s3fs. s3fs's
+    ``client_kwargs={"endpoint_url": ...}`` names the endpoint too. Other keywords go to
+    ``s3fs.S3FileSystem``.
 
     Errors: a missing bucket or key raises ``FileNotFoundError``; a refusal
     ``PermissionError`` naming the operation and bucket, never a secret.
@@ -170,6 +189,9 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         kwargs.pop("token_id", None)
         if isinstance(token, os.PathLike):
             token, token_file = None, token
+        endpoint_url, session_token, token = _s3fs_options(
+            endpoint_url, client_kwargs, key, secret, session_token, token
+        )
         provider, endpoint = s3_credentials(
             endpoint_url,
             credentials=credentials,
