@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,14 @@ from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
 from .._http import call_on_loop
-from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials, s3_credentials
+from .._names import bucket_name_problem, no_container_error
+from ..auth import (
+    AnonymousS3,
+    ConfigurationError,
+    S3CredentialProvider,
+    S3Credentials,
+    s3_credentials,
+)
 from ..auth._secret import redact
 from ..auth.tokens import TokenSource
 from ._client import (
@@ -127,6 +135,17 @@ class _CachedByCredentials(type(s3fs.S3FileSystem)):  # type: ignore[misc]
             if not plain and f"{name}_id" not in kwargs:
                 kwargs[f"{name}_id"] = id(value)
         return super().__call__(*args, **kwargs)
+
+
+def _invalid_bucket_or(bucket: str) -> BaseException:
+    """For a read that found nothing: a clear error if the bucket name cannot exist, else
+    the ``FileNotFoundError`` being handled."""
+    problem = bucket_name_problem(bucket)
+    if problem is not None:
+        return ConfigurationError(problem)
+    error = sys.exc_info()[1]
+    assert error is not None
+    return error
 
 
 def _s3fs_options(
@@ -316,7 +335,10 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
                 first = max(0, size + first) if first < 0 else first
                 last = size + last if last < 0 else last
             byte_range = (first, last)  # (-n, None): the last n bytes
-        data = await client.get_object(bucket, key, byte_range)
+        try:
+            data = await client.get_object(bucket, key, byte_range)
+        except FileNotFoundError:  # no such bucket
+            raise _invalid_bucket_or(bucket) from None
         if data is None:
             raise self._missing(bucket, key)
         return data
@@ -336,9 +358,28 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             return await super()._pipe_file(
                 path, data, chunksize, max_concurrency, mode=mode, **kwargs
             )
-        await client.put_object(bucket, key, bytes(data))
+        try:
+            await client.put_object(bucket, key, bytes(data))
+        except OSError:
+            problem = bucket_name_problem(bucket)
+            if problem is not None:
+                raise ConfigurationError(problem) from None
+            raise
         self.invalidate_cache(path)
         return None
+
+    @staticmethod
+    def _get_kwargs_from_urls(urlpath: str) -> dict[str, Any]:
+        bucket = MinioFileSystem._strip_protocol(urlpath).partition("/")[0]
+        if not bucket:
+            raise no_container_error(str(urlpath), "minio", "bucket")
+        return s3fs.S3FileSystem._get_kwargs_from_urls(urlpath)
+
+    async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return await super()._info(path, **kwargs)
+        except FileNotFoundError:
+            raise _invalid_bucket_or(self.split_path(path)[0]) from None
 
     def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         """fsspec's ``open``; ``"x"`` modes raise ``FileExistsError`` at once when the object

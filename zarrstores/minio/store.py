@@ -9,9 +9,10 @@ import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from .._names import bucket_name_problem
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
-from ..auth import S3CredentialProvider, s3_credentials
+from ..auth import ConfigurationError, S3CredentialProvider, s3_credentials
 from ..auth.tokens import TokenSource
 from ._client import DEFAULT_REGION, S3Client
 
@@ -44,13 +45,25 @@ class _BucketDriver:
         self.bucket = bucket
 
     async def get(self, path: str, byte_range: ByteRange | None = None) -> bytes | None:
-        return await self.client.get_object(self.bucket, path, byte_range)
+        try:
+            return await self.client.get_object(self.bucket, path, byte_range)
+        except FileNotFoundError:  # no such bucket: say so if the name cannot exist
+            problem = bucket_name_problem(self.bucket)
+            if problem is not None:
+                raise ConfigurationError(problem) from None
+            raise
 
     async def head(self, path: str) -> int | None:
         return await self.client.head_object(self.bucket, path)
 
     async def put(self, path: str, data: bytes) -> None:
-        await self.client.put_object(self.bucket, path, data)
+        try:
+            await self.client.put_object(self.bucket, path, data)
+        except OSError:
+            problem = bucket_name_problem(self.bucket)
+            if problem is not None:
+                raise ConfigurationError(problem) from None
+            raise
 
     async def put_if_absent(self, path: str, data: bytes) -> bool:
         digest = hashlib.sha256(data).digest()

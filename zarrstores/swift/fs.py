@@ -12,6 +12,7 @@ from fsspec import register_implementation
 from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.spec import AbstractBufferedFile
 
+from .._names import check_swift_container, no_container_error
 from ._client import SloWriter, SwiftClient, client_from_options, quote_name
 from ._urls import check_account, split_account
 
@@ -89,13 +90,16 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         storage URL, so the objects are the same as those of ``swift://<container>/<path>``."""
         path = str(path)
         path = path[len("swift://") :] if path.startswith("swift://") else path
-        location, _ = split_account(path.strip("/"))
+        location, rest = split_account(path.strip("/"))
+        if not rest.partition("/")[0]:
+            raise no_container_error(f"swift://{path}", "swift", "container")
         return {"url_account": location} if location else {}
 
     @staticmethod
     def split_path(path: str) -> tuple[str, str]:
         """``container/some/name`` -> ``("container", "some/name")``."""
         container, _, name = SwiftFileSystem._strip_protocol(path).partition("/")
+        check_swift_container(container)
         return container, name
 
     # -- reading -------------------------------------------------------------------------------

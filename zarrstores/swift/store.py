@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Self
 
+from .._names import check_swift_container
 from .._store import ByteRange, ObjectStore
 from ._client import SwiftClient, client_from_options
 
@@ -82,6 +83,7 @@ class SwiftStore(ObjectStore):
                 f"container must be a Swift container name, got {container!r}: pass the part "
                 "after the first '/' as prefix="
             )
+        check_swift_container(container)
         super().__init__(container, prefix, read_only=read_only)
         self.storage_options = dict(storage_options or {})
         self.client = client_from_options(self.storage_options)
