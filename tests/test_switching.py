@@ -3,6 +3,9 @@ URL forms, ``store.url`` as an HTTP(S) address, s3fs's options on ``minio://``."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +15,21 @@ from urllib.parse import urlsplit
 import fsspec
 import numpy as np
 import pytest
+import requests
 import s3fs
 import swiftclient
 import xarray as xr
+import zarr
 
-from zarrstores import get_credentials, make_public
+from zarrstores import (
+    SwiftStore,
+    acquire_token,
+    get_credentials,
+    getenv_auth,
+    is_public,
+    make_public,
+    toggle_public,
+)
 from zarrstores.auth import ConfigurationError
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
@@ -153,3 +166,56 @@ def test_anonymous_reading_as_in_s3fs(
     fs = fsspec.filesystem(protocol, skip_instance_cache=True, **anonymous)
     back = xr.open_zarr(fs.get_mapper(f"{bucket}/open.zarr")).load()
     xr.testing.assert_identical(back, dataset())
+
+
+# -- zarr-swiftstore's notebook, cell by cell -------------------------------------------------
+
+
+def test_zarr_swiftstore_notebook_flow(
+    swift_server: SwiftServer, container: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = swift_server.st_env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("OS_STORAGE_URL", raising=False)
+    monkeypatch.delenv("OS_AUTH_TOKEN", raising=False)
+    auth = getenv_auth()
+    assert {"authurl", "user", "key"} <= set(auth)
+    # seed: a zarr group and array through the store
+    store = SwiftStore(container=container, prefix="zarr-demo", storage_options=auth)
+    root = zarr.open_group(store=store, mode="w")
+    bar = root.zeros(name="foo/bar", shape=(10, 10), chunks=(5, 5), dtype="i4")
+    bar[:] = 42
+    assert store.listdir() == ["foo", "zarr.json"]
+    assert store.listdir("foo/bar") == ["c", "zarr.json"]
+    keys = store.keys()
+    assert keys == sorted(
+        ["zarr.json", "foo/zarr.json", "foo/bar/zarr.json"]
+        + [f"foo/bar/c/{i}/{j}" for i in (0, 1) for j in (0, 1)]
+    )
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "swift"), "list", container],
+        env={**env, "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == [f"zarr-demo/{k}" for k in keys]
+    # xarray through a second store, then the token flow
+    xr_store = SwiftStore(container=container, prefix="xarray-demo", storage_options=auth)
+    dataset().to_zarr(xr_store, mode="w", consolidated=True)
+    preauth = acquire_token(env["ST_AUTH"], env["ST_USER"], env["ST_KEY"])
+    assert os.environ["OS_AUTH_TOKEN"] == preauth["preauthtoken"]
+    assert xr_store.url == f"{preauth['preauthurl']}/{container}/xarray-demo"
+    http = fsspec.filesystem("http", headers={"X-Auth-Token": preauth["preauthtoken"]})
+    private = xr.open_zarr(http.get_mapper(xr_store.url)).load()
+    xr.testing.assert_identical(private, dataset())
+    assert requests.get(f"{xr_store.url}/zarr.json", timeout=30).status_code == 401
+    # public, read over HTTP without credentials, then private again
+    assert not is_public(xr_store)
+    assert toggle_public(xr_store) is True and is_public(xr_store)
+    assert requests.get(f"{xr_store.url}/zarr.json", timeout=30).status_code == 200
+    public = xr.open_zarr(fsspec.get_mapper(xr_store.url)).load()
+    xr.testing.assert_identical(public, dataset())
+    assert toggle_public(xr_store) is False and not is_public(xr_store)
