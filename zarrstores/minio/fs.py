@@ -375,9 +375,9 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             raise no_container_error(str(urlpath), "minio", "bucket")
         return s3fs.S3FileSystem._get_kwargs_from_urls(urlpath)
 
-    async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _info(self, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
-            return await super()._info(path, **kwargs)
+            return await super()._info(path, *args, **kwargs)
         except FileNotFoundError:
             raise _invalid_bucket_or(self.split_path(path)[0]) from None
 
