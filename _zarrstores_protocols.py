@@ -93,6 +93,26 @@ class _AfterImport:
         return spec
 
 
+NO_HOOK_WARNING = (
+    "zarrstores' start-up hook (zarrstores-protocols.pth) did not run, so swift:// URLs go to "
+    "swiftspec in processes that do not import zarrstores. Install zarrstores into a site "
+    "directory (a venv, not --target or PYTHONPATH), or import zarrstores first"
+)
+
+
+def warn_if_unhooked() -> None:
+    """Warn when another package claims ``swift`` and this module was not loaded at start-up
+    (the caller imports it only now): processes that never import zarrstores get the other."""
+    from importlib.metadata import entry_points
+
+    claims = {e.value.partition(":")[0].partition(".")[0]
+              for e in entry_points(group="fsspec.specs") if e.name == "swift"}
+    if claims - {"zarrstores"}:
+        import warnings
+
+        warnings.warn(NO_HOOK_WARNING, stacklevel=3)
+
+
 def install() -> None:
     """Claim the protocols now if fsspec is loaded, and whenever it (or swiftspec) loads."""
     if "fsspec" in sys.modules:

@@ -239,3 +239,32 @@ def test_server_extra_serves_and_runs_the_demo(installed: Path, outside: Path) -
     )
     assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-3000:]
     assert "All checks passed." in demo.stdout
+
+
+def test_where_the_hook_cannot_run_importing_zarrstores_says_what_to_do(
+    installed: Path, outside: Path
+) -> None:
+    # `python -S` processes no .pth file, as for packages on PYTHONPATH or under --target
+    site = subprocess.run(
+        [str(installed), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    code = textwrap.dedent(f"""
+        import sys
+        import warnings
+        sys.path.append({site!r})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import zarrstores
+        import fsspec
+        print(fsspec.get_filesystem_class("swift").__module__)
+        print("\\n".join(str(w.message) for w in caught))
+    """)
+    result = subprocess.run(
+        [str(installed), "-S", "-c", code], cwd=outside, env=user_env(installed),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("zarrstores.swift.fs\n")
+    assert "start-up hook (zarrstores-protocols.pth) did not run" in result.stdout
+    assert "or import zarrstores first" in result.stdout
