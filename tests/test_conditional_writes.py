@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from backends import Backend, backend_fixture, make_backend  # noqa: F401  (a fixture)
+from fixtures_swift import memory_dir
 from zarr.core.buffer import default_buffer_prototype
 
 from zarrstores._store import ObjectStore
+from zarrstores.devserver.swift import SwiftServer
+from zarrstores.swift import SwiftFileSystem
 
 KEYS = [f"race/k{i}" for i in range(100)]
+MiB = 1 << 20
 
 
 def _create_all(store: ObjectStore, value: bytes, start: Any) -> None:
@@ -105,3 +110,35 @@ def test_swift_copy_is_server_side(backend: Backend) -> None:
     assert ("PUT", f"/v1/AUTH_test/{backend.container}/copies/dst") in sent
     with pytest.raises(FileNotFoundError):
         fs.cp_file(f"{backend.container}/missing", f"{backend.container}/copies/none")
+
+
+@pytest.fixture(scope="module")
+def small_swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftServer]:
+    """A Swift taking at most 1 MiB in one piece: larger objects are SLOs."""
+    with (
+        memory_dir(tmp_path_factory, "smallcopy") as base,
+        SwiftServer(base / "swift", max_file_size=MiB) as server,
+    ):
+        yield server
+
+
+def test_swift_copy_of_large_objects(swift_server: SwiftServer, small_swift: SwiftServer) -> None:
+    data = bytes(range(256)) * (10 * 1024)  # 2.5 MiB
+    # An SLO the cluster could take in one piece: Swift copies its content server-side.
+    fs = SwiftFileSystem(
+        authurl=swift_server.auth_url, user="test:tester", key="testing",
+        segment_size=MiB // 2, skip_instance_cache=True,
+    )
+    # Larger than the cluster takes in one piece: copied segment by segment, as a new SLO.
+    small = SwiftFileSystem(
+        authurl=small_swift.auth_url, user="test:tester", key="testing",
+        skip_instance_cache=True,
+    )
+    for each in (fs, small):
+        container = f"copy-{uuid.uuid4().hex[:8]}"
+        each.pipe_file(f"{container}/src", data)
+        assert each.info(f"{container}/src")["slo"]
+        each.cp_file(f"{container}/src", f"{container}/dst")
+        each.rm(f"{container}/src")  # the copy keeps no reference to the source's segments
+        assert each.cat_file(f"{container}/dst") == data
+        each.rm(container, recursive=True)
