@@ -177,8 +177,9 @@ def test_zarr_swiftstore_notebook_flow(
     env = swift_server.st_env()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("OS_STORAGE_URL", raising=False)
-    monkeypatch.delenv("OS_AUTH_TOKEN", raising=False)
+    for name in ("OS_STORAGE_URL", "OS_AUTH_TOKEN"):  # acquire_token sets them: undo after
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     auth = getenv_auth()
     assert {"authurl", "user", "key"} <= set(auth)
     # seed: a zarr group and array through the store
