@@ -96,10 +96,20 @@ back = xr.open_zarr(xr_store, consolidated=True)
 print("read back identical:", back.load().identical(ds))"""),
     md("""\
 The same data by URL, `swift://<container>/<prefix>`, for anything that takes fsspec URLs; the
-store's `url` gives it."""),
+store's `fsspec_url` gives it."""),
     code("""\
+print(xr_store.fsspec_url)
+xr.open_zarr(xr_store.fsspec_url, storage_options=storage_options)"""),
+    md("""\
+The store's `url` is its HTTP(S) address, as in zarr-swiftstore: with the token in a header,
+fsspec's HTTP filesystem reads the private store (the consolidated metadata spares listings)."""),
+    code("""\
+token = storage_options.get("preauthtoken") or acquire_token(
+    os.environ["ST_AUTH"], os.environ["ST_USER"], os.environ["ST_KEY"], update_env=False
+)["preauthtoken"]
+http = fsspec.filesystem("http", headers={"X-Auth-Token": token})
 print(xr_store.url)
-xr.open_zarr(xr_store.url, storage_options=storage_options)"""),
+print("over HTTP with the token:", xr.open_zarr(http.get_mapper(xr_store.url)).load().identical(ds))"""),
     md("""\
 ## A pre-authenticated token
 
@@ -135,8 +145,8 @@ print("anonymous read identical:", public.load().identical(ds))"""),
 Or over plain HTTPS, with fsspec's HTTP filesystem: the consolidated metadata spares the
 listings."""),
     code("""\
-print(xr_store.public_url)
-print("over HTTPS identical:", xr.open_zarr(xr_store.public_url).load().identical(ds))"""),
+print(xr_store.url)
+print("over HTTPS identical:", xr.open_zarr(fsspec.get_mapper(xr_store.url)).load().identical(ds))"""),
     md("""\
 Toggled back to private, anonymous reads are refused with a `PermissionError` that says why."""),
     code("""\

@@ -126,7 +126,7 @@ def test_empty_and_unreadable_token_files_have_clear_errors(tmp_path: Path) -> N
     path.chmod(0o600)
     with pytest.raises(TokenError, match="is empty"):
         FileToken(path, settle=0.05).get()
-    with pytest.raises(TokenError, match="cannot be read"):
+    with pytest.raises(TokenError, match="is a directory: name the token file in it"):
         FileToken(tmp_path, settle=0.05).get()
 
 

@@ -189,7 +189,7 @@ def recipe_envs(swift_server, s3_server, oidc_issuer, tmp_path_factory) -> dict[
     return envs
 
 
-def base_env() -> dict[str, str]:
+def base_env(python: str = sys.executable) -> dict[str, str]:
     """What every block sees: PATH with the venv's bin first, HOME, the locale, pyenv's shims."""
     env = {
         k: v
@@ -197,7 +197,7 @@ def base_env() -> dict[str, str]:
         if k in ("HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "TMPDIR")
         or k.startswith("PYENV_")
     }
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])
     return env
 
 
@@ -229,8 +229,12 @@ def run_document(
     return run
 
 
-def _run(doc: str, envs: dict[str, Env], workdir: Path) -> DocumentRun:
-    base = base_env()
+def _run(
+    doc: str, envs: dict[str, Env], workdir: Path, python: str = sys.executable
+) -> DocumentRun:
+    """Run the blocks of ``doc`` in one process of ``python`` (tests/test_installed.py passes
+    an installed wheel's interpreter), in ``workdir``."""
+    base = base_env(python)
     blocks = []
     for block in (b for b in BLOCKS if b.doc == doc):
         if block.problems:
@@ -257,7 +261,7 @@ def _run(doc: str, envs: dict[str, Env], workdir: Path) -> DocumentRun:
     spec.write_text(json.dumps({"doc": doc, "blocks": blocks}))
     try:
         output = subprocess.run(
-            [sys.executable, __file__, str(spec), str(results)],
+            [python, __file__, str(spec), str(results)],
             cwd=scratch,
             env=base,
             stdout=subprocess.PIPE,

@@ -30,7 +30,7 @@ class _Suite(StoreTests):
     buffer_cls = cpu.Buffer
 
     def test_store_repr(self, store: ObjectStore) -> None:
-        assert repr(store).startswith(f"{type(store).__name__}({store.url!r}")
+        assert repr(store).startswith(f"{type(store).__name__}({store.fsspec_url!r}")
 
     def test_store_supports_writes(self, store: ObjectStore) -> None:
         assert store.supports_writes
@@ -120,7 +120,9 @@ def test_mapping_api(backend: Backend) -> None:
     store["zarr.json"] = b"{}"
     store["a/c/0"] = bytearray(b"\x01\x02")
     store["a/c/1"] = memoryview(b"\x03")
-    assert store.url == f"{store.protocol}://{backend.container}/data/run1"
+    assert store.fsspec_url == f"{store.protocol}://{backend.container}/data/run1"
+    assert store.url.startswith(("http://", "https://"))
+    assert store.url.endswith(f"/{backend.container}/data/run1")
     assert store["a/c/0"] == b"\x01\x02"
     assert "a/c/1" in store and "a/c/2" not in store
     assert store.keys() == ["a/c/0", "a/c/1", "zarr.json"]

@@ -38,8 +38,9 @@ def store(swift_server: SwiftServer, auth: TempAuth, swift_container: str) -> Sw
 
 
 def test_url_and_public_url(store: SwiftStore, swift_server: SwiftServer) -> None:
-    assert store.url == f"swift://{store.container}/data/run1"
-    assert store.public_url == f"{swift_server.storage_url()}/{store.container}/data/run1"
+    assert store.fsspec_url == f"swift://{store.container}/data/run1"
+    assert store.url == f"{swift_server.storage_url()}/{store.container}/data/run1"
+    assert store.public_url == store.url
 
 
 def test_container_created_by_first_write_only(

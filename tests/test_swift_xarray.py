@@ -83,7 +83,7 @@ def test_notebook_flow(opts: dict[str, Any], swift_container: str) -> None:
     ds.to_zarr(store=xstore, mode="w", consolidated=True)
     xr.testing.assert_identical(xr.open_zarr(store=xstore, consolidated=True).load(), ds)
     # the same data by URL
-    by_url = xr.open_zarr(xstore.url, storage_options=opts)
+    by_url = xr.open_zarr(xstore.fsspec_url, storage_options=opts)
     xr.testing.assert_identical(by_url.load(), ds)
 
 

@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
-import fsspec
+_HOOKED = "_zarrstores_protocols" in sys.modules  # imported at start-up by the .pth file
+
+import _zarrstores_protocols  # noqa: E402
 
 # Names are imported on first use: the local Swift servers load a paste filter from
 # ``zarrstores.devserver``, and must not pull in zarr, s3fs and aiohttp with it.
@@ -33,10 +36,11 @@ _LAZY = {
 }
 
 
-# Other packages (swiftspec) claim "swift" too, and fsspec takes whichever entry point it finds
-# first: importing zarrstores makes both URL schemes ours. By name, so nothing heavy loads here.
-fsspec.register_implementation("swift", "zarrstores.swift.fs.SwiftFileSystem", clobber=True)
-fsspec.register_implementation("minio", "zarrstores.minio.fs.MinioFileSystem", clobber=True)
+# Other packages (swiftspec) claim "swift" too: importing zarrstores makes both URL schemes
+# ours (as the .pth file installed with it does in every process; see _zarrstores_protocols).
+_zarrstores_protocols.install()
+if not _HOOKED:
+    _zarrstores_protocols.warn_if_unhooked()
 
 
 def __getattr__(name: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator, MutableMapping
 from typing import Any, Protocol, Self
+from urllib.parse import quote
 
 from zarr.abc.store import (
     ByteRequest,
@@ -68,6 +69,11 @@ class ObjectDriver(Protocol):
     async def head(self, path: str) -> int | None: ...
 
     async def put(self, path: str, data: bytes) -> None: ...
+
+    async def put_if_absent(self, path: str, data: bytes) -> bool:
+        """One conditional write (``If-None-Match: *``): True if this call created the
+        object, False if it existed (then it is left as it was)."""
+        ...
 
     async def delete(self, paths: list[str]) -> None: ...
 
@@ -137,7 +143,7 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         An empty key would address the container itself (a listing read, a container write)."""
         if not key.strip("/"):
             raise ValueError(
-                f"empty key {key!r} in {self.url}: a key names an object, e.g. 'zarr.json'"
+                f"empty key {key!r} in {self.fsspec_url}: a key names an object, e.g. 'zarr.json'"
             )
         if "\x00" in key:
             raise ValueError(
@@ -154,22 +160,32 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     def _check_writable(self) -> None:
         if self.read_only:
             raise ValueError(
-                f"store was opened in read-only mode and does not support writing: {self.url} "
-                "has read_only=True; open it with read_only=False (zarr/xarray mode 'r+', 'a' "
-                "or 'w') to write"
+                "store was opened in read-only mode and does not support writing: "
+                f"{self.fsspec_url} has read_only=True; open it with read_only=False "
+                "(zarr/xarray mode 'r+', 'a' or 'w') to write"
             )
 
     def _strip(self, path: str) -> str:
         return path[len(self.prefix) + 1 :] if self.prefix else path
 
     @property
-    def url(self) -> str:
+    def fsspec_url(self) -> str:
         """``<protocol>://<container>/<prefix>``: the same data as a URL for xarray/fsspec."""
         return f"{self.protocol}://{self.container}/{self.prefix}".rstrip("/")
 
+    @property
+    def url(self) -> str:
+        """The HTTP(S) address of the store's root, as zarr-swiftstore's ``url``: an object's
+        is ``url + "/" + key`` (for ``fsspec.get_mapper`` over HTTP, ``requests``...)."""
+        return _join_url(self._http_root(), self.container, self.prefix)
+
+    def _http_root(self) -> str:
+        """The HTTP(S) URL the container/bucket names are relative to."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         mode = ", read_only=True" if self.read_only else ""
-        return f"{type(self).__name__}({self.url!r}{mode})"
+        return f"{type(self).__name__}({self.fsspec_url!r}{mode})"
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -229,7 +245,7 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         """Size of ``key`` in bytes; ``FileNotFoundError`` when it does not exist."""
         size = await self._driver().head(self._object_path(key))
         if size is None:
-            raise FileNotFoundError(f"{self.url}/{key} does not exist")
+            raise FileNotFoundError(f"{self.fsspec_url}/{key} does not exist")
         return size
 
     async def set(self, key: str, value: Buffer) -> None:
@@ -242,9 +258,14 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         await self._driver().put(path, value.to_bytes())
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
-        """Store ``value`` under ``key`` unless ``key`` exists."""
-        if not await self.exists(key):
-            await self.set(key, value)
+        """Store ``value`` under ``key`` unless ``key`` exists: one conditional write, so of
+        writers racing on a key exactly one creates it and the others leave it as it is."""
+        self._check_writable()
+        if not isinstance(value, Buffer):
+            raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
+        path = self._object_path(key)
+        await self._ensure_open()
+        await self._driver().put_if_absent(path, value.to_bytes())
 
     async def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error."""
@@ -346,3 +367,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     def rmdir(self, path: str = "") -> None:
         """Delete everything under ``path`` (the whole store for ``""``)."""
         sync(self.delete_dir(path))
+
+
+def _join_url(root: str, container: str, prefix: str) -> str:
+    parts = [root.rstrip("/"), quote(container, safe=""), quote(prefix, safe="/")]
+    return "/".join(p for p in parts if p)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .._names import shorten
 from ._secret import Secret
 from .errors import ConfigurationError, TokenError, TokenExpiredError, TokenNotFoundError
 
@@ -75,6 +76,15 @@ def decode_claims(token: str) -> dict:
     if not isinstance(claims, dict):
         raise TokenError("the token is not a JWT: its payload is not a JSON object")
     return claims
+
+
+def _looks_like_path(text: str) -> bool:
+    if not text:
+        return False
+    if text.startswith(("/", "~", "./", "../")) or text in (".", ".."):
+        return True
+    path = Path(text).expanduser()
+    return path.exists() or ("/" in text and path.parent.is_dir())
 
 
 def _looks_like_jwt(token: str) -> bool:
@@ -174,9 +184,16 @@ class FileToken(TokenSource):
                 token = self.path.read_text().strip()
             except FileNotFoundError:
                 raise TokenNotFoundError(
-                    f"token file {self.path} does not exist. {_HINT}"
+                    f"token file {shorten(str(self.path), 100)} does not exist: check the "
+                    "path; is sts-wire or oidc-agent running?\n"
+                    "(oidc-agent: `oidc-token <account> > $BEARER_TOKEN_FILE`)"
                 ) from None
-            except (PermissionError, IsADirectoryError, UnicodeDecodeError) as e:
+            except IsADirectoryError:
+                raise TokenError(
+                    f"token file {shorten(str(self.path), 100)} is a directory: name the "
+                    "token file in it (sts-wire writes .token in the directory it runs in)"
+                ) from None
+            except (PermissionError, UnicodeDecodeError) as e:
                 raise TokenError(
                     f"token file {self.path} cannot be read ({type(e).__name__}); "
                     "check its owner and permissions"
@@ -283,9 +300,10 @@ def token_source(
     if callable(token):
         return CallableToken(token)
     if isinstance(token, str):
-        # A path passed as token= is a common slip: read it as the file it names.
-        if not _looks_like_jwt(token.strip()) and Path(token).expanduser().is_file():
-            return FileToken(token)
+        # A path passed as token= is common (InfnMinio's get_credentials takes one): read it
+        # as the file it names, so that a wrong path is reported as one.
+        if not _looks_like_jwt(token.strip()) and _looks_like_path(token.strip()):
+            return FileToken(token.strip())
         return StaticToken(token)
     if token_file is not None:
         return FileToken(token_file)

@@ -54,8 +54,9 @@ class FaultProxy(LocalServer):
 
     ``inject(kind, ...)`` arms a fault; ``down()`` refuses connections and breaks those in
     flight until ``up()``. ``requests`` counts requests seen, ``injected`` the faults applied
-    by kind, ``seen`` holds ``(method, path, what happened)`` for each request,
-    ``bytes_received`` counts the bytes of the server's answers passed on to clients.
+    by kind, ``seen`` holds ``(method, path, what happened)`` for each request, ``answered``
+    ``(method, path, status)`` for each the server answered, ``bytes_received`` counts the
+    bytes of the server's answers passed on to clients.
     """
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
@@ -66,6 +67,7 @@ class FaultProxy(LocalServer):
         self.injected: Counter[str] = Counter()
         self.seen: list[tuple[str, str, str]] = []
         self.bytes_received = 0
+        self.answered: list[tuple[str, str, int]] = []  # (method, path, status) from the server
         self._ssl = ssl
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -203,6 +205,7 @@ class FaultProxy(LocalServer):
             while response.startswith(b"HTTP/1.1 1"):  # 100 Continue: the final answer follows
                 writer.write(response)
                 response = await up_reader.readuntil(b"\r\n\r\n")
+            self.answered.append((method, path, int(response.split(b" ", 2)[1])))
             writer.write(_rewrite_head(response))
             while data := await up_reader.read(1 << 16):
                 self.bytes_received += len(data)

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,14 @@ from botocore.exceptions import ClientError
 
 from .._files import open_for_upload, read_options
 from .._http import call_on_loop
-from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials, s3_credentials
+from .._names import bucket_name_problem, no_container_error
+from ..auth import (
+    AnonymousS3,
+    ConfigurationError,
+    S3CredentialProvider,
+    S3Credentials,
+    s3_credentials,
+)
 from ..auth._secret import redact
 from ..auth.tokens import TokenSource
 from ._client import (
@@ -130,6 +138,34 @@ class _CachedByCredentials(type(s3fs.S3FileSystem)):  # type: ignore[misc]
         return super().__call__(*args, **kwargs)
 
 
+def _invalid_bucket_or(bucket: str) -> BaseException:
+    """For a read that found nothing: a clear error if the bucket name cannot exist, else
+    the ``FileNotFoundError`` being handled."""
+    problem = bucket_name_problem(bucket)
+    if problem is not None:
+        return ConfigurationError(problem)
+    error = sys.exc_info()[1]
+    assert error is not None
+    return error
+
+
+def _s3fs_options(
+    endpoint_url: str | None,
+    client_kwargs: dict[str, Any] | None,
+    key: str | None,
+    secret: str | None,
+    session_token: str | None,
+    token: Any,
+) -> tuple[str | None, str | None, Any]:
+    """``(endpoint_url, session_token, token)`` read as s3fs users write them: the endpoint
+    in ``client_kwargs``, and ``token`` beside ``key``/``secret`` as the session token."""
+    if endpoint_url is None and client_kwargs:
+        endpoint_url = client_kwargs.get("endpoint_url")
+    if key and secret and isinstance(token, str) and session_token is None:
+        session_token, token = token, None
+    return endpoint_url, session_token, token
+
+
 class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
     """fsspec filesystem for ``minio://<bucket>/<path>`` on MinIO or any S3 server with STS.
 
@@ -139,7 +175,9 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
     expiry and after the server rejects them (``ExpiredToken``, ``InvalidAccessKeyId``,
     ``InvalidToken``: the request is retried). Else ``key``/``secret`` (``session_token``),
     ``mc_alias``, ``anon=True`` or a ``credentials`` provider. ``token`` is the OIDC token,
-    not s3fs's session token. Other keywords go to ``s3fs.S3FileSystem``.
+    except beside ``key``/``secret``, where it is the session token, as in s3fs. s3fs's
+    ``client_kwargs={"endpoint_url": ...}`` names the endpoint too. Other keywords go to
+    ``s3fs.S3FileSystem``.
 
     Errors: a missing bucket or key raises ``FileNotFoundError``; a refusal
     ``PermissionError`` naming the operation and bucket, never a secret.
@@ -171,6 +209,9 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         kwargs.pop("token_id", None)
         if isinstance(token, os.PathLike):
             token, token_file = None, token
+        endpoint_url, session_token, token = _s3fs_options(
+            endpoint_url, client_kwargs, key, secret, session_token, token
+        )
         provider, endpoint = s3_credentials(
             endpoint_url,
             credentials=credentials,
@@ -201,6 +242,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         # s3fs keeps this attribute unset; the endpoint belongs to the instance (and its token).
         self.endpoint_url = endpoint
         self._region, self._verify = region, verify
+        self._server: str | None = None  # the Server header, once asked (_keeps_emptied_folders)
         self._lean_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, S3Client] = (
             weakref.WeakKeyDictionary()
         )
@@ -294,7 +336,10 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
                 first = max(0, size + first) if first < 0 else first
                 last = size + last if last < 0 else last
             byte_range = (first, last)  # (-n, None): the last n bytes
-        data = await client.get_object(bucket, key, byte_range)
+        try:
+            data = await client.get_object(bucket, key, byte_range)
+        except FileNotFoundError:  # no such bucket
+            raise _invalid_bucket_or(bucket) from None
         if data is None:
             raise self._missing(bucket, key)
         return data
@@ -314,7 +359,13 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             return await super()._pipe_file(
                 path, data, chunksize, max_concurrency, mode=mode, **kwargs
             )
-        await client.put_object(bucket, key, bytes(data))
+        try:
+            await client.put_object(bucket, key, bytes(data))
+        except OSError:
+            problem = bucket_name_problem(bucket)
+            if problem is not None:
+                raise ConfigurationError(problem) from None
+            raise
         self.invalidate_cache(path)
         return None
 
@@ -326,6 +377,49 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             block_size, cache_type = kwargs.pop("block_size", None), kwargs.pop("cache_type", None)
             kwargs.update(read_options(block_size, cache_type))
         return super()._open(path, mode, **kwargs)
+
+    @staticmethod
+    def _get_kwargs_from_urls(urlpath: str) -> dict[str, Any]:
+        bucket = MinioFileSystem._strip_protocol(urlpath).partition("/")[0]
+        if not bucket:
+            raise no_container_error(str(urlpath), "minio", "bucket")
+        return s3fs.S3FileSystem._get_kwargs_from_urls(urlpath)
+
+    async def _info(self, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return await super()._info(path, *args, **kwargs)
+        except FileNotFoundError:
+            raise _invalid_bucket_or(self.split_path(path)[0]) from None
+
+    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        """fsspec's ``open``; ``"x"`` modes raise ``FileExistsError`` at once when the object
+        exists (the write itself is conditional too, ``If-None-Match: *``)."""
+        if "x" in mode and self.isfile(path):
+            raise FileExistsError(f"minio://{self._strip_protocol(path)} exists")
+        return super().open(path, mode, **kwargs)
+
+    async def _bulk_delete(self, pathlist: list[str], **kwargs: Any) -> list[str]:
+        deleted = await super()._bulk_delete(pathlist, **kwargs)
+        if pathlist and await self._keeps_emptied_folders(pathlist[0]):
+            # SeaweedFS keeps the folders of deleted keys and lists them (MinIO does not):
+            # delete their markers too, deepest first; a folder that is not empty stays.
+            bucket = self.split_path(pathlist[0])[0]
+            folders = {
+                f"{bucket}/{key[:i]}/"
+                for key in (self.split_path(p)[1] for p in pathlist)
+                for i in [j for j, ch in enumerate(key) if ch == "/"]
+            }
+            ordered = sorted(folders, key=lambda f: (-f.count("/"), f))
+            for i in range(0, len(ordered), 1000):
+                await super()._bulk_delete(ordered[i : i + 1000])
+        return deleted
+
+    async def _keeps_emptied_folders(self, path: str) -> bool:
+        if self._server is None:
+            bucket = self.split_path(path)[0]
+            response = await self._call_s3("list_objects_v2", Bucket=bucket, MaxKeys=0)
+            self._server = response["ResponseMetadata"]["HTTPHeaders"].get("server", "")
+        return self._server.startswith("SeaweedFS")
 
     def _missing(self, bucket: str, key: str) -> FileNotFoundError:
         return FileNotFoundError(f"minio://{bucket}/{key} at {self.endpoint_url} does not exist")

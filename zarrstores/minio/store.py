@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from .._names import bucket_name_problem
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
-from ..auth import S3CredentialProvider, s3_credentials
+from ..auth import ConfigurationError, S3CredentialProvider, s3_credentials
 from ..auth.tokens import TokenSource
 from ._client import DEFAULT_REGION, S3Client
 
@@ -41,13 +45,44 @@ class _BucketDriver:
         self.bucket = bucket
 
     async def get(self, path: str, byte_range: ByteRange | None = None) -> bytes | None:
-        return await self.client.get_object(self.bucket, path, byte_range)
+        try:
+            return await self.client.get_object(self.bucket, path, byte_range)
+        except FileNotFoundError:  # no such bucket: say so if the name cannot exist
+            problem = bucket_name_problem(self.bucket)
+            if problem is not None:
+                raise ConfigurationError(problem) from None
+            raise
 
     async def head(self, path: str) -> int | None:
         return await self.client.head_object(self.bucket, path)
 
     async def put(self, path: str, data: bytes) -> None:
-        await self.client.put_object(self.bucket, path, data)
+        try:
+            await self.client.put_object(self.bucket, path, data)
+        except OSError:
+            problem = bucket_name_problem(self.bucket)
+            if problem is not None:
+                raise ConfigurationError(problem) from None
+            raise
+
+    async def put_if_absent(self, path: str, data: bytes) -> bool:
+        digest = hashlib.sha256(data).digest()
+        headers = {
+            "If-None-Match": "*",
+            "x-amz-checksum-sha256": base64.b64encode(digest).decode(),
+        }
+        for delay in (0.05, 0.1, 0.2, 0.4, None):
+            reply = await self.client.request(
+                "PUT", self.bucket, path, body=data, headers=headers,
+                payload_hash=digest.hex(), ok=(409, 412),
+            )
+            # 409: another conditional write of this key is in flight; ask again
+            if reply.status != 409 or delay is None:
+                break
+            await asyncio.sleep(delay)
+        if reply.status == 409:
+            raise OSError(f"minio://{self.bucket}/{path}: concurrent writes kept conflicting")
+        return reply.status != 412
 
     async def delete(self, paths: list[str]) -> None:
         await self.client.delete_objects(self.bucket, paths)
@@ -61,7 +96,8 @@ class _BucketDriver:
 
 class MinioStore(ObjectStore):
     """A zarr v3 store under ``prefix`` in the S3/MinIO bucket ``bucket``; also a
-    ``MutableMapping`` of key to bytes with ``keys()``, ``listdir()`` and ``url``.
+    ``MutableMapping`` of key to bytes with ``keys()``, ``listdir()``, ``url`` (the HTTP(S)
+    address of its root) and ``fsspec_url`` (``minio://...``).
 
     Credentials, by default, come from the OIDC ``token`` (a JWT, a path, a callable or a
     ``TokenSource``; else ``token_file=`` or discovery: ``BEARER_TOKEN_FILE``...) exchanged
@@ -151,6 +187,9 @@ class MinioStore(ObjectStore):
     def _identity(self) -> tuple[Any, ...]:
         return (self.endpoint_url,)
 
+    def _http_root(self) -> str:
+        return self.endpoint_url  # path-style: <endpoint>/<bucket>/<key>
+
     def _constructor_kwargs(self) -> dict[str, Any]:
         # The same provider: a store and its read-only twin share cached credentials.
         return {
@@ -167,4 +206,4 @@ class MinioStore(ObjectStore):
 
     def __repr__(self) -> str:
         mode = ", read_only=True" if self.read_only else ""
-        return f"MinioStore({self.url!r}, endpoint_url={self.endpoint_url!r}{mode})"
+        return f"MinioStore({self.fsspec_url!r}, endpoint_url={self.endpoint_url!r}{mode})"

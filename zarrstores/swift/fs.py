@@ -15,7 +15,9 @@ from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.spec import AbstractBufferedFile
 
 from .._files import SPOOL_OPTIONS, UploadOnClose, open_for_upload, read_options
-from ._client import SloWriter, SwiftClient, client_from_options
+from .._names import check_swift_container, no_container_error
+from ._client import SloWriter, SwiftClient, client_from_options, quote_name
+from ._urls import check_account, split_account
 
 __all__ = ["SwiftFile", "SwiftFileSystem"]
 
@@ -44,6 +46,10 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     ``segment_size``: objects above it become Static Large Objects; ``max_concurrency``:
     requests in flight per event loop; ``retry``: a ``RetryPolicy``.
 
+    URLs: ``swift://<container>/<path>``, or swiftspec's form
+    ``swift://<host>/<account>/<container>/<path>`` when host and account are those of the
+    credentials' storage URL (``ConfigurationError`` otherwise).
+
     Errors: missing -> ``FileNotFoundError``; refused -> ``PermissionError``; other
     failures -> ``SwiftError`` (an ``OSError``) with Swift's status and message.
     """
@@ -60,6 +66,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         **storage_options: Any,
     ) -> None:
         storage_options.pop("auth_id", None)  # only a cache key, see _CachedByAuth
+        url_account = storage_options.pop("url_account", None)
         fs_options = {
             k: storage_options.pop(k)
             for k in (
@@ -72,6 +79,8 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         }
         super().__init__(asynchronous=asynchronous, loop=loop, batch_size=batch_size, **fs_options)
         self.client: SwiftClient = client_from_options(storage_options)
+        if url_account:  # from a swiftspec-style URL: it must name the credentials' account
+            check_account(url_account, self.client.auth.get().storage_url)
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
@@ -80,12 +89,25 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         path = str(path)
         if path.startswith("swift://"):
             path = path[len("swift://") :]
-        return path.strip("/")
+        return split_account(path.strip("/"))[1]
+
+    @staticmethod
+    def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
+        """``url_account="<host>/<account>"`` for swiftspec's URL form
+        ``swift://<host>/<account>/<container>/<path>``: checked against the credentials'
+        storage URL, so the objects are the same as those of ``swift://<container>/<path>``."""
+        path = str(path)
+        path = path[len("swift://") :] if path.startswith("swift://") else path
+        location, rest = split_account(path.strip("/"))
+        if not rest.partition("/")[0]:
+            raise no_container_error(f"swift://{path}", "swift", "container")
+        return {"url_account": location} if location else {}
 
     @staticmethod
     def split_path(path: str) -> tuple[str, str]:
         """``container/some/name`` -> ``("container", "some/name")``."""
         container, _, name = SwiftFileSystem._strip_protocol(path).partition("/")
+        check_swift_container(container)
         return container, name
 
     # -- reading -------------------------------------------------------------------------------
@@ -237,6 +259,53 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         except BaseException:
             await writer.abort()
             raise
+
+    async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        """Server-side copy (``X-Copy-From``): the bytes never pass through this machine. A
+        Static Large Object is copied as its content; one larger than the cluster takes in
+        one piece is copied segment by segment through this machine, as a new SLO."""
+        src_container, src_name = self.split_path(path1)
+        container, name = self._writable(path2)
+        headers = await self.client.head(src_container, src_name) if src_name else None
+        if headers is None:
+            raise FileNotFoundError(f"swift://{src_container}/{src_name} not found")
+        size = int(headers.get("Content-Length", 0))
+        caps = await self.client.capabilities()
+        if caps.max_file_size and size > caps.max_file_size:
+            await self._copy_through(path1, container, name, size)
+            return
+        copy = {"X-Copy-From": quote_name(src_container, src_name), "Content-Length": "0"}
+        target = quote_name(container, name)
+        reply = await self.client.request(
+            "PUT", target, op="copy", container=container, headers=copy, data=b"", accept=(404,)
+        )
+        if reply.status == 404 and await self.client.head_container(container) is None:
+            await self.client.create_container(container)
+            reply = await self.client.request(
+                "PUT", target, op="copy", container=container, headers=copy, data=b"",
+                accept=(404,),
+            )
+        if reply.status == 404:
+            raise FileNotFoundError(f"swift://{src_container}/{src_name} not found")
+
+    async def _copy_through(self, source: str, container: str, name: str, size: int) -> None:
+        segment = await self.client.segment_size_for(size)
+        writer = SloWriter(self.client, container, name, segment_size=segment)
+        try:
+            for offset in range(0, size, _READ_CHUNK):
+                end = min(size, offset + _READ_CHUNK)
+                await writer.write(await self._cat_file(source, offset, end))
+            await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+
+    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        """fsspec's ``open``; ``"x"`` modes raise ``FileExistsError`` at once when the object
+        exists (the write itself is conditional too: of two racing writers, one fails)."""
+        if "x" in mode and self.isfile(path):
+            raise FileExistsError(f"swift://{self._strip_protocol(path)} exists")
+        return super().open(path, mode, **kwargs)
 
     def _writable(self, path: str) -> tuple[str, str]:
         container, name = self.split_path(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Self
 
+from .._names import check_swift_container
 from .._store import ByteRange, ObjectStore
 from ._client import SwiftClient, client_from_options
 
@@ -27,6 +28,13 @@ class _ContainerDriver:
     async def put(self, path: str, data: bytes) -> None:
         await self.client.put(self.container, path, data)
 
+    async def put_if_absent(self, path: str, data: bytes) -> bool:
+        try:
+            await self.client.put(self.container, path, data, exclusive=True)
+        except FileExistsError:
+            return False
+        return True
+
     async def delete(self, paths: list[str]) -> None:
         await self.client.delete(self.container, paths)
 
@@ -43,7 +51,8 @@ class _ContainerDriver:
 
 class SwiftStore(ObjectStore):
     """A zarr v3 store under ``prefix`` in Swift container ``container``; also a
-    ``MutableMapping`` of key to bytes with ``keys()``, ``listdir()`` and ``url``.
+    ``MutableMapping`` of key to bytes with ``keys()``, ``listdir()``, ``url`` (the HTTP(S)
+    address of its root, authenticating if needed) and ``fsspec_url`` (``swift://...``).
 
     ``storage_options`` are those of ``swift://`` URLs (``authurl``/``user``/``key``,
     ``preauthurl``/``preauthtoken``, ``os_options``, ``anon`` + ``storage_url``, an ``auth``
@@ -74,6 +83,7 @@ class SwiftStore(ObjectStore):
                 f"container must be a Swift container name, got {container!r}: pass the part "
                 "after the first '/' as prefix="
             )
+        check_swift_container(container)
         super().__init__(container, prefix, read_only=read_only)
         self.storage_options = dict(storage_options or {})
         self.client = client_from_options(self.storage_options)
@@ -101,12 +111,13 @@ class SwiftStore(ObjectStore):
         store.client = self.client
         return store
 
+    def _http_root(self) -> str:
+        return self.client.auth.get().storage_url  # authenticates if needed
+
     @property
     def public_url(self) -> str:
-        """The HTTP(S) address of the store's root (authenticates if needed): with a public
-        ACL, anyone can read ``public_url + "/" + key``."""
-        base = f"{self.client.auth.get().storage_url}/{self.container}"
-        return f"{base}/{self.prefix}" if self.prefix else base
+        """``url``: with a public ACL, anyone can read ``public_url + "/" + key``."""
+        return self.url
 
     async def delete_dir(self, prefix: str) -> None:
         """Delete every key under ``prefix``: one listing, then bulk delete (SLOs with their
