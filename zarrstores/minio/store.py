@@ -56,7 +56,7 @@ class _BucketDriver:
         return self.client.list_objects(self.bucket, prefix, delimiter)
 
     async def close(self) -> None:
-        await self.client.close()
+        """Nothing to close per loop: the client is the store's."""
 
 
 class MinioStore(ObjectStore):
@@ -67,9 +67,10 @@ class MinioStore(ObjectStore):
     ``TokenSource``; else ``token_file=`` or discovery: ``BEARER_TOKEN_FILE``...) exchanged
     via STS and refreshed before they expire. ``options`` may instead give ``key``/``secret``
     (``session_token``), ``mc_alias``, ``anon=True`` or a ``credentials`` provider, and
-    ``role_arn``, ``duration``, ``verify``, ``region``, ``retry`` (a ``RetryPolicy``),
-    ``max_connections``. The endpoint is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` /
-    ``AWS_ENDPOINT_URL`` or the ``mc`` alias.
+    ``role_arn``, ``duration``, ``verify`` (a CA file or directory; see docs/network.md),
+    ``proxy``, ``region``, ``retry`` (a ``RetryPolicy``), ``max_connections``. The endpoint
+    is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` or the ``mc``
+    alias.
 
     A missing key reads as missing; a missing bucket raises ``FileNotFoundError``, a refusal
     ``PermissionError`` (never a secret in its message). Raises ``ConfigurationError`` (a
@@ -103,12 +104,15 @@ class MinioStore(ObjectStore):
                 "first '/' as prefix="
             )
         super().__init__(bucket, prefix, read_only=read_only)
+        self.proxy: str | None = options.pop("proxy", None)
+        """The HTTP(S) proxy of every request (else ``HTTPS_PROXY``... from the environment)."""
         self.credentials, self.endpoint_url = credentials_from_options(endpoint_url, token, options)
         """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
         self.region = region
         self.retry = retry
         self.max_connections = max_connections
         self._verify = options.get("verify", True)
+        self._client = self._new_client()
 
     @property
     def bucket(self) -> str:
@@ -137,16 +141,20 @@ class MinioStore(ObjectStore):
                 "name it without one"
             )
 
-    def _make_driver(self) -> _BucketDriver:
-        client = S3Client(
+    def _new_client(self) -> S3Client:
+        return S3Client(
             self.endpoint_url,
             self.credentials,
             region=self.region,
             retry=self.retry,
             verify=self._verify,
             max_connections=self.max_connections,
+            proxy=self.proxy,
         )
-        return _BucketDriver(client, self.container)
+
+    def _make_driver(self) -> _BucketDriver:
+        # obstore's client serves every event loop: the drivers of all loops share it.
+        return _BucketDriver(self._client, self.container)
 
     def _identity(self) -> tuple[Any, ...]:
         return (self.endpoint_url,)
@@ -163,6 +171,7 @@ class MinioStore(ObjectStore):
             "retry": self.retry,
             "max_connections": self.max_connections,
             "verify": self._verify,
+            "proxy": self.proxy,
         }
 
     def __repr__(self) -> str:

@@ -1,0 +1,265 @@
+"""What both backends share about the network: CA trust, proxies, byte ranges, error types,
+per-event-loop aiohttp sessions and the finalizer that closes them.
+
+The protocols themselves are the libraries' (obstore for S3, aiohttp for Swift, requests and
+keystoneauth1 for auth); this module only decides the policy they are given, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import ssl
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from .auth.errors import ZarrstoresError
+
+__all__ = [
+    "CA_ENV_VARS",
+    "LoopSessions",
+    "StorageError",
+    "StorageNotFoundError",
+    "StoragePermissionError",
+    "ca_location",
+    "call_on_loop",
+    "error_for_status",
+    "http_range",
+    "slice_whole",
+    "ssl_context",
+    "tls_error_text",
+]
+
+CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "AWS_CA_BUNDLE")
+"""Environment variables naming a CA bundle (file or directory), in the order they are read
+when no ``verify=``/``cacert=`` is given."""
+
+
+class StorageError(ZarrstoresError, OSError):
+    """The storage server answered with an error: ``status`` (0 when it could not be reached)
+    and, where the server says one, its error ``code`` (S3's ``NoSuchBucket``...)."""
+
+    def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class StoragePermissionError(StorageError, PermissionError):
+    """The server refused the operation (403) or the credentials (401)."""
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """The object, container or bucket does not exist (404)."""
+
+
+def error_for_status(
+    message: str,
+    status: int,
+    code: str = "",
+    *,
+    kinds: tuple[type[StorageError], type[StorageError], type[StorageError]] = (
+        StorageError,
+        StoragePermissionError,
+        StorageNotFoundError,
+    ),
+) -> StorageError:
+    """The one status -> exception mapping: 404 -> the ``FileNotFoundError`` kind, 401/403 ->
+    the ``PermissionError`` kind, else the plain one (``kinds``: a backend's three classes),
+    each with ``status`` and ``code``."""
+    plain, denied, missing = kinds
+    cls = missing if status == 404 else denied if status in (401, 403) else plain
+    return cls(message, status=status, code=code)
+
+
+def tls_error_text(origin: str, detail: str = "") -> str:
+    """The one message for a certificate that is not trusted."""
+    why = f" ({detail})" if detail else ""
+    return (
+        f"TLS verification failed for {origin}{why}: for a private CA pass "
+        "verify='/path/to/ca.pem' (or cacert=, a file or a directory of certificates, or set "
+        "SSL_CERT_FILE); verify=False turns checking off (not recommended)"
+    )
+
+
+# -- CA trust ---------------------------------------------------------------------------------
+def ca_location(verify: bool | str | os.PathLike[str] | None = True) -> bool | str:
+    """The CA policy for every request, auth and data alike: ``False`` (no checking, only when
+    asked), a path (a PEM bundle or a directory of certificates) from ``verify`` or else
+    ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` / ``AWS_CA_BUNDLE``, or ``True`` for the
+    system store. Raises ``ConfigurationError`` for a path that does not exist."""
+    from .auth.errors import ConfigurationError
+
+    if verify is False:
+        return False
+    if verify is None or verify is True:
+        verify = next((os.environ[v] for v in CA_ENV_VARS if os.environ.get(v)), True)
+        if verify is True:
+            return True
+    path = os.fspath(verify)
+    if not os.path.exists(path):
+        raise ConfigurationError(
+            f"CA bundle {path!r} does not exist: pass verify= (or cacert=) the path of a PEM "
+            "file or a directory of certificates"
+        )
+    return path
+
+
+def ssl_context(verify: bool | str | os.PathLike[str] | None = True) -> ssl.SSLContext:
+    """An ``SSLContext`` for ``ca_location(verify)`` (a file, a hashed or plain directory)."""
+    where = ca_location(verify)
+    if where is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if where is True:
+        return ssl.create_default_context()
+    if os.path.isdir(where):
+        context = ssl.create_default_context(capath=where)
+        # A directory that is not c_rehash'ed: load its PEM files one by one.
+        for entry in sorted(os.scandir(where), key=lambda e: e.name):
+            if entry.is_file() and entry.name.endswith((".pem", ".crt", ".cer")):
+                with contextlib.suppress(ssl.SSLError):
+                    context.load_verify_locations(cafile=entry.path)
+        return context
+    return ssl.create_default_context(cafile=where)
+
+
+def ca_bundle_pem(verify: bool | str | os.PathLike[str] | None = True) -> str | None:
+    """The certificates of ``ca_location(verify)`` as one PEM file's path (a directory's
+    certificates concatenated into a file beside nothing else), None for the system store."""
+    where = ca_location(verify)
+    if not isinstance(where, str):
+        return None
+    if not os.path.isdir(where):
+        return where
+    import hashlib
+    import tempfile
+
+    pems = []
+    for entry in sorted(os.scandir(where), key=lambda e: e.name):
+        if entry.is_file():
+            with open(entry.path, "rb") as f:
+                data = f.read()
+            if b"-----BEGIN CERTIFICATE-----" in data:
+                pems.append(data.strip() + b"\n")
+    bundle = b"".join(pems)
+    name = hashlib.sha256(bundle).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"zarrstores-ca-{name}.pem")
+    if not os.path.exists(path):
+        with open(path + ".part", "wb") as f:
+            f.write(bundle)
+        os.replace(path + ".part", path)
+    return path
+
+
+# -- byte ranges ------------------------------------------------------------------------------
+def http_range(start: int, end: int | None) -> str | None:
+    """The ``Range`` header for fsspec's ``(start, end)`` (end exclusive, negative start = the
+    last bytes; both >= 0 or a suffix): None for the whole object."""
+    if start < 0:
+        return f"bytes={start}"
+    if end is None:
+        return f"bytes={start}-" if start else None
+    return f"bytes={start}-{end - 1}"
+
+
+def slice_whole(body: bytes, start: int, end: int | None) -> bytes:
+    """The requested bytes of a whole object (a server that ignored ``Range`` sent it all)."""
+    size = len(body)
+    first = max(0, size + start) if start < 0 else start
+    last = size if end is None else (size + end if end < 0 else min(end, size))
+    return body[first:last]
+
+
+def absolute_range(start: int, end: int | None, size: int) -> tuple[int, int]:
+    """fsspec's (start, end) against a known size: negatives count from the end."""
+    first = max(0, size + start) if start < 0 else start
+    last = size if end is None else (size + end if end < 0 else end)
+    return first, min(last, size)
+
+
+# -- aiohttp sessions, one per event loop -----------------------------------------------------
+def call_on_loop(loop: asyncio.AbstractEventLoop, close: Callable[..., None], *args: Any) -> None:
+    """Run ``close(*args)`` (a finalizer closing sockets) on ``loop``'s thread if that loop
+    runs in another thread, else right here."""
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    if loop.is_running() and loop is not here:
+        with contextlib.suppress(RuntimeError):  # closed meanwhile
+            loop.call_soon_threadsafe(close, *args)
+            return
+    close(*args)
+
+
+def _close_now(session: aiohttp.ClientSession) -> None:
+    connector = session.connector
+    if connector is not None and not connector.closed:
+        with contextlib.suppress(RuntimeError):
+            # close() would schedule a task to await TLS goodbyes: impossible on a stopped loop.
+            connector._close(abort_ssl=True)  # type: ignore[call-arg]
+
+
+def _discard(sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession]) -> None:
+    for loop, session in list(sessions.items()):
+        call_on_loop(loop, _close_now, session)
+    sessions.clear()
+
+
+class LoopSessions:
+    """One aiohttp session per event loop (sessions cannot cross loops), closed when the owner
+    is dropped or the loop is gone. ``trust_env``: proxies from ``HTTP(S)_PROXY``/``NO_PROXY``.
+    """
+
+    def __init__(self, *, verify: Any = True, limit: int = 64, timeout: float = 60.0) -> None:
+        self.verify = verify
+        self.limit = limit
+        # No total limit, which would cut off large objects on slow links: a request fails
+        # when connecting, or waiting for the next bytes of the answer, takes too long.
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        weakref.finalize(self, _discard, self._sessions)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"verify": self.verify, "limit": self.limit, "timeout": self.timeout}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._sessions = {}
+        weakref.finalize(self, _discard, self._sessions)
+
+    def get(self) -> aiohttp.ClientSession:
+        """The running loop's session (made on first use)."""
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None:
+            for old in [lp for lp in list(self._sessions) if lp.is_closed()]:
+                gone = self._sessions.pop(old, None)
+                if gone is not None:
+                    _close_now(gone)
+            session = self._sessions[loop] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.limit,
+                    ssl=ssl_context(self.verify),
+                    ttl_dns_cache=300,
+                    happy_eyeballs_delay=0.25,  # IPv4 fallback when an IPv6 route is broken
+                ),
+                timeout=self.timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                trust_env=True,
+            )
+        return session
+
+    async def close(self) -> None:
+        """Close the running loop's session."""
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
