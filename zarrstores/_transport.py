@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import os
 import ssl
+import urllib.request
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from .auth.errors import ZarrstoresError
 
@@ -77,12 +79,12 @@ def error_for_status(
 
 
 def tls_error_text(origin: str, detail: str = "") -> str:
-    """The one message for a certificate that is not trusted."""
+    """The one message for a server certificate that is not trusted (auth and data alike)."""
     why = f" ({detail})" if detail else ""
     return (
         f"TLS verification failed for {origin}{why}: for a private CA pass "
-        "verify='/path/to/ca.pem' (or cacert=, a file or a directory of certificates, or set "
-        "SSL_CERT_FILE); verify=False turns checking off (not recommended)"
+        "verify='/path/to/ca.pem' or cacert= (a file or a directory of certificates), or set "
+        "SSL_CERT_FILE; verify=False turns checking off (not recommended)"
     )
 
 
@@ -156,6 +158,31 @@ def ca_bundle_pem(verify: bool | str | os.PathLike[str] | None = True) -> str | 
             f.write(bundle)
         os.replace(path + ".part", path)
     return path
+
+
+def requests_options(
+    verify: bool | str | os.PathLike[str] | None, proxy: str | None, url: str
+) -> dict[str, Any]:
+    """``verify=`` and ``proxies=`` for requests (and keystoneauth1's session): the CA and proxy
+    policy of the data path, with the system store (not certifi's) by default."""
+    where = ca_location(verify)
+    if where is True:
+        paths = ssl.get_default_verify_paths()
+        where = paths.cafile or paths.capath or True
+    elif isinstance(where, str) and os.path.isdir(where):
+        where = ca_bundle_pem(where) or where  # requests reads only c_rehash'ed directories
+    chosen = proxy_for(url, proxy)
+    return {"verify": where, "proxies": {"http": chosen, "https": chosen} if chosen else None}
+
+
+# -- proxies ----------------------------------------------------------------------------------
+def proxy_for(url: str, proxy: str | None) -> str | None:
+    """The ``proxy=`` option for ``url``, None when there is none or ``NO_PROXY`` (any case)
+    exempts the host; ``HTTP(S)_PROXY`` themselves are read by each library."""
+    if not proxy:
+        return None
+    host = URL(url).host or ""
+    return None if urllib.request.proxy_bypass_environment(host) else proxy
 
 
 # -- byte ranges ------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +25,7 @@ from .._transport import (
     ca_bundle_pem,
     ca_location,
     error_for_status,
+    proxy_for,
     tls_error_text,
 )
 from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials
@@ -203,11 +203,9 @@ class S3Client:
         elif isinstance(ca, str):
             with open(ca_bundle_pem(ca) or ca, "rb") as f:
                 client["root_certificate"] = f.read()
-        if self.proxy:
-            client["proxy_url"] = self.proxy
-            excludes = os.environ.get("NO_PROXY") or os.environ.get("no_proxy")
-            if excludes:
-                client["proxy_excludes"] = excludes
+        proxy = proxy_for(self.endpoint_url, self.proxy)
+        if proxy:
+            client["proxy_url"] = proxy
         options: dict[str, Any] = {
             "endpoint": self.endpoint_url,
             "region": self.region,

@@ -19,7 +19,14 @@ from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
-from .._transport import _close_now, absolute_range, ca_location, call_on_loop, tls_error_text
+from .._transport import (
+    _close_now,
+    absolute_range,
+    ca_location,
+    call_on_loop,
+    proxy_for,
+    tls_error_text,
+)
 from ..auth import AnonymousS3, S3CredentialProvider, s3_credentials
 from ..auth.tokens import TokenSource
 from ._client import _MAX_REFRESHES, DEFAULT_REGION, EXPIRED_CODES, S3Client, _ending, s3_error
@@ -171,13 +178,16 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         )
         self.credentials = provider
         """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
+        if proxy and hasattr(provider, "proxy"):
+            provider.proxy = proxy  # the STS exchanges too
         client_kwargs = {"endpoint_url": endpoint, "region_name": region, **(client_kwargs or {})}
         ca = ca_location(verify)
         if ca is not True:
             client_kwargs["verify"] = ca
         config_kwargs = {**S3_COMPATIBLE_CONFIG, **(config_kwargs or {})}
-        if proxy:
-            config_kwargs.setdefault("proxies", {"http": proxy, "https": proxy})
+        chosen = proxy_for(endpoint, proxy)
+        if chosen:
+            config_kwargs.setdefault("proxies", {"http": chosen, "https": chosen})
         anonymous = isinstance(provider, AnonymousS3)
         super().__init__(
             anon=anonymous,

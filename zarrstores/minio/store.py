@@ -112,6 +112,8 @@ class MinioStore(ObjectStore):
         self.retry = retry
         self.max_connections = max_connections
         self._verify = options.get("verify", True)
+        if self.proxy and hasattr(self.credentials, "proxy"):
+            self.credentials.proxy = self.proxy  # the STS exchanges too
         self._client = self._new_client()
 
     @property

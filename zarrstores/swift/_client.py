@@ -35,6 +35,7 @@ from .._transport import (
     StoragePermissionError,
     absolute_range,
     http_range,
+    proxy_for,
     slice_whole,
     tls_error_text,
 )
@@ -161,8 +162,9 @@ class SwiftClient:
         self.max_concurrency = max_concurrency
         self.retry = retry
         self.proxy = proxy
-        """The HTTP(S) proxy of every data request (else ``HTTPS_PROXY``... from the
-        environment)."""
+        """The HTTP(S) proxy of every request (else ``HTTPS_PROXY``... from the environment)."""
+        if proxy:
+            auth.proxy = proxy  # the auth requests too
         self._sessions = LoopSessions(
             verify=auth.verify, limit=max_concurrency, timeout=retry.timeout
         )
@@ -203,7 +205,7 @@ class SwiftClient:
                 headers=headers,
                 data=body,
                 allow_redirects=False,
-                proxy=self.proxy,
+                proxy=proxy_for(str(url), self.proxy),
             ) as resp:
                 reply = Reply(resp.status, resp.headers, await resp.read())
             location = reply.headers.get("Location")
@@ -338,7 +340,8 @@ class SwiftClient:
         caps = Capabilities()
         with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
             session = self._sessions.get()
-            async with session.get(_info_url(creds.storage_url), proxy=self.proxy) as resp:
+            info = _info_url(creds.storage_url)
+            async with session.get(info, proxy=proxy_for(info, self.proxy)) as resp:
                 if resp.status == 200:
                     info = await resp.json(content_type=None)
                     swift = info.get("swift", {})
