@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import ssl
+import tempfile
 import urllib.request
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -111,38 +114,11 @@ def ca_location(verify: bool | str | os.PathLike[str] | None = True) -> bool | s
     return path
 
 
-def ssl_context(verify: bool | str | os.PathLike[str] | None = True) -> ssl.SSLContext:
-    """An ``SSLContext`` for ``ca_location(verify)`` (a file, a hashed or plain directory)."""
-    where = ca_location(verify)
-    if where is False:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    if where is True:
-        return ssl.create_default_context()
-    if os.path.isdir(where):
-        context = ssl.create_default_context(capath=where)
-        # A directory that is not c_rehash'ed: load its PEM files one by one.
-        for entry in sorted(os.scandir(where), key=lambda e: e.name):
-            if entry.is_file() and entry.name.endswith((".pem", ".crt", ".cer")):
-                with contextlib.suppress(ssl.SSLError):
-                    context.load_verify_locations(cafile=entry.path)
-        return context
-    return ssl.create_default_context(cafile=where)
-
-
-def ca_bundle_pem(verify: bool | str | os.PathLike[str] | None = True) -> str | None:
-    """The certificates of ``ca_location(verify)`` as one PEM file's path (a directory's
-    certificates concatenated into a file beside nothing else), None for the system store."""
-    where = ca_location(verify)
-    if not isinstance(where, str):
-        return None
+def ca_file(where: str) -> str:
+    """A PEM file of the certificates at ``where``: the file itself, or for a directory its
+    certificates gathered into one file (any names: no ``c_rehash`` needed)."""
     if not os.path.isdir(where):
         return where
-    import hashlib
-    import tempfile
-
     pems = []
     for entry in sorted(os.scandir(where), key=lambda e: e.name):
         if entry.is_file():
@@ -151,13 +127,23 @@ def ca_bundle_pem(verify: bool | str | os.PathLike[str] | None = True) -> str | 
             if b"-----BEGIN CERTIFICATE-----" in data:
                 pems.append(data.strip() + b"\n")
     bundle = b"".join(pems)
-    name = hashlib.sha256(bundle).hexdigest()[:16]
-    path = os.path.join(tempfile.gettempdir(), f"zarrstores-ca-{name}.pem")
-    if not os.path.exists(path):
-        with open(path + ".part", "wb") as f:
-            f.write(bundle)
-        os.replace(path + ".part", path)
-    return path
+    digest = hashlib.sha256(bundle).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"zarrstores-ca-{digest}.pem"
+    if not path.exists():
+        part = path.with_suffix(f".{os.getpid()}.part")
+        part.write_bytes(bundle)
+        part.replace(path)
+    return str(path)
+
+
+def ssl_context(verify: bool | str | os.PathLike[str] | None = True) -> ssl.SSLContext:
+    """An ``SSLContext`` for ``ca_location(verify)``."""
+    where = ca_location(verify)
+    context = ssl.create_default_context(cafile=ca_file(where) if isinstance(where, str) else None)
+    if where is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def requests_options(
@@ -169,8 +155,8 @@ def requests_options(
     if where is True:
         paths = ssl.get_default_verify_paths()
         where = paths.cafile or paths.capath or True
-    elif isinstance(where, str) and os.path.isdir(where):
-        where = ca_bundle_pem(where) or where  # requests reads only c_rehash'ed directories
+    elif isinstance(where, str):
+        where = ca_file(where)  # requests reads only c_rehash'ed directories
     chosen = proxy_for(url, proxy)
     return {"verify": where, "proxies": {"http": chosen, "https": chosen} if chosen else None}
 

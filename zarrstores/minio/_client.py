@@ -22,7 +22,7 @@ from .._transport import (
     StorageError,
     StorageNotFoundError,
     StoragePermissionError,
-    ca_bundle_pem,
+    ca_file,
     ca_location,
     error_for_status,
     proxy_for,
@@ -201,7 +201,7 @@ class S3Client:
         if ca is False:
             client["allow_invalid_certificates"] = True
         elif isinstance(ca, str):
-            with open(ca_bundle_pem(ca) or ca, "rb") as f:
+            with open(ca_file(ca), "rb") as f:
                 client["root_certificate"] = f.read()
         proxy = proxy_for(self.endpoint_url, self.proxy)
         if proxy:

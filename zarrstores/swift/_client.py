@@ -32,8 +32,10 @@ from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._transport import (
     LoopSessions,
     StorageError,
+    StorageNotFoundError,
     StoragePermissionError,
     absolute_range,
+    error_for_status,
     http_range,
     proxy_for,
     slice_whole,
@@ -85,6 +87,13 @@ class SwiftError(StorageError):
 
 class SwiftPermissionError(SwiftError, StoragePermissionError):
     """Swift refused the operation (403), or rejected the credentials (401) after re-auth."""
+
+
+class SwiftNotFoundError(SwiftError, StorageNotFoundError):
+    """The container or object does not exist (404)."""
+
+
+_KINDS = (SwiftError, SwiftPermissionError, SwiftNotFoundError)
 
 
 class Reply(NamedTuple):
@@ -308,29 +317,23 @@ class SwiftClient:
         message = redact(_TAGS.sub(" ", body[:500].decode("utf-8", "replace")), creds.token)
         message = " ".join(message.split())
         if status == 404:
-            return FileNotFoundError(f"{where} not found ({op})")
-        if status == 401:
-            return SwiftPermissionError(
+            text = f"{where} not found ({op})"
+        elif status == 401:
+            text = (
                 f"Swift rejected the credentials ({self.auth.describe()}) for {op} in container "
-                f"{container!r} (401 Unauthorized), even after authenticating again",
-                status=status,
+                f"{container!r} (401 Unauthorized), even after authenticating again"
             )
-        if status == 403:
-            return SwiftPermissionError(
+        elif status == 403:
+            text = (
                 f"Swift refused {op} in container {container!r} (403 Forbidden): "
                 f"{self.auth.describe()} has no rights for that there (ask the container's "
-                "owner for an ACL, or use credentials of its project)",
-                status=status,
+                "owner for an ACL, or use credentials of its project)"
             )
-        suffix = f": {message}" if message else ""
-        hint = _HINTS.get(status, "")
-        if status == 400 and "name" not in message.lower():
-            hint = ""
-        return SwiftError(
-            f"Swift answered {status} to {method} {where} ({op}){suffix}"
-            + (f" ({hint})" if hint else ""),
-            status=status,
-        )
+        else:
+            hint = _HINTS.get(status, "") if status != 400 or "name" in message.lower() else ""
+            text = f"Swift answered {status} to {method} {where} ({op})"
+            text += (f": {message}" if message else "") + (f" ({hint})" if hint else "")
+        return error_for_status(text, status, kinds=_KINDS)
 
     async def capabilities(self) -> Capabilities:
         """The cluster's ``/info`` (cached; defaults when the proxy does not publish it)."""
