@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -264,7 +263,7 @@ class S3Client:
             if missing is not None and status in (404, 416) and code != "NoSuchBucket":
                 return missing(status, code)
             refreshable = creds is not None and self.provider.can_refresh
-            if code == "AccessDenied" and refreshable and _ending(creds):
+            if code == "AccessDenied" and refreshable and await self.rejects(bucket, creds):
                 code = "ExpiredToken"  # a session that ended while the request was checked
             if code in EXPIRED_CODES and refreshable and refreshes < _MAX_REFRESHES:
                 refreshes += 1
@@ -299,6 +298,28 @@ class S3Client:
                 provider=self.provider,
                 creds=creds,
             ) from None
+
+    async def rejects(self, bucket: str, creds: S3Credentials | None) -> bool:
+        """Whether the server refuses ``creds`` as expired or unknown (asked with a listing
+        signed with exactly these). SeaweedFS answers AccessDenied, not InvalidAccessKeyId, to
+        a request whose session ends while it is being checked: this tells the two apart."""
+        if creds is None:
+            return False
+        options = self.store_options()
+        del options["credential_provider"]
+        token = creds.session_token.reveal() if creds.session_token else None
+        probe = S3Store(
+            bucket,
+            access_key_id=creds.access_key,
+            secret_access_key=creds.secret_key.reveal(),
+            token=token,
+            **options,
+        )
+        try:
+            await obstore.list_with_delimiter_async(probe, "zarrstores-credentials-check")
+        except Exception as e:
+            return _parse(e)[1] in EXPIRED_CODES
+        return False
 
     async def _bucket_missing(self, bucket: str) -> bool:
         try:
@@ -390,11 +411,6 @@ class S3Client:
             for item in page:
                 if item["path"].startswith(prefix):
                     yield item["path"], False
-
-
-def _ending(creds: S3Credentials | None) -> bool:
-    """Whether ``creds`` expire within seconds (a refusal then means expired)."""
-    return bool(creds and creds.expires_at is not None and creds.expires_at - time.time() < 5)
 
 
 def _is_tls(error: Exception) -> bool:

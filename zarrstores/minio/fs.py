@@ -29,7 +29,7 @@ from .._transport import (
 )
 from ..auth import AnonymousS3, S3CredentialProvider, s3_credentials
 from ..auth.tokens import TokenSource
-from ._client import _MAX_REFRESHES, DEFAULT_REGION, EXPIRED_CODES, S3Client, _ending, s3_error
+from ._client import _MAX_REFRESHES, DEFAULT_REGION, EXPIRED_CODES, S3Client, s3_error
 
 __all__ = ["MinioFileSystem"]
 
@@ -237,7 +237,12 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
                 if code == "403" and method == "head_object":
                     code = await self._why_forbidden(kwargs)  # HEAD errors have no body
                 refreshable = used is not None and self.credentials.can_refresh
-                if code == "AccessDenied" and refreshable and _ending(used):
+                bucket = kwargs.get("Bucket", "")
+                if (
+                    code == "AccessDenied"
+                    and refreshable
+                    and await self._objects.rejects(bucket, used)
+                ):
                     code = "ExpiredToken"  # a session that ended while the request was checked
                 refresh = code in EXPIRED_CODES or code == _ACCEPTED_NOW
                 if refresh and refreshable and attempt < _MAX_REFRESHES:
