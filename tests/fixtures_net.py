@@ -27,6 +27,7 @@ from zarrstores.devserver._proc import free_port
 
 __all__ = [
     "STORAGE_HOST",
+    "MalformedServer",
     "NetworkEnv",
     "PrivateCA",
     "clean_network_env",
@@ -283,3 +284,31 @@ def redirecting_origin() -> Iterator[RedirectingOrigin]:
     origin = RedirectingOrigin()
     yield origin
     origin.close()
+
+
+class MalformedServer:
+    """A TCP server on 127.0.0.1 that answers every request with ``answer`` (bytes that are
+    not valid HTTP) and then closes; ``url`` is its origin."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(65536)
+                    conn.sendall(self.answer)
+                    time.sleep(0.1)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._socket.close()

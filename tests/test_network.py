@@ -16,10 +16,19 @@ import numpy as np
 import pytest
 import xarray as xr
 from backends import USER, fault_proxy
-from fixtures_net import STORAGE_HOST, ForwardProxy, NetworkEnv, PrivateCA, RedirectingOrigin
+from fixtures_net import (
+    STORAGE_HOST,
+    ForwardProxy,
+    MalformedServer,
+    NetworkEnv,
+    PrivateCA,
+    RedirectingOrigin,
+)
 from yarl import URL
 
 from zarrstores import minio, swift
+from zarrstores._retry import RetryPolicy
+from zarrstores.auth import ConfigurationError
 from zarrstores.devserver.oidc import OIDCIssuer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
@@ -280,3 +289,52 @@ def test_the_s3_signature_never_follows_a_redirect_to_another_origin(
         # secret key, which never leaves the client): a limitation of its redirect policy.
         assert "authorization" not in headers
         assert "not-for-another-origin" not in str(headers.get("authorization", ""))
+
+
+# -- malformed answers, unsendable credentials -------------------------------------------------
+MALFORMED = {
+    "negative length": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nabc",
+    "length not a number": b"HTTP/1.1 200 OK\r\nContent-Length: 0_5\r\n\r\nabc",
+    "negative chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n",
+}
+QUICK = RetryPolicy(attempts=2, base=0.01, cap=0.02, timeout=5.0)
+
+
+def at(backend: str, url: str, **credentials: str) -> SwiftStore | MinioStore:
+    """A store at ``url`` with fixed credentials (no auth server)."""
+    if backend == "swift":
+        options = {"preauthurl": f"{url}/v1/AUTH_test", "preauthtoken": "tk", "retry": QUICK}
+        if "token" in credentials:
+            options["preauthtoken"] = credentials["token"]
+        return SwiftStore("c", "", options)
+    token = credentials.get("token")
+    return MinioStore("bucket", endpoint_url=url, key="k", secret="s", session_token=token,
+                      retry=QUICK)
+
+
+@pytest.mark.parametrize("answer", list(MALFORMED))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_malformed_answer_is_a_clear_error_not_a_stall(
+    backend: str, answer: str, clean_network_env: NetworkEnv
+) -> None:
+    server = MalformedServer(MALFORMED[answer])
+    try:
+        with pytest.raises(OSError) as failure:
+            at(backend, server.url)["k"]
+    finally:
+        server.close()
+    assert not isinstance(failure.value, FileNotFoundError)
+    first = str(failure.value).splitlines()[0]
+    assert "failed after 2 attempt" in first and "check" in first and len(first) < 300, first
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_credential_with_a_line_break_is_never_sent(
+    backend: str, clean_network_env: NetworkEnv
+) -> None:
+    server = MalformedServer(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    try:
+        with pytest.raises(ConfigurationError, match=r"control character.*remove it"):
+            at(backend, server.url, token="tk\r\nX-Injected: 1")["k"]
+    finally:
+        server.close()

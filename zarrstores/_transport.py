@@ -81,6 +81,18 @@ def error_for_status(
     return cls(message, status=status, code=code)
 
 
+def check_header_values(what: str, *values: str | None) -> None:
+    """Raise ``ConfigurationError`` when a credential that travels in a header holds a control
+    character (a CR LF would split it into two headers): the libraries refuse to send it."""
+    from .auth.errors import ConfigurationError
+
+    if any(v and not v.isprintable() for v in values):
+        raise ConfigurationError(
+            f"the {what} contains a control character (a line break?): check where it came "
+            "from (a file with Windows line ends, a pasted value) and remove it"
+        )
+
+
 def tls_error_text(origin: str, detail: str = "") -> str:
     """The one message for a server certificate that is not trusted (auth and data alike)."""
     why = f" ({detail})" if detail else ""

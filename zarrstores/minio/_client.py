@@ -23,6 +23,7 @@ from .._transport import (
     StoragePermissionError,
     ca_file,
     ca_location,
+    check_header_values,
     error_for_status,
     proxy_for,
     tls_error_text,
@@ -175,6 +176,7 @@ class S3Client:
         self.max_connections = max_connections
         self.proxy = proxy
         self._stores: dict[str, S3Store] = {}
+        self._checked: S3Credentials | None = None  # credentials known to be sendable
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_stores": {}}
@@ -253,6 +255,10 @@ class S3Client:
         refreshes = 0
         while True:
             creds = await self.provider.aget()
+            if creds is not None and creds is not self._checked:
+                token = creds.session_token.reveal() if creds.session_token else None
+                check_header_values("S3 access key or session token", creds.access_key, token)
+                self._checked = creds
             try:
                 return await send(self.store(bucket))
             except Exception as e:  # obstore's errors carry the answer in their text

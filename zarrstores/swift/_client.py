@@ -35,6 +35,7 @@ from .._transport import (
     StorageNotFoundError,
     StoragePermissionError,
     absolute_range,
+    check_header_values,
     error_for_status,
     http_range,
     proxy_for,
@@ -179,6 +180,7 @@ class SwiftClient:
         )
         self._caps: Capabilities | None = None
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self._checked: SwiftCredentials | None = None  # credentials known to be sendable
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_loops": {}}
@@ -253,6 +255,9 @@ class SwiftClient:
         """
         state = self._state()
         creds = await self.auth.aget()
+        if creds is not self._checked:
+            check_header_values("Swift token", creds.token and creds.token.reveal())
+            self._checked = creds
         delays = None
         reauthenticated = False
         while True:
@@ -291,12 +296,15 @@ class SwiftClient:
             delay = next(delays, None)
             if delay is None:
                 if failure is not None:
+                    malformed = isinstance(failure, aiohttp.ClientResponseError)
+                    what = "got a malformed answer from" if malformed else "cannot reach"
+                    text = str(getattr(failure, "message", "") or failure)
+                    detail = redact((text.splitlines() or [""])[0], creds.token)
                     raise SwiftError(
                         f"{op} in container {container!r} failed after "
-                        f"{self.retry.attempts if retry else 1} attempt(s): cannot reach Swift "
+                        f"{self.retry.attempts if retry else 1} attempt(s): {what} Swift "
                         f"at {_origin(creds.storage_url)} ({type(failure).__name__}: "
-                        f"{redact(str(failure), creds.token)}): check the storage URL and that "
-                        "the server is up"
+                        f"{detail}): check the storage URL and that the server is up"
                     ) from None
                 raise self._error(method, op, container, path, status, body, creds)
             if log.isEnabledFor(logging.INFO):
