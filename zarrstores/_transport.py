@@ -30,10 +30,15 @@ __all__ = [
     "StorageError",
     "StorageNotFoundError",
     "StoragePermissionError",
+    "absolute_range",
+    "ca_file",
     "ca_location",
     "call_on_loop",
+    "check_header_values",
     "error_for_status",
     "http_range",
+    "proxy_for",
+    "requests_options",
     "slice_whole",
     "ssl_context",
     "tls_error_text",
@@ -52,6 +57,13 @@ class StorageError(ZarrstoresError, OSError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+    def __reduce__(self) -> tuple[Any, ...]:  # status and code survive pickling (dask)
+        return (_rebuild, (type(self), str(self), self.status, self.code))
+
+
+def _rebuild(cls: type[StorageError], message: str, status: int, code: str) -> StorageError:
+    return cls(message, status=status, code=code)
 
 
 class StoragePermissionError(StorageError, PermissionError):
