@@ -4,6 +4,7 @@ certificate, TLS fronts for the local servers, and an origin that redirects else
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import os
 import re
@@ -14,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,23 @@ class MalformedServer:
 
     def close(self) -> None:
         self._socket.close()
+
+
+class StaticFiles:
+    """A plain HTTP file server on 127.0.0.1 (stdlib's): it ignores ``Range`` and answers every
+    ranged GET with the whole file and 200, as some caches in front of storage do."""
+
+    def __init__(self, directory: Path) -> None:
+        handler = functools.partial(_QuietFiles, directory=str(directory))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass

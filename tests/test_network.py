@@ -23,8 +23,12 @@ from fixtures_net import (
     NetworkEnv,
     PrivateCA,
     RedirectingOrigin,
+    StaticFiles,
 )
 from yarl import URL
+from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
 
 from zarrstores import minio, swift
 from zarrstores._retry import RetryPolicy
@@ -336,5 +340,33 @@ def test_a_credential_with_a_line_break_is_never_sent(
     try:
         with pytest.raises(ConfigurationError, match=r"control character.*remove it"):
             at(backend, server.url, token="tk\r\nX-Injected: 1")["k"]
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_whole_answer_to_a_ranged_read_is_cut_to_the_range(
+    backend: str, tmp_path: Path, clean_network_env: NetworkEnv
+) -> None:
+    """A server that ignores Range answers 200 with everything: the reader gets the range."""
+    data = bytes(range(200))
+    for path in ("v1/AUTH_test/c/k", "bucket/k"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    server = StaticFiles(tmp_path)
+    try:
+        if backend == "swift":
+            options = {"anon": True, "storage_url": f"{server.url}/v1/AUTH_test"}
+            store: Any = SwiftStore("c", "", options)
+        else:
+            store = MinioStore("bucket", endpoint_url=server.url, anon=True)
+        requests = {
+            RangeByteRequest(10, 20): data[10:20],
+            OffsetByteRequest(190): data[190:],
+            SuffixByteRequest(5): data[-5:],
+        }
+        for request, expected in requests.items():
+            got = sync(store.get("k", default_buffer_prototype(), request))
+            assert got is not None and got.to_bytes() == expected, request
     finally:
         server.close()

@@ -208,9 +208,7 @@ def http_range(start: int, end: int | None) -> str | None:
 
 def slice_whole(body: bytes, start: int, end: int | None) -> bytes:
     """The requested bytes of a whole object (a server that ignored ``Range`` sent it all)."""
-    size = len(body)
-    first = max(0, size + start) if start < 0 else start
-    last = size if end is None else (size + end if end < 0 else min(end, size))
+    first, last = absolute_range(start, end, len(body))
     return body[first:last]
 
 

@@ -220,8 +220,8 @@ class SwiftClient:
             ) as resp:
                 reply = Reply(resp.status, resp.headers, await resp.read())
             location = reply.headers.get("Location")
-            resendable = body is None or callable(data) or isinstance(body, bytes | bytearray)
-            if reply.status not in _REDIRECTS or not location or not resendable:
+            resendable = callable(data) or isinstance(body, bytes | bytearray | memoryview)
+            if reply.status not in _REDIRECTS or not location or not (body is None or resendable):
                 return reply
             target = url.join(URL(location, encoded=True))
             if target.origin() != url.origin():
