@@ -123,6 +123,9 @@ def round_trip(site: Site, **changes: Any) -> None:
     again = xr.open_zarr(site.url("by-url"), consolidated=False, storage_options=options)
     xr.testing.assert_identical(again.load(), ds.load())
     site.make_public(store)
+    sharing = swift if site.name == "swift" else minio
+    sharing.make_public(site.url("by-url"), options)
+    assert sharing.is_public(site.url("by-url"), options)
     listed = site.fs(**changes).ls(site.container, detail=False)
     assert {p.rstrip("/").rsplit("/", 1)[-1] for p in listed} >= {"by-store", "by-url"}
 

@@ -223,15 +223,17 @@ class S3Client:
         return options
 
     def _credentials(self) -> dict[str, Any]:
-        # Asked at every request (expiry "now"): the auth core's cache decides when to refresh,
-        # and a refresh after a rejection is used at once.
+        # obstore keeps them until 5 minutes before they expire, then asks again (at most every
+        # 100 ms) until the auth core's cache has refreshed them; after a rejection the store
+        # is made anew, which asks at once.
         creds = self.provider.get()
         assert creds is not None
+        expires = creds.expires_at
         return {
             "access_key_id": creds.access_key,
             "secret_access_key": creds.secret_key.reveal(),
             "token": creds.session_token.reveal() if creds.session_token else None,
-            "expires_at": datetime.now(UTC) if self.provider.can_refresh else None,
+            "expires_at": datetime.fromtimestamp(expires, UTC) if expires else None,
         }
 
     async def close(self) -> None:
@@ -276,6 +278,7 @@ class S3Client:
                 refreshes += 1
                 log.info("%s rejected session credentials (%s); refreshing", bucket, code)
                 await self.provider.arefresh_after_failure(creds)
+                self._stores.pop(bucket, None)  # its credential cache holds the rejected ones
                 continue
             # SeaweedFS refuses writes into a bucket that does not exist without saying why.
             if code == "AccessDenied" and method == "PUT" and await self._bucket_missing(bucket):
