@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Self
 
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
@@ -160,6 +160,13 @@ class MinioStore(ObjectStore):
 
     def _identity(self) -> tuple[Any, ...]:
         return (self.endpoint_url,)
+
+    def with_read_only(self, read_only: bool = False) -> Self:
+        """The same location with another ``read_only`` setting, sharing this store's
+        connections (zarr makes a read-only twin for every ``mode="r"`` open)."""
+        store = super().with_read_only(read_only)
+        store._client = self._client
+        return store
 
     def _constructor_kwargs(self) -> dict[str, Any]:
         # The same provider: a store and its read-only twin share cached credentials.
