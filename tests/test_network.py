@@ -241,7 +241,7 @@ def test_wrong_or_no_ca_is_a_clear_error(
             tls_site.store("tls", **changes)["k"] = b"x"
         message = str(failure.value).splitlines()[0]
         assert "TLS verification failed" in message and "verify=" in message, message
-        assert "cacert=" in message and len(message) < 300
+        assert "cacert=" in message and len(message) < 200
 
 
 def test_through_the_proxy_over_tls(
@@ -332,7 +332,7 @@ def test_a_malformed_answer_is_a_clear_error_not_a_stall(
         server.close()
     assert not isinstance(failure.value, FileNotFoundError)
     first = str(failure.value).splitlines()[0]
-    assert "failed after 2 attempt" in first and "check" in first and len(first) < 300, first
+    assert "failed after 2 attempt" in first and "check" in first and len(first) < 250, first
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -107,12 +107,10 @@ def check_header_values(what: str, *values: str | None) -> None:
 
 def tls_error_text(origin: str, detail: str = "") -> str:
     """The one message for a server certificate that is not trusted (auth and data alike)."""
-    why = f" ({detail})" if detail else ""
     return (
-        f"TLS verification failed for {origin}{why}: for a private CA pass "
-        "verify='/path/to/ca.pem' or cacert= (a file or a directory of certificates), or set "
-        "SSL_CERT_FILE; verify=False turns checking off (not recommended)"
-    )
+        f"TLS verification failed for {origin}: pass verify='/path/to/ca.pem' or cacert= (a CA "
+        "file or directory) or set SSL_CERT_FILE (verify=False skips the check)"
+    ) + (f"\n{detail}" if detail else "")
 
 
 # -- CA trust ---------------------------------------------------------------------------------

@@ -436,4 +436,5 @@ def _is_tls(error: Exception) -> bool:
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).split("\n", 1)[0][:300]
+    """What went wrong, without obstore's request description ("Error performing GET ... -")."""
+    return str(error).split("\n", 1)[0].rpartition(" - ")[2][:120]
