@@ -265,8 +265,8 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         end: int | None = None,
         **kwargs: Any,
     ) -> bytes:
-        # s3fs asks botocore, and for the size first (a HEAD before every whole read); the
-        # lean client sends one GET and costs a tenth of the CPU per request.
+        # s3fs asks botocore, and for the size first (a HEAD before every whole read); obstore
+        # sends one GET and costs a fraction of the CPU per request.
         bucket, key, vers = self.split_path(path)
         client = self._objects
         if not self._plain() or version_id or vers or kwargs or not key:
