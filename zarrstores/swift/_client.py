@@ -216,7 +216,7 @@ class SwiftClient:
                 headers=headers,
                 data=body,
                 allow_redirects=False,
-                proxy=proxy_for(str(url), self.proxy),
+                proxy=proxy_for(url, self.proxy),
             ) as resp:
                 reply = Reply(resp.status, resp.headers, await resp.read())
             location = reply.headers.get("Location")
