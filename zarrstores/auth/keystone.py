@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+
 from ._secret import Secret
 from ._urls import check_url
 from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, TransientError
@@ -171,8 +173,14 @@ class KeystoneAuth(SwiftAuth):
         from keystoneauth1 import session as ks_session
         from keystoneauth1.identity.base import BaseIdentityPlugin
 
+        from .._transport import requests_options
+
         plugin = self._plugin()
-        session = ks_session.Session(auth=plugin, verify=self.verify)
+        # The one CA and proxy policy of every request, auth included.
+        options = requests_options(self.verify, self.proxy, self.auth_url)
+        http = requests.Session()
+        http.proxies.update(options["proxies"] or {})
+        session = ks_session.Session(auth=plugin, verify=options["verify"], session=http)
         ref = None
         try:
             if isinstance(plugin, BaseIdentityPlugin):
@@ -230,10 +238,9 @@ class KeystoneAuth(SwiftAuth):
         if isinstance(e, ks_exc.HttpError):
             said = "\nKeystone said: " + re.sub(r"\s*\(HTTP \d+\).*", "", str(e.message))
         if isinstance(e, ks_exc.SSLError):
-            return AuthConnectionError(
-                f"TLS verification failed for {self.auth_url}: pass verify='/path/to/ca.pem' "
-                "(OS_CACERT) for a private CA"
-            )
+            from .._transport import tls_error_text
+
+            return AuthConnectionError(tls_error_text(self.auth_url))
         if isinstance(e, ks_exc.ConnectionError):
             return TransientError(f"cannot reach {at}: check the URL and that the server is up")
         if isinstance(e, ks_exc.EndpointNotFound):

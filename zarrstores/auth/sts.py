@@ -63,6 +63,7 @@ def assume_role_with_web_identity(
     session_policy: str | None = None,
     verify: bool | str = True,
     timeout: float = 30.0,
+    proxy: str | None = None,
 ) -> S3Credentials:
     """Exchange an OIDC access token for temporary S3 keys at ``endpoint_url``.
 
@@ -86,13 +87,12 @@ def assume_role_with_web_identity(
     if session_policy:
         form["Policy"] = session_policy
     url = check_endpoint(endpoint_url) + "/"
+    from .._transport import requests_options, tls_error_text
+
     try:
-        r = requests.post(url, data=form, timeout=timeout, verify=verify)
+        r = requests.post(url, data=form, timeout=timeout, **requests_options(verify, proxy, url))
     except requests.exceptions.SSLError:
-        raise AuthConnectionError(
-            f"TLS verification failed for {endpoint_url}: pass verify='/path/to/ca-bundle.pem' "
-            "for a private CA (verify=False turns checking off, not recommended)"
-        ) from None
+        raise AuthConnectionError(tls_error_text(endpoint_url)) from None
     except requests.exceptions.RequestException as e:
         raise TransientError(
             f"cannot reach the STS endpoint {endpoint_url} ({type(e).__name__}): check "
@@ -165,6 +165,8 @@ class STSCredentials(S3CredentialProvider):
         self.duration = duration
         self.session_policy = session_policy
         self.verify = verify
+        self.proxy: str | None = None
+        """The HTTP(S) proxy of the exchanges (set by the store's ``proxy=``)."""
         self._cache: RefreshingCache[S3Credentials] = RefreshingCache(
             self._exchange,
             _expires_at,
@@ -188,6 +190,7 @@ class STSCredentials(S3CredentialProvider):
             duration=self.duration,
             session_policy=self.session_policy,
             verify=self.verify,
+            proxy=self.proxy,
         )
 
     def get(self) -> S3Credentials:

@@ -43,6 +43,8 @@ class SwiftAuth:
             check_url(storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
         self.storage_url_override = storage_url.rstrip("/") if storage_url else None
         self.verify = verify
+        self.proxy: str | None = None
+        """The HTTP(S) proxy of the auth requests (set by the client's ``proxy=``)."""
         # A module-level function, not a lambda: auth objects must pickle (dask workers, stores).
         self._cache: RefreshingCache[SwiftCredentials] = RefreshingCache(
             self._fetch_checked, _expires_at
@@ -91,14 +93,15 @@ class SwiftAuth:
         return f"{type(self).__name__}({self.describe()})"
 
 
-def _get(url: str, *, headers: dict[str, str], verify: bool | str, what: str) -> requests.Response:
+def _get(
+    url: str, *, headers: dict[str, str], verify: bool | str, what: str, proxy: str | None = None
+) -> requests.Response:
+    from .._transport import requests_options, tls_error_text
+
     try:
-        r = requests.get(url, headers=headers, timeout=30, verify=verify)
+        r = requests.get(url, headers=headers, timeout=30, **requests_options(verify, proxy, url))
     except requests.exceptions.SSLError:
-        raise AuthConnectionError(
-            f"TLS verification failed for {url}: pass verify='/path/to/ca-bundle.pem' for a "
-            "private CA (verify=False turns checking off, not recommended)"
-        ) from None
+        raise AuthConnectionError(tls_error_text(url)) from None
     except requests.exceptions.RequestException as e:
         raise TransientError(
             f"cannot reach {what} at {url} ({type(e).__name__}): check the URL and that the "
@@ -137,6 +140,7 @@ class TempAuth(SwiftAuth):
             headers={"X-Auth-User": self.user, "X-Auth-Key": self._key.reveal()},
             verify=self.verify,
             what="Swift auth",
+            proxy=self.proxy,
         )
         if r.status_code in (401, 403):
             raise SwiftAuthError(

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from zarr.core.sync import sync
 
 from ..auth import ConfigurationError
-from ._client import S3Client
+from ._client import S3Error
+from .fs import MinioFileSystem
 from .store import MinioStore
 
 __all__ = ["is_public", "make_private", "make_public", "toggle_public"]
@@ -96,31 +97,48 @@ def _normalise(statement: Policy) -> Policy:
     return out
 
 
-async def _get_policy(client: S3Client, bucket: str) -> Policy:
-    r = await client.bucket_request("GET", bucket, "policy", ok=(404,))
-    if r.status == 404:
-        if r.error_code()[0] == "NoSuchBucket":
-            client.raise_for_status(r, "GET", bucket, "", {"policy": ""}, None)
+async def _get_policy(fs: MinioFileSystem, bucket: str) -> Policy:
+    try:
+        answer = await fs._call_s3("get_bucket_policy", Bucket=bucket)
+    except S3Error as e:
+        if e.code != "NoSuchBucketPolicy":
+            raise
         return {"Version": "2012-10-17", "Statement": []}
-    policy = json.loads(r.body)
+    policy = json.loads(answer["Policy"])
     policy["Statement"] = _as_list(policy.get("Statement", []))  # one statement may be bare
     return policy
 
 
-async def _put_policy(client: S3Client, bucket: str, policy: Policy) -> None:
+async def _put_policy(fs: MinioFileSystem, bucket: str, policy: Policy) -> None:
     if policy["Statement"]:
-        await client.bucket_request("PUT", bucket, "policy", json.dumps(policy).encode())
-    else:
-        await client.bucket_request("DELETE", bucket, "policy", ok=(404,))
+        await fs._call_s3("put_bucket_policy", Bucket=bucket, Policy=json.dumps(policy))
+        return
+    try:
+        await fs._call_s3("delete_bucket_policy", Bucket=bucket)
+    except S3Error as e:
+        if e.code != "NoSuchBucketPolicy":
+            raise
 
 
-def _run(store: MinioStore, work: Callable[[S3Client], Awaitable[T]]) -> T:
+def _run(store: MinioStore, work: Callable[[MinioFileSystem], Awaitable[T]]) -> T:
+    """``work`` with an aiobotocore client (bucket policies are not object requests) of the
+    store's endpoint, credentials, CA and proxy."""
+
     async def go() -> T:
-        client = store._make_driver().client  # the store's endpoint, credentials, options
+        fs = MinioFileSystem(
+            endpoint_url=store.endpoint_url,
+            credentials=store.credentials,
+            verify=store._verify,
+            proxy=store.proxy,
+            region=store.region,
+            asynchronous=True,
+            skip_instance_cache=True,
+        )
+        await fs.set_session()
         try:
-            return await work(client)
+            return await work(fs)
         finally:
-            await client.close()
+            await fs._s3.close()
 
     return sync(go())
 
@@ -134,11 +152,11 @@ def is_public(target: Target, storage_options: Mapping[str, Any] | None = None) 
     credentials that may not read the bucket policy.
     """
     store, prefix = _resolve(target, storage_options)
-    return _run(store, lambda client: _is_public(client, store.bucket, prefix))
+    return _run(store, lambda fs: _is_public(fs, store.bucket, prefix))
 
 
-async def _is_public(client: S3Client, bucket: str, prefix: str) -> bool:
-    policy = await _get_policy(client, bucket)
+async def _is_public(fs: MinioFileSystem, bucket: str, prefix: str) -> bool:
+    policy = await _get_policy(fs, bucket)
     return any(_covers(s, bucket, prefix) for s in policy["Statement"])
 
 
@@ -147,16 +165,16 @@ def make_public(target: Target, storage_options: Mapping[str, Any] | None = None
     none). Raises like ``is_public``; ``PermissionError`` when the credentials may not change
     the bucket policy."""
     store, prefix = _resolve(target, storage_options)
-    _run(store, lambda client: _make_public(client, store.bucket, prefix))
+    _run(store, lambda fs: _make_public(fs, store.bucket, prefix))
 
 
-async def _make_public(client: S3Client, bucket: str, prefix: str) -> None:
-    policy = await _get_policy(client, bucket)
+async def _make_public(fs: MinioFileSystem, bucket: str, prefix: str) -> None:
+    policy = await _get_policy(fs, bucket)
     statements = policy["Statement"]
     for wanted in _statements(bucket, prefix):
         if not any(_normalise(s) == _normalise(wanted) for s in statements):
             statements.append(wanted)
-    await _put_policy(client, bucket, policy)
+    await _put_policy(fs, bucket, policy)
 
 
 def make_private(target: Target, storage_options: Mapping[str, Any] | None = None) -> None:
@@ -164,13 +182,13 @@ def make_private(target: Target, storage_options: Mapping[str, Any] | None = Non
     statements stay. Raises like ``make_public``, and ``ConfigurationError`` when a wider
     statement (e.g. the whole bucket public) still lets anyone read it."""
     store, prefix = _resolve(target, storage_options)
-    _run(store, lambda client: _make_private(client, store.bucket, prefix))
+    _run(store, lambda fs: _make_private(fs, store.bucket, prefix))
 
 
-async def _make_private(client: S3Client, bucket: str, prefix: str) -> None:
-    policy = await _get_policy(client, bucket)
+async def _make_private(fs: MinioFileSystem, bucket: str, prefix: str) -> None:
+    policy = await _get_policy(fs, bucket)
     policy["Statement"] = [s for s in policy["Statement"] if not _ours(s, bucket, prefix)]
-    await _put_policy(client, bucket, policy)
+    await _put_policy(fs, bucket, policy)
     if any(_covers(s, bucket, prefix) for s in policy["Statement"]):
         where = f"minio://{bucket}/{prefix}".rstrip("/")
         raise ConfigurationError(
@@ -184,11 +202,11 @@ def toggle_public(target: Target, storage_options: Mapping[str, Any] | None = No
     public now."""
     store, prefix = _resolve(target, storage_options)  # once: one set of credentials
 
-    async def toggle(client: S3Client) -> bool:
-        if await _is_public(client, store.bucket, prefix):
-            await _make_private(client, store.bucket, prefix)
+    async def toggle(fs: MinioFileSystem) -> bool:
+        if await _is_public(fs, store.bucket, prefix):
+            await _make_private(fs, store.bucket, prefix)
             return False
-        await _make_public(client, store.bucket, prefix)
+        await _make_public(fs, store.bucket, prefix)
         return True
 
     return _run(store, toggle)

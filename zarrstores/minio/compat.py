@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._transport import ca_file, ca_location
 from ..auth import AnonymousS3, minio_credentials_provider
 from ._client import DEFAULT_REGION
 from .store import Token, credentials_from_options
@@ -33,13 +34,13 @@ def from_token(
         raise ImportError("from_token needs minio-py: pip install 'zarrstores[minio]'") from None
     provider, endpoint_url = credentials_from_options(endpoint, token, options)
     url = urlsplit(endpoint_url)
-    verify = options.get("verify", True)
+    verify = ca_location(options.get("verify", True))  # the package's one CA policy
     anonymous = isinstance(provider, AnonymousS3)
     http_client = None
-    if isinstance(verify, str):  # a private CA bundle
+    if isinstance(verify, str):  # a private CA bundle or directory
         import urllib3
 
-        http_client = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=verify)
+        http_client = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=ca_file(verify))
     return Minio(
         url.netloc,
         secure=url.scheme == "https",

@@ -13,7 +13,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import botocore.exceptions
 import s3fs
 from aiobotocore.credentials import AioCredentials
@@ -22,25 +21,18 @@ from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
 from .._files import open_for_upload, read_options
-from .._http import call_on_loop
 from .._names import bucket_name_problem, no_container_error
-from ..auth import (
-    AnonymousS3,
-    ConfigurationError,
-    S3CredentialProvider,
-    S3Credentials,
-    s3_credentials,
+from .._transport import (
+    _close_now,
+    absolute_range,
+    ca_location,
+    call_on_loop,
+    proxy_for,
+    tls_error_text,
 )
-from ..auth._secret import redact
+from ..auth import AnonymousS3, ConfigurationError, S3CredentialProvider, s3_credentials
 from ..auth.tokens import TokenSource
-from ._client import (
-    _HINTS,
-    _MAX_REFRESHES,
-    DEFAULT_REGION,
-    EXPIRED_CODES,
-    S3Client,
-    missing_bucket,
-)
+from ._client import _MAX_REFRESHES, DEFAULT_REGION, EXPIRED_CODES, S3Client, s3_error
 
 __all__ = ["MinioFileSystem"]
 
@@ -106,13 +98,6 @@ def _session(provider: S3CredentialProvider) -> AioSession:
     session = AioSession()
     session.get_component("credential_provider").insert_before("env", _Resolver())
     return session
-
-
-def _close_now(session: aiohttp.ClientSession) -> None:
-    """Close the session's sockets without awaiting (as s3fs does for a loop that is gone)."""
-    if session.connector is not None:
-        # close() would schedule a task to await TLS goodbyes: impossible on a stopped loop.
-        session.connector._close(abort_ssl=True)
 
 
 def _close_client(loop: asyncio.AbstractEventLoop, client: Any) -> None:
@@ -200,6 +185,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         role_arn: str | None = None,
         duration: int = 3600,
         verify: bool | str = True,
+        proxy: str | None = None,
         region: str = DEFAULT_REGION,
         client_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
@@ -228,24 +214,31 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         )
         self.credentials = provider
         """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
+        if proxy and hasattr(provider, "proxy"):
+            provider.proxy = proxy  # the STS exchanges too
         client_kwargs = {"endpoint_url": endpoint, "region_name": region, **(client_kwargs or {})}
-        if verify is not True:
-            client_kwargs["verify"] = verify
+        ca = ca_location(verify)
+        if ca is not True:
+            client_kwargs["verify"] = ca
+        config_kwargs = {**S3_COMPATIBLE_CONFIG, **(config_kwargs or {})}
+        chosen = proxy_for(endpoint, proxy)
+        if chosen:
+            config_kwargs.setdefault("proxies", {"http": chosen, "https": chosen})
         anonymous = isinstance(provider, AnonymousS3)
         super().__init__(
             anon=anonymous,
             session=None if anonymous else _session(provider),
             client_kwargs=client_kwargs,
-            config_kwargs={**S3_COMPATIBLE_CONFIG, **(config_kwargs or {})},
+            config_kwargs=config_kwargs,
             **kwargs,
         )
         # s3fs keeps this attribute unset; the endpoint belongs to the instance (and its token).
         self.endpoint_url = endpoint
-        self._region, self._verify = region, verify
+        self.proxy = proxy
         self._server: str | None = None  # the Server header, once asked (_keeps_emptied_folders)
-        self._lean_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, S3Client] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Whole-object reads and writes (zarr's chunk I/O) go through obstore: one GET, no
+        # HEAD first, a tenth of botocore's CPU per request.
+        self._objects = S3Client(endpoint, provider, region=region, verify=verify, proxy=proxy)
 
     async def set_session(self, refresh: bool = False, kwargs: dict[str, Any] | None = None) -> Any:
         before = self._s3
@@ -272,11 +265,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             try:
                 return await super()._call_s3(method, *akwarglist, **kwargs)
             except botocore.exceptions.SSLError:
-                raise ConnectionError(
-                    f"TLS connection to {self.endpoint_url} failed: for a private CA pass "
-                    "verify='/path/to/ca-bundle.pem' (verify=False turns checking off, not "
-                    "recommended)"
-                ) from None
+                raise ConnectionError(tls_error_text(self.endpoint_url)) from None
             except (OSError, ClientError) as e:
                 error = e if isinstance(e, ClientError) else e.__cause__
                 if not isinstance(error, ClientError):
@@ -285,7 +274,12 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
                 if code == "403" and method == "head_object":
                     code = await self._why_forbidden(kwargs)  # HEAD errors have no body
                 refreshable = used is not None and self.credentials.can_refresh
-                if code == "AccessDenied" and refreshable and await self._expired(used):
+                bucket = kwargs.get("Bucket", "")
+                if (
+                    code == "AccessDenied"
+                    and refreshable
+                    and await self._objects.rejects(bucket, used)
+                ):
                     code = "ExpiredToken"  # a session that ended while the request was checked
                 refresh = code in EXPIRED_CODES or code == _ACCEPTED_NOW
                 if refresh and refreshable and attempt < _MAX_REFRESHES:
@@ -294,23 +288,11 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
                 raise self._translate(e, error, code, method, kwargs, used) from None
         raise AssertionError("unreachable")
 
-    # -- zarr's chunk I/O: whole objects through the lean S3 client ---------------------------
-    def _lean(self) -> S3Client | None:
-        """This event loop's lean S3 client, for plain whole-object reads and writes (None
-        when s3fs options ask for more: versions, requester-pays, extra request arguments)."""
-        if self.version_aware or self.req_kw or self.s3_additional_kwargs:
-            return None
-        return self._lean_client()
-
-    def _lean_client(self) -> S3Client:
-        loop = asyncio.get_running_loop()
-        client = self._lean_clients.get(loop)
-        if client is None:
-            client = S3Client(
-                self.endpoint_url, self.credentials, region=self._region, verify=self._verify
-            )
-            self._lean_clients[loop] = client
-        return client
+    # -- zarr's chunk I/O: whole objects through obstore ----------------------------------------
+    def _plain(self) -> bool:
+        """Whether plain whole-object reads and writes may skip botocore (not when s3fs options
+        ask for more: versions, requester-pays, extra request arguments)."""
+        return not (self.version_aware or self.req_kw or self.s3_additional_kwargs)
 
     async def _cat_file(
         self,
@@ -320,11 +302,11 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         end: int | None = None,
         **kwargs: Any,
     ) -> bytes:
-        # s3fs asks botocore, and for the size first (a HEAD before every whole read); the
-        # lean client sends one GET and costs a tenth of the CPU per request.
+        # s3fs asks botocore, and for the size first (a HEAD before every whole read); obstore
+        # sends one GET and costs a fraction of the CPU per request.
         bucket, key, vers = self.split_path(path)
-        client = self._lean()
-        if client is None or version_id or vers or kwargs or not key:
+        client = self._objects
+        if not self._plain() or version_id or vers or kwargs or not key:
             return await super()._cat_file(path, version_id, start, end, **kwargs)
         byte_range = None
         if start is not None or end is not None:
@@ -333,8 +315,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
                 size = await client.head_object(bucket, key)  # counted from the end
                 if size is None:
                     raise self._missing(bucket, key)
-                first = max(0, size + first) if first < 0 else first
-                last = size + last if last < 0 else last
+                first, last = absolute_range(first, last, size)
             byte_range = (first, last)  # (-n, None): the last n bytes
         try:
             data = await client.get_object(bucket, key, byte_range)
@@ -354,13 +335,12 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         **kwargs: Any,
     ) -> Any:
         bucket, key, _ = self.split_path(path)
-        client = self._lean()
-        if client is None or kwargs or mode != "overwrite" or len(data) >= 2 * chunksize:
+        if not self._plain() or kwargs or mode != "overwrite" or len(data) >= 2 * chunksize:
             return await super()._pipe_file(
                 path, data, chunksize, max_concurrency, mode=mode, **kwargs
             )
         try:
-            await client.put_object(bucket, key, bytes(data))
+            await self._objects.put_object(bucket, key, bytes(data))
         except OSError:
             problem = bucket_name_problem(bucket)
             if problem is not None:
@@ -424,10 +404,6 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
     def _missing(self, bucket: str, key: str) -> FileNotFoundError:
         return FileNotFoundError(f"minio://{bucket}/{key} at {self.endpoint_url} does not exist")
 
-    async def _expired(self, creds: S3Credentials | None) -> bool:
-        # botocore signs with whatever credentials are current: ask with exactly these.
-        return await self._lean_client().rejects_as_expired(creds)
-
     async def _why_forbidden(self, kwargs: dict[str, Any]) -> str:
         """The error code behind a HEAD's bare 403, from a one-byte GET; ``_ACCEPTED_NOW``
         when the GET gets past authorisation (signed with credentials refreshed since)."""
@@ -451,35 +427,32 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         code: str,
         method: str,
         kwargs: dict[str, Any],
-        used: S3Credentials | None,
+        used: Any,
     ) -> Exception:
-        """The one translation of S3 errors for this filesystem (s3fs's, with better words)."""
-        bucket, key = kwargs.get("Bucket", ""), kwargs.get("Key", "")
-        where = f"minio://{bucket}/{key}".rstrip("/") + f" at {self.endpoint_url}"
-        message = error.response.get("Error", {}).get("Message", "")
-        if used is not None:
-            message = redact(message, used.secret_key, used.session_token)
-        detail = f"{code}: {message}" if message else code
-        if code in _HINTS:
-            detail += f" ({_HINTS[code]})"
-        if code == "NoSuchBucket":
-            return missing_bucket(bucket, self.endpoint_url)
+        """botocore's error through the one translation of S3 errors (``s3_error``)."""
         if code == "PreconditionFailed" and kwargs.get("IfNoneMatch") == "*":
-            return FileExistsError(f"{where} exists (an exclusive write does not replace it)")
-        if isinstance(e, FileNotFoundError):
-            return FileNotFoundError(f"{where} does not exist ({detail})")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if isinstance(e, PermissionError) or code in EXPIRED_CODES or status in (401, 403):
-            who = self.credentials.describe()
-            if isinstance(self.credentials, AnonymousS3):
-                hint = "Anonymous access is not allowed here: the data is not public."
-            elif code in EXPIRED_CODES:
-                hint = f"The server does not accept these credentials ({who}): expired or unknown."
-            elif method.startswith(("put", "delete", "copy", "create", "upload", "complete")):
-                hint = f"These credentials ({who}) do not allow writing here: read-only access?"
-            else:
-                hint = f"These credentials ({who}) do not allow this here."
-            return PermissionError(f"{method} {where} denied ({detail}). {hint}")
-        if code in _HINTS or not isinstance(e, OSError):
-            return OSError(f"{method} {where} failed: {detail}")
-        return e
+            where = f"minio://{kwargs.get('Bucket', '')}/{kwargs.get('Key', '')}"
+            return FileExistsError(
+                f"{where} at {self.endpoint_url} exists (an exclusive write does not replace it)"
+            )
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if isinstance(e, FileNotFoundError) and status != 404:
+            status = 404
+        elif isinstance(e, PermissionError) and status not in (401, 403):
+            status = 403
+        name = method.split("_", 1)[0].upper()
+        subresource = method.rsplit("_bucket_", 1)[1] if "_bucket_" in method else ""
+        return s3_error(
+            status,
+            code,
+            error.response.get("Error", {}).get("Message", ""),
+            method={"GET": "GET", "HEAD": "HEAD", "LIST": "GET"}.get(name, name)
+            if subresource
+            else method,
+            bucket=kwargs.get("Bucket", ""),
+            key=kwargs.get("Key", ""),
+            endpoint_url=self.endpoint_url,
+            provider=self.credentials,
+            creds=used,
+            subresource=subresource,
+        )

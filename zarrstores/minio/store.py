@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Self
 
 from .._names import bucket_name_problem
 from .._retry import DEFAULT_RETRY, RetryPolicy
@@ -66,23 +64,16 @@ class _BucketDriver:
             raise
 
     async def put_if_absent(self, path: str, data: bytes) -> bool:
-        digest = hashlib.sha256(data).digest()
-        headers = {
-            "If-None-Match": "*",
-            "x-amz-checksum-sha256": base64.b64encode(digest).decode(),
-        }
-        for delay in (0.05, 0.1, 0.2, 0.4, None):
-            reply = await self.client.request(
-                "PUT", self.bucket, path, body=data, headers=headers,
-                payload_hash=digest.hex(), ok=(409, 412),
-            )
-            # 409: another conditional write of this key is in flight; ask again
-            if reply.status != 409 or delay is None:
-                break
+        delays = iter((0.05, 0.1, 0.2, 0.4))
+        while True:
+            try:
+                return await self.client.put_object_if_absent(self.bucket, path, data)
+            except OSError as e:
+                # 409: another conditional write of this key is in flight; ask again
+                delay = next(delays, None)
+                if getattr(e, "status", 0) != 409 or delay is None:
+                    raise
             await asyncio.sleep(delay)
-        if reply.status == 409:
-            raise OSError(f"minio://{self.bucket}/{path}: concurrent writes kept conflicting")
-        return reply.status != 412
 
     async def delete(self, paths: list[str]) -> None:
         await self.client.delete_objects(self.bucket, paths)
@@ -91,7 +82,7 @@ class _BucketDriver:
         return self.client.list_objects(self.bucket, prefix, delimiter)
 
     async def close(self) -> None:
-        await self.client.close()
+        """Nothing to close per loop: the client is the store's."""
 
 
 class MinioStore(ObjectStore):
@@ -103,9 +94,10 @@ class MinioStore(ObjectStore):
     ``TokenSource``; else ``token_file=`` or discovery: ``BEARER_TOKEN_FILE``...) exchanged
     via STS and refreshed before they expire. ``options`` may instead give ``key``/``secret``
     (``session_token``), ``mc_alias``, ``anon=True`` or a ``credentials`` provider, and
-    ``role_arn``, ``duration``, ``verify``, ``region``, ``retry`` (a ``RetryPolicy``),
-    ``max_connections``. The endpoint is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` /
-    ``AWS_ENDPOINT_URL`` or the ``mc`` alias.
+    ``role_arn``, ``duration``, ``verify`` (a CA file or directory; see docs/network.md),
+    ``proxy``, ``region``, ``retry`` (a ``RetryPolicy``), ``max_connections``. The endpoint
+    is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` or the ``mc``
+    alias.
 
     A missing key reads as missing; a missing bucket raises ``FileNotFoundError``, a refusal
     ``PermissionError`` (never a secret in its message). Raises ``ConfigurationError`` (a
@@ -139,12 +131,17 @@ class MinioStore(ObjectStore):
                 "first '/' as prefix="
             )
         super().__init__(bucket, prefix, read_only=read_only)
+        self.proxy: str | None = options.pop("proxy", None)
+        """The HTTP(S) proxy of every request (else ``HTTPS_PROXY``... from the environment)."""
         self.credentials, self.endpoint_url = credentials_from_options(endpoint_url, token, options)
         """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
         self.region = region
         self.retry = retry
         self.max_connections = max_connections
         self._verify = options.get("verify", True)
+        if self.proxy and hasattr(self.credentials, "proxy"):
+            self.credentials.proxy = self.proxy  # the STS exchanges too
+        self._client = self._new_client()
 
     @property
     def bucket(self) -> str:
@@ -173,22 +170,33 @@ class MinioStore(ObjectStore):
                 "name it without one"
             )
 
-    def _make_driver(self) -> _BucketDriver:
-        client = S3Client(
+    def _new_client(self) -> S3Client:
+        return S3Client(
             self.endpoint_url,
             self.credentials,
             region=self.region,
             retry=self.retry,
             verify=self._verify,
             max_connections=self.max_connections,
+            proxy=self.proxy,
         )
-        return _BucketDriver(client, self.container)
+
+    def _make_driver(self) -> _BucketDriver:
+        # obstore's client serves every event loop: the drivers of all loops share it.
+        return _BucketDriver(self._client, self.container)
 
     def _identity(self) -> tuple[Any, ...]:
         return (self.endpoint_url,)
 
     def _http_root(self) -> str:
         return self.endpoint_url  # path-style: <endpoint>/<bucket>/<key>
+
+    def with_read_only(self, read_only: bool = False) -> Self:
+        """The same location with another ``read_only`` setting, sharing this store's
+        connections (zarr makes a read-only twin for every ``mode="r"`` open)."""
+        store = super().with_read_only(read_only)
+        store._client = self._client
+        return store
 
     def _constructor_kwargs(self) -> dict[str, Any]:
         # The same provider: a store and its read-only twin share cached credentials.
@@ -202,6 +210,7 @@ class MinioStore(ObjectStore):
             "retry": self.retry,
             "max_connections": self.max_connections,
             "verify": self._verify,
+            "proxy": self.proxy,
         }
 
     def __repr__(self) -> str:

@@ -4,9 +4,10 @@ One request function adds the token, retries transient failures (5xx, 429/498, r
 timeouts) with ``RetryPolicy``, re-authenticates once on 401 through the shared auth core and
 translates errors once: 404 -> ``FileNotFoundError``, 401/403 -> ``PermissionError`` naming the
 container and the operation, anything else -> ``SwiftError`` with the status and Swift's message.
-Connections live per event loop (the lean pool of ``zarrstores._http`` for bodies in memory,
-an aiohttp session for streamed ones), so the client works from zarr's loop, fsspec's loop and
-dask workers alike, and pickles without them.
+Every request goes through one aiohttp session per event loop (``zarrstores._transport``:
+proxies from the environment or ``proxy=``, the one CA policy), so the client works from zarr's
+loop, fsspec's loop and dask workers alike, and pickles without its connections. Redirects are
+followed here, not by aiohttp: the token goes only to the origin it was issued for.
 """
 
 from __future__ import annotations
@@ -18,21 +19,30 @@ import hashlib
 import json
 import logging
 import re
-import ssl
 import time
-import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote
 
 import aiohttp
-from multidict import CIMultiDict
 from yarl import URL
 
-from .._http import HTTPConnectionError, HTTPPool, TLSError
 from .._retry import DEFAULT_RETRY, RetryPolicy
-from ..auth import SwiftAuth, SwiftAuthError, SwiftCredentials, ZarrstoresError, swift_auth
+from .._transport import (
+    LoopSessions,
+    StorageError,
+    StorageNotFoundError,
+    StoragePermissionError,
+    absolute_range,
+    check_header_values,
+    error_for_status,
+    http_range,
+    proxy_for,
+    slice_whole,
+    tls_error_text,
+)
+from ..auth import SwiftAuth, SwiftAuthError, SwiftCredentials, swift_auth
 from ..auth._secret import redact
 
 __all__ = [
@@ -72,16 +82,19 @@ _HINTS = {
 }
 
 
-class SwiftError(ZarrstoresError, OSError):
+class SwiftError(StorageError):
     """Swift answered with an error status (``status``; 0 when it could not be reached)."""
 
-    def __init__(self, message: str, *, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
 
-
-class SwiftPermissionError(SwiftError, PermissionError):
+class SwiftPermissionError(SwiftError, StoragePermissionError):
     """Swift refused the operation (403), or rejected the credentials (401) after re-auth."""
+
+
+class SwiftNotFoundError(SwiftError, StorageNotFoundError):
+    """The container or object does not exist (404)."""
+
+
+_KINDS = (SwiftError, SwiftPermissionError, SwiftNotFoundError)
 
 
 class Reply(NamedTuple):
@@ -107,13 +120,13 @@ def quote_name(container: str, name: str | None = None) -> str:
     return quote(path, safe="/")
 
 
-CLIENT_OPTIONS = ("segment_size", "max_concurrency", "retry")
+CLIENT_OPTIONS = ("segment_size", "max_concurrency", "retry", "proxy")
 """``storage_options`` that configure the client; all others describe the auth."""
 
 
 def client_from_options(options: Mapping[str, Any]) -> SwiftClient:
     """A client for ``storage_options``: auth from ``swift_auth(**rest)`` (or the environment),
-    ``segment_size``/``max_concurrency``/``retry`` for the client. Raises
+    ``segment_size``/``max_concurrency``/``retry``/``proxy`` for the client. Raises
     ``ConfigurationError`` for unusable options."""
     client_opts = {k: v for k, v in options.items() if k in CLIENT_OPTIONS and v is not None}
     auth_opts = {k: v for k, v in options.items() if k not in CLIENT_OPTIONS}
@@ -121,17 +134,19 @@ def client_from_options(options: Mapping[str, Any]) -> SwiftClient:
 
 
 class _LoopState:
-    """What may only be used from one event loop: the aiohttp session (streamed bodies,
-    ``/info``), the lean connection pools (every request whose body is in memory, by origin)
-    and the concurrency limit."""
+    """What may only be used from one event loop: the concurrency limit and the containers
+    being created."""
 
-    __slots__ = ("creating", "limit", "pools", "session")
+    __slots__ = ("creating", "limit")
 
-    def __init__(self, session: aiohttp.ClientSession, concurrency: int) -> None:
-        self.session = session
-        self.pools: dict[str, HTTPPool] = {}
+    def __init__(self, concurrency: int) -> None:
         self.limit = asyncio.Semaphore(concurrency)
         self.creating: dict[str, asyncio.Future[None]] = {}
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_ORIGIN_BOUND_HEADERS = frozenset({"x-auth-token", "authorization", "x-service-token"})
+_MAX_REDIRECTS = 5
 
 
 class SwiftClient:
@@ -148,6 +163,7 @@ class SwiftClient:
         segment_size: int = DEFAULT_SEGMENT_SIZE,
         max_concurrency: int = 64,
         retry: RetryPolicy = DEFAULT_RETRY,
+        proxy: str | None = None,
     ) -> None:
         if segment_size < 1:
             raise ValueError(f"segment_size must be positive, got {segment_size}")
@@ -155,27 +171,19 @@ class SwiftClient:
         self.segment_size = segment_size
         self.max_concurrency = max_concurrency
         self.retry = retry
-        # No total limit, which would cut off large objects on slow links: a request fails
-        # when connecting, or waiting for the next bytes of the answer, takes too long.
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=retry.timeout, sock_read=retry.timeout
+        self.proxy = proxy
+        """The HTTP(S) proxy of every request (else ``HTTPS_PROXY``... from the environment)."""
+        if proxy:
+            auth.proxy = proxy  # the auth requests too
+        self._sessions = LoopSessions(
+            verify=auth.verify, limit=max_concurrency, timeout=retry.timeout
         )
         self._caps: Capabilities | None = None
-        self._init_loops()
-
-    def _init_loops(self) -> None:
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
-        # Sessions are closed with the client: none is left for aiohttp to warn about.
-        weakref.finalize(self, _discard_sessions, self._loops)
+        self._checked: SwiftCredentials | None = None  # credentials known to be sendable
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_loops"]  # sessions hold sockets of this process; the copy opens its own
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_loops()
+        return {**self.__dict__, "_loops": {}}
 
     def __repr__(self) -> str:
         return f"SwiftClient({self.auth.describe()})"
@@ -185,58 +193,45 @@ class SwiftClient:
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
-            closed = [lp for lp in list(self._loops) if lp.is_closed()]
-            # (another thread may prune at the same time: pop with a default)
-            _discard_sessions({lp: st for lp in closed if (st := self._loops.pop(lp, None))})
-            verify = self.auth.verify
-            ssl_arg: ssl.SSLContext | bool = (
-                ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-            )
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self.max_concurrency, ssl=ssl_arg, ttl_dns_cache=300
-                ),
-                timeout=self._timeout,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-            )
-            state = self._loops[loop] = _LoopState(session, self.max_concurrency)
+            for old in [lp for lp in list(self._loops) if lp.is_closed()]:
+                self._loops.pop(old, None)
+            state = self._loops[loop] = _LoopState(self.max_concurrency)
         return state
 
     async def close(self) -> None:
         """Close the connections of the running event loop."""
-        state = self._loops.pop(asyncio.get_running_loop(), None)
-        if state is not None:
-            for pool in state.pools.values():
-                pool.close_now()
-            await state.session.close()
+        self._loops.pop(asyncio.get_running_loop(), None)
+        await self._sessions.close()
 
-    def _pool(self, state: _LoopState, url: URL) -> HTTPPool:
-        """The lean pool for ``url``'s origin (storage URLs may change host with the token)."""
-        origin = f"{url.scheme}://{url.host}:{url.port}"
-        pool = state.pools.get(origin)
-        if pool is None:
-            pool = state.pools[origin] = HTTPPool.for_url(
+    async def _send(self, method: str, url: URL, headers: dict[str, str], data: Any) -> Reply:
+        """One request and its whole answer, following redirects: the token (and any
+        Authorization) goes to the origin it was meant for only, and a body is sent again
+        only when it can be (bytes, or a function giving a fresh one)."""
+        session = self._sessions.get()
+        for _ in range(_MAX_REDIRECTS + 1):
+            body = data() if callable(data) else data
+            async with session.request(
+                method,
                 url,
-                verify=self.auth.verify,
-                limit=self.max_concurrency,
-                timeout=self.retry.timeout,
-                connect_timeout=self.retry.timeout,
-            )
-        return pool
-
-    async def _send(
-        self, state: _LoopState, method: str, url: URL, headers: dict[str, str], data: Any
-    ) -> Reply:
-        """One request: through the lean pool when the body is in memory (the many small
-        requests of a zarr store), else through aiohttp (streamed bodies)."""
-        if data is None or isinstance(data, bytes | bytearray | memoryview):
-            target = url.raw_path_qs
-            sent = {"host": url.raw_authority, **headers}
-            r = await self._pool(state, url).request(method, target, sent, bytes(data or b""))
-            return Reply(r.status, CIMultiDict(r.headers), r.body)
-        async with state.session.request(method, url, headers=headers, data=data) as resp:
-            return Reply(resp.status, resp.headers, await resp.read())
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                proxy=proxy_for(url, self.proxy),
+            ) as resp:
+                reply = Reply(resp.status, resp.headers, await resp.read())
+            location = reply.headers.get("Location")
+            resendable = callable(data) or isinstance(body, bytes | bytearray | memoryview)
+            if reply.status not in _REDIRECTS or not location or not (body is None or resendable):
+                return reply
+            target = url.join(URL(location, encoded=True))
+            if target.origin() != url.origin():
+                headers = {
+                    k: v for k, v in headers.items() if k.lower() not in _ORIGIN_BOUND_HEADERS
+                }
+            if reply.status == 303:
+                method, data = "GET", None
+            url = target
+        return reply
 
     async def request(
         self,
@@ -260,6 +255,9 @@ class SwiftClient:
         """
         state = self._state()
         creds = await self.auth.aget()
+        if creds is not self._checked:
+            check_header_values("Swift token", creds.token and creds.token.reveal())
+            self._checked = creds
         delays = None
         reauthenticated = False
         while True:
@@ -270,20 +268,15 @@ class SwiftClient:
             failure: BaseException | None = None
             try:
                 async with state.limit:
-                    reply = await self._send(
-                        state, method, url, hdrs, data() if callable(data) else data
-                    )
+                    reply = await self._send(method, url, hdrs, data)
                 status, body = reply.status, reply.body
                 if status < 300 or status in accept:
                     return reply
-            except (aiohttp.ClientConnectorCertificateError, TLSError):
+            except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as e:
                 # Not worth a retry: the certificate will be the same next time.
-                raise SwiftError(
-                    f"TLS verification failed for {_origin(creds.storage_url)}: for a private CA "
-                    "pass cacert='/path/to/ca-bundle.pem' (or verify=...); insecure=True turns "
-                    "checking off (not recommended)"
-                ) from None
-            except (aiohttp.ClientError, HTTPConnectionError, TimeoutError) as e:
+                detail = getattr(e, "certificate_error", "") or ""
+                raise SwiftError(tls_error_text(_origin(creds.storage_url), str(detail))) from None
+            except (aiohttp.ClientError, TimeoutError) as e:
                 failure, status, body = e, 0, b""
             if status == 401:
                 if reauthenticated:
@@ -303,12 +296,15 @@ class SwiftClient:
             delay = next(delays, None)
             if delay is None:
                 if failure is not None:
+                    malformed = isinstance(failure, aiohttp.ClientResponseError)
+                    what = "got a malformed answer from" if malformed else "cannot reach"
+                    text = str(getattr(failure, "message", "") or failure)
+                    detail = redact((text.splitlines() or [""])[0], creds.token)
                     raise SwiftError(
                         f"{op} in container {container!r} failed after "
-                        f"{self.retry.attempts if retry else 1} attempt(s): cannot reach Swift "
+                        f"{self.retry.attempts if retry else 1} attempt(s): {what} Swift "
                         f"at {_origin(creds.storage_url)} ({type(failure).__name__}: "
-                        f"{redact(str(failure), creds.token)}): check the storage URL and that "
-                        "the server is up"
+                        f"{detail}): check the storage URL and that the server is up"
                     ) from None
                 raise self._error(method, op, container, path, status, body, creds)
             if log.isEnabledFor(logging.INFO):
@@ -329,29 +325,23 @@ class SwiftClient:
         message = redact(_TAGS.sub(" ", body[:500].decode("utf-8", "replace")), creds.token)
         message = " ".join(message.split())
         if status == 404:
-            return FileNotFoundError(f"{where} not found ({op})")
-        if status == 401:
-            return SwiftPermissionError(
+            text = f"{where} not found ({op})"
+        elif status == 401:
+            text = (
                 f"Swift rejected the credentials ({self.auth.describe()}) for {op} in container "
-                f"{container!r} (401 Unauthorized), even after authenticating again",
-                status=status,
+                f"{container!r} (401 Unauthorized), even after authenticating again"
             )
-        if status == 403:
-            return SwiftPermissionError(
+        elif status == 403:
+            text = (
                 f"Swift refused {op} in container {container!r} (403 Forbidden): "
                 f"{self.auth.describe()} has no rights for that there (ask the container's "
-                "owner for an ACL, or use credentials of its project)",
-                status=status,
+                "owner for an ACL, or use credentials of its project)"
             )
-        suffix = f": {message}" if message else ""
-        hint = _HINTS.get(status, "")
-        if status == 400 and "name" not in message.lower():
-            hint = ""
-        return SwiftError(
-            f"Swift answered {status} to {method} {where} ({op}){suffix}"
-            + (f" ({hint})" if hint else ""),
-            status=status,
-        )
+        else:
+            hint = _HINTS.get(status, "") if status != 400 or "name" in message.lower() else ""
+            text = f"Swift answered {status} to {method} {where} ({op})"
+            text += (f": {message}" if message else "") + (f" ({hint})" if hint else "")
+        return error_for_status(text, status, kinds=_KINDS)
 
     async def capabilities(self) -> Capabilities:
         """The cluster's ``/info`` (cached; defaults when the proxy does not publish it)."""
@@ -360,7 +350,9 @@ class SwiftClient:
         creds = await self.auth.aget()
         caps = Capabilities()
         with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
-            async with self._state().session.get(_info_url(creds.storage_url)) as resp:
+            session = self._sessions.get()
+            info = _info_url(creds.storage_url)
+            async with session.get(info, proxy=proxy_for(info, self.proxy)) as resp:
                 if resp.status == 200:
                     info = await resp.json(content_type=None)
                     swift = info.get("swift", {})
@@ -384,25 +376,17 @@ class SwiftClient:
         """The object's bytes (``byte_range`` = (start, end): end exclusive, negative start =
         suffix); None when it does not exist; b"" for a range past its end."""
         headers = None
-        start = end = None
         if byte_range is not None:
             start, end = byte_range
-            if end is not None and end <= start and start >= 0 and end >= 0:
-                return b""
-            if start < 0 and end is None:
-                headers = {"Range": f"bytes={start}"}
-            elif end is None:
-                headers = {"Range": f"bytes={start}-"} if start else None
-            elif start < 0 or end < 0:
-                size = await self.head_size(container, name)
+            if end is not None and (start < 0 or end < 0):
+                size = await self.head_size(container, name)  # counted from the end
                 if size is None:
                     return None
-                start, end = _absolute(start, end, size)
-                if end <= start:
-                    return b""
-                headers = {"Range": f"bytes={start}-{end - 1}"}
-            else:
-                headers = {"Range": f"bytes={start}-{end - 1}"}
+                start, end = absolute_range(start, end, size)
+            if end is not None and end <= start:
+                return b""
+            rng = http_range(start, end)
+            headers = {"Range": rng} if rng else None
         reply = await self.request(
             "GET",
             quote_name(container, name),
@@ -417,8 +401,7 @@ class SwiftClient:
             return b""
         if reply.status == 200 and headers is not None:
             # A proxy that ignored the Range header sent everything: cut it here.
-            s, e = _absolute(start or 0, end, len(reply.body))
-            return reply.body[s:e]
+            return slice_whole(reply.body, start, end)
         return reply.body
 
     async def head(self, container: str, name: str) -> Mapping[str, str] | None:
@@ -866,31 +849,6 @@ class SloWriter:
             await self.client.delete_known(self.segment_container, names)
 
 
-def _discard_sessions(states: dict[asyncio.AbstractEventLoop, _LoopState]) -> None:
-    """Close sessions without awaiting: on their loop if it runs, else right here."""
-    for loop, state in list(states.items()):
-        if loop.is_running():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_close_state, state)
-                continue
-        # A closed loop cannot run callbacks; _close then only marks the connector closed.
-        _close_state(state)
-    states.clear()
-
-
-def _close_state(state: _LoopState) -> None:
-    for pool in state.pools.values():
-        pool.close_now()
-    _close_connector(state.session)
-
-
-def _close_connector(session: aiohttp.ClientSession) -> None:
-    connector = session.connector
-    if connector is not None and not connector.closed:
-        with contextlib.suppress(RuntimeError):
-            connector._close()
-
-
 def _check_bulk(result: Mapping[str, Any], container: str, client: SwiftClient) -> None:
     """Raise for the failures a bulk/SLO delete reports in its (200) answer body."""
     errors = [(name, str(status)) for name, status in result.get("Errors") or []]
@@ -919,17 +877,6 @@ def _check_bulk(result: Mapping[str, Any], container: str, client: SwiftClient) 
 
 def _is_slo(headers: Mapping[str, str]) -> bool:
     return headers.get("X-Static-Large-Object", "").lower() in ("true", "1", "yes")
-
-
-def _absolute(start: int, end: int | None, size: int) -> tuple[int, int]:
-    """fsspec's (start, end) against a known size: negatives count from the end."""
-    if start < 0:
-        start = max(0, size + start)
-    if end is None:
-        end = size
-    elif end < 0:
-        end = size + end
-    return start, min(end, size)
 
 
 def _origin(url: str) -> str:
