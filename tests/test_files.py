@@ -106,10 +106,14 @@ def test_fsspec_open_url_and_text_mode(backend: Backend) -> None:
     url = f"{fs.protocol[0]}://{backend.container}/notes.txt"
     with OpenFile(fs, url, "wt") as f:
         f.write("first line\n")
-    with OpenFile(fs, url, "xb") as f, pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="exists"), OpenFile(fs, url, "xb"):
+        pass  # refused at open, as open(path, "x") is
+    late = url.replace("notes.txt", "late.txt")
+    with pytest.raises(FileExistsError), OpenFile(fs, late, "xb") as f:
         f.write(b"exclusive")
-        f.close()
+        fs.pipe_file(late, b"written first")  # another writer, between open and close
     assert backend.raw_get("notes.txt") == b"first line\n"
+    assert backend.raw_get("late.txt") == b"written first"
 
 
 def test_file_seeks_reads_back_and_truncates_while_writing(backend: Backend) -> None:
