@@ -403,7 +403,12 @@ class S3Client:
                 return b"" if await self.head_object(bucket, key) is not None else None
             else:
                 headers["range"] = f"bytes={start}-{end - 1}"
-        r = await self.request("GET", bucket, key, headers=headers, ok=(404, 416))
+        try:
+            r = await self.request("GET", bucket, key, headers=headers, ok=(404, 416))
+        except PermissionError:
+            if await self._denied_but_missing(bucket, key):
+                return None
+            raise
         if r.status == 404:
             if r.error_code()[0] == "NoSuchBucket":
                 self.raise_for_status(r, "GET", bucket, key, None, None)
@@ -412,8 +417,28 @@ class S3Client:
 
     async def head_object(self, bucket: str, key: str) -> int | None:
         """The object's size, None if it is missing."""
-        r = await self.request("HEAD", bucket, key, ok=(404,))
+        try:
+            r = await self.request("HEAD", bucket, key, ok=(404,))
+        except PermissionError:
+            if await self._denied_but_missing(bucket, key):
+                return None
+            raise
         return None if r.status == 404 else int(r.headers.get("content-length", 0))
+
+    async def _denied_but_missing(self, bucket: str, key: str) -> bool:
+        """Whether a refused read was of a key that does not exist, as a listing with the same
+        credentials shows. Without the right to list the whole bucket, S3 (AWS, Ceph RGW)
+        answers 403, not 404, for a missing key: a public prefix's readers meet that when
+        zarr probes for metadata files. A listing refused too leaves the refusal standing."""
+        query = {"list-type": "2", "prefix": key, "max-keys": "1", "encoding-type": "url"}
+        try:
+            r = await self.request("GET", bucket, query=query)
+        except PermissionError:
+            return False
+        root = ET.fromstring(r.body)
+        decode = unquote_plus if _text(root, "EncodingType") == "url" else str
+        listed = [decode(_text(el, "Key")) for el in root if el.tag.endswith("Contents")]
+        return key not in listed
 
     async def put_object(self, bucket: str, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``; the server checks it against its SHA-256 and stores

@@ -32,7 +32,14 @@ from yarl import URL
 
 from .._http import HTTPConnectionError, HTTPPool, TLSError
 from .._retry import DEFAULT_RETRY, RetryPolicy
-from ..auth import SwiftAuth, SwiftAuthError, SwiftCredentials, ZarrstoresError, swift_auth
+from ..auth import (
+    AnonymousSwift,
+    SwiftAuth,
+    SwiftAuthError,
+    SwiftCredentials,
+    ZarrstoresError,
+    swift_auth,
+)
 from ..auth._secret import redact
 
 __all__ = [
@@ -95,7 +102,6 @@ class Capabilities:
     """What the cluster's ``/info`` says (defaults when it is not published)."""
 
     bulk_delete: int = 0  # max names per bulk-delete request; 0 = no bulk delete
-    listing_limit: int | None = None
     max_file_size: int | None = None
     max_manifest_segments: int = 1000
 
@@ -368,7 +374,6 @@ class SwiftClient:
                         bulk_delete=int(
                             info.get("bulk_delete", {}).get("max_deletes_per_request", 0)
                         ),
-                        listing_limit=swift.get("container_listing_limit"),
                         max_file_size=swift.get("max_file_size"),
                         max_manifest_segments=int(
                             info.get("slo", {}).get("max_manifest_segments", 1000)
@@ -637,10 +642,14 @@ class SwiftClient:
     ) -> AsyncIterator[dict[str, Any]]:
         """Swift's listing entries (``name``/``bytes``/``hash``/``slo_etag``... or ``subdir``)
         under ``prefix``, paged with markers until complete (or ``limit`` entries). A missing
-        container lists nothing."""
-        page_size = (await self.capabilities()).listing_limit
+        container lists nothing. Pages end only with an empty one: Ceph RGW may answer fewer
+        entries than asked (or than ``/info`` says) while more remain."""
         marker = ""
         path = quote_name(container)
+        if isinstance(self.auth, AnonymousSwift):
+            # Ceph RGW redirects an anonymous ``container`` to ``container/`` and drops the
+            # query (format, marker) on the way: ask for the second form at once.
+            path += "/"
         while True:
             query = "?format=json"
             if prefix:
@@ -658,13 +667,26 @@ class SwiftClient:
                 return
             page = json.loads(reply.body) if reply.body else []
             for entry in page:
+                if entry.get("hash") == _EMPTY_MD5 and entry.get("bytes"):
+                    entry = await self._slo_entry(container, entry)
                 yield entry
             if limit:
                 limit -= len(page)
-            if not page or limit == 0 or (page_size and len(page) < page_size):
+            if not page or limit == 0:
                 return
             last = page[-1]
             marker = last.get("name") or last.get("subdir")
+
+    async def _slo_entry(self, container: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """A listing entry with the size and ETag of the whole object. Ceph RGW lists an SLO
+        with its manifest's own size and the MD5 of nothing (which no non-empty object has)
+        and without ``slo_etag``: the object's HEAD says what it is."""
+        headers = await self.head(container, entry["name"])
+        if headers is None or not _is_slo(headers):
+            return entry
+        etag = headers.get("ETag", "").strip('"')
+        size = int(headers.get("Content-Length", entry["bytes"]))
+        return {**entry, "bytes": size, "hash": etag, "slo_etag": etag}
 
     async def list_containers(self) -> list[dict[str, Any]]:
         """The account's containers (``name``, ``count``, ``bytes``), every page."""
@@ -696,7 +718,17 @@ class SwiftClient:
             return
         future = state.creating[container] = asyncio.get_running_loop().create_future()
         try:
-            await self.request("PUT", quote_name(container), op="create", container=container)
+            reply = await self.request(
+                "PUT", quote_name(container), op="create", container=container, accept=(409,)
+            )
+            if reply.status == 409 and await self.head_container(container) is None:
+                raise SwiftError(
+                    f"swift://{container} cannot be created: the name is taken by another "
+                    "account (Ceph RGW shares container names between accounts); choose "
+                    "another name",
+                    status=409,
+                )
+            # 409 otherwise: Ceph RGW's answer for an existing container whose ACL differs.
             future.set_result(None)
         except BaseException as e:
             future.set_exception(e)
@@ -937,8 +969,12 @@ def _origin(url: str) -> str:
     return f"{u.scheme}://{u.host}:{u.port}" if u.host else url
 
 
+_EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
+
+
 def _info_url(storage_url: str) -> str:
-    """``/info`` lives at the proxy's root, in front of ``/v1/<account>``."""
-    i = storage_url.find("/v1/")
+    """``/info`` lives in front of ``/v1/<account>`` (Ceph RGW: ``/swift/info`` in front of
+    ``/swift/v1``, with or without an account)."""
+    i = (storage_url.rstrip("/") + "/").find("/v1/")
     base = storage_url[:i] if i >= 0 else _origin(storage_url)
     return f"{base}/info"
