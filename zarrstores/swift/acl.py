@@ -109,7 +109,10 @@ async def _change(client: SwiftClient, container: str, *, public: bool) -> None:
         new = [*kept, *PUBLIC_ENTRIES] if public else kept
         if new == acl:
             continue
-        headers = {"X-Container-Read": ",".join(new)} if new else {"X-Remove-Container-Read": "1"}
+        # An empty value removes the ACL; Ceph RGW ignores X-Remove-Container-Read.
+        headers = {"X-Container-Read": ",".join(new)}
+        if not new:
+            headers["X-Remove-Container-Read"] = "1"
         try:
             await client.post_container(name, headers)
         except PermissionError as e:
