@@ -353,6 +353,8 @@ class SwiftClient:
         hint = _HINTS.get(status, "")
         if status == 400 and "name" not in message.lower():
             hint = ""
+        if status == 400 and "InvalidBucketName" in message:
+            hint = "Ceph RGW takes container names of 3-255 characters: use a longer name"
         return SwiftError(
             f"Swift answered {status} to {method} {where} ({op}){suffix}"
             + (f" ({hint})" if hint else ""),
@@ -721,7 +723,7 @@ class SwiftClient:
             reply = await self.request(
                 "PUT", quote_name(container), op="create", container=container, accept=(409,)
             )
-            if reply.status == 409 and await self.head_container(container) is None:
+            if reply.status == 409 and not await self._container_is_ours(container):
                 raise SwiftError(
                     f"swift://{container} cannot be created: the name is taken by another "
                     "account (Ceph RGW shares container names between accounts); choose "
@@ -736,6 +738,12 @@ class SwiftClient:
             raise
         finally:
             del state.creating[container]
+
+    async def _container_is_ours(self, container: str) -> bool:
+        reply = await self.request(
+            "HEAD", quote_name(container), op="stat", container=container, accept=(403, 404)
+        )
+        return reply.status < 300
 
     async def delete_container(self, container: str) -> None:
         """Delete an empty container; ``OSError`` when it holds objects."""
