@@ -212,6 +212,16 @@ class RGWServer(LocalServer):
             self._admin_client = client
         return client
 
+    def revoke_sessions(self, role: str = "readwrite") -> None:
+        """End every STS session of ``role`` now, as an expiry would: the role is made anew
+        (same name and ARN, new id), and RGW refuses sessions of the old one (AccessDenied)."""
+        iam = self.admin_client("iam")
+        trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+        policy = iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
+        iam.delete_role_policy(RoleName=role, PolicyName=role)
+        iam.delete_role(RoleName=role)
+        self._create_role(iam, role, trust, policy)
+
     def admin(self, *args: str) -> Any:
         """Run ``radosgw-admin`` with ``args``; its JSON answer (None when it prints none)."""
         out = self._run("radosgw-admin", *args)
@@ -310,10 +320,18 @@ debug_rgw = 1
         }
         read = ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation", "s3:ListAllMyBuckets"]
         for role, actions in (("readwrite", ["s3:*"]), ("readonly", read)):
-            iam.create_role(RoleName=role, Path="/", AssumeRolePolicyDocument=_compact(trust))
             grant = {"Effect": "Allow", "Action": actions, "Resource": ["arn:aws:s3:::*"]}
-            policy = {"Version": "2012-10-17", "Statement": [grant]}
-            iam.put_role_policy(RoleName=role, PolicyName=role, PolicyDocument=_compact(policy))
+            self._create_role(iam, role, trust, {"Version": "2012-10-17", "Statement": [grant]})
+
+    @staticmethod
+    def _create_role(iam: Any, role: str, trust: Any, policy: Any) -> None:
+        """A role with its trust document and one inline policy named like it (documents as
+        dicts or JSON text)."""
+        trust_text, policy_text = (
+            _compact(json.loads(d) if isinstance(d, str) else d) for d in (trust, policy)
+        )
+        iam.create_role(RoleName=role, Path="/", AssumeRolePolicyDocument=trust_text)
+        iam.put_role_policy(RoleName=role, PolicyName=role, PolicyDocument=policy_text)
 
     # -- processes ---------------------------------------------------------------------------
 

@@ -302,14 +302,27 @@ class S3Client:
     async def rejects_as_expired(self, creds: S3Credentials | None) -> bool:
         """Whether the server refuses ``creds`` as expired or unknown (asked with a signed
         ``GET /``). SeaweedFS answers AccessDenied, not InvalidAccessKeyId, to a request whose
-        session ends while it is being checked: this tells the two apart."""
+        session ends while it is being checked: this tells the two apart. Refreshable
+        credentials refused there with AccessDenied are exchanged anew to tell."""
         if creds is None:
             return False
         try:
             r = await self._send("GET", self._base_path + "/", "", {}, b"", EMPTY_SHA256, creds)
         except _TRANSIENT:
             return False
-        return r.error_code()[0] in EXPIRED_CODES
+        code = r.error_code()[0]
+        if code != "AccessDenied" or not self.provider.can_refresh:
+            return code in EXPIRED_CODES
+        # Ceph RGW answers AccessDenied to every session it no longer accepts (expired, role
+        # gone): when a session exchanged anew is let in, the old one was the problem.
+        fresh = await self.provider.arefresh_after_failure(creds)
+        if fresh is creds:
+            return False
+        try:
+            r = await self._send("GET", self._base_path + "/", "", {}, b"", EMPTY_SHA256, fresh)
+        except _TRANSIENT:
+            return False
+        return r.status < 300
 
     @staticmethod
     def _payload_hash(body: bytes) -> str:
