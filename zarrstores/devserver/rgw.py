@@ -337,9 +337,13 @@ debug_rgw = 1
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         # SIGKILL when this process dies: the data is throw-away, and radosgw hangs for 10 s
-        # or more in a SIGTERM shutdown when the OSD goes at the same time.
+        # or more in a SIGTERM shutdown when the OSD goes at the same time. The config path
+        # on the command line shows in `ps` which cluster a daemon belongs to.
         self._procs[name] = spawn(
-            cmd, log=self.log / f"{name}.out", env=self._env, death_signal=signal.SIGKILL
+            [*cmd, "--conf", self._env["CEPH_CONF"]],
+            log=self.log / f"{name}.out",
+            env=self._env,
+            death_signal=signal.SIGKILL,
         )
 
     def _wait(self, what: str, check: Any, timeout: float) -> None:
