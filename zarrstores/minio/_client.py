@@ -58,6 +58,8 @@ _HINTS = {
     "secret= (AWS_SECRET_ACCESS_KEY)",
     "PreconditionFailed": "the object changed while it was read: read it again",
     "KeyTooLongError": "S3 keys have at most 1024 bytes, with the prefix: use a shorter key",
+    # Ceph RGW's answer to a key over 1024 bytes
+    "InvalidObjectName": "S3 keys have at most 1024 bytes, with the prefix: use a shorter key",
 }
 
 
