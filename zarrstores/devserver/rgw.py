@@ -165,6 +165,17 @@ class RGWServer(LocalServer):
         base = f"{self.endpoint}/swift/v1"
         return f"{base}/AUTH_{account}" if self.account_in_url else base
 
+    def get_token(self, user: str = "test:tester") -> tuple[str, str]:
+        """(storage URL, token) of a v1 login of ``user``."""
+        import urllib.request
+
+        key = self.users[user]
+        request = urllib.request.Request(
+            self.auth_url, headers={"X-Auth-User": user, "X-Auth-Key": key}
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.headers["X-Storage-Url"], reply.headers["X-Auth-Token"]
+
     def st_env(self, user: str = "test:tester") -> dict[str, str]:
         """``ST_AUTH``/``ST_USER``/``ST_KEY`` for a Swift v1 user."""
         return {"ST_AUTH": self.auth_url, "ST_USER": user, "ST_KEY": self.users[user]}

@@ -372,9 +372,13 @@ class SwiftClient:
                 if resp.status == 200:
                     info = await resp.json(content_type=None)
                     swift = info.get("swift", {})
+                    # Ceph RGW publishes ``"bulk_delete": {}``: Swift's default limit applies.
+                    bulk = info.get("bulk_delete")
                     caps = Capabilities(
-                        bulk_delete=int(
-                            info.get("bulk_delete", {}).get("max_deletes_per_request", 0)
+                        bulk_delete=(
+                            int(bulk.get("max_deletes_per_request", _BULK_DELETE_DEFAULT))
+                            if isinstance(bulk, dict)
+                            else 0
                         ),
                         max_file_size=swift.get("max_file_size"),
                         max_manifest_segments=int(
@@ -485,6 +489,9 @@ class SwiftClient:
         path = quote_name(container, name)
         # 412 means "exists" only for an exclusive write; otherwise it is an error to report.
         accept = (404, 412) if "If-None-Match" in headers else (404,)
+        if "If-None-Match" in headers and await self.head(container, name) is not None:
+            # Ceph RGW's Swift API ignores If-None-Match and would overwrite.
+            raise FileExistsError(f"swift://{container}/{name} exists")
         put = functools.partial(
             self.request,
             "PUT",
@@ -625,7 +632,15 @@ class SwiftClient:
             query="?multipart-manifest=get",
             accept=(404,),
         )
-        if reply.status == 404 or not _is_slo(reply.headers):
+        if reply.status == 404:
+            return {}
+        if not reply.body.strip():
+            # Ceph RGW answers an empty body: the segments are found by the names SloWriter
+            # gives them, so only SLOs written here are covered.
+            segments = f"{container}_segments"
+            listing = self.list(segments, f"{name}/slo/")
+            return {segments: [entry["name"] async for entry in listing]}
+        if not _is_slo(reply.headers):
             return {}
         out: dict[str, list[str]] = {}
         for seg in json.loads(reply.body):
@@ -884,6 +899,8 @@ class SloWriter:
         if self.exclusive:
             headers["If-None-Match"] = "*"
         replaced = await self.client.slo_segments(self.container, self.name)
+        own = {name for name, _, _ in self._segments.values()}
+        replaced = {c: [n for n in names if n not in own] for c, names in replaced.items()}
         await self.client._put(
             self.container,
             self.name,
@@ -978,6 +995,7 @@ def _origin(url: str) -> str:
 
 
 _EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
+_BULK_DELETE_DEFAULT = 10000  # Swift's max_deletes_per_request when /info names no limit
 
 
 def _info_url(storage_url: str) -> str:
