@@ -17,11 +17,13 @@ import pytest
 import requests
 import xarray as xr
 import zarr
+from backends import keystone_options
 from fsspec.asyn import sync
 
-from zarrstores.auth import STSCredentials, STSError, TempAuth, s3_credentials
+from zarrstores.auth import KeystoneAuth, STSCredentials, STSError, TempAuth, s3_credentials
 from zarrstores.devserver.oidc import OIDCIssuer
 from zarrstores.devserver.rgw import RGWServer
+from zarrstores.devserver.swift import SwiftServer
 from zarrstores.minio import MinioFileSystem, MinioStore
 from zarrstores.minio import make_public as make_bucket_public
 from zarrstores.swift import SwiftFileSystem, SwiftStore, make_private, make_public
@@ -236,6 +238,7 @@ def test_role_arn_from_the_environment(
 _KILLED = """
 import sys
 from zarrstores.devserver.rgw import RGWServer
+from zarrstores.devserver.swift import SwiftServer
 server = RGWServer().start()
 print(" ".join(map(str, server.pids)), flush=True)
 sys.stdin.read()
@@ -263,3 +266,33 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return "\nState:\tZ" not in status
+
+
+# -- Keystone in front of RGW's Swift API -------------------------------------------------------
+
+
+def test_keystone_tokens_on_rgw(swift_server: SwiftServer, tmp_path: Path) -> None:
+    """RGW validates Keystone tokens (password and application credential) and gives each
+    project the account ``AUTH_<project id>``; the catalog of the test bed's Keystone names
+    OpenStack Swift, so the storage URL is given."""
+    with RGWServer(dir=tmp_path / "k", keystone_url=swift_server.keystone_url) as server:
+        storage_url = server.storage_url(swift_server.keystone_project_id)
+        password = {**keystone_options(swift_server), "storage_url": storage_url}
+        store = SwiftStore(name(), "k.zarr", password)
+        zarr.create_array(store, name="a", shape=(4,), chunks=(2,), dtype="i4")[:] = 5
+        assert store.client.auth.get().storage_url == storage_url
+        env = swift_server.os_env("application_credential")
+        appcred = {
+            "auth": KeystoneAuth(
+                env["OS_AUTH_URL"],
+                auth_type="v3applicationcredential",
+                application_credential_id=env["OS_APPLICATION_CREDENTIAL_ID"],
+                application_credential_secret=env["OS_APPLICATION_CREDENTIAL_SECRET"],
+                storage_url=storage_url,
+            )
+        }
+        again = SwiftStore(store.container, "k.zarr", appcred, read_only=True)
+        assert zarr.open_array(again, path="a")[:].tolist() == [5, 5, 5, 5]
+        wrong = {**password, "key": "not-the-password"}
+        with pytest.raises(PermissionError, match="Keystone"):
+            SwiftStore(store.container, "k.zarr", wrong)["a/zarr.json"]

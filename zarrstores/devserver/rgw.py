@@ -45,7 +45,9 @@ class RGWServer(LocalServer):
     """Ceph RGW with Swift, S3, IAM and STS trusting ``issuer``; a context manager.
 
     ``account_in_url`` is RGW's ``rgw_swift_account_in_url``: storage URLs ``/swift/v1`` (False,
-    as CESNET and de.NBI hand them out) or ``/swift/v1/AUTH_<account>`` (True). ``dir=None``
+    as CESNET and de.NBI hand them out) or ``/swift/v1/AUTH_<account>`` (True). With
+    ``keystone_url`` (a :class:`~zarrstores.devserver.keystone.KeystoneServer`'s) the Swift API
+    also takes Keystone tokens, at ``/swift/v1/AUTH_<project id>``. ``dir=None``
     uses a temporary directory that ``stop()`` removes. ``extra_conf`` lines go into the
     gateway's section of ``ceph.conf`` (e.g. ``rgw_keystone_url = ...``).
     """
@@ -61,13 +63,15 @@ class RGWServer(LocalServer):
         dir: str | Path | None = None,
         *,
         account_in_url: bool = False,
+        keystone_url: str | None = None,
         memstore_bytes: int = 1 << 30,
         extra_conf: dict[str, str] | None = None,
     ) -> None:
         self.issuer = issuer
-        self.account_in_url = account_in_url
+        self.account_in_url = account_in_url or keystone_url is not None
         self.memstore_bytes = memstore_bytes
-        self.extra_conf = dict(extra_conf or {})
+        keystone = _keystone_conf(keystone_url) if keystone_url else {}
+        self.extra_conf = {**keystone, **(extra_conf or {})}
         self._temporary = dir is None
         self.dir: Path = Path(dir).resolve() if dir is not None else Path()
         # Swift v1 users (``account:user`` -> key); each account also has S3 keys.
@@ -387,6 +391,24 @@ debug_rgw = 1
     def _osd_up(self, osd_id: str) -> bool:
         dump = self._run("ceph", "osd", "dump", "--format=json", timeout=5.0)
         return any(o["osd"] == int(osd_id) and o["up"] for o in json.loads(dump)["osds"])
+
+
+def _keystone_conf(url: str) -> dict[str, str]:
+    """RGW settings that validate Swift tokens at the Keystone of the test bed (its service
+    user) and give each project its own account."""
+    from .keystone import SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER
+
+    return {
+        "rgw_keystone_url": url.rstrip("/").removesuffix("/v3"),  # RGW adds /v3 itself
+        "rgw_keystone_api_version": "3",
+        "rgw_keystone_admin_user": SERVICE_USER,
+        "rgw_keystone_admin_password": SERVICE_PASSWORD,
+        "rgw_keystone_admin_project": SERVICE_PROJECT,
+        "rgw_keystone_admin_domain": "Default",
+        "rgw_keystone_accepted_roles": "member,admin",
+        "rgw_keystone_implicit_tenants": "true",
+        "rgw_keystone_verify_ssl": "false",
+    }
 
 
 def _compact(document: dict[str, Any]) -> str:
