@@ -74,8 +74,14 @@ class RGWServer(LocalServer):
         self.extra_conf = {**keystone, **(extra_conf or {})}
         self._temporary = dir is None
         self.dir: Path = Path(dir).resolve() if dir is not None else Path()
-        # Swift v1 users (``account:user`` -> key); each account also has S3 keys.
-        self.users = {"test:tester": "testing", "test2:tester2": "testing2"}
+        # Swift v1 users (``account:user`` -> key); each account also has S3 keys. As with
+        # tempauth's test bed, test:tester3 is in the account without being its admin: it may
+        # read, not change ACLs.
+        self.users = {
+            "test:tester": "testing",
+            "test2:tester2": "testing2",
+            "test:tester3": "testing3",
+        }
         self.s3_keys = {
             account: (f"{account.upper()}ACCESSKEY", secrets.token_hex(16))
             for account in ("test", "test2")
@@ -301,13 +307,14 @@ debug_rgw = 1
 """
 
     def _create_users(self) -> None:
-        for user, key in self.users.items():
-            account = user.partition(":")[0]
-            access, secret = self.s3_keys[account]
+        for account, (access, secret) in self.s3_keys.items():
             self.admin("user", "create", f"--uid={account}", f"--display-name={account}",
                        f"--access-key={access}", f"--secret-key={secret}")  # fmt: skip
+        for user, key in self.users.items():
+            account = user.partition(":")[0]
+            rights = "read" if user == "test:tester3" else "full"
             self.admin("subuser", "create", f"--uid={account}", f"--subuser={user}",
-                       "--access=full", "--key-type=swift", f"--secret-key={key}")  # fmt: skip
+                       f"--access={rights}", "--key-type=swift", f"--secret-key={key}")  # fmt: skip
         self.admin("user", "create", "--uid=zarrstores-admin", "--display-name=admin", "--admin",
                    f"--access-key={self.admin_access_key}",
                    f"--secret-key={self.admin_secret_key}")  # fmt: skip

@@ -342,6 +342,11 @@ class SwiftClient:
                 f"{container!r} (401 Unauthorized), even after authenticating again",
                 status=status,
             )
+        if status == 403 and isinstance(self.auth, AnonymousSwift):
+            # Ceph RGW answers 403 (Swift: 401) to anonymous requests on a private container.
+            return SwiftPermissionError(
+                f"{op} in container {container!r}: {self.auth._rejected()}", status=status
+            )
         if status == 403:
             return SwiftPermissionError(
                 f"Swift refused {op} in container {container!r} (403 Forbidden): "
