@@ -156,12 +156,14 @@ def test_anonymous_reads_of_a_public_container_until_it_is_private(
 def test_account_in_url_mode(oidc_issuer: OIDCIssuer, tmp_path: Path) -> None:
     """With ``rgw_swift_account_in_url = true`` the storage URL names the account."""
     with RGWServer(dir=tmp_path / "c", account_in_url=True) as server:
+        pids = server.pids
         auth = TempAuth(server.auth_url, "test:tester", "testing")
         assert auth.get().storage_url == f"{server.endpoint}/swift/v1/AUTH_test"
         store = SwiftStore(name(), "p", {"auth": auth})
         zarr.create_array(store, name="a", shape=(4,), chunks=(2,), dtype="i4")[:] = 3
         assert zarr.open_array(store, path="a")[:].tolist() == [3, 3, 3, 3]
         assert store.listdir() == ["a", "zarr.json"]
+    assert len(pids) == 3 and not any(_alive(pid) for pid in pids)  # stopped, in order
 
 
 # -- S3 API and STS ---------------------------------------------------------------------------
