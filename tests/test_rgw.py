@@ -205,8 +205,9 @@ def test_public_prefix_reads_anonymously_and_missing_keys_read_as_missing(
         public["missing"]
     private = MinioStore(bucket, "private", endpoint_url=rgw_server.endpoint, anon=True)
     for key in ("k", "missing"):  # a refusal stays a refusal, never "missing"
-        with pytest.raises(PermissionError, match="not public"):
+        with pytest.raises(PermissionError, match="not public") as refused:
             private[key]
+        assert "wrong" not in str(refused.value)  # anonymous: no keys to be wrong
 
 
 def test_sts_needs_a_role_and_says_so(rgw_server: RGWServer, oidc_issuer: OIDCIssuer) -> None:

@@ -399,7 +399,8 @@ class S3Client:
                 hint = f"These credentials ({who}) do not allow {action} here: read-only access?"
             else:
                 hint = f"These credentials ({who}) do not allow {action} here."
-            if code == "AccessDenied" and not self.provider.can_refresh:
+            static = not (self.provider.can_refresh or isinstance(self.provider, AnonymousS3))
+            if code == "AccessDenied" and static:
                 hint += " Or they are wrong: Ceph RGW with STS says AccessDenied to those too."
             raise PermissionError(f"{method} {where} denied ({detail}). {hint}")
         raise OSError(f"{method} {where} failed: HTTP {response.status} {detail}")
