@@ -121,7 +121,9 @@ class RGWServer(LocalServer):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         if len(str(self.dir / "run" / "client.rgw.asok")) > _MAX_SOCKET_PATH:
             raise ServerStartError(f"RGWServer dir {self.dir} is too long for unix socket paths")
-        mon_port, rgw_port = free_port(), free_port()
+        mon_port = rgw_port = free_port()
+        while rgw_port == mon_port:
+            rgw_port = free_port()
         self.endpoint = f"http://127.0.0.1:{rgw_port}"
         self.auth_url = f"{self.endpoint}/auth/1.0"
         conf = self.dir / "ceph.conf"
