@@ -242,7 +242,7 @@ _KILLED = """
 import sys
 from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.swift import SwiftServer
-server = RGWServer().start()
+server = RGWServer(dir=sys.argv[1]).start()
 print(" ".join(map(str, server.pids)), flush=True)
 sys.stdin.read()
 """
@@ -250,8 +250,9 @@ sys.stdin.read()
 
 def test_killed_owner_leaves_no_daemon(tmp_path: Path) -> None:
     """mon, OSD and radosgw die with the process that started them (SIGKILL: no clean-up)."""
-    owner = subprocess.Popen([sys.executable, "-c", _KILLED], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    # (in tmp_path: the killed owner cannot remove a directory of its own)
+    owner = subprocess.Popen([sys.executable, "-c", _KILLED, str(tmp_path / "c")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
     assert owner.stdout is not None
     pids = [int(pid) for pid in owner.stdout.readline().split()]
     assert len(pids) == 3 and all(_alive(pid) for pid in pids)
