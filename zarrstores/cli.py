@@ -73,6 +73,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
     from .devserver.oidc import OIDCIssuer
+    from .devserver.rgw import RGWServer
     from .devserver.s3 import S3Server
     from .devserver.swift import SwiftServer
 
@@ -86,9 +87,8 @@ def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
             exports |= {"ST_AUTH": swift.auth_url, "ST_USER": "test:tester", "ST_KEY": "testing"}
             if args.keystone:
                 exports |= {f"#{k}": v for k, v in swift.os_env("password").items()}
-        if args.s3:
+        if args.s3 or args.rgw:
             issuer = stack.enter_context(OIDCIssuer())
-            s3 = stack.enter_context(S3Server(issuer, base / "s3" if base else None))
             token_file = Path(args.token_file or (base or Path.cwd() / ".zarrstores") / "token")
             token_file.parent.mkdir(parents=True, exist_ok=True)
             issuer.write_token(token_file, expires_in=args.token_life)
@@ -97,11 +97,17 @@ def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
                     token_file, every=args.refresh, expires_in=args.token_life
                 )
             )
+        if args.s3:
+            s3 = stack.enter_context(S3Server(issuer, base / "s3" if base else None))
             exports |= {
                 "AWS_ENDPOINT_URL": s3.endpoint,
                 "AWS_DEFAULT_REGION": s3.region,
                 "BEARER_TOKEN_FILE": str(token_file),
             }
+        if args.rgw:
+            rgw = stack.enter_context(RGWServer(issuer, base / "rgw" if base else None))
+            both = rgw.st_env() | rgw.sts_env(token_file)
+            exports |= {("%" if args.swift or args.s3 else "") + k: v for k, v in both.items()}
         yield exports
 
 
@@ -111,14 +117,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    if not (args.swift or args.s3):
-        raise ZarrstoresError("nothing to serve: drop --no-swift or --no-s3")
+    if not (args.swift or args.s3 or args.rgw):
+        raise ZarrstoresError("nothing to serve: drop --no-swift or --no-s3, or add --rgw")
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     try:
         with _servers(args) as exports:
-            plain = {k: v for k, v in exports.items() if not k.startswith("#")}
+            plain = {k: v for k, v in exports.items() if k[0] not in "#%"}
             keystone = {k[1:]: v for k, v in exports.items() if k.startswith("#")}
+            rgw = {k[1:]: v for k, v in exports.items() if k.startswith("%")}
             lines = [f"# zarrstores local servers (ready in {time.monotonic() - started:.1f} s)"]
             lines.append(format_exports(plain))
             if keystone:
@@ -126,6 +133,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                     "# Keystone v3 instead of tempauth (unset ST_AUTH ST_USER ST_KEY first):"
                 )
                 lines += ["# " + line for line in format_exports(keystone).splitlines()]
+            if rgw:
+                lines.append("# Ceph RGW (Swift, and S3 with STS) instead of the servers above:")
+                lines += ["# " + line for line in format_exports(rgw).splitlines()]
             lines.append("# Ctrl-C stops the servers.")
             text = "\n".join(lines)
             if args.env_file:
@@ -164,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-swift", dest="swift", action="store_false", help="no Swift")
     s.add_argument("--no-keystone", dest="keystone", action="store_false", help="no Keystone")
     s.add_argument("--no-s3", dest="s3", action="store_false", help="no S3/STS server")
+    s.add_argument("--rgw", action="store_true", help="also Ceph RGW (needs the Ceph packages)")
     s.add_argument("--token-file", help="where to keep the OIDC token (default: DIR/token)")
     s.add_argument("--refresh", type=float, default=300, help="rewrite the token every N s")
     s.add_argument("--token-life", type=float, default=3600, help="token lifetime in s")
