@@ -348,7 +348,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         return s3_error(
             status,
             code,
-            error.response.get("Error", {}).get("Message", ""),
+            error.response.get("Error", {}).get("Message") or "",  # None for RGW's empty <Message/>
             method={"GET": "GET", "HEAD": "HEAD", "LIST": "GET"}.get(name, name)
             if subresource
             else method,
