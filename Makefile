@@ -20,6 +20,7 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m zarrstores.demo
 
 test: $(BIN)/.installed
+	bash scripts/install-ceph.sh
 	$(BIN)/ruff check zarrstores tests benchmarks
 	$(BIN)/python -m pytest --basetemp=.pytest-tmp -p no:cacheprovider $(PYTEST_ARGS)
 

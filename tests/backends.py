@@ -26,12 +26,14 @@ from zarrstores._store import ObjectStore
 from zarrstores.auth import STSCredentials, TempAuth
 from zarrstores.devserver.faultproxy import FaultProxy
 from zarrstores.devserver.oidc import OIDCIssuer
+from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
 from zarrstores.minio import MinioFileSystem, MinioStore
 from zarrstores.swift import SwiftFileSystem, SwiftStore
 
 __all__ = [
+    "BACKENDS",
     "FAST",
     "Backend",
     "backend_fixture",
@@ -133,6 +135,8 @@ class Backend:
     """
 
     name: str
+    kind: str
+    """The protocol: ``swift`` or ``s3`` (``name`` also says which server)."""
     container: str
     proxy: FaultProxy
     auth_request: dict[str, str]
@@ -178,7 +182,7 @@ class Backend:
 
 
 class SwiftBackend(Backend):
-    name = "swift"
+    name = kind = "swift"
     auth_request = {"method": "GET", "path_contains": "/auth/"}
 
     def __init__(self, server: SwiftServer) -> None:
@@ -239,12 +243,13 @@ class SwiftBackend(Backend):
 
 
 class S3Backend(Backend):
-    name = "s3"
+    name = kind = "s3"
     auth_request = {"method": "POST", "path_contains": "/"}
 
-    def __init__(self, server: S3Server, issuer: OIDCIssuer) -> None:
+    def __init__(self, server: S3Server | RGWServer, issuer: OIDCIssuer) -> None:
         self.server = server
         self.issuer = issuer
+        self.role_arn = server.readwrite_role_arn if isinstance(server, RGWServer) else None
         self.container = f"rel-{uuid.uuid4().hex[:12]}"
         self.proxy = fault_proxy(server.endpoint)
         self._raw = server.admin_client()
@@ -262,7 +267,7 @@ class S3Backend(Backend):
         retry: RetryPolicy = FAST,
     ) -> MinioStore:
         endpoint = self.endpoint(faulty=faulty)
-        credentials = STSCredentials(endpoint, self.issuer.mint())
+        credentials = STSCredentials(endpoint, self.issuer.mint(), role_arn=self.role_arn)
         return MinioStore(
             self.container,
             prefix,
@@ -274,7 +279,7 @@ class S3Backend(Backend):
 
     def fs(self, *, faulty: bool = False) -> MinioFileSystem:
         endpoint = self.endpoint(faulty=faulty)
-        credentials = STSCredentials(endpoint, self.issuer.mint())
+        credentials = STSCredentials(endpoint, self.issuer.mint(), role_arn=self.role_arn)
         return MinioFileSystem(
             endpoint_url=endpoint, credentials=credentials, skip_instance_cache=True
         )
@@ -310,14 +315,60 @@ class S3Backend(Backend):
             self._raw.delete_bucket(Bucket=self.container)
 
 
+class RGWSwiftBackend(SwiftBackend):
+    """Swift on Ceph RGW (v1 auth answering 204, storage URL ``/swift/v1``)."""
+
+    name = "rgw-swift"
+
+    def __init__(self, server: RGWServer) -> None:
+        self.server = server  # type: ignore[assignment]
+        self.container = f"rel-{uuid.uuid4().hex[:12]}"
+        self.proxy = fault_proxy(server.endpoint)
+        self._raw = swiftclient.Connection(server.auth_url, USER, server.users[USER], retries=2)
+        self._raw.put_container(self.container)
+
+    def auth(self, *, faulty: bool = False) -> TempAuth:
+        server: RGWServer = self.server  # type: ignore[assignment]
+        if not faulty:
+            return TempAuth(server.auth_url, USER, server.users[USER])
+        url = self.proxy.url
+        storage_url = server.storage_url().replace(server.endpoint, url)
+        return TempAuth(f"{url}/auth/1.0", USER, server.users[USER], storage_url=storage_url)
+
+    def outage(self) -> None:
+        self.proxy.down()  # as for S3: the daemons cannot be restarted on the same port
+
+    def restore(self) -> None:
+        self.proxy.up()
+
+    def close(self) -> None:
+        self.proxy.clear()
+        self.proxy.up()
+        self._raw.close()
+
+
+class RGWS3Backend(S3Backend):
+    """S3 on Ceph RGW, STS with a RoleArn."""
+
+    name = "rgw-s3"
+
+
+BACKENDS = ("swift", "s3", "rgw-swift", "rgw-s3")
+
+
 def make_backend(request: pytest.FixtureRequest, name: str, *, s3: str = "s3_server") -> Backend:
     """A backend on the session's servers (``s3``: the S3 server fixture to use)."""
     if name == "swift":
         return SwiftBackend(request.getfixturevalue("swift_server"))
-    return S3Backend(request.getfixturevalue(s3), request.getfixturevalue("oidc_issuer"))
+    if name == "rgw-swift":
+        return RGWSwiftBackend(request.getfixturevalue("rgw_server"))
+    issuer = request.getfixturevalue("oidc_issuer")
+    if name == "rgw-s3":
+        return RGWS3Backend(request.getfixturevalue("rgw_server"), issuer)
+    return S3Backend(request.getfixturevalue(s3), issuer)
 
 
-@pytest.fixture(name="backend", params=["swift", "s3"])
+@pytest.fixture(name="backend", params=BACKENDS)
 def backend_fixture(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """Each backend in turn, with a container/bucket of its own."""
     made = make_backend(request, request.param)

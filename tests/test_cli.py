@@ -151,3 +151,35 @@ def test_cli_errors_are_one_clear_line(args: list[str], env: dict[str, str], mes
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_serve_rgw_prints_variables_for_swift_and_sts(tmp_path: Path) -> None:
+    """``serve --rgw``: Swift v1 auth and S3 with STS (role ARN, token file) on Ceph RGW, and
+    no daemon left once it is stopped."""
+    env_file = tmp_path / "env.sh"
+    data = tmp_path / "data"
+    command = [*ZARRSTORES, "serve", "--no-swift", "--no-s3", "--rgw", "--dir", str(data)]
+    proc = subprocess.Popen(
+        [*command, "--env-file", str(env_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not env_file.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert env_file.exists(), proc.stdout.read() if proc.poll() is not None else "timeout"
+        exports = exports_of(env_file.read_text())
+        assert exports["AWS_ROLE_ARN"] == "arn:aws:iam:::role/readwrite"
+        assert swift_cli("post", "from-cli", env=exports).returncode == 0
+        assert swift_cli("list", env=exports).stdout.split() == ["from-cli"]
+        s3 = run_cli("env", "s3", env=exports)
+        assert s3.returncode == 0, s3.stderr
+        assert "AWS_SESSION_TOKEN" in exports_of(s3.stdout)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "# stopped" in out
+    left = subprocess.run(["pgrep", "-f", str(data)], capture_output=True)
+    assert left.stdout == b"", "daemons left running after serve stopped"

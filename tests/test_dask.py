@@ -34,6 +34,7 @@ from zarrstores.auth import (
     swift_auth_from_env,
 )
 from zarrstores.devserver.oidc import OIDCIssuer
+from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
 from zarrstores.minio import MinioFileSystem, MinioStore
@@ -99,8 +100,10 @@ class Place:
     storage_options: dict[str, Any]
 
 
-@pytest.fixture(params=["swift", "minio"])
+@pytest.fixture(params=["swift", "minio", "rgw-swift", "rgw-s3"])
 def place(request: pytest.FixtureRequest) -> Place:
+    if request.param.startswith("rgw"):
+        return rgw_place(request)
     if request.param == "swift":
         swift: SwiftServer = request.getfixturevalue("swift_server")
         container = request.getfixturevalue("swift_container")
@@ -118,6 +121,20 @@ def place(request: pytest.FixtureRequest) -> Place:
         f"minio://{bucket}/ds.zarr",
         {"endpoint_url": s3.endpoint, "token": str(token_file)},
     )
+
+
+def rgw_place(request: pytest.FixtureRequest) -> Place:
+    """The same on Ceph RGW: Swift with v1 auth, or S3 with STS and a role."""
+    rgw: RGWServer = request.getfixturevalue("rgw_server")
+    name = f"dask-{uuid.uuid4().hex[:12]}"
+    if request.param == "rgw-swift":
+        tempauth = {"authurl": rgw.auth_url, "user": "test:tester", "key": "testing"}
+        return Place(SwiftStore(name, "ds.zarr", tempauth), f"swift://{name}/ds.zarr", tempauth)
+    rgw.admin_client().create_bucket(Bucket=name)
+    token_file: Path = request.getfixturevalue("token_file")
+    options = {"endpoint_url": rgw.endpoint, "token": str(token_file)}
+    options["role_arn"] = rgw.readwrite_role_arn
+    return Place(MinioStore(name, "ds.zarr", **options), f"minio://{name}/ds.zarr", options)
 
 
 @pytest.mark.parametrize("access", ["store", "url"])

@@ -7,10 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
-def test_the_demo_passes_every_check(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("servers", [[], ["--rgw"]], ids=["swift-and-s3", "rgw"])
+def test_the_demo_passes_every_check(tmp_path: Path, servers: list[str]) -> None:
+    """With OpenStack Swift and SeaweedFS, and with one Ceph RGW serving both APIs."""
     result = subprocess.run(
-        [sys.executable, "-m", "zarrstores.demo"],
+        [sys.executable, "-m", "zarrstores.demo", *servers],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from zarrstores.auth import ConfigurationError
+from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.minio import MinioStore, is_public, make_private, make_public, toggle_public
 
@@ -22,10 +26,37 @@ def anonymous_status(url: str) -> int:
         return e.code
 
 
+@pytest.fixture(scope="module", params=["s3", "rgw"])
+def server(request: pytest.FixtureRequest) -> S3Server | RGWServer:
+    """SeaweedFS, then Ceph RGW (bucket policies both): every test here runs on both."""
+    return request.getfixturevalue("s3_server" if request.param == "s3" else "rgw_server")
+
+
+def role(server: S3Server | RGWServer, *, read_only: bool = False) -> dict[str, str]:
+    """What STS needs besides the token: Ceph RGW a role (SeaweedFS reads the token's)."""
+    if not isinstance(server, RGWServer):
+        return {}
+    return {"role_arn": server.readonly_role_arn if read_only else server.readwrite_role_arn}
+
+
 @pytest.fixture
-def store(s3_server: S3Server, bucket: str, token_file: Path) -> MinioStore:
+def bucket(server: S3Server | RGWServer) -> Iterator[str]:
+    """A new empty bucket on ``server`` (made with the admin keys); emptied and removed."""
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    admin = server.admin_client()
+    admin.create_bucket(Bucket=name)
+    yield name
+    with contextlib.suppress(Exception):
+        for page in admin.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for item in page.get("Contents", []):
+                admin.delete_object(Bucket=name, Key=item["Key"])
+        admin.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def store(server: S3Server | RGWServer, bucket: str, token_file: Path) -> MinioStore:
     """A store on ``bucket`` with data under ``shared/`` and ``private/``."""
-    store = MinioStore(bucket, endpoint_url=s3_server.endpoint, token=token_file)
+    store = MinioStore(bucket, endpoint_url=server.endpoint, token=token_file, **role(server))
     for key in ("shared/a.zarr/zarr.json", "shared/b.txt", "private/c.txt", "top.txt"):
         store[key] = b"{}"
     return store
@@ -38,8 +69,10 @@ def at(store: MinioStore, prefix: str) -> MinioStore:
     )
 
 
-def test_make_a_prefix_public_and_private_again(store: MinioStore, s3_server: S3Server) -> None:
-    url = f"{s3_server.endpoint}/{store.bucket}"
+def test_make_a_prefix_public_and_private_again(
+    store: MinioStore, server: S3Server | RGWServer
+) -> None:
+    url = f"{server.endpoint}/{store.bucket}"
     shared = at(store, "shared")
     assert not is_public(shared)
     make_public(shared)
@@ -48,14 +81,14 @@ def test_make_a_prefix_public_and_private_again(store: MinioStore, s3_server: S3
     assert not is_public(at(store, "private")) and not is_public(store)
     assert anonymous_status(f"{url}/shared/a.zarr/zarr.json") == 200
     assert anonymous_status(f"{url}/private/c.txt") == 403
-    policy = json.loads(s3_server.admin_client().get_bucket_policy(Bucket=store.bucket)["Policy"])
+    policy = json.loads(server.admin_client().get_bucket_policy(Bucket=store.bucket)["Policy"])
     assert len(policy["Statement"]) == 2
 
-    anon = MinioStore(store.bucket, "shared", endpoint_url=s3_server.endpoint, anon=True)
+    anon = MinioStore(store.bucket, "shared", endpoint_url=server.endpoint, anon=True)
     assert anon.keys() == ["a.zarr/zarr.json", "b.txt"]  # anonymous listing of the prefix
     assert anon["b.txt"] == b"{}"
     with pytest.raises(PermissionError, match="not public"):
-        MinioStore(store.bucket, endpoint_url=s3_server.endpoint, anon=True).keys()
+        MinioStore(store.bucket, endpoint_url=server.endpoint, anon=True).keys()
 
     make_private(shared)
     assert not is_public(shared)
@@ -65,9 +98,9 @@ def test_make_a_prefix_public_and_private_again(store: MinioStore, s3_server: S3
 
 
 def test_toggle_by_url_keeps_other_statements(
-    store: MinioStore, s3_server: S3Server, token_file: Path
+    store: MinioStore, server: S3Server | RGWServer, token_file: Path
 ) -> None:
-    admin = s3_server.admin_client()
+    admin = server.admin_client()
     other = {
         "Effect": "Allow",
         "Principal": "*",
@@ -77,20 +110,20 @@ def test_toggle_by_url_keeps_other_statements(
     admin.put_bucket_policy(
         Bucket=store.bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [other]})
     )
-    options = {"endpoint_url": s3_server.endpoint, "token": token_file}
+    options = {"endpoint_url": server.endpoint, "token": token_file, **role(server)}
     url = f"minio://{store.bucket}/private"
     assert toggle_public(url, options) is True
     assert is_public(url, options)
-    assert anonymous_status(f"{s3_server.endpoint}/{store.bucket}/private/c.txt") == 200
+    assert anonymous_status(f"{server.endpoint}/{store.bucket}/private/c.txt") == 200
     assert toggle_public(url, options) is False
-    assert anonymous_status(f"{s3_server.endpoint}/{store.bucket}/private/c.txt") == 403
+    assert anonymous_status(f"{server.endpoint}/{store.bucket}/private/c.txt") == 403
     statements = json.loads(admin.get_bucket_policy(Bucket=store.bucket)["Policy"])["Statement"]
     assert len(statements) == 1  # the user's own statement is still there
-    assert anonymous_status(f"{s3_server.endpoint}/{store.bucket}/top.txt") == 200
+    assert anonymous_status(f"{server.endpoint}/{store.bucket}/top.txt") == 200
 
 
 def test_whole_bucket_public_then_a_prefix_cannot_be_private(
-    store: MinioStore, s3_server: S3Server
+    store: MinioStore, server: S3Server | RGWServer
 ) -> None:
     make_public(store)
     assert is_public(store) and is_public(at(store, "private"))
@@ -99,13 +132,14 @@ def test_whole_bucket_public_then_a_prefix_cannot_be_private(
     make_private(store)
     assert not is_public(store)
     with pytest.raises(Exception) as info:
-        s3_server.admin_client().get_bucket_policy(Bucket=store.bucket)
+        server.admin_client().get_bucket_policy(Bucket=store.bucket)
     assert "NoSuchBucketPolicy" in str(info.value)  # an empty policy is deleted
 
 
 def test_read_only_role_cannot_share(
-    store: MinioStore, s3_server: S3Server, oidc_issuer: object
+    store: MinioStore, server: S3Server | RGWServer, oidc_issuer: object
 ) -> None:
-    token = oidc_issuer.mint(policy=s3_server.readonly_policy)  # type: ignore[attr-defined]
+    token = oidc_issuer.mint(policy="readonly")  # type: ignore[attr-defined]
+    options = {"endpoint_url": server.endpoint, "token": token, **role(server, read_only=True)}
     with pytest.raises(PermissionError, match=r"GET the policy of bucket '.*' at .* denied"):
-        make_public(f"{store.bucket}/shared", {"endpoint_url": s3_server.endpoint, "token": token})
+        make_public(f"{store.bucket}/shared", options)

@@ -3,10 +3,12 @@ credential sources, S3-compatible defaults, multipart, paging, errors, pickling.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,42 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from zarrstores.auth import AnonymousS3, StaticS3Credentials, STSCredentials
+from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.minio import MinioFileSystem, MinioStore
 
 
+@pytest.fixture(scope="module", params=["s3", "rgw"])
+def server(request: pytest.FixtureRequest) -> S3Server | RGWServer:
+    """SeaweedFS, then Ceph RGW's S3 API: every test here runs on both."""
+    return request.getfixturevalue("s3_server" if request.param == "s3" else "rgw_server")
+
+
 @pytest.fixture
-def options(s3_server: S3Server, token_file: Path) -> dict[str, Any]:
-    return {"endpoint_url": s3_server.endpoint, "token": str(token_file)}
+def role(server: S3Server | RGWServer) -> dict[str, str]:
+    """What STS needs besides the token: Ceph RGW a role."""
+    return {"role_arn": server.readwrite_role_arn} if isinstance(server, RGWServer) else {}
+
+
+@pytest.fixture
+def bucket(server: S3Server | RGWServer) -> Iterator[str]:
+    """A new empty bucket on ``server`` (made with the admin keys); emptied and removed."""
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    admin = server.admin_client()
+    admin.create_bucket(Bucket=name)
+    yield name
+    with contextlib.suppress(Exception):
+        for page in admin.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for item in page.get("Contents", []):
+                admin.delete_object(Bucket=name, Key=item["Key"])
+        admin.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def options(
+    server: S3Server | RGWServer, token_file: Path, role: dict[str, str]
+) -> dict[str, Any]:
+    return {"endpoint_url": server.endpoint, "token": str(token_file), **role}
 
 
 def test_minio_urls_open_through_fsspec(bucket: str, options: dict[str, Any]) -> None:
@@ -39,14 +70,16 @@ def test_minio_urls_open_through_fsspec(bucket: str, options: dict[str, Any]) ->
     assert fs.unstrip_protocol(path) == url
 
 
-def test_defaults_for_s3_compatible_servers(s3_server: S3Server, options: dict[str, Any]) -> None:
+def test_defaults_for_s3_compatible_servers(
+    server: S3Server | RGWServer, options: dict[str, Any]
+) -> None:
     fs = MinioFileSystem(**options, skip_instance_cache=True)
     config = fs.s3.meta.config
     assert config.s3["addressing_style"] == "path"
     assert config.signature_version == "s3v4"
     assert config.request_checksum_calculation == "when_required"
     assert fs.s3.meta.region_name == "us-east-1"
-    assert fs.s3.meta.endpoint_url == s3_server.endpoint
+    assert fs.s3.meta.endpoint_url == server.endpoint
     assert config.connect_timeout and config.read_timeout  # every request has timeouts
 
 
@@ -60,21 +93,21 @@ def test_presigned_url_with_session_token(bucket: str, options: dict[str, Any]) 
 
 
 def test_endpoint_and_keys_from_environment_or_mc_alias(
-    s3_server: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch
+    server: S3Server | RGWServer, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    admin = (s3_server.admin_access_key, s3_server.admin_secret_key)
+    admin = (server.admin_access_key, server.admin_secret_key)
     monkeypatch.delenv("BEARER_TOKEN_FILE", raising=False)
     monkeypatch.delenv("BEARER_TOKEN", raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
     fs = MinioFileSystem(key=admin[0], secret=admin[1], skip_instance_cache=True)
     assert isinstance(fs.credentials, StaticS3Credentials)
     fs.pipe(f"{bucket}/static", b"1")
 
-    host = s3_server.endpoint.removeprefix("http://")
+    host = server.endpoint.removeprefix("http://")
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     monkeypatch.setenv("MC_HOST_local", f"http://{admin[0]}:{admin[1]}@{host}")
     fs = MinioFileSystem(mc_alias="local", skip_instance_cache=True)
-    assert fs.endpoint_url == s3_server.endpoint
+    assert fs.endpoint_url == server.endpoint
     assert fs.cat(f"{bucket}/static") == b"1"
     store = MinioStore(bucket, mc_alias="local")
     assert store["static"] == b"1"
@@ -91,7 +124,7 @@ def test_multipart_upload_and_paged_listing(bucket: str, options: dict[str, Any]
         fs.cat_file(f"{bucket}/big.bin", start=part - 2, end=part + 2) == data[part - 2 : part + 2]
     )
     # More keys than one listing page (1,000) holds, written concurrently by the store.
-    store = MinioStore(bucket, "many", endpoint_url=options["endpoint_url"], token=options["token"])
+    store = MinioStore(bucket, "many", **options)
     empty = default_buffer_prototype().buffer.from_bytes(b"")
     sync(store._set_many((f"k{i:04d}", empty) for i in range(1005)))
     assert len(fs.ls(f"{bucket}/many", detail=False)) == 1005
@@ -101,14 +134,14 @@ def test_multipart_upload_and_paged_listing(bucket: str, options: dict[str, Any]
 
 
 def test_errors_name_bucket_and_operation_and_no_secret(
-    s3_server: S3Server, bucket: str, options: dict[str, Any]
+    server: S3Server | RGWServer, bucket: str, options: dict[str, Any]
 ) -> None:
     fs = MinioFileSystem(**options, skip_instance_cache=True)
     with pytest.raises(FileNotFoundError, match="bucket 'no-such-bucket' does not exist"):
         fs.cat("no-such-bucket/x")
     with pytest.raises(FileNotFoundError):
         fs.cat(f"{bucket}/missing")
-    anon = MinioFileSystem(endpoint_url=s3_server.endpoint, anon=True, skip_instance_cache=True)
+    anon = MinioFileSystem(endpoint_url=server.endpoint, anon=True, skip_instance_cache=True)
     assert isinstance(anon.credentials, AnonymousS3)
     fs.pipe(f"{bucket}/private", b"x")
     with pytest.raises(
@@ -117,14 +150,16 @@ def test_errors_name_bucket_and_operation_and_no_secret(
     ):
         anon.cat(f"{bucket}/private")
     wrong = MinioFileSystem(
-        endpoint_url=s3_server.endpoint,
-        key=s3_server.admin_access_key,
+        endpoint_url=server.endpoint,
+        key=server.admin_access_key,
         secret="wrong-secret",
         skip_instance_cache=True,
     )
     with pytest.raises(PermissionError) as info:
         wrong.cat(f"{bucket}/private")
-    assert "wrong-secret" not in str(info.value) and "SignatureDoesNotMatch" in str(info.value)
+    # Ceph RGW with STS on answers AccessDenied to a wrong secret: the message says so.
+    refused = "Or they are wrong" if isinstance(server, RGWServer) else "SignatureDoesNotMatch"
+    assert "wrong-secret" not in str(info.value) and refused in str(info.value)
     creds = fs.credentials.get()
     assert creds.secret_key.reveal() not in str(info.value)
 
@@ -147,12 +182,14 @@ def test_odd_keys_round_trip(bucket: str, options: dict[str, Any]) -> None:
 
 
 def test_chunk_reads_and_writes_are_one_request_each(
-    s3_server: S3Server, bucket: str, token_file: Path
+    server: S3Server | RGWServer, bucket: str, token_file: Path, role: dict[str, str]
 ) -> None:
     """s3fs asks for the size (a HEAD) before each whole read; minio:// sends one GET per read
     and one PUT per write (through the lean client), ranges as fsspec counts them."""
-    proxy = fault_proxy(s3_server.endpoint)
-    fs = MinioFileSystem(endpoint_url=proxy.url, token=str(token_file), skip_instance_cache=True)
+    proxy = fault_proxy(server.endpoint)
+    fs = MinioFileSystem(
+        endpoint_url=proxy.url, token=str(token_file), skip_instance_cache=True, **role
+    )
     big = os.urandom(3 * 2**20 + 5)
     fs.pipe_file(f"{bucket}/warm-up", b"")  # the STS exchange goes through the proxy too
 
@@ -181,24 +218,28 @@ def test_chunk_reads_and_writes_are_one_request_each(
     with pytest.raises(FileNotFoundError, match="does not exist"):
         fs.cat_file(f"{bucket}/missing", start=-3, end=-1)
     versioned = MinioFileSystem(
-        endpoint_url=proxy.url, token=str(token_file), version_aware=True, skip_instance_cache=True
+        endpoint_url=proxy.url,
+        token=str(token_file),
+        version_aware=True,
+        skip_instance_cache=True,
+        **role,
     )
     assert versioned.cat_file(f"{bucket}/small") == b"chunk"  # s3fs's own way
 
 
 def test_different_credential_objects_never_share_a_cached_instance(
-    s3_server: S3Server, bucket: str
+    server: S3Server | RGWServer, bucket: str
 ) -> None:
     """fsspec caches instances by their printed options; credentials print without secrets."""
-    admin = s3_server.admin_access_key
+    admin = server.admin_access_key
     wrong = StaticS3Credentials(admin, "wrong-secret")
-    right = StaticS3Credentials(admin, s3_server.admin_secret_key)
+    right = StaticS3Credentials(admin, server.admin_secret_key)
     assert repr(wrong) == repr(right)
-    first = fsspec.filesystem("minio", endpoint_url=s3_server.endpoint, credentials=wrong)
-    second = fsspec.filesystem("minio", endpoint_url=s3_server.endpoint, credentials=right)
+    first = fsspec.filesystem("minio", endpoint_url=server.endpoint, credentials=wrong)
+    second = fsspec.filesystem("minio", endpoint_url=server.endpoint, credentials=right)
     assert first is not second and second.credentials is right
     second.pipe(f"{bucket}/cached", b"with the right secret")
-    with pytest.raises(PermissionError, match="SignatureDoesNotMatch"):
+    with pytest.raises(PermissionError, match=r"SignatureDoesNotMatch|Or they are wrong"):
         first.cat(f"{bucket}/cached")
-    again = fsspec.filesystem("minio", endpoint_url=s3_server.endpoint, credentials=right)
+    again = fsspec.filesystem("minio", endpoint_url=server.endpoint, credentials=right)
     assert again is second  # the same object still shares its instance

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.s3 import S3Server
-from zarrstores.minio import MinioStore, from_token, get_credentials, make_public
+from zarrstores.minio import MinioFileSystem, MinioStore, from_token, get_credentials, make_public
 
 pytestmark = pytest.mark.filterwarnings("ignore:Consolidated metadata:UserWarning")
 
@@ -30,13 +31,37 @@ def dataset() -> xr.Dataset:
     )
 
 
+@pytest.fixture(scope="module", params=["s3", "rgw"])
+def server(request: pytest.FixtureRequest) -> S3Server | RGWServer:
+    """SeaweedFS, then Ceph RGW's S3 API with STS: every workflow here runs on both."""
+    return request.getfixturevalue("s3_server" if request.param == "s3" else "rgw_server")
+
+
 @pytest.fixture
-def options(s3_server: S3Server, token_file: Path) -> dict[str, Any]:
-    return {"endpoint_url": s3_server.endpoint, "token": str(token_file)}
+def role(server: S3Server | RGWServer) -> dict[str, str]:
+    """What STS needs besides the token: Ceph RGW a role."""
+    return {"role_arn": server.readwrite_role_arn} if isinstance(server, RGWServer) else {}
+
+
+@pytest.fixture
+def bucket(server: S3Server | RGWServer, token_file: Path, role: dict[str, str]) -> str:
+    """A new bucket made by the token's user, as InfnMinio users make theirs (on RGW, the
+    buckets a session lists are those of its role's owner)."""
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    fs = MinioFileSystem(
+        endpoint_url=server.endpoint, token=str(token_file), skip_instance_cache=True, **role
+    )
+    fs.makedirs(name)
+    return name
+
+
+@pytest.fixture
+def options(server: S3Server | RGWServer, token_file: Path, role: dict[str, str]) -> dict[str, Any]:
+    return {"endpoint_url": server.endpoint, "token": str(token_file), **role}
 
 
 def test_pavics_recipe_by_url(
-    dataset: xr.Dataset, bucket: str, options: dict[str, Any], s3_server: S3Server
+    dataset: xr.Dataset, bucket: str, options: dict[str, Any], server: S3Server | RGWServer
 ) -> None:
     url = f"minio://{bucket}/pavics/tas.zarr"
     dataset.chunk({"time": 6}).to_zarr(url, storage_options=options, consolidated=True, mode="w")
@@ -44,39 +69,38 @@ def test_pavics_recipe_by_url(
     xr.testing.assert_identical(back.load(), dataset)
 
     make_public(f"minio://{bucket}/pavics", options)
-    public = {"endpoint_url": s3_server.endpoint, "anon": True}
+    public = {"endpoint_url": server.endpoint, "anon": True}
     xr.testing.assert_identical(
         xr.open_zarr(url, storage_options=public, consolidated=True).load(), dataset
     )
 
 
 def test_pavics_recipe_by_store(
-    dataset: xr.Dataset, bucket: str, s3_server: S3Server, token_file: Path
+    dataset: xr.Dataset, bucket: str, server: S3Server | RGWServer, options: dict[str, Any]
 ) -> None:
-    store = MinioStore(bucket, "pavics/tas.zarr", endpoint_url=s3_server.endpoint, token=token_file)
+    store = MinioStore(bucket, "pavics/tas.zarr", **options)
     dataset.to_zarr(store, consolidated=True, mode="w")
     xr.testing.assert_identical(xr.open_zarr(store, consolidated=True).load(), dataset)
     assert "tas" in store.listdir() and "zarr.json" in store
 
     make_public(store)
-    anonymous = MinioStore(bucket, "pavics/tas.zarr", endpoint_url=s3_server.endpoint, anon=True)
+    anonymous = MinioStore(bucket, "pavics/tas.zarr", endpoint_url=server.endpoint, anon=True)
     xr.testing.assert_identical(xr.open_zarr(anonymous, consolidated=True).load(), dataset)
     with pytest.raises(PermissionError):
         dataset.to_zarr(anonymous, mode="w")
 
 
 def test_parquet_through_pyarrow_and_fsspec_on_the_same_bucket(
-    bucket: str, s3_server: S3Server, token_file: Path
+    bucket: str, server: S3Server | RGWServer, token_file: Path, options: dict[str, Any]
 ) -> None:
     from pyarrow import fs as pafs
 
     frame = pd.DataFrame({"station": ["a", "b", "c"], "tas": [281.5, 279.0, 283.25]})
-    creds = get_credentials(s3_server.endpoint, token_file)
+    creds = get_credentials(server.endpoint, token_file, role_arn=options.get("role_arn"))
     assert set(creds) == {"access_key", "secret_key", "session_token", "region"}
-    arrow = pafs.S3FileSystem(endpoint_override=s3_server.endpoint, **creds)
+    arrow = pafs.S3FileSystem(endpoint_override=server.endpoint, **creds)
     frame.to_parquet(f"{bucket}/by-arrow.parquet", filesystem=arrow)
 
-    options = {"endpoint_url": s3_server.endpoint, "token": str(token_file)}
     pd.testing.assert_frame_equal(
         pd.read_parquet(f"minio://{bucket}/by-arrow.parquet", storage_options=options), frame
     )
@@ -87,11 +111,11 @@ def test_parquet_through_pyarrow_and_fsspec_on_the_same_bucket(
 
 
 def test_infn_minio_flow_token_file_to_list_buckets(
-    bucket: str, s3_server: S3Server, token_file: Path
+    bucket: str, server: S3Server | RGWServer, token_file: Path, role: dict[str, str]
 ) -> None:
     import io
 
-    client = from_token(token_file, endpoint=s3_server.endpoint)
+    client = from_token(token_file, endpoint=server.endpoint, **role)
     assert bucket in [b.name for b in client.list_buckets()]
     name = f"infn-{uuid.uuid4().hex[:8]}"
     client.put_object(bucket, name, io.BytesIO(b"from minio-py"), 13)

@@ -54,6 +54,7 @@ ENVS = {
     "sts-wire": "AWS_ENDPOINT_URL, and a valid token in ./.token while the block runs",
     "mc-alias": "MC_HOST_local (static keys and the endpoint)",
     "s3-anonymous": "AWS_ENDPOINT_URL only",
+    "rgw": "Ceph RGW: ST_AUTH, ST_USER, ST_KEY, AWS_ENDPOINT_URL, AWS_ROLE_ARN, BEARER_TOKEN_FILE",
     "none": "nothing",
 }
 DEFAULT_ENV = ("serve",)
@@ -160,7 +161,9 @@ class Env:
 
 
 @pytest.fixture(scope="session")
-def recipe_envs(swift_server, s3_server, oidc_issuer, tmp_path_factory) -> dict[str, Env]:
+def recipe_envs(
+    swift_server, s3_server, rgw_server, oidc_issuer, tmp_path_factory
+) -> dict[str, Env]:
     """The values of each env in ``ENVS`` for the session's local servers."""
     token_file = tmp_path_factory.mktemp("recipes-token") / "token"
     oidc_issuer.write_token(token_file)  # valid for an hour: longer than any run
@@ -183,6 +186,7 @@ def recipe_envs(swift_server, s3_server, oidc_issuer, tmp_path_factory) -> dict[
         "sts-wire": Env(endpoint, files={".token": oidc_issuer.mint()}),
         "mc-alias": Env({"MC_HOST_local": f"http://{keys}@{urlsplit(s3_server.endpoint).netloc}"}),
         "s3-anonymous": Env(endpoint),
+        "rgw": Env(rgw_server.st_env() | rgw_server.sts_env(token_file)),
         "none": Env({}),
     }
     assert envs.keys() == ENVS.keys()

@@ -26,6 +26,7 @@ from zarrstores._retry import RetryPolicy
 from zarrstores._store import ObjectStore
 from zarrstores.auth import S3Credentials, STSCredentials
 from zarrstores.devserver.oidc import OIDCIssuer
+from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.minio import MinioStore
 
@@ -101,10 +102,24 @@ class Expiring:
         return self.backend.exchanges(self.store) - 1
 
 
-@pytest.fixture(params=["swift", "s3"])
+@pytest.fixture(params=["swift", "s3", "rgw-s3"])
 def expiring(
     request: pytest.FixtureRequest, oidc_issuer: OIDCIssuer, tmp_path: Path
 ) -> Iterator[Expiring]:
+    if request.param == "rgw-s3":
+        rgw = make_backend(request, "rgw-s3")
+        gateway: RGWServer = request.getfixturevalue("rgw_server")
+        ended = [time.monotonic()]
+
+        def end_sessions() -> None:
+            if time.monotonic() - ended[0] > 1.0:
+                gateway.revoke_sessions()
+                ended[0] = time.monotonic()
+
+        how = "STS sessions ended every second (Ceph RGW: AccessDenied, no expiry code)"
+        yield Expiring(rgw, rgw.store("long"), end_sessions, how)
+        rgw.close()
+        return
     if request.param == "swift":
         swift = make_backend(request, "swift")
         last = [time.monotonic()]

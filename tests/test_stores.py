@@ -17,6 +17,7 @@ from zarr.testing.store import StoreTests
 from zarrstores._store import ObjectStore
 from zarrstores.auth import STSCredentials, TempAuth
 from zarrstores.devserver.oidc import OIDCIssuer
+from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
 from zarrstores.minio import MinioStore
@@ -39,20 +40,28 @@ class _Suite(StoreTests):
         assert store.supports_listing
 
 
+@pytest.fixture(scope="module", params=["swift", "rgw"])
+def swift_like(request: pytest.FixtureRequest) -> SwiftServer | RGWServer:
+    """OpenStack Swift, then Ceph RGW's Swift API."""
+    return request.getfixturevalue("swift_server" if request.param == "swift" else "rgw_server")
+
+
 @pytest.fixture(scope="module")
-def swift_raw(swift_server: SwiftServer) -> Iterator[swiftclient.Connection]:
+def swift_raw(swift_like: SwiftServer | RGWServer) -> Iterator[swiftclient.Connection]:
     """python-swiftclient, to write and read behind the store's back."""
-    conn = swiftclient.Connection(swift_server.auth_url, "test:tester", "testing")
+    conn = swiftclient.Connection(swift_like.auth_url, "test:tester", "testing")
     yield conn
     conn.close()
 
 
 @pytest.fixture(scope="module")
-def swift_suite(swift_server: SwiftServer, swift_raw: swiftclient.Connection) -> dict[str, Any]:
+def swift_suite(
+    swift_like: SwiftServer | RGWServer, swift_raw: swiftclient.Connection
+) -> dict[str, Any]:
     """A container and one tempauth login for the whole suite."""
     name = f"suite-{uuid.uuid4().hex[:12]}"
     swift_raw.put_container(name)
-    return {"container": name, "auth": TempAuth(swift_server.auth_url, "test:tester", "testing")}
+    return {"container": name, "auth": TempAuth(swift_like.auth_url, "test:tester", "testing")}
 
 
 class TestSwiftStore(_Suite):
@@ -77,25 +86,39 @@ class TestSwiftStore(_Suite):
         return self.buffer_cls.from_bytes(body)
 
 
+@pytest.fixture(scope="module", params=["s3", "rgw"])
+def s3_like(request: pytest.FixtureRequest) -> S3Server | RGWServer:
+    """SeaweedFS, then Ceph RGW's S3 API (STS with a RoleArn)."""
+    return request.getfixturevalue("s3_server" if request.param == "s3" else "rgw_server")
+
+
 @pytest.fixture(scope="module")
-def s3_suite(s3_server: S3Server, oidc_issuer: OIDCIssuer) -> Iterator[dict[str, Any]]:
+def s3_suite(s3_like: S3Server | RGWServer, oidc_issuer: OIDCIssuer) -> Iterator[dict[str, Any]]:
     """A bucket and one set of STS credentials for the whole suite."""
     name = f"suite-{uuid.uuid4().hex[:12]}"
-    s3_server.admin_client().create_bucket(Bucket=name)
-    yield {"bucket": name, "credentials": STSCredentials(s3_server.endpoint, oidc_issuer.mint())}
-    s3_server.admin_client().delete_bucket(Bucket=name)
+    admin = s3_like.admin_client()
+    admin.create_bucket(Bucket=name)
+    role = s3_like.readwrite_role_arn if isinstance(s3_like, RGWServer) else None
+    credentials = STSCredentials(s3_like.endpoint, oidc_issuer.mint(), role_arn=role)
+    yield {"bucket": name, "credentials": credentials}
+    for page in admin.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for item in page.get("Contents", []):
+            admin.delete_object(Bucket=name, Key=item["Key"])
+    admin.delete_bucket(Bucket=name)
 
 
 class TestMinioStore(_Suite):
     store_cls = MinioStore
 
     @pytest.fixture
-    def store_kwargs(self, s3_server: S3Server, s3_suite: dict[str, Any]) -> dict[str, Any]:
-        self._admin = s3_server.admin_client()
+    def store_kwargs(
+        self, s3_like: S3Server | RGWServer, s3_suite: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._admin = s3_like.admin_client()
         return {
             "bucket": s3_suite["bucket"],
             "prefix": f"suite/{uuid.uuid4().hex}",
-            "endpoint_url": s3_server.endpoint,
+            "endpoint_url": s3_like.endpoint,
             "credentials": s3_suite["credentials"],
         }
 

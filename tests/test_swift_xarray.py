@@ -23,9 +23,13 @@ from zarrstores.swift import SwiftStore
 pytestmark = pytest.mark.filterwarnings("ignore:Consolidated metadata:UserWarning")
 
 
-@pytest.fixture(scope="module", params=["tempauth", "keystone"])
+@pytest.fixture(scope="module", params=["tempauth", "keystone", "rgw"])
 def opts(request: pytest.FixtureRequest, swift_server: SwiftServer) -> dict[str, Any]:
-    """storage_options for both kinds of auth (one login per module and kind)."""
+    """storage_options for both kinds of auth (one login per module and kind), and v1 auth
+    on Ceph RGW."""
+    if request.param == "rgw":
+        rgw = request.getfixturevalue("rgw_server")
+        return {"authurl": rgw.auth_url, "user": "test:tester", "key": "testing"}
     if request.param == "tempauth":
         return {"authurl": swift_server.auth_url, "user": "test:tester", "key": "testing"}
     env = swift_server.os_env("password")
@@ -41,9 +45,11 @@ def opts(request: pytest.FixtureRequest, swift_server: SwiftServer) -> dict[str,
     }
 
 
-@pytest.fixture(scope="module")
-def tempauth(swift_server: SwiftServer) -> dict[str, Any]:
-    return {"auth": TempAuth(swift_server.auth_url, "test:tester", "testing")}
+@pytest.fixture(scope="module", params=["swift", "rgw"])
+def tempauth(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """v1 auth on OpenStack Swift, then on Ceph RGW."""
+    server = request.getfixturevalue("swift_server" if request.param == "swift" else "rgw_server")
+    return {"auth": TempAuth(server.auth_url, "test:tester", "testing")}
 
 
 def dataset(times: int = 4, start: str = "2024-01-01") -> xr.Dataset:
@@ -189,14 +195,15 @@ def test_sharded_array_reads_partially(tempauth: dict[str, Any], swift_container
 
 
 def test_objects_under_prefix_in_swift_list(
-    swift_server: SwiftServer, tempauth: dict[str, Any], swift_container: str
+    tempauth: dict[str, Any], swift_container: str
 ) -> None:
     store = SwiftStore(swift_container, "deep/prefix", tempauth)
     zarr.group(store=store).create_array("a", shape=(4,), chunks=(2,), dtype="u1")[:] = 1
     swift = Path(sys.executable).with_name("swift")
+    st_env = {"ST_AUTH": tempauth["auth"].authurl, "ST_USER": "test:tester", "ST_KEY": "testing"}
     out = subprocess.run(
         [str(swift), "list", swift_container],
-        env={**os.environ, **swift_server.st_env()},
+        env={**os.environ, **st_env},
         capture_output=True,
         text=True,
         check=True,

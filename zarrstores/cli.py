@@ -83,6 +83,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
     from .devserver.oidc import OIDCIssuer
+    from .devserver.rgw import RGWServer
     from .devserver.s3 import S3Server
     from .devserver.swift import SwiftServer
 
@@ -91,7 +92,7 @@ def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
     keystone = args.swift and args.keystone
     with contextlib.ExitStack() as stack:
         issuer = None
-        if args.s3 or keystone:  # Keystone is federated with the issuer S3's STS trusts
+        if args.s3 or keystone or args.rgw:  # Keystone is federated with the issuer STS trusts
             issuer = stack.enter_context(OIDCIssuer())
             token_file = Path(args.token_file or (base or Path.cwd() / ".zarrstores") / "token")
             token_file.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +118,10 @@ def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
         if args.s3:
             s3 = stack.enter_context(S3Server(issuer, base / "s3" if base else None))
             exports |= {"AWS_ENDPOINT_URL": s3.endpoint, "AWS_DEFAULT_REGION": s3.region}
+        if args.rgw:
+            rgw = stack.enter_context(RGWServer(issuer, base / "rgw" if base else None))
+            both = rgw.st_env() | rgw.sts_env(token_file)
+            exports |= {("%" if args.swift or args.s3 else "") + k: v for k, v in both.items()}
         yield exports
 
 
@@ -126,17 +131,18 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    if not (args.swift or args.s3):
-        raise ZarrstoresError("nothing to serve: drop --no-swift or --no-s3")
+    if not (args.swift or args.s3 or args.rgw):
+        raise ZarrstoresError("nothing to serve: drop --no-swift or --no-s3, or add --rgw")
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     try:
         with _servers(args) as exports:
-            plain = {k: v for k, v in exports.items() if not k.startswith("#")}
+            plain = {k: v for k, v in exports.items() if k[0] not in "#%"}
             keystone = {
                 k[1:]: v for k, v in exports.items() if k.startswith("#") and k[1:2] != "#"
             }
             oidc = {k[2:]: v for k, v in exports.items() if k.startswith("##")}
+            rgw = {k[1:]: v for k, v in exports.items() if k.startswith("%")}
             lines = [f"# zarrstores local servers (ready in {time.monotonic() - started:.1f} s)"]
             lines.append(format_exports(plain))
             if keystone:
@@ -150,6 +156,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                     "ST_KEY first):"
                 )
                 lines += ["# " + line for line in format_exports(oidc).splitlines()]
+            if rgw:
+                lines.append("# Ceph RGW (Swift, and S3 with STS) instead of the servers above:")
+                lines += ["# " + line for line in format_exports(rgw).splitlines()]
             lines.append("# Ctrl-C stops the servers.")
             text = "\n".join(lines)
             if args.env_file:
@@ -188,6 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-swift", dest="swift", action="store_false", help="no Swift")
     s.add_argument("--no-keystone", dest="keystone", action="store_false", help="no Keystone")
     s.add_argument("--no-s3", dest="s3", action="store_false", help="no S3/STS server")
+    s.add_argument("--rgw", action="store_true", help="also Ceph RGW (needs the Ceph packages)")
     s.add_argument("--token-file", help="where to keep the OIDC token (default: DIR/token)")
     s.add_argument("--refresh", type=float, default=300, help="rewrite the token every N s")
     s.add_argument("--token-life", type=float, default=3600, help="token lifetime in s")

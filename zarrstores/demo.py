@@ -111,14 +111,33 @@ def local_servers(workdir: Path) -> Iterator[dict[str, str]]:
         }
 
 
-def run(demo: Demo, workdir: Path) -> None:
-    """Every step of the demo."""
+@contextlib.contextmanager
+def rgw_servers(workdir: Path) -> Iterator[dict[str, str]]:
+    """An OIDC issuer and a Ceph RGW with Swift and S3+STS; yields the variables to export."""
+    from .devserver.oidc import OIDCIssuer
+    from .devserver.rgw import RGWServer
+
+    with contextlib.ExitStack() as stack:
+        issuer = stack.enter_context(OIDCIssuer())
+        rgw = stack.enter_context(RGWServer(issuer, workdir / "rgw"))
+        token_file = workdir / "token"
+        stack.enter_context(issuer.refresh_token_file(token_file, every=5))
+        yield rgw.st_env() | rgw.sts_env(token_file)
+
+
+def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
+    """Every step of the demo (``rgw``: both on one Ceph RGW)."""
     from . import MinioStore, SwiftStore, is_public, make_private, make_public
     from .auth import AuthError
 
-    demo.say("Starting local servers: OpenStack Swift, an OIDC issuer, S3 with STS")
+    # Ceph RGW keeps Swift containers and S3 buckets under one set of names.
+    bucket = f"{BUCKET}-s3" if rgw else BUCKET
+    servers = "Ceph RGW (Swift and S3 with STS), an OIDC issuer" if rgw else (
+        "OpenStack Swift, an OIDC issuer, S3 with STS"
+    )
+    demo.say(f"Starting local servers: {servers}")
     started = time.monotonic()
-    with local_servers(workdir) as env:
+    with (rgw_servers if rgw else local_servers)(workdir) as env:
         os.environ.update(env)
         print(f"    ready in {time.monotonic() - started:.1f} s; exported:")
         for name in env:
@@ -143,18 +162,18 @@ def run(demo: Demo, workdir: Path) -> None:
 
         demo.say(
             f"S3 (OIDC token from $BEARER_TOKEN_FILE exchanged via STS): "
-            f"ds.to_zarr(MinioStore({BUCKET!r}, {PREFIX!r}))"
+            f"ds.to_zarr(MinioStore({bucket!r}, {PREFIX!r}))"
         )
-        print(f"    $ mc mb local/{BUCKET}   # here: fsspec.filesystem('minio').mkdir({BUCKET!r})")
-        fsspec.filesystem("minio").mkdir(BUCKET)
-        s3 = MinioStore(BUCKET, PREFIX)
+        print(f"    $ mc mb local/{bucket}   # here: fsspec.filesystem('minio').mkdir({bucket!r})")
+        fsspec.filesystem("minio").mkdir(bucket)
+        s3 = MinioStore(bucket, PREFIX)
         write_with_progress(ds, s3, "s3")
         demo.check(
             "read back from S3 equals the dataset", lambda: xr.open_zarr(s3).load().identical(ds)
         )
         demo.check(
-            "the same by URL: xr.open_zarr('minio://demo/climate.zarr')",
-            lambda: xr.open_zarr(f"minio://{BUCKET}/{PREFIX}").load().identical(ds),
+            f"the same by URL: xr.open_zarr('minio://{bucket}/{PREFIX}')",
+            lambda: xr.open_zarr(f"minio://{bucket}/{PREFIX}").load().identical(ds),
         )
         print(f"    STS exchanges so far: {s3.credentials.exchanges}")
 
@@ -176,7 +195,7 @@ def run(demo: Demo, workdir: Path) -> None:
         demo.check(
             "anonymous xr.open_zarr('minio://...', storage_options={'anon': True, ...})",
             lambda: (
-                xr.open_zarr(f"minio://{BUCKET}/{PREFIX}", storage_options=s3_anon)
+                xr.open_zarr(f"minio://{bucket}/{PREFIX}", storage_options=s3_anon)
                 .load()
                 .identical(ds)
             ),
@@ -194,7 +213,7 @@ def run(demo: Demo, workdir: Path) -> None:
         )
         demo.expect_error(
             "anonymous S3 read",
-            lambda: xr.open_zarr(f"minio://{BUCKET}/{PREFIX}", storage_options=s3_anon),
+            lambda: xr.open_zarr(f"minio://{bucket}/{PREFIX}", storage_options=s3_anon),
             (PermissionError, AuthError),
         )
 
@@ -216,20 +235,21 @@ def run(demo: Demo, workdir: Path) -> None:
         )
         print("    With mc (or aws, rclone), take temporary keys from the same token:")
         print('      $ eval "$(zarrstores env s3 --alias local)"')
-        print(f"      $ mc ls local/{BUCKET}/{PREFIX}/")
-        print(f"      $ aws s3 ls s3://{BUCKET}/{PREFIX}/")
+        print(f"      $ mc ls local/{bucket}/{PREFIX}/")
+        print(f"      $ aws s3 ls s3://{bucket}/{PREFIX}/")
 
         demo.say("Stopping the servers")
 
 
-def main() -> int:
-    """Run the demo; 0 only if every check passed."""
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo (``--rgw``: on a local Ceph RGW); 0 only if every check passed."""
+    rgw = "--rgw" in (sys.argv[1:] if argv is None else argv)
     # zarr notes at every consolidation that v3 has no consolidated metadata in its spec yet
     warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
     demo = Demo()
     with tempfile.TemporaryDirectory(prefix="zarrstores-demo-") as tmp:
         try:
-            run(demo, Path(tmp))
+            run(demo, Path(tmp), rgw=rgw)
         except Exception as e:
             print(f"\nFAIL the demo stopped: {type(e).__name__}: {e}", flush=True)
             demo.failed.append("unexpected error")

@@ -399,7 +399,7 @@ def s3_credentials(
     if mc_alias_name:
         return provider, endpoint_url
     sts_options = {
-        "role_arn": role_arn,
+        "role_arn": role_arn or env.get("AWS_ROLE_ARN") or None,
         "duration": duration,
         "session_policy": session_policy,
         "verify": verify,

@@ -33,6 +33,16 @@ _HINTS = {
 }
 
 
+_ROLE_HINT_WITHOUT = (
+    "the token grants no policy here (its `policy` claim) and no role was named: pass "
+    "role_arn= or set AWS_ROLE_ARN (Ceph RGW always needs a role)"
+)
+_ROLE_HINT_WITH = (
+    "the role was refused: check role_arn / AWS_ROLE_ARN, and that the role trusts the "
+    "token's issuer and audience (aud)"
+)
+
+
 def _session_name() -> str:
     name = f"zarrstores-{getpass.getuser()}-{os.getpid()}"
     return re.sub(r"[^\w+=,.@-]", "-", name)[:64]
@@ -110,11 +120,16 @@ def assume_role_with_web_identity(
             status=r.status_code,
         ) from None
     if r.status_code != 200 or _local(root.tag) == "ErrorResponse":
+        # MinIO answers <ErrorResponse><Error>..., Ceph RGW a bare S3-style <Error> with an
+        # empty Message, and AccessDenied for every refusal (token, audience, role).
         code = _find(root, "Code") or "Unknown"
         message = _find(root, "Message") or ""
         hint = _HINTS.get(code, "")
+        if code == "AccessDenied":
+            hint = _ROLE_HINT_WITH if role_arn else _ROLE_HINT_WITHOUT
         raise STSError(
-            f"STS AssumeRoleWithWebIdentity at {endpoint_url} failed: {code}: {message}"
+            f"STS AssumeRoleWithWebIdentity at {endpoint_url} failed: {code}"
+            + (f": {message}" if message else "")
             + (f" ({hint})" if hint else ""),
             code=code,
             status=r.status_code,

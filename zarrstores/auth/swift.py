@@ -147,7 +147,9 @@ class TempAuth(SwiftAuth):
                 f"Swift auth at {self.authurl} rejected user {self.user!r} ({r.status_code}): "
                 "check ST_USER / ST_KEY (user is 'account:user', key is its password)"
             )
-        if r.status_code != 200 or "X-Storage-Url" not in r.headers:
+        # Swift answers 200, Ceph RGW 204: any 2xx with the two headers is a login.
+        login = all(h in r.headers for h in ("X-Storage-Url", "X-Auth-Token"))
+        if not 200 <= r.status_code < 300 or not login:
             raise SwiftAuthError(
                 f"{self.authurl} answered {r.status_code} without X-Storage-Url: is it a Swift "
                 "v1 auth URL (usually ending in /auth/v1.0)?"

@@ -64,14 +64,18 @@ def _is_free(port: int) -> bool:
     return True
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: the kernel sends SIGTERM to it when the process that
-    # started it dies, so a killed test run leaves no server behind. (The signal follows the
-    # starting *thread*: start servers from a thread that lives as long as they should.)
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    os.setpgrp()
+def _die_with_parent(death_signal: int) -> Callable[[], None]:
+    def prepare() -> None:
+        # Runs in the child before exec: the kernel sends it ``death_signal`` when the process
+        # that started it dies, so a killed test run leaves no server behind. (The signal
+        # follows the starting *thread*: start servers from a thread that lives as long as
+        # they should.)
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, death_signal)
+        os.setpgrp()
+
+    return prepare
 
 
 def spawn(
@@ -80,8 +84,10 @@ def spawn(
     log: Path,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    death_signal: int = signal.SIGTERM,
 ) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in its own process group, output to ``log``, dying with this process."""
+    """Start ``cmd`` in its own process group, output to ``log``, dying with this process
+    (it gets ``death_signal`` when this process ends)."""
     logf = open(log, "ab")  # noqa: SIM115 - owned by the child; closed here right after fork
     try:
         return subprocess.Popen(
@@ -91,7 +97,7 @@ def spawn(
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=cwd,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent(death_signal),
         )
     finally:
         logf.close()

@@ -6,6 +6,9 @@ any claims, including broken ones, and S3 servers with STS can verify them again
 
 from __future__ import annotations
 
+import base64
+import datetime
+import hashlib
 import json
 import os
 import threading
@@ -16,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from jwt.algorithms import RSAAlgorithm
 
 from ._proc import LocalServer
@@ -31,11 +37,30 @@ def _rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+def _self_signed_der(key: rsa.RSAPrivateKey) -> bytes:
+    """A self-signed certificate for ``key`` (DER): Ceph RGW checks tokens against ``x5c``."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "zarrstores test issuer")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
 class OIDCIssuer(LocalServer):
     """An OIDC issuer on ``http://127.0.0.1:<port>``, serving from construction until ``stop()``.
 
     Serves ``/.well-known/openid-configuration`` and ``/jwks.json``; ``mint()`` makes RS256
-    tokens signed with the key published there (header ``kid``). Use it as a context manager.
+    tokens signed with the key published there (header ``kid``), with a self-signed certificate
+    for it in ``x5c`` (``thumbprint``: its SHA-1, as IAM's OIDC providers want it). Use it as a
+    context manager.
     """
 
     def __init__(self, *, audience: str = "zarrstores", client_id: str = "zarrstores") -> None:
@@ -43,6 +68,8 @@ class OIDCIssuer(LocalServer):
         self.client_id = client_id
         self.kid = f"zarrstores-test-{uuid.uuid4().hex[:8]}"
         self._key = _rsa_key()
+        self._cert_der = _self_signed_der(self._key)
+        self.thumbprint = hashlib.sha1(self._cert_der, usedforsecurity=False).hexdigest()
         self._wrong_key: rsa.RSAPrivateKey | None = None  # made on first bad_signature mint
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -75,6 +102,7 @@ class OIDCIssuer(LocalServer):
         """The JSON Web Key Set with the one public signing key."""
         jwk = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
         jwk.update(kid=self.kid, use="sig", alg="RS256")
+        jwk["x5c"] = [base64.b64encode(self._cert_der).decode()]
         return {"keys": [jwk]}
 
     # -- tokens ------------------------------------------------------------------------------

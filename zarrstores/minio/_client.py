@@ -60,9 +60,12 @@ _HINTS = {
     "secret= (AWS_SECRET_ACCESS_KEY)",
     "PreconditionFailed": "the object changed while it was read: read it again",
     "KeyTooLongError": "S3 keys have at most 1024 bytes, with the prefix: use a shorter key",
+    # Ceph RGW's answer to a key over 1024 bytes
+    "InvalidObjectName": "S3 keys have at most 1024 bytes, with the prefix: use a shorter key",
 }
 _STATUS = re.compile(r"status code: (\d{3})")
 _TAG = re.compile(r"<(Code|Message)>([^<]*)</\1>")
+_PROBE = "zarrstores-credentials-check"  # a folder listed to learn whether creds are let in
 
 
 class S3Error(StorageError):
@@ -140,6 +143,9 @@ def s3_error(
             hint = f"These credentials ({who}) do not allow writing here: read-only access?"
         else:
             hint = f"These credentials ({who}) do not allow {action} here."
+        static = not (provider.can_refresh or isinstance(provider, AnonymousS3))
+        if code == "AccessDenied" and static:
+            hint += " Or they are wrong: Ceph RGW with STS says AccessDenied to those too."
         text = f"{method} {where} denied ({detail}). {hint}"
         return S3PermissionError(text, status=status or 403, code=code)
     return error_for_status(
@@ -313,7 +319,8 @@ class S3Client:
     async def rejects(self, bucket: str, creds: S3Credentials | None) -> bool:
         """Whether the server refuses ``creds`` as expired or unknown (asked with a listing
         signed with exactly these). SeaweedFS answers AccessDenied, not InvalidAccessKeyId, to
-        a request whose session ends while it is being checked: this tells the two apart."""
+        a request whose session ends while it is being checked: this tells the two apart.
+        Refreshable credentials refused there with AccessDenied are exchanged anew to tell."""
         if creds is None:
             return False
         options = self.store_options()
@@ -327,10 +334,24 @@ class S3Client:
             **options,
         )
         try:
-            await obstore.list_with_delimiter_async(probe, "zarrstores-credentials-check")
+            await obstore.list_with_delimiter_async(probe, _PROBE)
         except Exception as e:
-            return _parse(e)[1] in EXPIRED_CODES
-        return False
+            code = _parse(e)[1]
+            if code != "AccessDenied" or not self.provider.can_refresh:
+                return code in EXPIRED_CODES
+        else:
+            return False
+        # Ceph RGW answers AccessDenied to every session it no longer accepts (expired, role
+        # gone): when a session exchanged anew is let in, the old one was the problem.
+        fresh = await self.provider.arefresh_after_failure(creds)
+        if fresh is creds:
+            return False
+        self._stores.pop(bucket, None)
+        try:
+            await obstore.list_with_delimiter_async(self.store(bucket), _PROBE)
+        except Exception:
+            return False
+        return True
 
     async def _bucket_missing(self, bucket: str) -> bool:
         try:
@@ -369,9 +390,14 @@ class S3Client:
                 return slice_whole(bytes(whole), start, end)
             return bytes(await result.bytes_async())
 
-        return await self.call(
-            "GET", bucket, key, send, missing=lambda status, _: None if status == 404 else b""
-        )
+        try:
+            return await self.call(
+                "GET", bucket, key, send, missing=lambda status, _: None if status == 404 else b""
+            )
+        except PermissionError:
+            if await self._denied_but_missing(bucket, key):
+                return None
+            raise
 
     async def head_object(self, bucket: str, key: str) -> int | None:
         """The object's size, None if it is missing."""
@@ -379,7 +405,25 @@ class S3Client:
         async def send(store: S3Store) -> int:
             return int((await obstore.head_async(store, key))["size"])
 
-        return await self.call("HEAD", bucket, key, send, missing=lambda *_: None)
+        try:
+            return await self.call("HEAD", bucket, key, send, missing=lambda *_: None)
+        except PermissionError:
+            if await self._denied_but_missing(bucket, key):
+                return None
+            raise
+
+    async def _denied_but_missing(self, bucket: str, key: str) -> bool:
+        """Whether a refused read was of a key that does not exist, as a listing with the same
+        credentials shows. Without the right to list the whole bucket, S3 (AWS, Ceph RGW)
+        answers 403, not 404, for a missing key: a public prefix's readers meet that when
+        zarr probes for metadata files. A listing refused too leaves the refusal standing."""
+        try:
+            async for name, _ in self.list_objects(bucket, key, delimiter="/"):
+                if name == key:
+                    return False
+        except PermissionError:
+            return False
+        return True
 
     async def put_object(self, bucket: str, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``; the server checks it against its SHA-256 and stores

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -65,7 +66,12 @@ def get_credentials(
     The keyword names of ``pyarrow.fs.S3FileSystem(endpoint_override=endpoint, **creds)``
     (without ``region`` pyarrow would ask AWS where the bucket is). They expire
     (``duration``, one hour by default): call again for fresh ones.
+
+    Sets ``AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED`` unless it is set: pyarrow's AWS
+    SDK would otherwise send checksums in streamed trailers, which S3 servers other than AWS
+    refuse (Ceph RGW before Squid answers 400 or 411 to every multipart upload).
     """
+    os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "WHEN_REQUIRED")
     provider, _ = credentials_from_options(endpoint, token, options)
     creds = provider.get()
     keys = {"anonymous": True} if creds is None else creds.as_dict()

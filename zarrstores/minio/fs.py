@@ -260,6 +260,12 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             # A part's SHA-256 needs an upload created with one; MD5 needs nothing.
             md5 = hashlib.md5(body, usedforsecurity=False).digest()
             kwargs.setdefault("ContentMD5", base64.b64encode(md5).decode())
+        if method == "create_bucket":
+            # s3fs sends the region as LocationConstraint; a server whose zone is named
+            # otherwise (Ceph RGW: "default") refuses the default one, as AWS does for it.
+            config = kwargs.get("CreateBucketConfiguration") or {}
+            if config.get("LocationConstraint") == DEFAULT_REGION:
+                kwargs.pop("CreateBucketConfiguration")
         for attempt in range(_MAX_REFRESHES + 1):
             used = await self.credentials.aget()
             try:
@@ -445,7 +451,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         return s3_error(
             status,
             code,
-            error.response.get("Error", {}).get("Message", ""),
+            error.response.get("Error", {}).get("Message") or "",  # None for RGW's empty <Message/>
             method={"GET": "GET", "HEAD": "HEAD", "LIST": "GET"}.get(name, name)
             if subresource
             else method,

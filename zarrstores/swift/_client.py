@@ -42,7 +42,7 @@ from .._transport import (
     slice_whole,
     tls_error_text,
 )
-from ..auth import SwiftAuth, SwiftAuthError, SwiftCredentials, swift_auth
+from ..auth import AnonymousSwift, SwiftAuth, SwiftAuthError, SwiftCredentials, swift_auth
 from ..auth._secret import redact
 
 __all__ = [
@@ -108,7 +108,6 @@ class Capabilities:
     """What the cluster's ``/info`` says (defaults when it is not published)."""
 
     bulk_delete: int = 0  # max names per bulk-delete request; 0 = no bulk delete
-    listing_limit: int | None = None
     max_file_size: int | None = None
     max_manifest_segments: int = 1000
 
@@ -331,6 +330,9 @@ class SwiftClient:
                 f"Swift rejected the credentials ({self.auth.describe()}) for {op} in container "
                 f"{container!r} (401 Unauthorized), even after authenticating again"
             )
+        elif status == 403 and isinstance(self.auth, AnonymousSwift):
+            # Ceph RGW answers 403 (Swift: 401) to anonymous requests on a private container.
+            text = f"{op} in container {container!r}: {self.auth._rejected()}"
         elif status == 403:
             text = (
                 f"Swift refused {op} in container {container!r} (403 Forbidden): "
@@ -339,6 +341,8 @@ class SwiftClient:
             )
         else:
             hint = _HINTS.get(status, "") if status != 400 or "name" in message.lower() else ""
+            if status == 400 and "InvalidBucketName" in message:
+                hint = "Ceph RGW takes container names of 3-255 characters: use a longer name"
             text = f"Swift answered {status} to {method} {where} ({op})"
             text += (f": {message}" if message else "") + (f" ({hint})" if hint else "")
         return error_for_status(text, status, kinds=_KINDS)
@@ -356,11 +360,14 @@ class SwiftClient:
                 if resp.status == 200:
                     info = await resp.json(content_type=None)
                     swift = info.get("swift", {})
+                    # Ceph RGW publishes ``"bulk_delete": {}``: Swift's default limit applies.
+                    bulk = info.get("bulk_delete")
                     caps = Capabilities(
-                        bulk_delete=int(
-                            info.get("bulk_delete", {}).get("max_deletes_per_request", 0)
+                        bulk_delete=(
+                            int(bulk.get("max_deletes_per_request", _BULK_DELETE_DEFAULT))
+                            if isinstance(bulk, dict)
+                            else 0
                         ),
-                        listing_limit=swift.get("container_listing_limit"),
                         max_file_size=swift.get("max_file_size"),
                         max_manifest_segments=int(
                             info.get("slo", {}).get("max_manifest_segments", 1000)
@@ -461,6 +468,9 @@ class SwiftClient:
         path = quote_name(container, name)
         # 412 means "exists" only for an exclusive write; otherwise it is an error to report.
         accept = (404, 412) if "If-None-Match" in headers else (404,)
+        if "If-None-Match" in headers and await self.head(container, name) is not None:
+            # Ceph RGW's Swift API ignores If-None-Match and would overwrite.
+            raise FileExistsError(f"swift://{container}/{name} exists")
         put = functools.partial(
             self.request,
             "PUT",
@@ -601,7 +611,15 @@ class SwiftClient:
             query="?multipart-manifest=get",
             accept=(404,),
         )
-        if reply.status == 404 or not _is_slo(reply.headers):
+        if reply.status == 404:
+            return {}
+        if not reply.body.strip():
+            # Ceph RGW answers an empty body: the segments are found by the names SloWriter
+            # gives them, so only SLOs written here are covered.
+            segments = f"{container}_segments"
+            listing = self.list(segments, f"{name}/slo/")
+            return {segments: [entry["name"] async for entry in listing]}
+        if not _is_slo(reply.headers):
             return {}
         out: dict[str, list[str]] = {}
         for seg in json.loads(reply.body):
@@ -620,10 +638,14 @@ class SwiftClient:
     ) -> AsyncIterator[dict[str, Any]]:
         """Swift's listing entries (``name``/``bytes``/``hash``/``slo_etag``... or ``subdir``)
         under ``prefix``, paged with markers until complete (or ``limit`` entries). A missing
-        container lists nothing."""
-        page_size = (await self.capabilities()).listing_limit
+        container lists nothing. Pages end only with an empty one: Ceph RGW may answer fewer
+        entries than asked (or than ``/info`` says) while more remain."""
         marker = ""
         path = quote_name(container)
+        if isinstance(self.auth, AnonymousSwift):
+            # Ceph RGW redirects an anonymous ``container`` to ``container/`` and drops the
+            # query (format, marker) on the way: ask for the second form at once.
+            path += "/"
         while True:
             query = "?format=json"
             if prefix:
@@ -641,13 +663,26 @@ class SwiftClient:
                 return
             page = json.loads(reply.body) if reply.body else []
             for entry in page:
+                if entry.get("hash") == _EMPTY_MD5 and entry.get("bytes"):
+                    entry = await self._slo_entry(container, entry)
                 yield entry
             if limit:
                 limit -= len(page)
-            if not page or limit == 0 or (page_size and len(page) < page_size):
+            if not page or limit == 0:
                 return
             last = page[-1]
             marker = last.get("name") or last.get("subdir")
+
+    async def _slo_entry(self, container: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """A listing entry with the size and ETag of the whole object. Ceph RGW lists an SLO
+        with its manifest's own size and the MD5 of nothing (which no non-empty object has)
+        and without ``slo_etag``: the object's HEAD says what it is."""
+        headers = await self.head(container, entry["name"])
+        if headers is None or not _is_slo(headers):
+            return entry
+        etag = headers.get("ETag", "").strip('"')
+        size = int(headers.get("Content-Length", entry["bytes"]))
+        return {**entry, "bytes": size, "hash": etag, "slo_etag": etag}
 
     async def list_containers(self) -> list[dict[str, Any]]:
         """The account's containers (``name``, ``count``, ``bytes``), every page."""
@@ -679,7 +714,17 @@ class SwiftClient:
             return
         future = state.creating[container] = asyncio.get_running_loop().create_future()
         try:
-            await self.request("PUT", quote_name(container), op="create", container=container)
+            reply = await self.request(
+                "PUT", quote_name(container), op="create", container=container, accept=(409,)
+            )
+            if reply.status == 409 and not await self._container_is_ours(container):
+                raise SwiftError(
+                    f"swift://{container} cannot be created: the name is taken by another "
+                    "account (Ceph RGW shares container names between accounts); choose "
+                    "another name",
+                    status=409,
+                )
+            # 409 otherwise: Ceph RGW's answer for an existing container whose ACL differs.
             future.set_result(None)
         except BaseException as e:
             future.set_exception(e)
@@ -687,6 +732,12 @@ class SwiftClient:
             raise
         finally:
             del state.creating[container]
+
+    async def _container_is_ours(self, container: str) -> bool:
+        reply = await self.request(
+            "HEAD", quote_name(container), op="stat", container=container, accept=(403, 404)
+        )
+        return reply.status < 300
 
     async def delete_container(self, container: str) -> None:
         """Delete an empty container; ``OSError`` when it holds objects."""
@@ -827,6 +878,8 @@ class SloWriter:
         if self.exclusive:
             headers["If-None-Match"] = "*"
         replaced = await self.client.slo_segments(self.container, self.name)
+        own = {name for name, _, _ in self._segments.values()}
+        replaced = {c: [n for n in names if n not in own] for c, names in replaced.items()}
         await self.client._put(
             self.container,
             self.name,
@@ -884,8 +937,13 @@ def _origin(url: str) -> str:
     return f"{u.scheme}://{u.host}:{u.port}" if u.host else url
 
 
+_EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
+_BULK_DELETE_DEFAULT = 10000  # Swift's max_deletes_per_request when /info names no limit
+
+
 def _info_url(storage_url: str) -> str:
-    """``/info`` lives at the proxy's root, in front of ``/v1/<account>``."""
-    i = storage_url.find("/v1/")
+    """``/info`` lives in front of ``/v1/<account>`` (Ceph RGW: ``/swift/info`` in front of
+    ``/swift/v1``, with or without an account)."""
+    i = (storage_url.rstrip("/") + "/").find("/v1/")
     base = storage_url[:i] if i >= 0 else _origin(storage_url)
     return f"{base}/info"

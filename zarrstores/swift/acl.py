@@ -8,6 +8,7 @@ container, where large objects keep their parts, follows, so they stay readable 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,6 +64,10 @@ def toggle_public(target: Target, storage_options: Mapping[str, Any] | None = No
     return sync(toggle())
 
 
+# An account segment starts with a reseller prefix (AUTH_ and the like are upper case).
+_ACCOUNT = re.compile(r"^[A-Z]+_")
+
+
 def _resolve(target: Target, options: Mapping[str, Any] | None) -> tuple[SwiftClient, str]:
     if isinstance(target, SwiftStore):
         return target.client, target.container
@@ -74,11 +79,14 @@ def _resolve(target: Target, options: Mapping[str, Any] | None) -> tuple[SwiftCl
     elif target.startswith(("http://", "https://")):
         head, sep, rest = target.partition("/v1/")
         account, _, path = rest.partition("/")
+        if not _ACCOUNT.match(account):
+            # Ceph RGW's account-less form: https://host/swift/v1/container/...
+            account, path = "", rest
         container = path.strip("/").split("/")[0]
-        if not sep or not account or not container:
+        if not sep or not container:
             raise ValueError(f"{target!r} is not a Swift URL like https://host/v1/AUTH_x/container")
         if not {"auth", "storage_url", "preauthurl"} & opts.keys():
-            opts["storage_url"] = f"{head}/v1/{account}"
+            opts["storage_url"] = f"{head}/v1/{account}".rstrip("/")
     else:
         container = target.strip("/")
         if "/" in container:
@@ -109,7 +117,10 @@ async def _change(client: SwiftClient, container: str, *, public: bool) -> None:
         new = [*kept, *PUBLIC_ENTRIES] if public else kept
         if new == acl:
             continue
-        headers = {"X-Container-Read": ",".join(new)} if new else {"X-Remove-Container-Read": "1"}
+        # An empty value removes the ACL; Ceph RGW ignores X-Remove-Container-Read.
+        headers = {"X-Container-Read": ",".join(new)}
+        if not new:
+            headers["X-Remove-Container-Read"] = "1"
         try:
             await client.post_container(name, headers)
         except PermissionError as e:
