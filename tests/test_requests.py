@@ -110,3 +110,28 @@ def test_open_consolidated_round_trips(backend: Backend, way: str, zarr_format: 
     requests = storage_requests(backend, since)
     assert 1 <= len(requests) <= OPEN_REQUESTS[zarr_format], requests
     assert sorted(opened.data_vars) == sorted(local.data_vars)
+
+
+@pytest.mark.parametrize("way", ["store", "url"])
+def test_max_concurrency_bounds_requests_in_flight(backend: Backend, way: str) -> None:
+    name = f"limited-{uuid.uuid4().hex[:8]}"
+    values = np.arange(24 * CHUNK, dtype="int32")
+    zarr.create_array(backend.store(name), shape=values.shape, chunks=(CHUNK,), dtype="int32")[
+        :
+    ] = values
+    # Every chunk read waits at the proxy, so that zarr's 24 reads overlap if let through.
+    backend.proxy.inject("delay", count=0, delay=0.2, method="GET", path_contains="/c/")
+    peaks = {}
+    with zarr.config.set({"async.concurrency": 24}):
+        for limit in (3, 24):
+            if way == "store":
+                store = backend.store(name, faulty=True, max_concurrency=limit)
+                array = zarr.open_array(store, mode="r")
+            else:
+                options = {**url_options(backend), "max_concurrency": limit}
+                array = zarr.open_array(url_of(backend, name), mode="r", storage_options=options)
+            backend.proxy.peak_live = 0
+            np.testing.assert_array_equal(array[:], values)
+            peaks[limit] = backend.proxy.peak_live
+    assert peaks[3] <= 3, peaks
+    assert peaks[24] > 3, peaks  # without the limit the reads do overlap: the count sees it

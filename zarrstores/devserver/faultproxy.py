@@ -54,7 +54,8 @@ class FaultProxy(LocalServer):
 
     ``inject(kind, ...)`` arms a fault; ``down()`` refuses connections and breaks those in
     flight until ``up()``. ``requests`` counts requests seen, ``injected`` the faults applied
-    by kind, ``seen`` holds ``(method, path, what happened)`` for each request.
+    by kind, ``seen`` holds ``(method, path, what happened)`` for each request, ``peak_live``
+    the most connections open at once (requests in flight: one request per connection).
     """
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
@@ -64,6 +65,7 @@ class FaultProxy(LocalServer):
         self.url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
         self.injected: Counter[str] = Counter()
         self.seen: list[tuple[str, str, str]] = []
+        self.peak_live = 0
         self._ssl = ssl
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -158,6 +160,7 @@ class FaultProxy(LocalServer):
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._live.add(writer)
+        self.peak_live = max(self.peak_live, len(self._live))
         try:
             await self._serve_one(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):

@@ -167,6 +167,8 @@ class SwiftClient:
     ) -> None:
         if segment_size < 1:
             raise ValueError(f"segment_size must be positive, got {segment_size}")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
         self.auth = auth
         self.segment_size = segment_size
         self.max_concurrency = max_concurrency
