@@ -36,7 +36,7 @@ log = logging.getLogger("zarrstores.minio")
 T = TypeVar("T")
 
 DEFAULT_REGION = "us-east-1"
-DEFAULT_CONCURRENCY = 64
+DEFAULT_CONCURRENCY = 32
 """Requests in flight per store and event loop (chosen at +30 ms round trip: see
 docs/performance.md)."""
 # What servers answer to session keys they no longer accept: MinIO says ExpiredToken,

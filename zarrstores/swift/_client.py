@@ -161,7 +161,7 @@ class SwiftClient:
         auth: SwiftAuth,
         *,
         segment_size: int = DEFAULT_SEGMENT_SIZE,
-        max_concurrency: int = 64,
+        max_concurrency: int = 32,  # chosen at +30 ms round trip: docs/performance.md
         retry: RetryPolicy = DEFAULT_RETRY,
         proxy: str | None = None,
     ) -> None:
