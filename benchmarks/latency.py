@@ -393,6 +393,41 @@ def run_sweep(
     return results
 
 
+# -- memory of one large object ------------------------------------------------------------
+def run_memory(
+    servers: BenchServers, links: Links, *, sizes: tuple[int, ...], log: Callable[[str], None]
+) -> list[Result]:
+    """Each store's ``get`` of a whole object of each size (MiB): peak memory above the
+    object's own size shows the copies a read holds at once (1.0x: one copy)."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    results = []
+    for backend, ways in (("swift", swift_ways(servers)), ("s3", s3_ways(servers))):
+        for size in sizes:
+            blob = np.random.default_rng(size).bytes(size * MiB)
+            for way in ways:
+                result = Result(backend, f"get one {size} MiB object", way.name, way.role)
+                store = way.make(links.counting_base(backend))
+                try:
+                    buffer = default_buffer_prototype().buffer.from_bytes(blob)
+                    sync(store.set("big", buffer))
+                    del buffer
+                    with counted(result, links.counting[backend]):
+                        got = sync(store.get("big", default_buffer_prototype()))
+                        del got
+                except Exception as e:
+                    result.failed = f"{type(e).__name__}: {e}".splitlines()[0][:160]
+                finally:
+                    close_store(store)
+                results.append(result)
+                log(
+                    f"  memory {backend} {way.name} {size} MiB: traced "
+                    f"{result.traced_peak / MiB:.0f} MiB, RSS +{result.rss_peak / MiB:.0f} MiB"
+                )
+    return results
+
+
 # -- the report -----------------------------------------------------------------------------
 def _table(results: list[Result], *, memory: bool) -> list[str]:
     head = ["contender", "median s", "x best other"]
@@ -408,7 +443,8 @@ def _table(results: list[Result], *, memory: bool) -> list[str]:
         if r.failed:
             lines.append(f"| {name} | failed: {r.failed} |" + " |" * (len(head) - 2))
             continue
-        cells = [name, f"{r.median:.3f}", f"{best / r.median:.2f}x" if best else ""]
+        timed = f"{r.median:.3f}" if r.seconds else ""
+        cells = [name, timed, f"{best / r.median:.2f}x" if best and r.seconds else ""]
         if memory:
             cells += [
                 str(r.requests),
@@ -460,7 +496,7 @@ def report(sections: dict[str, list[Result]], *, mib: int, reps: int, took: floa
         for (backend, scenario), rows in groups.items():
             out.append(f"### {'Swift' if backend == 'swift' else 'S3'}: {scenario}")
             out.append("")
-            out += _table(rows, memory=section == "Arrays")
+            out += _table(rows, memory=section != "open_zarr" and not section.startswith("Conc"))
             out.append("")
     return "\n".join(out)
 
@@ -486,6 +522,11 @@ def main() -> None:
             if "open" in only:
                 print("open_zarr")
                 sections["open_zarr"] = run_open(servers, links, reps=args.reps, log=print)
+            if "memory" in only:
+                print("Memory of one large object")
+                sections["Memory: get of one object"] = run_memory(
+                    servers, links, sizes=(64, 256), log=print
+                )
             if "sweep" in only:
                 print("Concurrency sweep")
                 sections["Concurrency sweep (zarr async.concurrency 128)"] = run_sweep(

@@ -360,14 +360,21 @@ class S3Client:
 
     # -- operations -----------------------------------------------------------------------------
     async def get_object(
-        self, bucket: str, key: str, byte_range: tuple[int, int | None] | None = None
-    ) -> bytes | None:
+        self,
+        bucket: str,
+        key: str,
+        byte_range: tuple[int, int | None] | None = None,
+        *,
+        view: bool = False,
+    ) -> bytes | memoryview | None:
         """The object's bytes (``byte_range``: start, exclusive end, negative start = suffix),
-        None if it is missing; b"" for a range past its end."""
+        None if it is missing; b"" for a range past its end. ``view``: a memoryview of
+        obstore's buffer instead of a copy as ``bytes`` (one copy in memory, not two)."""
+        wrap: Callable[[Any], bytes | memoryview] = memoryview if view else bytes
 
-        async def send(store: S3Store) -> bytes | None:
+        async def send(store: S3Store) -> bytes | memoryview | None:
             if byte_range is None:
-                return bytes(await (await obstore.get_async(store, key)).bytes_async())
+                return wrap(await (await obstore.get_async(store, key)).bytes_async())
             start, end = byte_range
             if start < 0:
                 options: dict[str, Any] = {"range": {"suffix": -start}}
@@ -386,7 +393,7 @@ class S3Client:
                 # A server (or a cache in front of it) that ignored Range sent everything.
                 whole = await (await obstore.get_async(store, key)).bytes_async()
                 return slice_whole(bytes(whole), start, end)
-            return bytes(await result.bytes_async())
+            return wrap(await result.bytes_async())
 
         return await self.call(
             "GET", bucket, key, send, missing=lambda status, _: None if status == 404 else b""

@@ -41,7 +41,8 @@ class _BucketDriver:
         self.bucket = bucket
 
     async def get(self, path: str, byte_range: ByteRange | None = None) -> bytes | None:
-        return await self.client.get_object(self.bucket, path, byte_range)
+        # zarr wraps the buffer without copying it: obstore's is the only copy.
+        return await self.client.get_object(self.bucket, path, byte_range, view=True)  # type: ignore[return-value]
 
     async def head(self, path: str) -> int | None:
         return await self.client.head_object(self.bucket, path)
