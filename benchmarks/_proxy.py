@@ -86,6 +86,8 @@ async def _forward(
     writer: asyncio.StreamWriter,
     delay: float,
     counter: RequestCounter | None,
+    moved: Counter[str] | None = None,
+    way: str = "",
 ) -> None:
     """Copy ``reader`` to ``writer``, each piece ``delay`` seconds after it arrived (no
     bandwidth limit: pieces in flight overlap, as on a long link)."""
@@ -109,6 +111,8 @@ async def _forward(
         while data := await reader.read(1 << 16):
             if counter is not None:
                 counter.feed(data)
+            if moved is not None:
+                moved[way] += len(data)
             queue.put_nowait((loop.time() + delay, data))
         queue.put_nowait((loop.time() + delay, b""))
         await sender
@@ -126,8 +130,10 @@ async def serve(
     delay: float,
     counts: Counter[str] | None = None,
     lines: list[str] | None = None,
+    moved: Counter[str] | None = None,
 ) -> asyncio.Server:
-    """Listen on 127.0.0.1:``port`` and proxy each connection to ``host:target_port``."""
+    """Listen on 127.0.0.1:``port`` and proxy each connection to ``host:target_port``
+    (``moved``: bytes sent ``up`` to the server and ``down`` to the client)."""
 
     async def handle(c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
         try:
@@ -137,8 +143,8 @@ async def serve(
             return
         counter = RequestCounter(counts, lines) if counts is not None else None
         await asyncio.gather(
-            _forward(c_reader, s_writer, delay, counter),
-            _forward(s_reader, c_writer, delay, None),
+            _forward(c_reader, s_writer, delay, counter, moved, "up"),
+            _forward(s_reader, c_writer, delay, None, moved, "down"),
         )
 
     return await asyncio.start_server(handle, "127.0.0.1", port, backlog=256)
@@ -179,13 +185,14 @@ class DelayProxy:
 
 class CountingProxy:
     """A proxy without delay in a thread of this process; ``counts`` maps method to count,
-    ``lines`` holds each request's method and path."""
+    ``lines`` holds each request's method and path, ``moved`` the bytes each way."""
 
     def __init__(self, target: str) -> None:
         self.host, port = target.rsplit(":", 1)
         self.target_port = int(port)
         self.counts: Counter[str] = Counter()
         self.lines: list[str] = []
+        self.moved: Counter[str] = Counter()
         self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -196,7 +203,9 @@ class CountingProxy:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(
-            serve(self.port, self.host, self.target_port, 0.0, self.counts, self.lines)
+            serve(
+                self.port, self.host, self.target_port, 0.0, self.counts, self.lines, self.moved
+            )
         )
         self._ready.set()
         self._loop.run_forever()
@@ -210,6 +219,7 @@ class CountingProxy:
     def reset(self) -> None:
         self.counts.clear()
         self.lines.clear()
+        self.moved.clear()
 
     @property
     def total(self) -> int:

@@ -149,7 +149,10 @@ class Backend:
         faulty: bool = False,
         read_only: bool = False,
         retry: RetryPolicy = FAST,
+        **options: Any,
     ) -> ObjectStore:
+        """A store on the container (``options``: more of the store's own, e.g.
+        ``max_concurrency``)."""
         raise NotImplementedError
 
     def fs(self, *, faulty: bool = False) -> Any:
@@ -207,8 +210,9 @@ class SwiftBackend(Backend):
         faulty: bool = False,
         read_only: bool = False,
         retry: RetryPolicy = FAST,
+        **options: Any,
     ) -> SwiftStore:
-        options = {"auth": self.auth(faulty=faulty), "retry": retry}
+        options = {"auth": self.auth(faulty=faulty), "retry": retry, **options}
         return SwiftStore(self.container, prefix, options, read_only=read_only)
 
     def fs(self, *, faulty: bool = False) -> SwiftFileSystem:
@@ -265,6 +269,7 @@ class S3Backend(Backend):
         faulty: bool = False,
         read_only: bool = False,
         retry: RetryPolicy = FAST,
+        **options: Any,
     ) -> MinioStore:
         endpoint = self.endpoint(faulty=faulty)
         credentials = STSCredentials(endpoint, self.issuer.mint(), role_arn=self.role_arn)
@@ -275,6 +280,7 @@ class S3Backend(Backend):
             credentials=credentials,
             read_only=read_only,
             retry=retry,
+            **options,
         )
 
     def fs(self, *, faulty: bool = False) -> MinioFileSystem:

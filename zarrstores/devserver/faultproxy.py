@@ -56,7 +56,8 @@ class FaultProxy(LocalServer):
     flight until ``up()``. ``requests`` counts requests seen, ``injected`` the faults applied
     by kind, ``seen`` holds ``(method, path, what happened)`` for each request, ``answered``
     ``(method, path, status)`` for each the server answered, ``bytes_received`` counts the
-    bytes of the server's answers passed on to clients.
+    bytes of the server's answers passed on to clients, ``peak_live`` the most connections
+    open at once (requests in flight: one request per connection).
     """
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
@@ -68,6 +69,7 @@ class FaultProxy(LocalServer):
         self.seen: list[tuple[str, str, str]] = []
         self.bytes_received = 0
         self.answered: list[tuple[str, str, int]] = []  # (method, path, status) from the server
+        self.peak_live = 0
         self._ssl = ssl
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -162,6 +164,7 @@ class FaultProxy(LocalServer):
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._live.add(writer)
+        self.peak_live = max(self.peak_live, len(self._live))
         try:
             await self._serve_one(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):

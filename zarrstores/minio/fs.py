@@ -32,7 +32,14 @@ from .._transport import (
 )
 from ..auth import AnonymousS3, ConfigurationError, S3CredentialProvider, s3_credentials
 from ..auth.tokens import TokenSource
-from ._client import _MAX_REFRESHES, DEFAULT_REGION, EXPIRED_CODES, S3Client, s3_error
+from ._client import (
+    _MAX_REFRESHES,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_REGION,
+    EXPIRED_CODES,
+    S3Client,
+    s3_error,
+)
 
 __all__ = ["MinioFileSystem"]
 
@@ -161,7 +168,9 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
     ``InvalidToken``: the request is retried). Else ``key``/``secret`` (``session_token``),
     ``mc_alias``, ``anon=True`` or a ``credentials`` provider. ``token`` is the OIDC token,
     except beside ``key``/``secret``, where it is the session token, as in s3fs. s3fs's
-    ``client_kwargs={"endpoint_url": ...}`` names the endpoint too. Other keywords go to
+    ``client_kwargs={"endpoint_url": ...}`` names the endpoint too. ``max_concurrency``:
+    requests in flight for whole-object reads and writes (zarr's chunks; see
+    docs/performance.md), and s3fs's parts in flight per file. Other keywords go to
     ``s3fs.S3FileSystem``.
 
     Errors: a missing bucket or key raises ``FileNotFoundError``; a refusal
@@ -187,6 +196,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         verify: bool | str = True,
         proxy: str | None = None,
         region: str = DEFAULT_REGION,
+        max_concurrency: int | None = None,
         client_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -225,6 +235,8 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         if chosen:
             config_kwargs.setdefault("proxies", {"http": chosen, "https": chosen})
         anonymous = isinstance(provider, AnonymousS3)
+        if max_concurrency is not None:
+            kwargs["max_concurrency"] = max_concurrency  # s3fs: multipart parts per file
         super().__init__(
             anon=anonymous,
             session=None if anonymous else _session(provider),
@@ -238,7 +250,14 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         self._server: str | None = None  # the Server header, once asked (_keeps_emptied_folders)
         # Whole-object reads and writes (zarr's chunk I/O) go through obstore: one GET, no
         # HEAD first, a tenth of botocore's CPU per request.
-        self._objects = S3Client(endpoint, provider, region=region, verify=verify, proxy=proxy)
+        self._objects = S3Client(
+            endpoint,
+            provider,
+            region=region,
+            verify=verify,
+            proxy=proxy,
+            max_concurrency=max_concurrency or DEFAULT_CONCURRENCY,
+        )
 
     async def set_session(self, refresh: bool = False, kwargs: dict[str, Any] | None = None) -> Any:
         before = self._s3

@@ -12,7 +12,7 @@ from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
 from ..auth import ConfigurationError, S3CredentialProvider, s3_credentials
 from ..auth.tokens import TokenSource
-from ._client import DEFAULT_REGION, S3Client
+from ._client import DEFAULT_CONCURRENCY, DEFAULT_REGION, S3Client
 
 __all__ = ["MinioStore"]
 
@@ -44,7 +44,8 @@ class _BucketDriver:
 
     async def get(self, path: str, byte_range: ByteRange | None = None) -> bytes | None:
         try:
-            return await self.client.get_object(self.bucket, path, byte_range)
+            # zarr wraps the buffer without copying it: obstore's is the only copy.
+            return await self.client.get_object(self.bucket, path, byte_range, view=True)  # type: ignore[return-value]
         except FileNotFoundError:  # no such bucket: say so if the name cannot exist
             problem = bucket_name_problem(self.bucket)
             if problem is not None:
@@ -95,9 +96,10 @@ class MinioStore(ObjectStore):
     via STS and refreshed before they expire. ``options`` may instead give ``key``/``secret``
     (``session_token``), ``mc_alias``, ``anon=True`` or a ``credentials`` provider, and
     ``role_arn``, ``duration``, ``verify`` (a CA file or directory; see docs/network.md),
-    ``proxy``, ``region``, ``retry`` (a ``RetryPolicy``), ``max_connections``. The endpoint
-    is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` or the ``mc``
-    alias.
+    ``proxy``, ``region``, ``retry`` (a ``RetryPolicy``), ``max_connections`` (idle
+    connections kept), ``max_concurrency`` (requests in flight, see docs/performance.md). The
+    endpoint is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` or the
+    ``mc`` alias.
 
     A missing key reads as missing; a missing bucket raises ``FileNotFoundError``, a refusal
     ``PermissionError`` (never a secret in its message). Raises ``ConfigurationError`` (a
@@ -117,6 +119,7 @@ class MinioStore(ObjectStore):
         region: str = DEFAULT_REGION,
         retry: RetryPolicy = DEFAULT_RETRY,
         max_connections: int = 64,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
         **options: Any,
     ) -> None:
         bucket = bucket.strip("/")
@@ -138,6 +141,7 @@ class MinioStore(ObjectStore):
         self.region = region
         self.retry = retry
         self.max_connections = max_connections
+        self.max_concurrency = max_concurrency
         self._verify = options.get("verify", True)
         if self.proxy and hasattr(self.credentials, "proxy"):
             self.credentials.proxy = self.proxy  # the STS exchanges too
@@ -178,6 +182,7 @@ class MinioStore(ObjectStore):
             retry=self.retry,
             verify=self._verify,
             max_connections=self.max_connections,
+            max_concurrency=self.max_concurrency,
             proxy=self.proxy,
         )
 
@@ -209,6 +214,7 @@ class MinioStore(ObjectStore):
             "region": self.region,
             "retry": self.retry,
             "max_connections": self.max_connections,
+            "max_concurrency": self.max_concurrency,
             "verify": self._verify,
             "proxy": self.proxy,
         }

@@ -1,0 +1,32 @@
+"""A large read holds one copy of the object in memory, not two (tracemalloc's peak of Python
+allocations while the store reads it), and reads the right bytes, whole and in part."""
+
+from __future__ import annotations
+
+import tracemalloc
+import uuid
+
+import numpy as np
+from backends import Backend, backend_fixture  # noqa: F401 (fixture)
+from zarr.abc.store import RangeByteRequest
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+SIZE = 24 << 20
+
+
+def test_large_read_holds_one_copy(backend: Backend) -> None:
+    store = backend.store(f"memory-{uuid.uuid4().hex[:8]}")
+    blob = np.random.default_rng(5).bytes(SIZE)
+    prototype = default_buffer_prototype()
+    sync(store.set("big", prototype.buffer.from_bytes(blob)))
+    tracemalloc.start()
+    try:
+        got = sync(store.get("big", prototype))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got is not None and got.to_bytes() == blob
+    assert peak < 1.5 * SIZE, f"{peak / SIZE:.2f} copies of the object at once"
+    part = sync(store.get("big", prototype, RangeByteRequest(1 << 20, 5 << 20)))
+    assert part is not None and part.to_bytes() == blob[1 << 20 : 5 << 20]
