@@ -183,3 +183,18 @@ def test_serve_rgw_prints_variables_for_swift_and_sts(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "# stopped" in out
     left = subprocess.run(["pgrep", "-f", str(data)], capture_output=True)
     assert left.stdout == b"", "daemons left running after serve stopped"
+
+
+def test_ctrl_c_in_a_listing_ends_with_130_and_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zarrstores import cli
+    from zarrstores.commands import listing
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(listing, "cmd_ls", interrupted)
+    assert cli.main(["ls", "swift://somewhere"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "zarrstores: interrupted" and "Traceback" not in err

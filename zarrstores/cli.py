@@ -220,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ZarrstoresError, OSError) as e:
         print(f"zarrstores: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("zarrstores: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
