@@ -101,7 +101,8 @@ async def test_zarr_swiftstore_readme(
     from zarrstores.swift import acquire_token, getenv_auth, is_public, toggle_public
 
     for name in ("OS_STORAGE_URL", "OS_AUTH_TOKEN", "ST_AUTH", "ST_USER", "ST_KEY"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded, so that what acquire_token sets is undone
+        monkeypatch.delenv(name)
     acquire_token(swift_server.auth_url, "test:tester", "testing")  # sets OS_* for the session
     storage_options = getenv_auth()
 
