@@ -23,7 +23,7 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
-from backends import FAST, Backend, backend_fixture  # noqa: F401 (fixture)
+from backends import FAST, Backend, swift_and_s3_fixture  # noqa: F401 (fixture)
 from fsspec.core import OpenFile
 
 from zarrstores.auth import STSCredentials

@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
-from backends import backend_fixture  # noqa: F401 (fixture)
+from backends import swift_and_s3_fixture  # noqa: F401 (fixture)
 from frames_support import frame_options, frame_store, frame_url
 
 from zarrstores.devserver.byteproxy import ByteCountingProxy

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-from backends import backend_fixture, self_signed  # noqa: F401 (fixture)
+from backends import self_signed, swift_and_s3_fixture  # noqa: F401 (fixture)
 from frames_support import frame_options, frame_store, frame_url
 from shoots_env import run_shoots_client
 

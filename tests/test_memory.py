@@ -7,7 +7,7 @@ import tracemalloc
 import uuid
 
 import numpy as np
-from backends import Backend, backend_fixture  # noqa: F401 (fixture)
+from backends import Backend, swift_and_s3_fixture  # noqa: F401 (fixture)
 from zarr.abc.store import RangeByteRequest
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
-from backends import Backend, backend_fixture  # noqa: F401 (fixture)
+from backends import Backend, swift_and_s3_fixture  # noqa: F401 (fixture)
 
 from zarrstores.auth import STSCredentials
 
