@@ -31,4 +31,4 @@ serve: $(BIN)/.installed
 	$(BIN)/zarrstores serve
 
 clean:
-	rm -rf $(VENV) .pytest-tmp build *.egg-info
+	rm -rf $(VENV) .venv-shoots .installed-venv .pytest-tmp build *.egg-info
