@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from zarrstores.devserver._proc import free_port, spawn, stop, wait_until
+from zarrstores.devserver._proc import free_port, listening, spawn, stop, wait_until
 
 
 class RequestCounter:
@@ -168,14 +168,10 @@ class DelayProxy:
         self.port = free_port()
         cmd = [sys.executable, "-m", "benchmarks._proxy", str(self.port), self.target]
         self._proc = spawn([*cmd, str(self.delay)], log=self.log, cwd=Path(__file__).parent.parent)
-        wait_until(self._listening, what="delay proxy", procs=[self._proc], log=self.log)
+        wait_until(
+            lambda: listening(self.port), what="delay proxy", procs=[self._proc], log=self.log
+        )
         return self
-
-    def _listening(self) -> bool:
-        import socket
-
-        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-            return True
 
     def stop(self) -> None:
         if self._proc:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import pyarrow as pa
 from pyarrow import flight
 
 from zarrstores.auth import STSCredentials
-from zarrstores.devserver._proc import free_port, spawn, stop, venv_bin, wait_until
+from zarrstores.devserver._proc import free_port, listening, spawn, stop, venv_bin, wait_until
 from zarrstores.devserver.byteproxy import ByteCountingProxy
 from zarrstores.devserver.shoots import SHOOTS_VERSION, ShootsServerProcess
 from zarrstores.frames import FrameStore, PutMode
@@ -80,11 +79,6 @@ def _median_seconds(fn: Callable[[], Any], reps: int) -> float:
     return statistics.median(times)
 
 
-def _listening(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-
-
 @contextmanager
 def frames_serve(root: str, env: dict[str, str], log: Path) -> Iterator[int]:
     """``zarrstores frames serve`` on a free port, credentials from ``env``."""
@@ -92,7 +86,7 @@ def frames_serve(root: str, env: dict[str, str], log: Path) -> Iterator[int]:
     cmd = [venv_bin("zarrstores"), "frames", "serve", "--root", root, "--port", str(port)]
     proc = spawn(cmd, log=log, env={"PATH": os.environ["PATH"], **env})
     try:
-        wait_until(lambda: _listening(port), what="frames serve", procs=[proc], log=log)
+        wait_until(lambda: listening(port), what="frames serve", procs=[proc], log=log)
         yield port
     finally:
         stop([proc])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -14,7 +13,7 @@ import pyarrow as pa
 from backends import self_signed
 from pyarrow import flight
 
-from zarrstores.devserver._proc import free_port, spawn, stop, venv_bin, wait_until
+from zarrstores.devserver._proc import free_port, listening, spawn, stop, venv_bin, wait_until
 from zarrstores.devserver.swift import SwiftServer
 
 
@@ -32,11 +31,6 @@ class _Token(flight.ClientAuthHandler):
         return self.token
 
 
-def _listening(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-
-
 def test_serve_with_tls_and_jwt(swift_server: SwiftServer, tmp_path: Path):
     cert, key = self_signed(tmp_path)
     port, token_file = free_port(), tmp_path / "admin.jwt"
@@ -51,7 +45,7 @@ def test_serve_with_tls_and_jwt(swift_server: SwiftServer, tmp_path: Path):
     log = tmp_path / "serve.log"
     proc = spawn(cmd, log=log, env=env)
     try:
-        wait_until(lambda: _listening(port), what="frames serve", procs=[proc], log=log)
+        wait_until(lambda: listening(port), what="frames serve", procs=[proc], log=log)
         assert token_file.stat().st_mode & 0o077 == 0
         url = f"grpc+tls://127.0.0.1:{port}"
         client = flight.FlightClient(url, tls_root_certs=cert.read_bytes())

@@ -150,6 +150,12 @@ def wait_until(
     raise ServerStartError(f"{what} did not answer within {timeout:.0f} s; see {log or 'its log'}")
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port`` (raises OSError if not)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
 def http_status(url: str, timeout: float = 2.0) -> int:
     """Status of a plain GET (any status, also 4xx/5xx); raises OSError if nothing answers."""
     try:

@@ -8,12 +8,11 @@ issuer here needs PyJWT), so it cannot share the project's env. The env is made 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from ._proc import LocalServer, free_port, spawn, stop, wait_until
+from ._proc import LocalServer, free_port, listening, spawn, stop, wait_until
 
 __all__ = ["SHOOTS_VERSION", "ShootsServerProcess", "shoots_python"]
 
@@ -48,12 +47,10 @@ class ShootsServerProcess(LocalServer):
         cmd = [str(server), "--host", "127.0.0.1", "--port", str(self.port),
                "--bucket_dir", str(self.bucket_dir)]
         self._proc = spawn(cmd, log=self.log)
-        wait_until(self._listening, what="shoots-server", procs=[self._proc], log=self.log)
+        wait_until(
+            lambda: listening(self.port), what="shoots-server", procs=[self._proc], log=self.log
+        )
         return self
-
-    def _listening(self) -> bool:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-            return True
 
     def stop(self) -> None:
         if self._proc:
