@@ -40,6 +40,7 @@ __all__ = [
     "fault_proxy",
     "keystone_options",
     "make_backend",
+    "new_bucket",
     "self_signed",
     "swift_and_s3_fixture",
     "tls_cert_fixture",
@@ -361,6 +362,20 @@ class RGWS3Backend(S3Backend):
 
 
 BACKENDS = ("swift", "s3", "rgw-swift", "rgw-s3")
+
+
+@contextlib.contextmanager
+def new_bucket(server: S3Server | RGWServer) -> Iterator[str]:
+    """A new empty bucket on ``server`` (made with the admin keys); emptied and removed."""
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    admin = server.admin_client()
+    admin.create_bucket(Bucket=name)
+    yield name
+    with contextlib.suppress(Exception):
+        for page in admin.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for item in page.get("Contents", []):
+                admin.delete_object(Bucket=name, Key=item["Key"])
+        admin.delete_bucket(Bucket=name)
 
 
 def make_backend(request: pytest.FixtureRequest, name: str, *, s3: str = "s3_server") -> Backend:

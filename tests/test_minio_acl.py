@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from backends import new_bucket
 
 from zarrstores.auth import ConfigurationError
 from zarrstores.devserver.rgw import RGWServer
@@ -42,15 +41,8 @@ def role(server: S3Server | RGWServer, *, read_only: bool = False) -> dict[str, 
 @pytest.fixture
 def bucket(server: S3Server | RGWServer) -> Iterator[str]:
     """A new empty bucket on ``server`` (made with the admin keys); emptied and removed."""
-    name = f"test-{uuid.uuid4().hex[:16]}"
-    admin = server.admin_client()
-    admin.create_bucket(Bucket=name)
-    yield name
-    with contextlib.suppress(Exception):
-        for page in admin.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for item in page.get("Contents", []):
-                admin.delete_object(Bucket=name, Key=item["Key"])
-        admin.delete_bucket(Bucket=name)
+    with new_bucket(server) as name:
+        yield name
 
 
 @pytest.fixture

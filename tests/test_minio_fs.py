@@ -3,18 +3,16 @@ credential sources, S3-compatible defaults, multipart, paging, errors, pickling.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import fsspec
 import pytest
-from backends import fault_proxy
+from backends import fault_proxy, new_bucket
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
@@ -39,15 +37,8 @@ def role(server: S3Server | RGWServer) -> dict[str, str]:
 @pytest.fixture
 def bucket(server: S3Server | RGWServer) -> Iterator[str]:
     """A new empty bucket on ``server`` (made with the admin keys); emptied and removed."""
-    name = f"test-{uuid.uuid4().hex[:16]}"
-    admin = server.admin_client()
-    admin.create_bucket(Bucket=name)
-    yield name
-    with contextlib.suppress(Exception):
-        for page in admin.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for item in page.get("Contents", []):
-                admin.delete_object(Bucket=name, Key=item["Key"])
-        admin.delete_bucket(Bucket=name)
+    with new_bucket(server) as name:
+        yield name
 
 
 @pytest.fixture
