@@ -258,8 +258,10 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         await self._driver().put(path, value.to_bytes())
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
-        """Store ``value`` under ``key`` unless ``key`` exists: one conditional write, so of
-        writers racing on a key exactly one creates it and the others leave it as it is."""
+        """Store ``value`` under ``key`` unless ``key`` exists: one conditional write
+        (``If-None-Match: *``). On S3, of writers racing on a key exactly one creates it; Swift
+        refuses the write when the key exists but is not atomic between racing writers, and
+        Ceph RGW's Swift API looks first (docs/switching.md, docs/rgw.md)."""
         self._check_writable()
         if not isinstance(value, Buffer):
             raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
