@@ -114,6 +114,15 @@ class ForwardProxy:
         text = self.log.read_text() if self.log.exists() else ""
         return re.findall(r"access_log:\d+ - \S+ - (\S+ \S+)", text)
 
+    def requests_since(self, before: int, expected: int, wait: float = 10.0) -> list[str]:
+        """The requests logged after the first ``before``, once there are ``expected`` of them
+        (or ``wait`` seconds have passed): proxy.py writes a line when the client connection
+        closes, which can be just after the client has its response."""
+        deadline = time.monotonic() + wait
+        while len(seen := self.requests()[before:]) < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return seen
+
 
 @pytest.fixture(scope="session")
 def forward_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForwardProxy]:
