@@ -56,8 +56,9 @@ class FaultProxy(LocalServer):
     flight until ``up()``. ``requests`` counts requests seen, ``injected`` the faults applied
     by kind, ``seen`` holds ``(method, path, what happened)`` for each request, ``answered``
     ``(method, path, status)`` for each the server answered, ``bytes_received`` counts the
-    bytes of the server's answers passed on to clients, ``peak_live`` the most connections
-    open at once (requests in flight: one request per connection).
+    bytes of the server's answers passed on to clients, ``peak_live`` the most requests
+    in flight at once, each from its arrival to the server's answer (its head: a client that
+    has read a whole answer may send its next request before this proxy sees the end).
     """
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
@@ -76,6 +77,7 @@ class FaultProxy(LocalServer):
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._live: set[asyncio.StreamWriter] = set()
+        self._waiting: set[asyncio.StreamWriter] = set()  # requests not answered yet
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     # -- control (from any thread) -------------------------------------------------------------
@@ -164,7 +166,6 @@ class FaultProxy(LocalServer):
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._live.add(writer)
-        self.peak_live = max(self.peak_live, len(self._live))
         try:
             await self._serve_one(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
@@ -173,6 +174,7 @@ class FaultProxy(LocalServer):
             _reset(writer)  # stopping; ending normally spares asyncio's stream callback a trace
         finally:
             self._live.discard(writer)
+            self._waiting.discard(writer)
             with contextlib.suppress(OSError, RuntimeError):
                 writer.close()
 
@@ -185,6 +187,8 @@ class FaultProxy(LocalServer):
         fault = self._take(method, path, size)
         what = fault.kind if fault else "forwarded"
         self.seen.append((method, path, what))
+        self._waiting.add(writer)
+        self.peak_live = max(self.peak_live, len(self._waiting))
         if fault is not None and fault.kind == "delay":
             await asyncio.sleep(fault.delay)
         if fault is not None and fault.kind == "reset":
@@ -209,6 +213,7 @@ class FaultProxy(LocalServer):
                 writer.write(response)
                 response = await up_reader.readuntil(b"\r\n\r\n")
             self.answered.append((method, path, int(response.split(b" ", 2)[1])))
+            self._waiting.discard(writer)
             writer.write(_rewrite_head(response))
             while data := await up_reader.read(1 << 16):
                 self.bytes_received += len(data)
