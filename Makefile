@@ -22,7 +22,7 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	bash scripts/install-ceph.sh
 	$(BIN)/ruff check zarrstores tests benchmarks
-	$(BIN)/python -m pytest --basetemp=.pytest-tmp -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --basetemp=.pytest-tmp -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.run

@@ -9,6 +9,7 @@ so a run that fails half-way still leaves what was counted.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -28,16 +29,19 @@ class Figures:
 
     def add(self, **values: Any) -> None:
         """Add numbers to the test's counts; store anything else as given."""
-        data = json.loads(self.path.read_text()) if self.path.exists() else {}
-        entry = data.setdefault(self.test, {})
-        for name, value in values.items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                entry[name] = entry.get(name, 0) + value
-            else:
-                entry[name] = value
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        tmp.replace(self.path)
+        # Test workers running in parallel (pytest -n) share the file: one writer at a time.
+        with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = json.loads(self.path.read_text()) if self.path.exists() else {}
+            entry = data.setdefault(self.test, {})
+            for name, value in values.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    entry[name] = entry.get(name, 0) + value
+                else:
+                    entry[name] = value
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            tmp.replace(self.path)
 
 
 @pytest.fixture(name="figures")
@@ -45,7 +49,9 @@ def figures_fixture(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Figures:
     """Where this test records its figures."""
-    path = (
-        os.environ.get("ZARRSTORES_FIGURES") or tmp_path_factory.getbasetemp() / "reliability.json"
-    )
+    # The run's base directory: with parallel workers, the parent of each worker's own.
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    path = os.environ.get("ZARRSTORES_FIGURES") or base / "reliability.json"
     return Figures(Path(path), request.node.name)

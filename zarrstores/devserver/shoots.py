@@ -8,6 +8,7 @@ issuer here needs PyJWT), so it cannot share the project's env. The env is made 
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 from pathlib import Path
@@ -24,11 +25,15 @@ def shoots_python(venv: Path = DEFAULT_VENV) -> Path:
     """The Python of the Shoots env at ``venv`` (made, with ``shoots`` from PyPI, if missing)."""
     python = venv / "bin" / "python"
     stamp = venv / f".installed-shoots-{SHOOTS_VERSION}"
-    if not stamp.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        pip = [str(python), "-m", "pip", "install", "-q", f"shoots=={SHOOTS_VERSION}"]
-        subprocess.run(pip, check=True)
-        stamp.touch()
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    # One maker at a time: parallel test workers (or two benchmarks) may ask at once.
+    with open(venv.with_name(venv.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+            pip = [str(python), "-m", "pip", "install", "-q", f"shoots=={SHOOTS_VERSION}"]
+            subprocess.run(pip, check=True)
+            stamp.touch()
     return python
 
 
