@@ -123,6 +123,7 @@ def test_refresh_across_three_expiries_with_token_file_rewritten(
     provider = STSCredentials(s3_short.endpoint, token_file=path)
     failures: list[BaseException] = []
     reads = retried = 0
+    served_by: set[str] = set()  # access keys of the sessions that answered reads
     stop = time.monotonic() + 3.5 * S3_SHORT_SESSION
     lock = threading.Lock()
 
@@ -136,12 +137,14 @@ def test_refresh_across_three_expiries_with_token_file_rewritten(
                 except ClientError as e:
                     if e.response["Error"]["Code"] not in ("InvalidAccessKeyId", "ExpiredToken"):
                         raise
-                    value = s3_get(s3_short, provider.refresh_after_failure(creds), bucket, "k")
+                    creds = provider.refresh_after_failure(creds)
+                    value = s3_get(s3_short, creds, bucket, "k")
                     with lock:
                         retried += 1
                 assert value == b"v"
                 with lock:
                     reads += 1
+                    served_by.add(creds.access_key)
             except BaseException as e:
                 failures.append(e)
             time.sleep(0.02)
@@ -157,7 +160,9 @@ def test_refresh_across_three_expiries_with_token_file_rewritten(
     assert provider.exchanges >= 4  # >= 3 expiries survived
     # one exchange per credential lifetime, not per request
     assert provider.exchanges <= 3.5 * S3_SHORT_SESSION / (0.6 * S3_SHORT_SESSION) + 1
-    assert reads > 100
+    # reads went on through every session: at least 4, so across >= 3 expiries (a count of
+    # reads would depend on the machine's load: each read makes a botocore client)
+    assert len(served_by) >= 4, (reads, len(served_by))
     # SeaweedFS ends a session up to a second before the Expiration it reports (truncated to
     # the second): a reader may meet one rejection per credential set, never more
     assert retried <= len(threads) * provider.exchanges
