@@ -1,16 +1,20 @@
-"""The test bed's real local servers for one benchmark run: Swift, and S3 with STS."""
+"""The test bed's real local servers for one benchmark run: Swift, and S3 with STS (SeaweedFS),
+and Ceph RGW serving both APIs (``on_rgw()``: the same rounds against it)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from zarrstores.auth import S3Credentials, assume_role_with_web_identity
 from zarrstores.devserver.oidc import OIDCIssuer
+from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
 
@@ -31,6 +35,10 @@ class BenchServers:
         self._s3: dict[str, S3Server] = {}
         self._proxy: DelayProxy | None = None
         self._swift_token = ""
+        self._rgw: RGWServer | None = None
+        self._rgw_token = ""
+        self.rgw_active = False
+        """Inside ``on_rgw()``: Swift and S3 mean Ceph RGW's APIs."""
         self.cache: dict[Any, Any] = {}
         """What sections share within a run (seeded containers)."""
 
@@ -51,12 +59,43 @@ class BenchServers:
             self._proxy.stop()
         for s3 in self._s3.values():
             s3.stop()
+        if self._rgw:
+            self._rgw.stop()
         if self._swift:
             self._swift.stop()
         if self._issuer:
             self._issuer.stop()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- Ceph RGW -----------------------------------------------------------------------------
+    @property
+    def rgw(self) -> RGWServer:
+        """Ceph RGW (storage URLs ``/swift/v1/AUTH_test``, the form swiftspec can address),
+        STS trusting the run's issuer."""
+        if self._rgw is None:
+            self._rgw = RGWServer(self.issuer, self.dir / "rgw", account_in_url=True).start()
+            self._rgw_token = self._rgw.get_token(SWIFT_USER)[1]
+        return self._rgw
+
+    @contextlib.contextmanager
+    def on_rgw(self) -> Iterator[RGWServer]:
+        """Within this block, ``swift_*`` and ``s3*`` name Ceph RGW's Swift and S3 APIs."""
+        server = self.rgw
+        self.rgw_active = True
+        try:
+            yield server
+        finally:
+            self.rgw_active = False
+
+    @property
+    def server_name(self) -> str:
+        """What the Swift and S3 rounds run against now, for the tables' headings."""
+        return "Ceph RGW" if self.rgw_active else ""
+
+    def sts_options(self) -> dict[str, Any]:
+        """What STS on the current S3 server needs besides the token (RGW: a role)."""
+        return {"role_arn": self.rgw.readwrite_role_arn} if self.rgw_active else {}
 
     # -- Swift --------------------------------------------------------------------------------
     @property
@@ -70,17 +109,26 @@ class BenchServers:
     @property
     def swift_token(self) -> str:
         """A tempauth token of ``test:tester``, valid for the run."""
+        if self.rgw_active:
+            _ = self.rgw
+            return self._rgw_token
         _ = self.swift
         return self._swift_token
 
     def swift_url(self, *, delayed: bool = False) -> str:
         """The storage URL of ``AUTH_test``, directly or through the delay proxy."""
+        if self.rgw_active:
+            if delayed:
+                raise ValueError("no delay proxy in front of Ceph RGW")
+            return self.rgw.storage_url("test")
         if delayed:
             return f"http://127.0.0.1:{self.delay_proxy.port}/v1/AUTH_test"
         return self.swift.storage_url("test")
 
     def swift_pids(self, *, delayed: bool = False) -> list[int]:
         """The Swift server processes (and the delay proxy's, for delayed runs)."""
+        if self.rgw_active:
+            return self.rgw.pids
         return self.swift.pids + (self.delay_proxy.pids if delayed else [])
 
     @property
@@ -110,8 +158,9 @@ class BenchServers:
         return self._s3[max_session]
 
     @property
-    def s3(self) -> S3Server:
-        return self.s3_server()
+    def s3(self) -> S3Server | RGWServer:
+        """SeaweedFS, or Ceph RGW within ``on_rgw()``."""
+        return self.rgw if self.rgw_active else self.s3_server()
 
     def s3_pids(self) -> list[int]:
         return self.s3.pids
@@ -120,12 +169,19 @@ class BenchServers:
         """A read-write OIDC token (JWT) the S3 server's STS accepts."""
         return self.issuer.mint(policy="readwrite", expires_in=hours * 3600)
 
-    def sts_credentials(self, server: S3Server | None = None) -> S3Credentials:
+    def sts_credentials(self, server: S3Server | RGWServer | None = None) -> S3Credentials:
         """One STS exchange: the temporary keys the static-key contenders are given."""
         server = server or self.s3
+        if isinstance(server, RGWServer):  # sessions of at most the role's 1 h there
+            return assume_role_with_web_identity(
+                server.endpoint,
+                self.oidc_token(),
+                role_arn=server.readwrite_role_arn,
+                duration=3600,
+            )
         return assume_role_with_web_identity(server.endpoint, self.oidc_token(), duration=43200)
 
-    def new_bucket(self, server: S3Server | None = None) -> str:
+    def new_bucket(self, server: S3Server | RGWServer | None = None) -> str:
         name = f"bench-{uuid.uuid4().hex[:12]}"
         (server or self.s3).admin_client().create_bucket(Bucket=name)
         return name

@@ -1,5 +1,6 @@
-"""``python -m benchmarks.run [--quick] [--only SECTION[,SECTION]]``: start the local servers,
-measure every contender side by side, print the tables and write them as markdown."""
+"""``python -m benchmarks.run [--quick] [--only SECTION[,SECTION]] [--rgw]``: start the local
+servers, measure every contender side by side, print the tables and write them as markdown.
+``--rgw`` runs the Swift and S3 array rounds against Ceph RGW as well, in the same run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import logging
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -88,7 +90,12 @@ PLANS = {
 
 
 def run_sections(
-    servers: BenchServers, sections: list[str], plan: Plan, log: Callable[[str], None]
+    servers: BenchServers,
+    sections: list[str],
+    plan: Plan,
+    log: Callable[[str], None],
+    *,
+    rgw: bool = False,
 ) -> list[Row]:
     rows: list[Row] = []
     if "swift" in sections:
@@ -100,9 +107,19 @@ def run_sections(
         rows += swift.run_arrays(
             servers, chunks=plan.chunks, reps=plan.delayed_reps, delayed=True, log=log
         )
+        if rgw:
+            log("Swift on Ceph RGW: array round")
+            with servers.on_rgw():
+                rows += swift.run_arrays(
+                    servers, chunks=plan.chunks, reps=plan.reps, delayed=False, log=log
+                )
     if "s3" in sections:
         log("S3: array round")
         rows += s3.run_arrays(servers, chunks=plan.chunks, reps=plan.s3_reps, log=log)
+        if rgw:
+            log("S3 on Ceph RGW: array round")
+            with servers.on_rgw():
+                rows += s3.run_arrays(servers, chunks=plan.chunks, reps=plan.s3_reps, log=log)
     if "xarray" in sections:
         log("xarray: to_zarr, open_zarr().load()")
         rows += xarray_bench.run(servers, reps=plan.xarray_reps, log=log)
@@ -155,12 +172,56 @@ def versions() -> str:
     return ", ".join(out)
 
 
+_ROUND = re.compile(r"^(Swift|S3)(?: on (.+?))? (write|read) ")
+_DEFAULT_SERVER = {"Swift": "OpenStack Swift", "S3": "SeaweedFS"}
+
+
+def per_server(rows: list[Row]) -> str:
+    """The array rounds' ``x ceiling`` (raw client's time / this time) per contender, one
+    column per operation and server: how the ratios move from server to server. Empty when
+    only one server ran."""
+    tables = []
+    for api in ("Swift", "S3"):
+        cells: dict[str, dict[str, str]] = {}
+        columns: list[str] = []
+        for scenario in dict.fromkeys(r.scenario for r in rows):
+            match = _ROUND.match(scenario)
+            if not match or match[1] != api:
+                continue
+            column = f"{match[3]}, {match[2] or _DEFAULT_SERVER[api]}"
+            columns.append(column)
+            timed = [r for r in rows if r.scenario == scenario and r.ok and r.samples]
+            ceiling = next((r for r in timed if r.role == "ceiling"), None)
+            for r in rows:
+                if r.scenario == scenario and r.role != "reference":
+                    ok = ceiling is not None and r in timed
+                    value = f"{ceiling.seconds / r.seconds:.2f}x" if ok else "failed"
+                    cells.setdefault(r.contender, {})[column] = value
+        if len({c.split(", ", 1)[1] for c in columns}) < 2:
+            continue
+        columns.sort(key=lambda c: c.split(", ")[0] != "write")
+        lines = [f"### {api}: x ceiling per server", "", "| contender | " + " | ".join(columns)
+                 + " |", "|---" + "|--:" * len(columns) + "|"]  # fmt: skip
+        for name, by_column in cells.items():
+            lines.append(f"| {name} | " + " | ".join(by_column.get(c, "") for c in columns) + " |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
+
+
 def report(
-    rows: list[Row], *, mode: str, sections: list[str], seconds: float, loads: tuple[str, str]
+    rows: list[Row],
+    *,
+    mode: str,
+    sections: list[str],
+    seconds: float,
+    loads: tuple[str, str],
+    rgw: bool = False,
 ) -> str:
     command = "python -m benchmarks.run" + (f" --{mode}" if mode != "full" else "")
     if sections != list(SECTIONS):
         command += f" --only {','.join(sections)}"
+    if rgw:
+        command += " --rgw"
     goals = evaluate(rows)
     parts = [
         "# Benchmark results",
@@ -181,6 +242,7 @@ def report(
         "",
         goals_table(goals) if goals else "(no goal measured in this run)",
         "",
+        *([f"## Ratios per server\n\n{by_server}\n"] if (by_server := per_server(rows)) else []),
         "## Results",
         "",
         tables(rows),
@@ -208,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         "else zarrstores-bench-partial.md in the temporary directory)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the servers' data directory")
+    parser.add_argument(
+        "--rgw",
+        action="store_true",
+        help="also run the Swift and S3 array rounds against Ceph RGW (needs the Ceph packages)",
+    )
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
@@ -215,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {SECTIONS}")
     sections = [s for s in SECTIONS if s in sections]
     mode = "quick" if args.quick else "tiny" if args.tiny else "full"
-    complete = mode == "full" and sections == list(SECTIONS)
+    complete = mode == "full" and sections == list(SECTIONS) and not args.rgw
     partial = Path(tempfile.gettempdir()) / "zarrstores-bench-partial.md"
     out = args.out or (RESULTS / "latest.md" if complete else partial)
 
@@ -231,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"{mode} run of {', '.join(sections)} on {machine()}; load average {load0}")
     with BenchServers(keep=args.keep) as servers:
-        rows = run_sections(servers, sections, PLANS[mode], log)
+        rows = run_sections(servers, sections, PLANS[mode], log, rgw=args.rgw)
         # Before the servers stop: stopping them (and removing their data) takes a while.
         text = report(
             rows,
@@ -239,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             sections=sections,
             seconds=time.monotonic() - start,
             loads=(load0, _load()),
+            rgw=args.rgw,
         )
         log("stopping the servers")
     out.parent.mkdir(parents=True, exist_ok=True)

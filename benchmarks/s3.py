@@ -92,12 +92,13 @@ def contenders(servers: BenchServers, runner: LoopRunner) -> list[Contender]:
     token = servers.oidc_token()
     keys = static_keys(servers)
     buckets = {k: servers.new_bucket() for k in ("ours", "fs", "s3fs", "obs", "raw")}
-    minio_options = {"endpoint_url": endpoint, "token": token}
+    role = servers.sts_options()  # RGW: the role to assume
+    minio_options = {"endpoint_url": endpoint, "token": token, **role}
     return [
         Contender(
             "MinioStore",
             "ours",
-            lambda: MinioStore(buckets["ours"], endpoint_url=endpoint, token=token),
+            lambda: MinioStore(buckets["ours"], endpoint_url=endpoint, token=token, **role),
             note="STS from the OIDC token",
             close=close_store,
         ),
@@ -139,7 +140,7 @@ def run_arrays(
     runner = LoopRunner()
     try:
         return run_array(
-            "S3",
+            f"S3 on {servers.server_name}" if servers.server_name else "S3",
             [*contenders(servers, runner), zarr_alone()],
             chunks=chunks,
             reps=reps,

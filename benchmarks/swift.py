@@ -30,14 +30,16 @@ SWIFTSTORE_NOTE = "swiftclient in asyncio.to_thread (default pool: min(32, cores
 
 
 class _HttpSession:
-    """An aiohttp session for swiftspec that sends its https:// URLs to the http:// server."""
+    """An aiohttp session for swiftspec that sends its https:// URLs to the http:// server,
+    with ``prefix`` in front of ``/v1`` (Ceph RGW serves Swift at ``/swift/v1``)."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(self, session: aiohttp.ClientSession, prefix: str = "") -> None:
         self._session = session
+        self._prefix = prefix
 
-    @staticmethod
-    def _http(url: Any) -> str:
-        return "http://" + str(url).removeprefix("https://")
+    def _http(self, url: Any) -> str:
+        host, _, path = str(url).removeprefix("https://").partition("/")
+        return f"http://{host}{self._prefix}/{path}"
 
     def get(self, url: Any, **kw: Any) -> Any:
         return self._session.get(self._http(url), **kw)
@@ -59,9 +61,17 @@ class _HttpSession:
         return self._session.closed
 
 
-async def http_client(loop: Any = None, **kwargs: Any) -> _HttpSession:
+async def http_client(loop: Any = None, prefix: str = "", **kwargs: Any) -> _HttpSession:
     """swiftspec's ``get_client`` hook."""
-    return _HttpSession(aiohttp.ClientSession(**kwargs))
+    return _HttpSession(aiohttp.ClientSession(**kwargs), prefix)
+
+
+def _split(storage_url: str) -> tuple[str, str, str]:
+    """(host, prefix before ``/v1``, account): ``http://h/swift/v1/AUTH_test`` gives
+    ``("h", "/swift", "AUTH_test")``."""
+    host, _, path = storage_url.removeprefix("http://").partition("/")
+    prefix, _, account = f"/{path}".partition("/v1/")
+    return host, prefix, account
 
 
 @functools.cache
@@ -80,20 +90,21 @@ def _swiftspec_class() -> Any:
 
 
 def swiftspec_fs(storage_url: str, token: str) -> Any:
-    """swiftspec's filesystem for the account at ``storage_url`` (http), pre-authenticated."""
-    https = "https://" + storage_url.removeprefix("http://")
+    """swiftspec's filesystem for the account at ``storage_url`` (http), pre-authenticated;
+    a path before ``/v1`` (RGW's ``/swift``) is added by its HTTP session."""
+    host, prefix, account = _split(storage_url)
     return _swiftspec_class()(
         asynchronous=True,
-        auth=[{"url": https, "token": token}],
-        get_client=http_client,
+        auth=[{"url": f"https://{host}/v1/{account}", "token": token}],
+        get_client=functools.partial(http_client, prefix=prefix),
         skip_instance_cache=True,
     )
 
 
 def swiftspec_url(storage_url: str, container: str) -> str:
     """``swift://host/AUTH_x/container``: swiftspec's URL of a container."""
-    host_path = storage_url.removeprefix("http://").replace("/v1/", "/", 1)
-    return f"swift://{host_path}/{container}"
+    host, _, account = _split(storage_url)
+    return f"swift://{host}/{account}/{container}"
 
 
 class _RawArrays:
@@ -167,6 +178,8 @@ def run_arrays(
 ) -> list[Row]:
     runner = LoopRunner()
     label = "Swift +20 ms RTT" if delayed else "Swift"
+    if servers.server_name:
+        label += f" on {servers.server_name}"
     reference = [] if delayed else [zarr_alone()]
     try:
         return run_array(

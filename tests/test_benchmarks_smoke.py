@@ -73,3 +73,51 @@ def test_swiftspec_is_loaded_without_taking_over_swift_urls() -> None:
         == "swift://127.0.0.1:8080/AUTH_test/c"
     )
     assert fsspec.get_filesystem_class("swift") is SwiftFileSystem
+
+
+def test_swiftspec_reaches_a_swift_api_below_a_path() -> None:
+    """Ceph RGW serves Swift at ``/swift/v1``: swiftspec addresses ``/v1`` and its HTTP
+    session puts the path back."""
+    import asyncio
+
+    from benchmarks.swift import swiftspec_fs, swiftspec_url
+
+    url = "http://127.0.0.1:8080/swift/v1/AUTH_test"
+    assert swiftspec_url(url, "c") == "swift://127.0.0.1:8080/AUTH_test/c"
+    fs = swiftspec_fs(url, "token")
+    assert fs.headers_for_url("https://127.0.0.1:8080/v1/AUTH_test/c/o") == {
+        "X-Auth-Token": "token"
+    }
+
+    async def rewritten() -> str:
+        session = await fs.get_client()
+        try:
+            return session._http("https://127.0.0.1:8080/v1/AUTH_test/c/o")
+        finally:
+            await session.close()
+
+    assert asyncio.run(rewritten()) == "http://127.0.0.1:8080/swift/v1/AUTH_test/c/o"
+
+
+def test_ratios_per_server_put_each_server_in_a_column() -> None:
+    from benchmarks._measure import Row, Sample
+    from benchmarks.run import per_server
+
+    def row(scenario: str, contender: str, role: str, seconds: float) -> Row:
+        return Row(scenario, contender, role, [Sample(seconds, 0.0, 0.0)])  # type: ignore[arg-type]
+
+    rows = [
+        row("Swift write 16 x 64 KiB", "SwiftStore", "ours", 2.0),
+        row("Swift write 16 x 64 KiB", "raw aiohttp", "ceiling", 1.0),
+        row("Swift +20 ms RTT write 16 x 64 KiB", "SwiftStore", "ours", 9.0),
+        row("Swift +20 ms RTT write 16 x 64 KiB", "raw aiohttp", "ceiling", 1.0),
+        row("Swift on Ceph RGW write 16 x 64 KiB", "SwiftStore", "ours", 1.0),
+        row("Swift on Ceph RGW write 16 x 64 KiB", "raw aiohttp", "ceiling", 4.0),
+        row("S3 write 16 x 64 KiB", "MinioStore", "ours", 1.0),
+    ]
+    assert per_server(rows[:4]) == ""  # one server: nothing to put side by side
+    lines = per_server(rows).splitlines()
+    assert lines[2] == "| contender | write, OpenStack Swift | write, Ceph RGW |"
+    assert lines[4] == "| SwiftStore | 0.50x | 4.00x |"
+    assert lines[5] == "| raw aiohttp | 1.00x | 1.00x |"
+    assert not any("S3" in line for line in lines)  # S3 ran on one server only

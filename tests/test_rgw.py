@@ -17,10 +17,9 @@ import pytest
 import requests
 import xarray as xr
 import zarr
-from backends import keystone_options
 from fsspec.asyn import sync
 
-from zarrstores.auth import KeystoneAuth, STSCredentials, STSError, TempAuth, s3_credentials
+from zarrstores.auth import STSCredentials, STSError, TempAuth, s3_credentials
 from zarrstores.devserver.oidc import OIDCIssuer
 from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.swift import SwiftServer
@@ -275,28 +274,50 @@ def _alive(pid: int) -> bool:
 # -- Keystone in front of RGW's Swift API -------------------------------------------------------
 
 
-def test_keystone_tokens_on_rgw(swift_server: SwiftServer, tmp_path: Path) -> None:
-    """RGW validates Keystone tokens (password and application credential) and gives each
-    project the account ``AUTH_<project id>``; the catalog of the test bed's Keystone names
-    OpenStack Swift, so the storage URL is given."""
+RGW_REGION = "RegionRGW"
+
+
+def test_keystone_catalog_leads_os_variables_to_rgw(
+    swift_server: SwiftServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RGW validates Keystone tokens and Keystone's catalog names it (an ``object-store``
+    endpoint in a region of its own, beside OpenStack Swift's): a user with only ``OS_*``
+    variables, password or application credential, reaches RGW's Swift API at the account
+    ``AUTH_<project id>``; the same user in the other region reaches OpenStack Swift."""
+    keystone = swift_server.keystone
+    assert keystone is not None
     with RGWServer(dir=tmp_path / "k", keystone_url=swift_server.keystone_url) as server:
-        storage_url = server.storage_url(swift_server.keystone_project_id)
-        password = {**keystone_options(swift_server), "storage_url": storage_url}
-        store = SwiftStore(name(), "k.zarr", password)
-        zarr.create_array(store, name="a", shape=(4,), chunks=(2,), dtype="i4")[:] = 5
-        assert store.client.auth.get().storage_url == storage_url
-        env = swift_server.os_env("application_credential")
-        appcred = {
-            "auth": KeystoneAuth(
-                env["OS_AUTH_URL"],
-                auth_type="v3applicationcredential",
-                application_credential_id=env["OS_APPLICATION_CREDENTIAL_ID"],
-                application_credential_secret=env["OS_APPLICATION_CREDENTIAL_SECRET"],
-                storage_url=storage_url,
-            )
-        }
-        again = SwiftStore(store.container, "k.zarr", appcred, read_only=True)
-        assert zarr.open_array(again, path="a")[:].tolist() == [5, 5, 5, 5]
-        wrong = {**password, "key": "not-the-password"}
-        with pytest.raises(PermissionError, match="Keystone"):
-            SwiftStore(store.container, "k.zarr", wrong)["a/zarr.json"]
+        endpoint = keystone.add_object_store(server.catalog_url, RGW_REGION)
+        try:
+            rgw_url = server.storage_url(swift_server.keystone_project_id)
+
+            def only(env: dict[str, str]) -> None:
+                for var in [k for k in os.environ if k.startswith(("OS_", "ST_"))]:
+                    monkeypatch.delenv(var)
+                for var, value in env.items():
+                    monkeypatch.setenv(var, value)
+
+            only({**swift_server.os_env("password"), "OS_REGION_NAME": RGW_REGION})
+            store = SwiftStore(name(), "k.zarr")
+            zarr.create_array(store, name="a", shape=(4,), chunks=(2,), dtype="i4")[:] = 5
+            assert store.client.auth.get().storage_url == rgw_url
+            fs = SwiftFileSystem(skip_instance_cache=True)
+            assert fs.ls(f"{store.container}/k.zarr/a/c", detail=False) == [
+                f"{store.container}/k.zarr/a/c/0", f"{store.container}/k.zarr/a/c/1"]  # fmt: skip
+
+            only({**swift_server.os_env("application_credential"), "OS_REGION_NAME": RGW_REGION})
+            again = SwiftStore(store.container, "k.zarr", read_only=True)
+            assert again.client.auth.get().storage_url == rgw_url
+            assert zarr.open_array(again, path="a")[:].tolist() == [5, 5, 5, 5]
+
+            only(swift_server.os_env("password"))  # RegionOne: OpenStack Swift, not RGW
+            elsewhere = SwiftStore(store.container, "k.zarr", read_only=True)
+            assert not elsewhere.client.auth.get().storage_url.startswith(server.endpoint)
+            assert "a/zarr.json" not in elsewhere
+
+            wrong = {**swift_server.os_env("password"), "OS_PASSWORD": "not-the-password"}
+            only({**wrong, "OS_REGION_NAME": RGW_REGION})
+            with pytest.raises(PermissionError, match="Keystone"):
+                SwiftStore(store.container, "k.zarr")["a/zarr.json"]
+        finally:
+            keystone.remove_endpoint(endpoint)

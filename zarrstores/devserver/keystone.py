@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet
 
@@ -210,6 +211,46 @@ class KeystoneServer(LocalServer):
                 f"unknown kind {kind!r}: 'password', 'application_credential' or 'oidc'"
             )
         return env
+
+    def add_object_store(self, url: str, region: str) -> str:
+        """Add a public ``object-store`` endpoint ``url`` in ``region`` (made if missing) to the
+        catalog, through Keystone's API as admin; its id. Clients with ``OS_REGION_NAME=region``
+        reach it; ``$(project_id)s`` in ``url`` becomes the token's project."""
+        session = self._admin_session()
+        reply = session.post(
+            f"{self.url}/regions", json={"region": {"id": region}}, raise_exc=False
+        )
+        if reply.status_code not in (201, 409):  # 409: the region exists
+            raise ServerStartError(f"keystone refused region {region!r}: {reply.status_code}")
+        services = session.get(f"{self.url}/services?type=object-store").json()["services"]
+        if not services:
+            raise ServerStartError("keystone has no object-store service: pass object_store_url")
+        endpoint = {
+            "service_id": services[0]["id"],
+            "interface": "public",
+            "region_id": region,
+            "url": url,
+        }
+        reply = session.post(f"{self.url}/endpoints", json={"endpoint": endpoint})
+        return str(reply.json()["endpoint"]["id"])
+
+    def remove_endpoint(self, endpoint_id: str) -> None:
+        """Remove a catalog endpoint (one :meth:`add_object_store` added)."""
+        self._admin_session().delete(f"{self.url}/endpoints/{endpoint_id}")
+
+    def _admin_session(self) -> Any:
+        from keystoneauth1 import session
+        from keystoneauth1.identity import v3
+
+        auth = v3.Password(
+            auth_url=self.url,
+            username="admin",
+            password=ADMIN_PASSWORD,
+            project_name="admin",
+            user_domain_id="default",
+            project_domain_id="default",
+        )
+        return session.Session(auth=auth)
 
     def _write_config(self) -> Path:
         repos = {}

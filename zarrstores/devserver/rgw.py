@@ -177,6 +177,11 @@ class RGWServer(LocalServer):
         base = f"{self.endpoint}/swift/v1"
         return f"{base}/AUTH_{account}" if self.account_in_url else base
 
+    @property
+    def catalog_url(self) -> str:
+        """The Swift endpoint for a Keystone catalog: ``$(project_id)s`` is the account."""
+        return f"{self.endpoint}/swift/v1/AUTH_$(project_id)s"
+
     def get_token(self, user: str = "test:tester") -> tuple[str, str]:
         """(storage URL, token) of a v1 login of ``user``."""
         import urllib.request
