@@ -35,6 +35,7 @@ import zarrstores.minio.fs
 import zarrstores.swift.fs
 from zarrstores.commands._trees import PARTIAL
 from zarrstores.commands.transfer import IN_MEMORY, phases
+from zarrstores.devserver.byteproxy import ByteCountingProxy
 
 N_CHUNKS = 1400
 
@@ -170,6 +171,38 @@ def test_sync_recopies_a_corrupted_object_and_deletes_extras(
         assert fixed["deleted"] == (1 if dst == str(local) else 0)
         xr.testing.assert_identical(open_store(dst, options), expected)
     assert not (local / "stale.txt").exists()
+
+
+def test_copies_within_one_backend_stay_on_the_server(
+    cli_env, options, swift_server, s3_server, bucket
+) -> None:
+    """Swift -> Swift and S3 -> S3 are copied by the server (X-Copy-From, CopyObject): a proxy
+    in front of each server counts what the command sends and receives, far less than the
+    store; the copies open equal and a re-run copies nothing."""
+    rng = np.random.default_rng(23)
+    ds = xr.Dataset({"tas": (("time", "cell"), rng.random((12, 1 << 15)))})  # 12 x 256 KiB
+    container = f"cli-{uuid.uuid4().hex[:8]}"
+    encoding = {"tas": {"chunks": (1, 1 << 15)}}
+    ds.to_zarr(f"swift://{container}/a.zarr", encoding=encoding, storage_options=options["swift"])
+    on_swift, on_s3 = f"swift://{container}/a.zarr", f"minio://{bucket}/a.zarr"
+    assert summary_of(run_cli("cp", "-r", "-q", "--json", on_swift, on_s3, env=cli_env))["copied"]
+    stored = ds["tas"].nbytes
+
+    for src, dst, target, env_var, path in (
+        (on_swift, f"swift://{container}2/b.zarr", swift_server.proxy_url, "ST_AUTH", "/auth/v1.0"),
+        (on_s3, f"minio://{bucket}/b.zarr", s3_server.endpoint, "AWS_ENDPOINT_URL", ""),
+    ):
+        with ByteCountingProxy(target) as proxy:
+            env = {**cli_env, env_var: proxy.url + path}
+            first = summary_of(run_cli("cp", "-r", "-q", "--json", src, dst, env=env))
+            moved = proxy.received + proxy.sent
+            print(f"{src} -> {dst}: {moved:,} bytes through the client for {stored:,} stored")
+            assert first["copied"] == first["server_side"] == first["objects"] > 12, first
+            assert first["bytes"] > stored / 2 and first["failed"] == 0
+            assert moved < stored / 10, f"{moved:,} bytes passed through the client"
+            again = summary_of(run_cli("sync", "-q", "--json", src, dst, env=env))
+            assert (again["copied"], again["skipped"]) == (0, first["objects"]), again
+        xr.testing.assert_identical(open_store(dst, options), ds)
 
 
 def test_one_object_copies_into_a_directory(source, cli_env, tmp_path) -> None:

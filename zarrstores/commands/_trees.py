@@ -20,6 +20,7 @@ from fsspec.asyn import AsyncFileSystem
 from ._common import Location
 
 READ_BLOCK = 16 << 20  # large objects are read and hashed this much at a time
+S3_COPY_LIMIT = 5 << 30  # the largest object one S3 CopyObject copies
 PARTIAL = ".zarrstores-partial-"  # local files being written; never listed
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -91,6 +92,15 @@ class Tree:
         """The object as a local file, when it is one."""
         return None
 
+    def copies_from(self, other: Tree) -> bool:
+        """Whether this tree copies objects of ``other`` server-side (see ``copy_from``)."""
+        return False
+
+    async def copy_from(self, other: Tree, rel: str, dst_rel: str, size: int) -> None:
+        """Copy ``other``'s object ``rel`` to ``dst_rel`` on the server: no byte passes
+        through this machine."""
+        raise NotImplementedError
+
 
 class RemoteTree(Tree):
     """Objects of a ``swift://`` or ``minio://`` location, through its fsspec filesystem."""
@@ -156,6 +166,21 @@ class RemoteTree(Tree):
     async def prepare(self) -> None:
         top = self.location.path.split("/", 1)[0]
         await self.fs._makedirs(top, exist_ok=True)
+
+    def copies_from(self, other: Tree) -> bool:
+        """Swift to Swift and S3 to S3: the command gives every URL of one scheme the same
+        credentials and endpoint, so both trees are in one account (Swift) or on one
+        endpoint (S3), where the server copies."""
+        return isinstance(other, RemoteTree) and other.location.scheme == self.location.scheme
+
+    async def copy_from(self, other: Tree, rel: str, dst_rel: str, size: int) -> None:
+        source, target = other.location.child(rel), self.location.child(dst_rel)
+        if self.location.scheme == "swift":
+            await self.fs._cp_file(source, target, size=size)  # PUT with X-Copy-From
+        elif size <= S3_COPY_LIMIT:
+            await self.fs._copy_basic(source, target)  # CopyObject
+        else:
+            await self.fs._cp_file(source, target)  # UploadPartCopy, part by part
 
 
 class LocalTree(Tree):

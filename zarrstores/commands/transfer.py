@@ -3,9 +3,10 @@
 Parallel on one event loop (the filesystems' async methods), resumable (objects already
 identical at the destination are skipped: same size, and same MD5 where both sides have one),
 verified (each object's MD5 is checked as it is read, and the destination is checked against
-it afterwards), and zarr-aware: metadata documents are written after the chunks, deepest
-first, so the store's root ``zarr.json`` / ``.zmetadata`` arrive last and a reader never opens
-a half-copied store.
+it afterwards), server-side within one backend (Swift ``X-Copy-From``, S3 ``CopyObject``:
+the bytes do not pass through this machine), and zarr-aware: metadata documents are written
+after the chunks, deepest first, so the store's root ``zarr.json`` / ``.zmetadata`` arrive
+last and a reader never opens a half-copied store.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Summary:
     destination: str
     objects: int = 0
     copied: int = 0
+    server_side: int = 0  # of ``copied``: copied by the server (Swift -> Swift, S3 -> S3)
     skipped: int = 0
     deleted: int = 0
     failed: int = 0
@@ -98,8 +100,9 @@ class Copier:
         self.summary = summary
         self.jobs = jobs
         self.progress = progress
-        # source name -> (destination name, MD5, size) of every object written
-        self.copied: dict[str, tuple[str, str, int]] = {}
+        self.server_side = destination.copies_from(source)
+        # source name -> (destination name, MD5 or None when unknown, size) of every object written
+        self.copied: dict[str, tuple[str, str | None, int]] = {}
 
     async def _each(self, items: Iterable[Any], work: Callable[[Any], Awaitable[None]]) -> None:
         """Run ``work`` on every item, ``jobs`` at a time."""
@@ -113,16 +116,18 @@ class Copier:
         await asyncio.gather(*(worker() for _ in range(min(self.jobs, len(queue)) or 1)))
 
     async def same(self, rel: str, dst_rel: str, src: Stored, dst: Stored | None) -> bool:
-        """Whether the destination already holds the source's content."""
+        """Whether the destination already holds the source's content: same size, and same
+        MD5 where both sides have one. A remote side states its MD5 in the listing (the ETag
+        of a plain Swift object or single-part S3 upload); a local file is hashed only when
+        the other side has an MD5 to compare with. A multipart upload or an SLO states no
+        MD5: against it, the size decides."""
         if dst is None or dst.size != src.size:
             return False
-        src_md5 = src.md5 or (await self.source.md5(rel) if self.source.local else None)
-        if src_md5 is None:
-            return True  # size only: a remote multipart upload or SLO states no MD5
-        dst_md5 = dst.md5
-        if dst_md5 is None and self.destination.local:
-            dst_md5 = await self.destination.md5(dst_rel)
-        return dst_md5 is None or dst_md5 == src_md5  # (None: size only, as above)
+        if not (src.md5 or self.source.local) or not (dst.md5 or self.destination.local):
+            return True  # size only
+        src_md5 = src.md5 or await self.source.md5(rel)
+        dst_md5 = dst.md5 or await self.destination.md5(dst_rel)
+        return src_md5 == dst_md5
 
     async def plan(
         self, wanted: dict[str, str], sources: dict[str, Stored], present: dict[str, Stored]
@@ -157,8 +162,13 @@ class Copier:
 
     async def _copy_one(self, rel: str, dst_rel: str, stored: Stored) -> None:
         where = self.source.location.child_url(rel)
+        digest: str | None
         try:
-            if stored.size > IN_MEMORY:
+            if self.server_side:
+                await self.destination.copy_from(self.source, rel, dst_rel, stored.size)
+                digest = stored.md5  # checked at the destination by verify()
+                self.summary.server_side += 1
+            elif stored.size > IN_MEMORY:
                 digest = await self._copy_through_file(rel, dst_rel, stored)
             else:
                 data = await self.source.read(rel)
@@ -190,7 +200,9 @@ class Copier:
 
     async def verify(self, group: list[str]) -> None:
         """Check the copied objects of ``group`` at the destination against their source's MD5
-        (one listing; objects whose stored ETag is no MD5 are read back)."""
+        (one listing; objects whose stored ETag is no MD5 are read back). An object copied
+        server-side from a source that states no MD5 (an SLO, a multipart upload) is checked
+        by its size: reading it back would move the bytes the server copy saved."""
         written = [rel for rel in group if rel in self.copied]
         if not written:
             return
@@ -201,10 +213,16 @@ class Copier:
             where = self.destination.location.child_url(dst_rel)
             try:
                 stored = present.get(dst_rel)
-                if stored is None or stored.md5 != digest:
+                if stored is None or stored.size != size or (digest and stored.md5 != digest):
                     stored = await self.destination.stat(dst_rel)  # a listing may lag behind
                 if stored is None:
                     raise VerificationError("missing after it was written")
+                if stored.size != size:
+                    raise VerificationError(
+                        f"{stored.size:,} bytes, the source has {size:,}: run again to recopy"
+                    )
+                if digest is None:
+                    return
                 stated = stored.md5 or await self.destination.md5(dst_rel)
                 if stated != digest:
                     raise VerificationError(
@@ -212,6 +230,7 @@ class Copier:
                     )
             except (OSError, ValueError) as e:
                 self.summary.copied -= 1
+                self.summary.server_side -= self.server_side
                 self.summary.bytes -= size
                 self.summary.fail(f"{where}: {e}")
 
@@ -293,7 +312,8 @@ def _report(summary: Summary, args: argparse.Namespace) -> None:
     elif not args.quiet:
         rate = summary.copied / summary.seconds if summary.seconds else 0.0
         print(
-            f"copied {summary.copied:,} objects ({human(summary.bytes)}), skipped "
+            f"copied {summary.copied:,} objects ({human(summary.bytes)}"
+            f"{', server-side' if summary.server_side else ''}), skipped "
             f"{summary.skipped:,} already identical, deleted {summary.deleted:,}, failed "
             f"{summary.failed:,} in {summary.seconds:.1f} s ({rate:,.0f} objects/s)"
         )
