@@ -26,15 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..auth import ConfigurationError
-from ._common import (
-    HelpFormat,
-    Location,
-    add_option_argument,
-    examples,
-    filesystem,
-    human,
-    parse_location,
-)
+from ._common import Location, filesystem, human, parse_location, subcommand
 from ._trees import LocalTree, RemoteTree, Stored, Tree, md5_of_file
 
 IN_MEMORY = 16 << 20  # larger objects go through a temporary file (jobs x this in memory)
@@ -345,13 +337,20 @@ def _command(delete_flag: bool) -> Callable[[argparse.Namespace], int]:
     return command
 
 
-def _common_arguments(p: argparse.ArgumentParser) -> None:
+def _parser(sub: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """``cp`` or ``sync`` with the arguments they share."""
+    p = subcommand(
+        sub,
+        name,
+        _command(delete_flag=name == "sync"),
+        **kwargs,
+        quiet="no progress bar, no summary line",
+        json="print a JSON summary on stdout",
+    )
     p.add_argument("src", help="swift://container/path, minio://bucket/path or a local path")
     p.add_argument("dst", help="where the copy goes (same forms)")
     p.add_argument("-j", "--jobs", type=int, default=16, help="objects in flight (default 16)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary line")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    add_option_argument(p)
+    return p
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -359,39 +358,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     about = (
         "Objects already identical at the destination (same size, and same MD5 where both "
         "sides state one) are skipped, so an interrupted run resumes where it stopped. Every "
-        "copied object is checked against its source's MD5. Zarr metadata is written after the "
-        "chunks, the store's root metadata last. With -r, DST becomes a copy of SRC: SRC/a/b "
-        "goes to DST/a/b. Exit status: 0 all copied, 1 some objects failed, 2 bad arguments or "
-        "access, 130 interrupted."
+        "copied object is checked against its source's MD5. Swift -> Swift and S3 -> S3 are "
+        "copied by the server: the bytes do not pass through this machine. Zarr metadata is "
+        "written after the chunks, the store's root metadata last. With -r, DST becomes a copy "
+        "of SRC: SRC/a/b goes to DST/a/b. Exit status: 0 all copied, 1 some objects failed, 2 "
+        "bad arguments or access, 130 interrupted."
     )
-    c = sub.add_parser(
+    c = _parser(
+        sub,
         "cp",
         help="copy objects between Swift, S3 and local disk (resumable, verified)",
         description="Copy an object, or with -r everything under a prefix. " + about,
-        epilog=examples(
+        examples=(
             "zarrstores cp -r swift://climate/tas.zarr minio://climate/tas.zarr",
             "zarrstores cp -r minio://climate/tas.zarr ./tas.zarr --jobs 32",
             "zarrstores cp swift://climate/notes.txt ./          # one object",
             "zarrstores cp -r --json -q ./tas.zarr swift://climate/tas.zarr",
         ),
-        formatter_class=HelpFormat,
     )
-    _common_arguments(c)
     c.add_argument("-r", "--recursive", action="store_true", help="everything under SRC")
-    c.set_defaults(func=_command(delete_flag=False))
 
-    s = sub.add_parser(
+    s = _parser(
+        sub,
         "sync",
         help="make DST a copy of SRC (copy what differs, --delete what SRC lacks)",
         description="Make DST hold what SRC holds: copy what is missing or differs (a "
         "corrupted object is found by its MD5 and copied again); with --delete, remove what "
         "SRC no longer has (after everything else is copied). " + about,
-        epilog=examples(
+        examples=(
             "zarrstores sync swift://climate/tas.zarr minio://climate/tas.zarr",
             "zarrstores sync --delete ./tas.zarr swift://climate/tas.zarr",
         ),
-        formatter_class=HelpFormat,
     )
-    _common_arguments(s)
     s.add_argument("--delete", action="store_true", help="delete what SRC no longer has")
-    s.set_defaults(func=_command(delete_flag=True), recursive=True)
+    s.set_defaults(recursive=True)
