@@ -9,6 +9,8 @@ with a 10,000-object store, and fails when a check fails.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import itertools
 import json
 import os
@@ -33,8 +35,9 @@ from fixtures_cli import (  # noqa: F401  (the fixtures are used by name)
 # Imported for their protocols too: swift:// and minio:// are ours in this process.
 import zarrstores.minio.fs
 import zarrstores.swift.fs
-from zarrstores.commands._trees import PARTIAL
-from zarrstores.commands.transfer import IN_MEMORY, phases
+from zarrstores.commands._common import parse_location
+from zarrstores.commands._trees import PARTIAL, LocalTree, RemoteTree, Stored
+from zarrstores.commands.transfer import IN_MEMORY, Copier, Summary, phases
 from zarrstores.devserver.byteproxy import ByteCountingProxy
 
 N_CHUNKS = 300
@@ -70,6 +73,32 @@ def test_phases_put_chunks_first_and_the_root_metadata_last() -> None:
         ["a/zarr.json", "b/.zarray"],
         [".zmetadata", "zarr.json"],
     ]
+
+
+def test_a_local_file_is_hashed_only_when_the_other_side_has_an_md5(tmp_path) -> None:
+    """Remote sides state their MD5 in the listing (or none: multipart, SLO); the local side
+    is read and hashed only when there is an MD5 to compare with."""
+
+    class CountingLocal(LocalTree):
+        hashed = 0
+
+        async def md5(self, rel: str) -> str:
+            CountingLocal.hashed += 1
+            return await super().md5(rel)
+
+    (tmp_path / "a").write_bytes(b"abc")
+    local = CountingLocal(parse_location(str(tmp_path)))
+    remote = RemoteTree(parse_location("swift://c/p"), fs=None)  # only its listing is used here
+    md5 = hashlib.md5(b"abc").hexdigest()
+    copier = Copier(local, remote, Summary("src", "dst"), jobs=1, progress=None)
+
+    def same(dst: Stored | None) -> bool:
+        return asyncio.run(copier.same("a", "a", Stored(3), dst))
+
+    assert not same(Stored(4, md5)) and CountingLocal.hashed == 0  # sizes differ
+    assert same(Stored(3)) and CountingLocal.hashed == 0  # an SLO or multipart: size only
+    assert same(Stored(3, md5)) and CountingLocal.hashed == 1
+    assert not same(Stored(3, hashlib.md5(b"abd").hexdigest()))  # same size, other bytes
 
 
 def test_round_trip_swift_s3_local_swift(source, cli_env, options, bucket, tmp_path) -> None:
