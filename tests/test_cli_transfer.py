@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -99,6 +100,23 @@ def test_a_local_file_is_hashed_only_when_the_other_side_has_an_md5(tmp_path) ->
     assert same(Stored(3)) and CountingLocal.hashed == 0  # an SLO or multipart: size only
     assert same(Stored(3, md5)) and CountingLocal.hashed == 1
     assert not same(Stored(3, hashlib.md5(b"abd").hexdigest()))  # same size, other bytes
+
+
+def test_partial_files_of_a_killed_copy_are_removed_by_the_next(tmp_path) -> None:
+    """A copy killed with SIGKILL leaves its partial files; the next run's listing removes
+    those whose writer is gone, and leaves those of a copy still running."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    host = socket.gethostname()
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "0").write_bytes(b"whole")
+    abandoned = tmp_path / "c" / f".1{PARTIAL}{host}-{ended.pid}-0a1b2c3d"
+    running = tmp_path / "c" / f".2{PARTIAL}{host}-{os.getpid()}-0a1b2c3d"
+    for path in (abandoned, running):
+        path.write_bytes(b"par")
+    listed = asyncio.run(LocalTree(parse_location(str(tmp_path))).list())
+    assert listed == {"c/0": Stored(5)}
+    assert not abandoned.exists() and running.exists()
 
 
 def test_round_trip_swift_s3_local_swift(source, cli_env, options, bucket, tmp_path) -> None:
