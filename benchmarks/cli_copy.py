@@ -35,6 +35,7 @@ import xarray as xr
 # Imported for their protocols too: swift:// and minio:// are ours in this process.
 import zarrstores.minio.fs
 import zarrstores.swift.fs  # noqa: F401
+from zarrstores.commands._trees import PARTIAL
 from zarrstores.devserver.oidc import OIDCIssuer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
@@ -63,6 +64,13 @@ def seed_store(directory: Path, objects: int) -> xr.Dataset:
     files = sum(len(names) for _, _, names in os.walk(directory))
     check(files == objects, f"the seeded store has {files} objects, not {objects}")
     return ds
+
+
+def files_in(directory: Path) -> tuple[int, int]:
+    """(whole files, partial files) under ``directory``."""
+    names = [n for _, _, names in os.walk(directory) for n in names] if directory.exists() else []
+    partial = sum(PARTIAL in n for n in names)
+    return len(names) - partial, partial
 
 
 def exports(*args: str, env: dict[str, str]) -> dict[str, str]:
@@ -134,26 +142,28 @@ class Legs:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        there = 0
-        while proc.poll() is None and there < self.objects // 2:
+        while proc.poll() is None and files_in(dst)[0] < self.objects // 2:
             time.sleep(0.02)
-            there = sum(len(names) for _, _, names in os.walk(dst)) if dst.exists() else 0
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        killed_at = sum(len(names) for _, _, names in os.walk(dst))
+        killed_at, partial = files_in(dst)
         check(0 < killed_at < self.objects, f"{name}: killed at {killed_at} objects, not half way")
         _, resumed = copy(src, str(dst), self.env, self.jobs)
         seconds = time.perf_counter() - started
         check(
             resumed["copied"] + resumed["skipped"] == self.objects
-            and resumed["skipped"] >= killed_at - self.jobs,  # (files being renamed at the kill)
+            and resumed["skipped"] == killed_at,
             f"{name}: the resumed run copied {resumed['copied']}, skipped {resumed['skipped']}",
+        )
+        check(
+            files_in(dst) == (self.objects, 0),
+            f"{name}: {files_in(dst)} (whole, partial) files after the resumed run",
         )
         self.done(name, src, str(dst), seconds, resumed)
         return (
-            f"{name} was killed (SIGKILL) with {killed_at:,} of {self.objects:,} objects there; "
-            f"the next run copied {resumed['copied']:,}, skipped {resumed['skipped']:,}, and the "
-            "store opened equal."
+            f"{name} was killed (SIGKILL) with {killed_at:,} of {self.objects:,} objects there "
+            f"(and {partial} partial files); the next run removed the partial files, copied "
+            f"{resumed['copied']:,}, skipped {resumed['skipped']:,}, and the store opened equal."
         )
 
 
