@@ -229,4 +229,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument(
         "--revoke", action="store_true", help="end every --expires link to the container"
     )
-
