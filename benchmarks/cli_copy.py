@@ -162,7 +162,7 @@ class Legs:
         self.done(name, src, str(dst), seconds, resumed)
         return (
             f"{name} was killed (SIGKILL) with {killed_at:,} of {self.objects:,} objects there "
-            f"(and {partial} partial files); the next run removed the partial files, copied "
+            f"and {partial} partial files; the next run left no partial file, copied "
             f"{resumed['copied']:,}, skipped {resumed['skipped']:,}, and the store opened equal."
         )
 

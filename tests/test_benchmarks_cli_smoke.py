@@ -30,4 +30,4 @@ def test_a_tiny_copy_benchmark_writes_both_tables(tmp_path: Path) -> None:
     assert tools | legs <= set(named)
     for name in tools | legs:
         assert all(float(c.replace(",", "")) > 0 for c in named[name][1:])
-    assert "was killed (SIGKILL) with" in text and "removed the partial files" in text
+    assert "was killed (SIGKILL) with" in text and "left no partial file" in text
