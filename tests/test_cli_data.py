@@ -22,6 +22,7 @@ from fixtures_cli import (  # noqa: F401  (the fixtures are used by name)
 )
 
 # Imported for their protocols too: swift:// and minio:// are ours in this process.
+from zarrstores.cli import main
 from zarrstores.sharing import is_public
 
 N_TIME = 30  # 30 tas chunks + 1 pr chunk + 1 time chunk + 4 metadata documents
@@ -47,6 +48,28 @@ def copies(url: str, cli_env: dict[str, str], bucket: str, tmp_path: Path) -> li
     for dst in out[1:]:
         summary_of(run_cli("cp", "-r", "-q", "--json", url, dst, env=cli_env))
     return out
+
+
+@pytest.mark.parametrize(
+    ("command", "own"),
+    [
+        ("ls", "--long"),
+        ("du", "--summarize"),
+        ("cp", "--jobs"),
+        ("sync", "--delete"),
+        ("rm", "--yes"),
+        ("share", "--expires"),
+    ],
+)
+def test_help_shows_examples_own_and_common_options(command, own, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    options, _, rest = text.partition("common options:")
+    common, _, examples = rest.partition("examples:")
+    assert own in options and "--option" in common, text
+    assert f"zarrstores {command} " in examples
 
 
 def test_ls_and_du_on_every_backend(small, cli_env, bucket, tmp_path) -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,8 +96,31 @@ def filesystem(
     return cls(**options, **kwargs)
 
 
-def add_option_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+def subcommand(
+    sub: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    description: str,
+    examples: Sequence[str],
+    quiet: str | None = None,
+    json: str | None = None,
+) -> argparse.ArgumentParser:
+    """A data subcommand's parser, with what they all share: ``--help`` listing ``examples``,
+    and under "common options" ``-o/--option`` (the storage options, credentials included),
+    ``-q/--quiet`` and ``--json`` (these two when given their help texts). The caller adds
+    the arguments of its own."""
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog="examples:\n" + "\n".join(f"  {line}" for line in examples),
+        formatter_class=HelpFormat,
+    )
+    parser.set_defaults(func=func)
+    common = parser.add_argument_group("common options")  # listed after the command's own
+    common.add_argument(
         "-o",
         "--option",
         action="append",
@@ -104,6 +128,11 @@ def add_option_argument(parser: argparse.ArgumentParser) -> None:
         help="a storage option (repeatable): KEY=VALUE for every URL, swift:KEY=VALUE or "
         "minio:KEY=VALUE for one backend, e.g. minio:endpoint_url=https://s3.example.org",
     )
+    if quiet:
+        common.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    if json:
+        common.add_argument("--json", action="store_true", help=json)
+    return parser
 
 
 def human(size: float) -> str:
@@ -120,11 +149,6 @@ def confirm(question: str) -> bool:
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
-
-
-def examples(*lines: str) -> str:
-    """An ``--help`` epilog listing example command lines."""
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 class HelpFormat(argparse.HelpFormatter):

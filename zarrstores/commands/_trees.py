@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from fsspec.asyn import AsyncFileSystem
 from ._common import Location
 
 READ_BLOCK = 16 << 20  # large objects are read and hashed this much at a time
+S3_COPY_LIMIT = 5 << 30  # the largest object one S3 CopyObject copies
 PARTIAL = ".zarrstores-partial-"  # local files being written; never listed
+_HOST = socket.gethostname()
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -91,6 +94,15 @@ class Tree:
         """The object as a local file, when it is one."""
         return None
 
+    def copies_from(self, other: Tree) -> bool:
+        """Whether this tree copies objects of ``other`` server-side (see ``copy_from``)."""
+        return False
+
+    async def copy_from(self, other: Tree, rel: str, dst_rel: str, size: int) -> None:
+        """Copy ``other``'s object ``rel`` to ``dst_rel`` on the server: no byte passes
+        through this machine."""
+        raise NotImplementedError
+
 
 class RemoteTree(Tree):
     """Objects of a ``swift://`` or ``minio://`` location, through its fsspec filesystem."""
@@ -157,6 +169,35 @@ class RemoteTree(Tree):
         top = self.location.path.split("/", 1)[0]
         await self.fs._makedirs(top, exist_ok=True)
 
+    def copies_from(self, other: Tree) -> bool:
+        """Swift to Swift and S3 to S3: the command gives every URL of one scheme the same
+        credentials and endpoint, so both trees are in one account (Swift) or on one
+        endpoint (S3), where the server copies."""
+        return isinstance(other, RemoteTree) and other.location.scheme == self.location.scheme
+
+    async def copy_from(self, other: Tree, rel: str, dst_rel: str, size: int) -> None:
+        source, target = other.location.child(rel), self.location.child(dst_rel)
+        if self.location.scheme == "swift":
+            await self.fs._cp_file(source, target, size=size)  # PUT with X-Copy-From
+        elif size <= S3_COPY_LIMIT:
+            await self.fs._copy_basic(source, target)  # CopyObject
+        else:
+            await self.fs._cp_file(source, target)  # UploadPartCopy, part by part
+
+
+def _remove_if_abandoned(path: Path) -> None:
+    """Delete a partial file that a copy killed on this machine (SIGKILL, power cut) left:
+    its name holds the host and process id of its writer, which is no longer running."""
+    host, _, pid = path.name.partition(PARTIAL)[2].rpartition("-")[0].rpartition("-")
+    if host != _HOST or not pid.isdigit():
+        return  # another machine's copy, or an older name: leave it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+    except PermissionError:
+        pass  # a running process of another user
+
 
 class LocalTree(Tree):
     """Files under a local directory (or one file)."""
@@ -177,6 +218,7 @@ class LocalTree(Tree):
         for folder, _, files in os.walk(root):
             for name in files:
                 if PARTIAL in name:
+                    _remove_if_abandoned(Path(folder, name))
                     continue
                 path = Path(folder, name)
                 out[path.relative_to(root).as_posix()] = Stored(path.stat().st_size)
@@ -203,7 +245,9 @@ class LocalTree(Tree):
         interrupted copy) sees the old file or the new one, never a part."""
         target = self._path(rel)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}{PARTIAL}{uuid.uuid4().hex[:8]}")
+        tmp = target.with_name(
+            f".{target.name}{PARTIAL}{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        )
         try:
             fill(tmp)
             os.replace(tmp, target)

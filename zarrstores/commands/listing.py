@@ -9,15 +9,7 @@ from typing import Any
 
 from fsspec.spec import AbstractFileSystem
 
-from ._common import (
-    HelpFormat,
-    Location,
-    add_option_argument,
-    examples,
-    filesystem,
-    human,
-    parse_location,
-)
+from ._common import Location, filesystem, human, parse_location, subcommand
 
 ZARR_MARKERS = frozenset({"zarr.json", ".zgroup", ".zarray"})
 
@@ -127,41 +119,39 @@ def cmd_du(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``ls`` and ``du`` to the ``zarrstores`` command."""
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "ls",
+        cmd_ls,
         help="list containers, buckets, objects and prefixes",
         description="List what is stored under a swift://, minio:// URL or a local path. "
         "Credentials come from the environment, as for the library.",
-        epilog=examples(
+        examples=(
             "zarrstores ls swift://                      # the account's containers",
             "zarrstores ls -l swift://climate            # kind (file/dir/zarr), size, date",
             "zarrstores ls -r minio://bucket/tas.zarr    # every object, recursively",
             "zarrstores ls -o anon=true -o storage_url=https://host/v1/AUTH_x swift://public",
         ),
-        formatter_class=HelpFormat,
     )
     p.add_argument("url", help="swift://container/prefix, minio://bucket/prefix or a path")
     p.add_argument("-l", "--long", action="store_true", help="kind, size and date of each entry")
     p.add_argument("-r", "--recursive", action="store_true", help="every object below URL")
-    add_option_argument(p)
-    p.set_defaults(func=cmd_ls)
 
-    d = sub.add_parser(
+    d = subcommand(
+        sub,
         "du",
+        cmd_du,
         help="objects and bytes under a URL, per entry (a zarr store: per array)",
         description="Count objects and bytes under a URL, one line per entry below it and a "
         "total. On a zarr store the entries are its arrays; entries that are zarr stores are "
         "marked (zarr).",
-        epilog=examples(
+        examples=(
             "zarrstores du swift://climate               # per store/prefix, and the total",
             "zarrstores du swift://climate/tas.zarr      # per array of the store",
             "zarrstores du -s --bytes minio://bucket     # one line: objects, exact bytes",
         ),
-        formatter_class=HelpFormat,
+        json="print one JSON object",
     )
     d.add_argument("url", help="swift://container/prefix, minio://bucket/prefix or a path")
     d.add_argument("-s", "--summarize", action="store_true", help="only the total")
     d.add_argument("--bytes", action="store_true", help="exact byte counts, not KiB/MiB/GiB")
-    d.add_argument("--json", action="store_true", help="print one JSON object")
-    add_option_argument(d)
-    d.set_defaults(func=cmd_du)

@@ -5,15 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import (
-    HelpFormat,
-    add_option_argument,
-    confirm,
-    examples,
-    filesystem,
-    human,
-    parse_location,
-)
+from ._common import confirm, filesystem, human, parse_location, subcommand
 from .listing import objects
 
 
@@ -48,22 +40,21 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rm`` to the ``zarrstores`` command."""
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "rm",
+        cmd_rm,
         help="delete an object, or with -r everything under a prefix",
         description="Delete an object, or with -r every object under a prefix (a whole zarr "
         "store) with bulk deletes. Asks for confirmation unless --yes. Containers and buckets "
         "themselves are kept.",
-        epilog=examples(
+        examples=(
             "zarrstores rm swift://climate/notes.txt",
             "zarrstores rm -r swift://climate/tas.zarr        # asks first",
             "zarrstores rm -r --yes minio://bucket/tmp/       # no question (scripts)",
         ),
-        formatter_class=HelpFormat,
+        quiet="print nothing on success",
     )
     p.add_argument("url", help="swift://container/path, minio://bucket/path or a local path")
     p.add_argument("-r", "--recursive", action="store_true", help="everything under the prefix")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    add_option_argument(p)
-    p.set_defaults(func=cmd_rm)

@@ -16,14 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from .. import sharing
 from ..auth import ConfigurationError
-from ._common import (
-    HelpFormat,
-    Location,
-    add_option_argument,
-    examples,
-    parse_location,
-    parse_options,
-)
+from ._common import Location, parse_location, parse_options, subcommand
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -206,8 +199,10 @@ def cmd_share(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``share`` to the ``zarrstores`` command."""
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "share",
+        cmd_share,
         help="make data public or private, or print a time-limited read link (Swift)",
         description="Show whether a container/bucket (on S3: a prefix) is public, make it "
         "public or private, or print a read-only link that expires (--expires). The link is a "
@@ -215,7 +210,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "when missing): it reads every object of the store, nothing else, and the container "
         "stays private. On S3 --expires gives a presigned URL for one object, made with static "
         "keys; S3 has no such link for a prefix.",
-        epilog=examples(
+        examples=(
             "zarrstores share swift://climate                  # public or private?",
             "zarrstores share --public swift://climate         # anyone may list and read",
             "zarrstores share --private minio://bucket/tas.zarr",
@@ -223,7 +218,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "zarrstores share --revoke swift://climate             # end all those links",
             "zarrstores share --expires 1d minio://bucket/notes.txt  # one object, static keys",
         ),
-        formatter_class=HelpFormat,
+        json="print JSON",
     )
     p.add_argument("url", help="swift://container[/store] or minio://bucket[/prefix]")
     what = p.add_mutually_exclusive_group()
@@ -234,6 +229,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument(
         "--revoke", action="store_true", help="end every --expires link to the container"
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
-    add_option_argument(p)
-    p.set_defaults(func=cmd_share)

@@ -3,9 +3,10 @@
 Parallel on one event loop (the filesystems' async methods), resumable (objects already
 identical at the destination are skipped: same size, and same MD5 where both sides have one),
 verified (each object's MD5 is checked as it is read, and the destination is checked against
-it afterwards), and zarr-aware: metadata documents are written after the chunks, deepest
-first, so the store's root ``zarr.json`` / ``.zmetadata`` arrive last and a reader never opens
-a half-copied store.
+it afterwards), server-side within one backend (Swift ``X-Copy-From``, S3 ``CopyObject``:
+the bytes do not pass through this machine), and zarr-aware: metadata documents are written
+after the chunks, deepest first, so the store's root ``zarr.json`` / ``.zmetadata`` arrive
+last and a reader never opens a half-copied store.
 """
 
 from __future__ import annotations
@@ -25,15 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..auth import ConfigurationError
-from ._common import (
-    HelpFormat,
-    Location,
-    add_option_argument,
-    examples,
-    filesystem,
-    human,
-    parse_location,
-)
+from ._common import Location, filesystem, human, parse_location, subcommand
 from ._trees import LocalTree, RemoteTree, Stored, Tree, md5_of_file
 
 IN_MEMORY = 16 << 20  # larger objects go through a temporary file (jobs x this in memory)
@@ -49,6 +42,7 @@ class Summary:
     destination: str
     objects: int = 0
     copied: int = 0
+    server_side: int = 0  # of ``copied``: copied by the server (Swift -> Swift, S3 -> S3)
     skipped: int = 0
     deleted: int = 0
     failed: int = 0
@@ -98,8 +92,9 @@ class Copier:
         self.summary = summary
         self.jobs = jobs
         self.progress = progress
-        # source name -> (destination name, MD5, size) of every object written
-        self.copied: dict[str, tuple[str, str, int]] = {}
+        self.server_side = destination.copies_from(source)
+        # source name -> (destination name, MD5 or None when unknown, size) of every object written
+        self.copied: dict[str, tuple[str, str | None, int]] = {}
 
     async def _each(self, items: Iterable[Any], work: Callable[[Any], Awaitable[None]]) -> None:
         """Run ``work`` on every item, ``jobs`` at a time."""
@@ -113,16 +108,18 @@ class Copier:
         await asyncio.gather(*(worker() for _ in range(min(self.jobs, len(queue)) or 1)))
 
     async def same(self, rel: str, dst_rel: str, src: Stored, dst: Stored | None) -> bool:
-        """Whether the destination already holds the source's content."""
+        """Whether the destination already holds the source's content: same size, and same
+        MD5 where both sides have one. A remote side states its MD5 in the listing (the ETag
+        of a plain Swift object or single-part S3 upload); a local file is hashed only when
+        the other side has an MD5 to compare with. A multipart upload or an SLO states no
+        MD5: against it, the size decides."""
         if dst is None or dst.size != src.size:
             return False
-        src_md5 = src.md5 or (await self.source.md5(rel) if self.source.local else None)
-        if src_md5 is None:
-            return True  # size only: a remote multipart upload or SLO states no MD5
-        dst_md5 = dst.md5
-        if dst_md5 is None and self.destination.local:
-            dst_md5 = await self.destination.md5(dst_rel)
-        return dst_md5 is None or dst_md5 == src_md5  # (None: size only, as above)
+        if not (src.md5 or self.source.local) or not (dst.md5 or self.destination.local):
+            return True  # size only
+        src_md5 = src.md5 or await self.source.md5(rel)
+        dst_md5 = dst.md5 or await self.destination.md5(dst_rel)
+        return src_md5 == dst_md5
 
     async def plan(
         self, wanted: dict[str, str], sources: dict[str, Stored], present: dict[str, Stored]
@@ -157,8 +154,13 @@ class Copier:
 
     async def _copy_one(self, rel: str, dst_rel: str, stored: Stored) -> None:
         where = self.source.location.child_url(rel)
+        digest: str | None
         try:
-            if stored.size > IN_MEMORY:
+            if self.server_side:
+                await self.destination.copy_from(self.source, rel, dst_rel, stored.size)
+                digest = stored.md5  # checked at the destination by verify()
+                self.summary.server_side += 1
+            elif stored.size > IN_MEMORY:
                 digest = await self._copy_through_file(rel, dst_rel, stored)
             else:
                 data = await self.source.read(rel)
@@ -190,7 +192,9 @@ class Copier:
 
     async def verify(self, group: list[str]) -> None:
         """Check the copied objects of ``group`` at the destination against their source's MD5
-        (one listing; objects whose stored ETag is no MD5 are read back)."""
+        (one listing; objects whose stored ETag is no MD5 are read back). An object copied
+        server-side from a source that states no MD5 (an SLO, a multipart upload) is checked
+        by its size: reading it back would move the bytes the server copy saved."""
         written = [rel for rel in group if rel in self.copied]
         if not written:
             return
@@ -201,10 +205,16 @@ class Copier:
             where = self.destination.location.child_url(dst_rel)
             try:
                 stored = present.get(dst_rel)
-                if stored is None or stored.md5 != digest:
+                if stored is None or stored.size != size or (digest and stored.md5 != digest):
                     stored = await self.destination.stat(dst_rel)  # a listing may lag behind
                 if stored is None:
                     raise VerificationError("missing after it was written")
+                if stored.size != size:
+                    raise VerificationError(
+                        f"{stored.size:,} bytes, the source has {size:,}: run again to recopy"
+                    )
+                if digest is None:
+                    return
                 stated = stored.md5 or await self.destination.md5(dst_rel)
                 if stated != digest:
                     raise VerificationError(
@@ -212,6 +222,7 @@ class Copier:
                     )
             except (OSError, ValueError) as e:
                 self.summary.copied -= 1
+                self.summary.server_side -= self.server_side
                 self.summary.bytes -= size
                 self.summary.fail(f"{where}: {e}")
 
@@ -293,7 +304,8 @@ def _report(summary: Summary, args: argparse.Namespace) -> None:
     elif not args.quiet:
         rate = summary.copied / summary.seconds if summary.seconds else 0.0
         print(
-            f"copied {summary.copied:,} objects ({human(summary.bytes)}), skipped "
+            f"copied {summary.copied:,} objects ({human(summary.bytes)}"
+            f"{', server-side' if summary.server_side else ''}), skipped "
             f"{summary.skipped:,} already identical, deleted {summary.deleted:,}, failed "
             f"{summary.failed:,} in {summary.seconds:.1f} s ({rate:,.0f} objects/s)"
         )
@@ -325,13 +337,20 @@ def _command(delete_flag: bool) -> Callable[[argparse.Namespace], int]:
     return command
 
 
-def _common_arguments(p: argparse.ArgumentParser) -> None:
+def _parser(sub: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """``cp`` or ``sync`` with the arguments they share."""
+    p = subcommand(
+        sub,
+        name,
+        _command(delete_flag=name == "sync"),
+        **kwargs,
+        quiet="no progress bar, no summary line",
+        json="print a JSON summary on stdout",
+    )
     p.add_argument("src", help="swift://container/path, minio://bucket/path or a local path")
     p.add_argument("dst", help="where the copy goes (same forms)")
     p.add_argument("-j", "--jobs", type=int, default=16, help="objects in flight (default 16)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary line")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    add_option_argument(p)
+    return p
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -339,39 +358,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     about = (
         "Objects already identical at the destination (same size, and same MD5 where both "
         "sides state one) are skipped, so an interrupted run resumes where it stopped. Every "
-        "copied object is checked against its source's MD5. Zarr metadata is written after the "
-        "chunks, the store's root metadata last. With -r, DST becomes a copy of SRC: SRC/a/b "
-        "goes to DST/a/b. Exit status: 0 all copied, 1 some objects failed, 2 bad arguments or "
-        "access, 130 interrupted."
+        "copied object is checked against its source's MD5. Swift -> Swift and S3 -> S3 are "
+        "copied by the server: the bytes do not pass through this machine. Zarr metadata is "
+        "written after the chunks, the store's root metadata last. With -r, DST becomes a copy "
+        "of SRC: SRC/a/b goes to DST/a/b. Exit status: 0 all copied, 1 some objects failed, 2 "
+        "bad arguments or access, 130 interrupted."
     )
-    c = sub.add_parser(
+    c = _parser(
+        sub,
         "cp",
         help="copy objects between Swift, S3 and local disk (resumable, verified)",
         description="Copy an object, or with -r everything under a prefix. " + about,
-        epilog=examples(
+        examples=(
             "zarrstores cp -r swift://climate/tas.zarr minio://climate/tas.zarr",
             "zarrstores cp -r minio://climate/tas.zarr ./tas.zarr --jobs 32",
             "zarrstores cp swift://climate/notes.txt ./          # one object",
             "zarrstores cp -r --json -q ./tas.zarr swift://climate/tas.zarr",
         ),
-        formatter_class=HelpFormat,
     )
-    _common_arguments(c)
     c.add_argument("-r", "--recursive", action="store_true", help="everything under SRC")
-    c.set_defaults(func=_command(delete_flag=False))
 
-    s = sub.add_parser(
+    s = _parser(
+        sub,
         "sync",
         help="make DST a copy of SRC (copy what differs, --delete what SRC lacks)",
         description="Make DST hold what SRC holds: copy what is missing or differs (a "
         "corrupted object is found by its MD5 and copied again); with --delete, remove what "
         "SRC no longer has (after everything else is copied). " + about,
-        epilog=examples(
+        examples=(
             "zarrstores sync swift://climate/tas.zarr minio://climate/tas.zarr",
             "zarrstores sync --delete ./tas.zarr swift://climate/tas.zarr",
         ),
-        formatter_class=HelpFormat,
     )
-    _common_arguments(s)
     s.add_argument("--delete", action="store_true", help="delete what SRC no longer has")
-    s.set_defaults(func=_command(delete_flag=True), recursive=True)
+    s.set_defaults(recursive=True)

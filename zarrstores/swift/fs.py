@@ -260,16 +260,20 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
             await writer.abort()
             raise
 
-    async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+    async def _cp_file(
+        self, path1: str, path2: str, size: int | None = None, **kwargs: Any
+    ) -> None:
         """Server-side copy (``X-Copy-From``): the bytes never pass through this machine. A
         Static Large Object is copied as its content; one larger than the cluster takes in
-        one piece is copied segment by segment through this machine, as a new SLO."""
+        one piece is copied segment by segment through this machine, as a new SLO.
+        ``size``: the source's, when known from a listing (saves a HEAD request)."""
         src_container, src_name = self.split_path(path1)
         container, name = self._writable(path2)
-        headers = await self.client.head(src_container, src_name) if src_name else None
-        if headers is None:
-            raise FileNotFoundError(f"swift://{src_container}/{src_name} not found")
-        size = int(headers.get("Content-Length", 0))
+        if size is None:
+            headers = await self.client.head(src_container, src_name) if src_name else None
+            if headers is None:
+                raise FileNotFoundError(f"swift://{src_container}/{src_name} not found")
+            size = int(headers.get("Content-Length", 0))
         caps = await self.client.capabilities()
         if caps.max_file_size and size > caps.max_file_size:
             await self._copy_through(path1, container, name, size)
