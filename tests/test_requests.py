@@ -159,3 +159,21 @@ def test_large_object_from_memory_is_one_put(backend: Backend, way: str) -> None
     assert [m for m, _ in requests].count("PUT") == 1, requests
     assert not any(m == "POST" for m, _ in requests), requests  # no multipart upload
     assert got == blob
+
+
+def test_shards_written_at_once_ask_the_cluster_limits_once(backend: Backend) -> None:
+    # Swift checks objects above 1 MiB against /info's max_file_size: zarr writing 3 shards at
+    # once shares one /info request (S3 asks nothing).
+    name = f"shards-{uuid.uuid4().hex[:8]}"
+    values = np.arange(3 * (1 << 19), dtype="float32")  # 3 shards of 2 MiB
+    store = backend.store(name, faulty=True)
+    array = zarr.create_array(
+        store, shape=values.shape, chunks=(1 << 16,), shards=(1 << 19,), dtype="float32",
+        compressors=None,
+    )
+    since = len(backend.proxy.seen)
+    array[:] = values
+    requests = storage_requests(backend, since)
+    assert sum(1 for _, p in requests if p.endswith("/info")) <= 1, requests
+    assert sum(1 for m, p in requests if m == "PUT" and "/c/" in p) == 3, requests
+    np.testing.assert_array_equal(zarr.open_array(store, mode="r")[:], values)

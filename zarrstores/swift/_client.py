@@ -175,11 +175,12 @@ class _LoopState:
     """What may only be used from one event loop: the concurrency limit and the containers
     being created."""
 
-    __slots__ = ("creating", "limit")
+    __slots__ = ("caps", "creating", "limit")
 
     def __init__(self, concurrency: int) -> None:
         self.limit = asyncio.Semaphore(concurrency)
         self.creating: dict[str, asyncio.Future[None]] = {}
+        self.caps: asyncio.Future[Capabilities] | None = None  # the /info request under way
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -389,9 +390,16 @@ class SwiftClient:
         return error_for_status(text, status, kinds=_KINDS)
 
     async def capabilities(self) -> Capabilities:
-        """The cluster's ``/info`` (cached; defaults when the proxy does not publish it)."""
+        """The cluster's ``/info`` (cached; defaults when the proxy does not publish it).
+        Concurrent callers (zarr writing several shards at once) share one request."""
         if self._caps is not None:
             return self._caps
+        state = self._state()
+        if state.caps is None or state.caps.done():  # done here: failed, so ask again
+            state.caps = asyncio.ensure_future(self._fetch_capabilities())
+        return await asyncio.shield(state.caps)
+
+    async def _fetch_capabilities(self) -> Capabilities:
         creds = await self.auth.aget()
         caps = Capabilities()
         with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
