@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
+import sys
 import time
 import traceback
 import tracemalloc
@@ -72,6 +74,7 @@ class Result:
     way: str
     role: str
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # this process's CPU seconds, all threads
     requests: int = 0
     moved: int = 0
     traced_peak: int = 0
@@ -265,11 +268,19 @@ def _op(array: Any, scenario: Scenario, data: np.ndarray) -> Callable[[], None]:
 
 
 def run_arrays(
-    servers: BenchServers, links: Links, *, mib: int, reps: int, log: Callable[[str], None]
+    servers: BenchServers,
+    links: Links,
+    *,
+    mib: int,
+    reps: int,
+    log: Callable[[str], None],
+    backends: tuple[str, ...] = ("swift", "s3"),
 ) -> list[Result]:
     data = np.random.default_rng(7).random(mib * CHUNK_ITEMS, dtype=np.float32)
     results: list[Result] = []
-    for backend, ways in (("swift", swift_ways(servers)), ("s3", s3_ways(servers))):
+    makers = {"swift": swift_ways, "s3": s3_ways}
+    for backend in backends:
+        ways = makers[backend](servers)
         table = {
             (s, w.name): Result(backend, s.label(mib), w.name, w.role)
             for s in SCENARIOS
@@ -283,10 +294,13 @@ def run_arrays(
                 cells = [table[(s, way.name)] for s in SCENARIOS if s.sharded == sharded]
                 _layout(store, sharded, data, cells, log, links.counting[backend])
             close_store(store)
-        # Times through the delay proxy, contenders interleaved repetition by repetition.
+        # Times through the delay proxy, contenders interleaved repetition by repetition, the
+        # order rotated each time: none always runs right after the same other one (whose
+        # writes the server may still be flushing).
         stores = {w.name: w.make(links.delayed_base(backend)) for w in ways}
         for rep in range(reps):
-            for way in ways:
+            turn = rep % len(ways)
+            for way in ways[turn:] + ways[:turn]:
                 for sharded in (False, True):
                     cells = [table[(s, way.name)] for s in SCENARIOS if s.sharded == sharded]
                     _layout(stores[way.name], sharded, data, cells, log)
@@ -317,9 +331,10 @@ def _layout(
                 with counted(cell, counter):
                     op()
                 continue
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             op()
             cell.seconds.append(time.perf_counter() - t0)
+            cell.cpu.append(time.process_time() - c0)
     except Exception as e:
         message = f"{type(e).__name__}: {e}".splitlines()[0][:160]
         log(f"  ! {cells[0].way} failed: {message}")
@@ -431,6 +446,9 @@ def run_memory(
 # -- the report -----------------------------------------------------------------------------
 def _table(results: list[Result], *, memory: bool) -> list[str]:
     head = ["contender", "median s", "x best other"]
+    cpu = any(r.cpu for r in results)
+    if cpu:
+        head += ["client CPU s"]
     if memory:
         head += ["requests", "MiB moved", "peak traced MiB", "peak RSS +MiB"]
     elif any(r.requests for r in results):
@@ -445,6 +463,8 @@ def _table(results: list[Result], *, memory: bool) -> list[str]:
             continue
         timed = f"{r.median:.3f}" if r.seconds else ""
         cells = [name, timed, f"{best / r.median:.2f}x" if best and r.seconds else ""]
+        if cpu:
+            cells.append(f"{statistics.median(r.cpu):.3f}" if r.cpu else "")
         if memory:
             cells += [
                 str(r.requests),
@@ -468,8 +488,9 @@ def report(sections: dict[str, list[Result]], *, mib: int, reps: int, took: floa
     out = [
         "# Latency benchmark: +30 ms round trip",
         "",
-        f"- Command: `python -m benchmarks.latency --mib {mib} --reps {reps}`"
-        f" ({took / 60:.1f} min)",
+        f"- Command: `python -m benchmarks.latency {' '.join(sys.argv[1:])}`"
+        f" ({took / 60:.1f} min; load average at the end, 1/5/15 min:"
+        f" {', '.join(f'{x:.1f}' for x in os.getloadavg())})",
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {versions}",
         f"- A {mib} MiB array (the issue asks for 1 GiB: this shared 2-core machine, with the"
         " servers on it, runs a smaller one), 1 MiB float32 chunks, no compression; sharded:"
@@ -477,7 +498,9 @@ def report(sections: dict[str, list[Result]], *, mib: int, reps: int, took: floa
         " arrays and open_zarr; 128 for the sweep.",
         f"- Times: median of {reps}, through a delay proxy adding {RTT * 1000:.0f} ms per round"
         " trip (no bandwidth limit). `x best other` = the best other contender's time / this"
-        " time (>= 1.00x: at least as fast). Requests and bytes (both ways): one untimed pass"
+        " time (>= 1.00x: at least as fast). Client CPU s: median CPU time of this process"
+        " (all its threads) in the timed operation; it depends on the load far less than the"
+        " wall time. Requests and bytes (both ways): one untimed pass"
         " through a counting proxy without delay. Peak traced = tracemalloc's peak of Python"
         " allocations (obstore's and numpy's own buffers are partly outside it); peak RSS ="
         " the process's high-water mark above its size at the start of the operation.",
@@ -506,6 +529,7 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=128, help="array size in MiB (default 128)")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", default="arrays,open,sweep")
+    parser.add_argument("--backends", default="swift,s3", help="arrays of these only")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -517,7 +541,12 @@ def main() -> None:
             if "arrays" in only:
                 print("Arrays")
                 sections["Arrays"] = run_arrays(
-                    servers, links, mib=args.mib, reps=args.reps, log=print
+                    servers,
+                    links,
+                    mib=args.mib,
+                    reps=args.reps,
+                    log=print,
+                    backends=tuple(args.backends.split(",")),
                 )
             if "open" in only:
                 print("open_zarr")

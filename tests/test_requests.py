@@ -135,3 +135,45 @@ def test_max_concurrency_bounds_requests_in_flight(backend: Backend, way: str) -
             peaks[limit] = backend.proxy.peak_live
     assert peaks[3] <= 3, peaks
     assert peaks[24] > 3, peaks  # without the limit the reads do overlap: the count sees it
+
+
+@pytest.mark.parametrize("way", ["store", "url"])
+def test_large_object_from_memory_is_one_put(backend: Backend, way: str) -> None:
+    # 12 MiB: above the 5 MiB at which obstore would otherwise upload in parts (3 + 2 requests).
+    import fsspec
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    name = f"big-{uuid.uuid4().hex[:8]}"
+    blob = np.random.default_rng(5).bytes(12 << 20)
+    since = len(backend.proxy.seen)
+    if way == "store":
+        store = backend.store(name, faulty=True)
+        sync(store.set("shard", default_buffer_prototype().buffer.from_bytes(blob)))
+        got = sync(store.get("shard", default_buffer_prototype())).to_bytes()
+    else:
+        fs, path = fsspec.url_to_fs(url_of(backend, name) + "/shard", **url_options(backend))
+        fs.pipe_file(path, blob)
+        got = fs.cat_file(path)
+    requests = storage_requests(backend, since)
+    assert [m for m, _ in requests].count("PUT") == 1, requests
+    assert not any(m == "POST" for m, _ in requests), requests  # no multipart upload
+    assert got == blob
+
+
+def test_shards_written_at_once_ask_the_cluster_limits_once(backend: Backend) -> None:
+    # Swift checks objects above 1 MiB against /info's max_file_size: zarr writing 3 shards at
+    # once shares one /info request (S3 asks nothing).
+    name = f"shards-{uuid.uuid4().hex[:8]}"
+    values = np.arange(3 * (1 << 19), dtype="float32")  # 3 shards of 2 MiB
+    store = backend.store(name, faulty=True)
+    array = zarr.create_array(
+        store, shape=values.shape, chunks=(1 << 16,), shards=(1 << 19,), dtype="float32",
+        compressors=None,
+    )
+    since = len(backend.proxy.seen)
+    array[:] = values
+    requests = storage_requests(backend, since)
+    assert sum(1 for _, p in requests if p.endswith("/info")) <= 1, requests
+    assert sum(1 for m, p in requests if m == "PUT" and "/c/" in p) == 3, requests
+    np.testing.assert_array_equal(zarr.open_array(store, mode="r")[:], values)

@@ -40,6 +40,20 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_CONCURRENCY = 32
 """Requests in flight per store and event loop (chosen at +30 ms round trip: see
 docs/performance.md)."""
+SINGLE_PUT_MAX = 256 << 20
+"""Objects up to this size (256 MiB) are written in one PUT, larger ones as multipart uploads
+of ``PART_SIZE`` parts. At +30 ms round trip one PUT was as fast as any part size at 64 and
+256 MiB, and multipart in obstore's default 5 MiB parts 20% slower (docs/performance.md)."""
+PART_SIZE = 32 << 20
+
+
+def put_options(size: int) -> dict[str, Any]:
+    """obstore ``put`` keywords for a body of ``size`` bytes held in memory."""
+    if size <= SINGLE_PUT_MAX:
+        return {"use_multipart": False}
+    return {"use_multipart": True, "chunk_size": PART_SIZE}
+
+
 # What servers answer to session keys they no longer accept: MinIO says ExpiredToken,
 # SeaweedFS InvalidAccessKeyId, others InvalidToken.
 EXPIRED_CODES = frozenset(
@@ -453,21 +467,22 @@ class S3Client:
         return True
 
     async def put_object(self, bucket: str, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key``; the server checks it against its SHA-256 and stores
-        nothing when it arrived corrupted (``BadDigest``)."""
+        """Store ``data`` under ``key`` (one PUT up to ``SINGLE_PUT_MAX``, else multipart);
+        the server checks it against its SHA-256 and stores nothing when it arrived corrupted
+        (``BadDigest``)."""
 
         async def send(store: S3Store) -> None:
-            await obstore.put_async(store, key, data)
+            await obstore.put_async(store, key, data, **put_options(len(data)))
 
         await self.call("PUT", bucket, key, send)
 
     async def put_object_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
         """Store ``data`` under ``key`` unless the key exists: one conditional PUT
-        (``If-None-Match: *``); False when the object was already there."""
+        (``If-None-Match: *``, so at most 5 GiB); False when the object was already there."""
 
         async def send(store: S3Store) -> bool:
             try:
-                await obstore.put_async(store, key, data, mode="create")
+                await obstore.put_async(store, key, data, mode="create", use_multipart=False)
             except AlreadyExistsError:
                 return False
             return True

@@ -103,7 +103,23 @@ class Reply(NamedTuple):
     body: bytes | bytearray
 
 
-_ONE_COPY_MIN = 1 << 20  # answers from this size on are read into one buffer of their size
+_HASH_IN_THREAD_MIN = 4 << 20
+
+
+async def md5_hex(data: bytes | bytearray | memoryview) -> str:
+    """The MD5 Swift checks a body against. From 4 MiB on it is computed in a worker thread
+    (hashlib lets go of the GIL): 64 MiB take ~0.1 s, which would stall every other request
+    of the event loop."""
+    if len(data) < _HASH_IN_THREAD_MIN:
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+    return await asyncio.to_thread(lambda: hashlib.md5(data, usedforsecurity=False).hexdigest())
+
+
+_ONE_COPY_MIN = 4 << 20
+"""Answers from this size on are read into one buffer of their size. Smaller ones through
+aiohttp's ``read()``: its second copy is small and short-lived, and it takes ~20% less CPU
+(a 1 MiB chunk: no zero-filled buffer, no Python loop over the pieces), which decides the
+throughput when the CPU is the limit (docs/performance.md)."""
 
 
 async def read_body(resp: aiohttp.ClientResponse) -> bytes | bytearray:
@@ -159,11 +175,12 @@ class _LoopState:
     """What may only be used from one event loop: the concurrency limit and the containers
     being created."""
 
-    __slots__ = ("creating", "limit")
+    __slots__ = ("caps", "creating", "limit")
 
     def __init__(self, concurrency: int) -> None:
         self.limit = asyncio.Semaphore(concurrency)
         self.creating: dict[str, asyncio.Future[None]] = {}
+        self.caps: asyncio.Future[Capabilities] | None = None  # the /info request under way
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -373,9 +390,16 @@ class SwiftClient:
         return error_for_status(text, status, kinds=_KINDS)
 
     async def capabilities(self) -> Capabilities:
-        """The cluster's ``/info`` (cached; defaults when the proxy does not publish it)."""
+        """The cluster's ``/info`` (cached; defaults when the proxy does not publish it).
+        Concurrent callers (zarr writing several shards at once) share one request."""
         if self._caps is not None:
             return self._caps
+        state = self._state()
+        if state.caps is None or state.caps.done():  # done here: failed, so ask again
+            state.caps = asyncio.ensure_future(self._fetch_capabilities())
+        return await asyncio.shield(state.caps)
+
+    async def _fetch_capabilities(self) -> Capabilities:
         creds = await self.auth.aget()
         caps = Capabilities()
         with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
@@ -406,7 +430,7 @@ class SwiftClient:
         self, container: str, name: str, byte_range: tuple[int, int | None] | None = None
     ) -> bytes | bytearray | None:
         """The object's bytes (``byte_range`` = (start, end): end exclusive, negative start =
-        suffix; a bytearray from 1 MiB on); None when it does not exist; b"" for a range past
+        suffix; a bytearray from 4 MiB on); None when it does not exist; b"" for a range past
         its end."""
         headers = None
         if byte_range is not None:
@@ -466,7 +490,7 @@ class SwiftClient:
             if size > segment:
                 await self.put_slo(container, name, data, segment_size=segment, exclusive=exclusive)
                 return
-        headers = {"ETag": hashlib.md5(data, usedforsecurity=False).hexdigest()}
+        headers = {"ETag": await md5_hex(data)}
         if exclusive:
             headers["If-None-Match"] = "*"
         await self._put(container, name, headers, data)
@@ -825,7 +849,7 @@ class SloWriter:
 
     async def put_segment(self, index: int, data: bytes | memoryview) -> None:
         """Upload segment ``index`` (verified by its MD5)."""
-        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        etag = await md5_hex(data)
         name = self._segment_name(index)
         await self.client._put(self.segment_container, name, {"ETag": etag}, data)
         self._record(index, name, etag, len(data))
