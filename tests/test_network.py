@@ -1,11 +1,14 @@
 """The network as research sites have it: every request through a forward proxy, NO_PROXY, a
 site CA (by option, by environment variable, as a directory), a wrong CA, and redirects that
-must not carry the token to another origin. Both backends, by store and by URL."""
+must not carry the token to another origin, a broken IPv6 route. Both backends, by store and
+by URL."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +18,10 @@ import fsspec
 import numpy as np
 import pytest
 import xarray as xr
-from backends import USER, fault_proxy
+from backends import USER, fault_proxy, keystone_options
 from fixtures_net import (
     STORAGE_HOST,
+    BrokenIPv6Route,
     ForwardProxy,
     MalformedServer,
     NetworkEnv,
@@ -256,6 +260,75 @@ def test_through_the_proxy_over_tls(
         write_and_read(site)
         seen = forward_proxy.requests()[before:]
         assert seen and all(line.startswith("CONNECT") for line in seen), seen
+
+
+# -- a broken IPv6 route ----------------------------------------------------------------------
+DUAL_STACK = {
+    "swift": "GET /auth/v1.0",  # tempauth: requests
+    "swift-keystone": "POST /v3/auth/tokens",  # keystoneauth1 (on requests)
+    "s3": "POST /",  # the STS exchange: requests
+}
+
+
+@pytest.mark.parametrize("backend", list(DUAL_STACK))
+def test_a_broken_ipv6_route_falls_back_to_ipv4(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, clean_network_env: NetworkEnv
+) -> None:
+    """The storage (and auth) host resolves to ::1 first and 127.0.0.1 second, and connections
+    to ::1 hang: auth, chunk writes and reads, listing and sharing all succeed, over IPv4 (the
+    only address that answers). A client without fallback would start every attempt, retries
+    included, on ::1 and never get through."""
+    container = f"dual-{uuid.uuid4().hex[:12]}"
+    routes: list[BrokenIPv6Route] = []
+
+    def route(target: str) -> BrokenIPv6Route:
+        routes.append(BrokenIPv6Route(target, tmp_path))
+        return routes[-1]
+
+    try:
+        if backend == "s3":
+            s3: S3Server = request.getfixturevalue("s3_server")
+            issuer: OIDCIssuer = request.getfixturevalue("oidc_issuer")
+            s3.admin_client().create_bucket(Bucket=container)
+            auth = data = route(s3.endpoint)
+            options: dict[str, Any] = {"endpoint_url": data.url, "token": issuer.mint()}
+        elif backend == "swift":
+            server: SwiftServer = request.getfixturevalue("swift_server")
+            auth = data = route(server.proxy_url)
+            options = {
+                "authurl": f"{data.url}/auth/v1.0",
+                "user": USER,
+                "key": server.users[USER],
+                "storage_url": f"{data.url}/v1/AUTH_test",
+            }
+        else:
+            server = request.getfixturevalue("swift_server")
+            auth, data = route(server.keystone_url), route(server.keystone_proxy_url)
+            options = keystone_options(
+                server,
+                authurl=f"{auth.url}/v3",
+                storage_url=f"{data.url}/v1/AUTH_{server.keystone_project_id}",
+            )
+        assert all(r.ipv6_hangs() for r in routes)  # hangs, not refused: a broken route
+        job = {"backend": backend, "container": container, "options": options, "port": data.port}
+        done = data.run(
+            [sys.executable, "-m", "_dual_stack_client"],
+            json.dumps(job),
+            Path(__file__).parent,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        seen = json.loads(done.stdout.splitlines()[-1])
+        assert seen["order"] == ["::1", "127.0.0.1"]  # IPv6 first, as dual-stack hosts have it
+        assert seen["read"] == "over IPv4"
+        assert any(p.rstrip("/").endswith("dual/k") for p in seen["listed"]), seen["listed"]
+        # Everything went to the IPv4 front: the auth request, the PUT, the GET, the listing.
+        asked = [f"{method} {path}" for method, path, _ in auth.front.seen]
+        assert any(line.startswith(DUAL_STACK[backend]) for line in asked), asked
+        methods = {method for method, _, _ in data.front.seen}
+        assert {"PUT", "GET"} <= methods, data.front.seen
+    finally:
+        for r in routes:
+            r.close()
 
 
 # -- redirects --------------------------------------------------------------------------------
