@@ -25,9 +25,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from zarrstores.devserver._proc import free_port
+from zarrstores.devserver.faultproxy import FaultProxy
 
 __all__ = [
+    "DUAL_HOST",
     "STORAGE_HOST",
+    "BrokenIPv6Route",
     "MalformedServer",
     "NetworkEnv",
     "PrivateCA",
@@ -40,6 +43,10 @@ __all__ = [
 
 STORAGE_HOST = "storage.zarrstores.test"
 """A host name only the forward proxy resolves (to 127.0.0.1): see ``_proxy_plugin``."""
+
+DUAL_HOST = "dual.zarrstores.test"
+"""A host name with an IPv6 address (::1) first and an IPv4 one (127.0.0.1) second, known
+only inside ``BrokenIPv6Route.run``'s processes."""
 
 NETWORK_ENV_VARS = (
     "HTTP_PROXY",
@@ -342,3 +349,53 @@ class StaticFiles:
 class _QuietFiles(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+class BrokenIPv6Route:
+    """A server reachable as ``url`` (``DUAL_HOST``) over IPv4 only: a counting ``front``
+    (FaultProxy) on 127.0.0.1:PORT, and on [::1]:PORT a listener whose accept queue is full,
+    so the kernel drops every SYN sent there and a connection attempt over IPv6 hangs, as on
+    a broken route (it is not refused).
+
+    ``run(command)`` runs a command in a mount namespace of its own (``unshare``, root)
+    whose /etc/hosts gives ``DUAL_HOST`` both addresses: every resolver of every library in
+    it (glibc's getaddrinfo, from Python and from Rust) answers ::1 first."""
+
+    def __init__(self, target: str, directory: Path) -> None:
+        self.front = FaultProxy(target).start()
+        self.port = self.front.port
+        self.url = f"http://{DUAL_HOST}:{self.port}"
+        self._listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        self._listener.bind(("::1", self.port))
+        self._listener.listen(0)  # room for one connection, which the next line takes
+        self._filler = socket.create_connection(("::1", self.port))
+        self.hosts = directory / "hosts"
+        self.hosts.write_text(f"127.0.0.1 localhost\n::1 {DUAL_HOST}\n127.0.0.1 {DUAL_HOST}\n")
+
+    def ipv6_hangs(self) -> bool:
+        """Whether a connection to [::1]:PORT times out (rather than being refused)."""
+        try:
+            socket.create_connection(("::1", self.port), timeout=1.0).close()
+        except TimeoutError:
+            return True
+        except OSError:
+            return False
+        return False
+
+    def run(self, command: list[str], stdin: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        """``command`` with ``DUAL_HOST`` resolvable (``stdin`` its input), its output kept."""
+        bind = 'mount --bind "$0" /etc/hosts && exec "$@"'
+        return subprocess.run(
+            ["unshare", "--mount", "--", "sh", "-c", bind, str(self.hosts), *command],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=300,
+            check=False,
+        )
+
+    def close(self) -> None:
+        self._filler.close()
+        self._listener.close()
+        self.front.stop()

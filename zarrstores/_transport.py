@@ -26,6 +26,7 @@ from yarl import URL
 from .auth.errors import ZarrstoresError
 
 __all__ = [
+    "AUTH_CONNECT_TIMEOUT",
     "CA_ENV_VARS",
     "LoopSessions",
     "StorageError",
@@ -169,11 +170,18 @@ def ssl_context(verify: bool | str | os.PathLike[str] | None = True) -> ssl.SSLC
     return context
 
 
+AUTH_CONNECT_TIMEOUT = 5.0
+"""Seconds an auth request waits for each of a host's addresses to connect. requests (urllib3)
+tries them one after another, without happy eyeballs (urllib3 issue 797): this is what a broken
+IPv6 route costs a login before it goes over IPv4."""
+
+
 def requests_options(
-    verify: bool | str | os.PathLike[str] | None, proxy: str | None, url: str
+    verify: bool | str | os.PathLike[str] | None, proxy: str | None, url: str, read: float = 30.0
 ) -> dict[str, Any]:
-    """``verify=`` and ``proxies=`` for requests (and keystoneauth1's session): the CA and proxy
-    policy of the data path, with the system store (not certifi's) by default."""
+    """``verify=``, ``proxies=`` and ``timeout=`` for requests (and keystoneauth1's session):
+    the CA and proxy policy of the data path, with the system store (not certifi's) by
+    default; ``AUTH_CONNECT_TIMEOUT`` per address to connect, ``read`` seconds to answer."""
     where = ca_location(verify)
     if where is True:
         paths = ssl.get_default_verify_paths()
@@ -181,7 +189,11 @@ def requests_options(
     elif isinstance(where, str):
         where = ca_file(where)  # requests reads only c_rehash'ed directories
     chosen = proxy_for(url, proxy)
-    return {"verify": where, "proxies": {"http": chosen, "https": chosen} if chosen else None}
+    return {
+        "verify": where,
+        "proxies": {"http": chosen, "https": chosen} if chosen else None,
+        "timeout": (min(AUTH_CONNECT_TIMEOUT, read), read),
+    }
 
 
 # -- proxies ----------------------------------------------------------------------------------

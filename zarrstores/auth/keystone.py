@@ -181,6 +181,10 @@ class KeystoneAuth(SwiftAuth):
         http = requests.Session()
         http.proxies.update(options["proxies"] or {})
         session = ks_session.Session(auth=plugin, verify=options["verify"], session=http)
+        # requests' (connect, read) pair, which keystoneauth passes on as it is (its timeout=
+        # takes one number for both, and without one a login waits as long as the system lets
+        # a connection attempt hang: minutes per address on a broken IPv6 route).
+        session.timeout = options["timeout"]
         ref = None
         try:
             if isinstance(plugin, BaseIdentityPlugin):

@@ -100,7 +100,7 @@ def assume_role_with_web_identity(
     from .._transport import requests_options, tls_error_text
 
     try:
-        r = requests.post(url, data=form, timeout=timeout, **requests_options(verify, proxy, url))
+        r = requests.post(url, data=form, **requests_options(verify, proxy, url, timeout))
     except requests.exceptions.SSLError:
         raise AuthConnectionError(tls_error_text(endpoint_url)) from None
     except requests.exceptions.RequestException as e:

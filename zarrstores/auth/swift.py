@@ -99,7 +99,7 @@ def _get(
     from .._transport import requests_options, tls_error_text
 
     try:
-        r = requests.get(url, headers=headers, timeout=30, **requests_options(verify, proxy, url))
+        r = requests.get(url, headers=headers, **requests_options(verify, proxy, url))
     except requests.exceptions.SSLError:
         raise AuthConnectionError(tls_error_text(url)) from None
     except requests.exceptions.RequestException as e:

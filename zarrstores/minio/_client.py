@@ -205,6 +205,9 @@ class S3Client:
         self.max_concurrency = max_concurrency
         """Requests in flight per event loop (obstore itself sets no limit)."""
         self.proxy = proxy
+        """The HTTP(S) proxy of every request (else ``HTTPS_PROXY``... from the environment)."""
+        if proxy and hasattr(provider, "proxy"):
+            provider.proxy = proxy  # the STS exchanges too
         self._stores: dict[str, S3Store] = {}
         self._limits: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
         self._checked: S3Credentials | None = None  # credentials known to be sendable

@@ -224,8 +224,6 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         )
         self.credentials = provider
         """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
-        if proxy and hasattr(provider, "proxy"):
-            provider.proxy = proxy  # the STS exchanges too
         client_kwargs = {"endpoint_url": endpoint, "region_name": region, **(client_kwargs or {})}
         ca = ca_location(verify)
         if ca is not True:

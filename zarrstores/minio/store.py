@@ -143,8 +143,6 @@ class MinioStore(ObjectStore):
         self.max_connections = max_connections
         self.max_concurrency = max_concurrency
         self._verify = options.get("verify", True)
-        if self.proxy and hasattr(self.credentials, "proxy"):
-            self.credentials.proxy = self.proxy  # the STS exchanges too
         self._client = self._new_client()
 
     @property
