@@ -20,6 +20,16 @@ Role = Literal["ours", "alt", "ceiling", "reference"]
 """``reference``: no server involved, shown for the CPU it takes (not compared)."""
 
 
+def median_seconds(reps: int, fn: Callable[[], object]) -> float:
+    """The median wall time of ``reps`` calls of ``fn``."""
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def client_cpu() -> float:
     """CPU seconds (user + system) of this process, all its threads."""
     r = resource.getrusage(resource.RUSAGE_SELF)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from zarrstores.devserver.faultproxy import FaultProxy
 from zarrstores.minio import MinioFileSystem
 from zarrstores.swift import SwiftFileSystem
 
+from ._measure import median_seconds
 from ._servers import BenchServers
 
 MiB = 1 << 20
@@ -68,15 +68,6 @@ def counted(proxy: FaultProxy) -> Iterator[dict[str, int]]:
     out["bytes"] = proxy.bytes_received - received
 
 
-def timed(reps: int, fn: Callable[[], Any]) -> float:
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def filesystems(servers: BenchServers) -> dict[str, tuple[Any, Any, FaultProxy, str]]:
     """Per backend: a filesystem straight to the server, one through a counting proxy, the
     proxy, and a container/bucket."""
@@ -112,8 +103,8 @@ def bench_write(fs: Any, where: str, ds: xr.Dataset, reps: int, scratch: Path) -
     # Alternated, so that both see the same load on a shared machine.
     ours, baseline = [], []
     for _ in range(reps):
-        ours.append(timed(1, through_file))
-        baseline.append(timed(1, local_then_put))
+        ours.append(median_seconds(1, through_file))
+        baseline.append(median_seconds(1, local_then_put))
     mine, theirs = statistics.median(ours), statistics.median(baseline)
     return {"fs.open": mine, "local+put_file": theirs, "ratio": theirs / mine}
 
@@ -140,7 +131,7 @@ def bench_read(
             with counted(proxy) as count:
                 read()
             label = f"{part.__name__}, {name}"
-            rows.append((label, timed(reps, read), count["requests"], count["bytes"]))
+            rows.append((label, median_seconds(reps, read), count["requests"], count["bytes"]))
     expected = one_percent(ds)
 
     def whole() -> None:
@@ -152,7 +143,8 @@ def bench_read(
 
     with counted(proxy) as count:
         whole()
-    rows.append(("download whole file", timed(reps, whole), count["requests"], count["bytes"]))
+    seconds = median_seconds(reps, whole)
+    rows.append(("download whole file", seconds, count["requests"], count["bytes"]))
     return rows
 
 

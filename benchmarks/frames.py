@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from zarrstores.devserver.byteproxy import ByteCountingProxy
 from zarrstores.devserver.shoots import SHOOTS_VERSION, ShootsServerProcess
 from zarrstores.frames import FrameStore, PutMode
 
+from ._measure import median_seconds
 from ._servers import BenchServers
 
 RESULTS = Path(__file__).parent / "results"
@@ -68,15 +67,6 @@ class FlightShoots:
         if sql:
             ticket["sql"] = sql
         return self.client.do_get(flight.Ticket(json.dumps(ticket))).read_all()
-
-
-def _median_seconds(fn: Callable[[], Any], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 @contextmanager
@@ -132,9 +122,9 @@ def run(megabytes: int, reps: int) -> str:
         }
         for label, (root, target, options, env) in backends.items():
             store = FrameStore(root, **options(target))
-            put = _median_seconds(lambda s=store: s.put("big", frame, mode=PutMode.REPLACE), 1)
-            get = _median_seconds(lambda s=store: s.get("big", output="arrow"), reps)
-            query = _median_seconds(lambda s=store: s.get("big", sql, output="arrow"), reps)
+            put = median_seconds(1, lambda s=store: s.put("big", frame, mode=PutMode.REPLACE))
+            get = median_seconds(reps, lambda s=store: s.get("big", output="arrow"))
+            query = median_seconds(reps, lambda s=store: s.get("big", sql, output="arrow"))
             stored = sum(store.fs.du(store.url("big").split("://", 1)[1], total=False).values())
             with ByteCountingProxy(target) as proxy:
                 FrameStore(root, **options(proxy.url)).get("big", sql, output="arrow")
@@ -142,18 +132,18 @@ def run(megabytes: int, reps: int) -> str:
             row(f"FrameStore on {label}", put, get, query, f"{moved:,}", f"{moved / stored:.2%}")
             with frames_serve(root, env, servers.dir / f"serve-{label}.log") as port:
                 client = FlightShoots(port)
-                put = _median_seconds(lambda c=client: c.put("big", table), 1)
-                get = _median_seconds(lambda c=client: c.get("big"), reps)
-                query = _median_seconds(lambda c=client: c.get("big", sql), reps)
+                put = median_seconds(1, lambda c=client: c.put("big", table))
+                get = median_seconds(reps, lambda c=client: c.get("big"))
+                query = median_seconds(reps, lambda c=client: c.get("big", sql))
             row(f"zarrstores frames serve on {label} (Flight)", put, get, query,
                 "same reads as above", "")
         with tempfile.TemporaryDirectory(dir=servers.dir) as disk, ShootsServerProcess(
             Path(disk), servers.dir / "shoots.log"
         ) as shoots:
             client = FlightShoots(shoots.port)
-            put = _median_seconds(lambda: client.put("big", table), 1)
-            get = _median_seconds(lambda: client.get("big"), reps)
-            query = _median_seconds(lambda: client.get("big", sql), reps)
+            put = median_seconds(1, lambda: client.put("big", table))
+            get = median_seconds(reps, lambda: client.get("big"))
+            query = median_seconds(reps, lambda: client.get("big", sql))
             row(f"shoots-server {SHOOTS_VERSION}, local disk (Flight)", put, get, query,
                 "local disk", "-")
     lines.append("")
