@@ -364,6 +364,25 @@ class RGWS3Backend(S3Backend):
 BACKENDS = ("swift", "s3", "rgw-swift", "rgw-s3")
 
 
+@pytest.fixture(scope="module", params=["s3", "rgw"], name="server")
+def s3_api_server_fixture(request: pytest.FixtureRequest) -> S3Server | RGWServer:
+    """SeaweedFS, then Ceph RGW's S3 API (STS, bucket policies): a module's tests run on both."""
+    return request.getfixturevalue("s3_server" if request.param == "s3" else "rgw_server")
+
+
+def sts_role(server: S3Server | RGWServer, *, read_only: bool = False) -> dict[str, str]:
+    """What STS needs besides the token: Ceph RGW a role (SeaweedFS reads the token's)."""
+    if not isinstance(server, RGWServer):
+        return {}
+    return {"role_arn": server.readonly_role_arn if read_only else server.readwrite_role_arn}
+
+
+@pytest.fixture(name="role")
+def role_fixture(server: S3Server | RGWServer) -> dict[str, str]:
+    """``sts_role`` of the module's ``server``, read-write."""
+    return sts_role(server)
+
+
 @contextlib.contextmanager
 def new_bucket(server: S3Server | RGWServer) -> Iterator[str]:
     """A new empty bucket on ``server`` (made with the admin keys); emptied and removed."""

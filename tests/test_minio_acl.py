@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backends import new_bucket
+from backends import new_bucket, s3_api_server_fixture, sts_role  # noqa: F401 (fixture)
 
 from zarrstores.auth import ConfigurationError
 from zarrstores.devserver.rgw import RGWServer
@@ -25,19 +25,6 @@ def anonymous_status(url: str) -> int:
         return e.code
 
 
-@pytest.fixture(scope="module", params=["s3", "rgw"])
-def server(request: pytest.FixtureRequest) -> S3Server | RGWServer:
-    """SeaweedFS, then Ceph RGW (bucket policies both): every test here runs on both."""
-    return request.getfixturevalue("s3_server" if request.param == "s3" else "rgw_server")
-
-
-def role(server: S3Server | RGWServer, *, read_only: bool = False) -> dict[str, str]:
-    """What STS needs besides the token: Ceph RGW a role (SeaweedFS reads the token's)."""
-    if not isinstance(server, RGWServer):
-        return {}
-    return {"role_arn": server.readonly_role_arn if read_only else server.readwrite_role_arn}
-
-
 @pytest.fixture
 def bucket(server: S3Server | RGWServer) -> Iterator[str]:
     """A new empty bucket on ``server`` (made with the admin keys); emptied and removed."""
@@ -48,7 +35,7 @@ def bucket(server: S3Server | RGWServer) -> Iterator[str]:
 @pytest.fixture
 def store(server: S3Server | RGWServer, bucket: str, token_file: Path) -> MinioStore:
     """A store on ``bucket`` with data under ``shared/`` and ``private/``."""
-    store = MinioStore(bucket, endpoint_url=server.endpoint, token=token_file, **role(server))
+    store = MinioStore(bucket, endpoint_url=server.endpoint, token=token_file, **sts_role(server))
     for key in ("shared/a.zarr/zarr.json", "shared/b.txt", "private/c.txt", "top.txt"):
         store[key] = b"{}"
     return store
@@ -102,7 +89,7 @@ def test_toggle_by_url_keeps_other_statements(
     admin.put_bucket_policy(
         Bucket=store.bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [other]})
     )
-    options = {"endpoint_url": server.endpoint, "token": token_file, **role(server)}
+    options = {"endpoint_url": server.endpoint, "token": token_file, **sts_role(server)}
     url = f"minio://{store.bucket}/private"
     assert toggle_public(url, options) is True
     assert is_public(url, options)
@@ -132,6 +119,6 @@ def test_read_only_role_cannot_share(
     store: MinioStore, server: S3Server | RGWServer, oidc_issuer: object
 ) -> None:
     token = oidc_issuer.mint(policy="readonly")  # type: ignore[attr-defined]
-    options = {"endpoint_url": server.endpoint, "token": token, **role(server, read_only=True)}
+    options = {"endpoint_url": server.endpoint, "token": token, **sts_role(server, read_only=True)}
     with pytest.raises(PermissionError, match=r"GET the policy of bucket '.*' at .* denied"):
         make_public(f"{store.bucket}/shared", options)

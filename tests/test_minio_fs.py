@@ -12,7 +12,12 @@ from typing import Any
 
 import fsspec
 import pytest
-from backends import fault_proxy, new_bucket
+from backends import (  # noqa: F401 (fixtures)
+    fault_proxy,
+    new_bucket,
+    role_fixture,
+    s3_api_server_fixture,
+)
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
@@ -20,18 +25,6 @@ from zarrstores.auth import AnonymousS3, StaticS3Credentials, STSCredentials
 from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.minio import MinioFileSystem, MinioStore
-
-
-@pytest.fixture(scope="module", params=["s3", "rgw"])
-def server(request: pytest.FixtureRequest) -> S3Server | RGWServer:
-    """SeaweedFS, then Ceph RGW's S3 API: every test here runs on both."""
-    return request.getfixturevalue("s3_server" if request.param == "s3" else "rgw_server")
-
-
-@pytest.fixture
-def role(server: S3Server | RGWServer) -> dict[str, str]:
-    """What STS needs besides the token: Ceph RGW a role."""
-    return {"role_arn": server.readwrite_role_arn} if isinstance(server, RGWServer) else {}
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from backends import role_fixture, s3_api_server_fixture  # noqa: F401 (fixtures)
 
 from zarrstores.devserver.rgw import RGWServer
 from zarrstores.devserver.s3 import S3Server
@@ -29,18 +30,6 @@ def dataset() -> xr.Dataset:
         coords={"time": time, "lat": np.linspace(40, 50, 10), "lon": np.linspace(-80, -69, 12)},
         attrs={"title": "PAVICS recipe"},
     )
-
-
-@pytest.fixture(scope="module", params=["s3", "rgw"])
-def server(request: pytest.FixtureRequest) -> S3Server | RGWServer:
-    """SeaweedFS, then Ceph RGW's S3 API with STS: every workflow here runs on both."""
-    return request.getfixturevalue("s3_server" if request.param == "s3" else "rgw_server")
-
-
-@pytest.fixture
-def role(server: S3Server | RGWServer) -> dict[str, str]:
-    """What STS needs besides the token: Ceph RGW a role."""
-    return {"role_arn": server.readwrite_role_arn} if isinstance(server, RGWServer) else {}
 
 
 @pytest.fixture
