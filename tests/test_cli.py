@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -40,28 +43,44 @@ def swift_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-def test_serve_prints_variables_that_swift_cli_uses(tmp_path: Path) -> None:
+@dataclass
+class Served:
+    """A ``zarrstores serve`` run: its env file's text; once stopped, its output and exit code."""
+
+    env: str = ""
+    out: str = ""
+    returncode: int | None = None
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, *flags: str, wait: float = 120) -> Iterator[Served]:
+    """``zarrstores serve FLAGS`` with its servers under ``tmp_path/data``, once it has written
+    ``tmp_path/env.sh``; stopped with SIGTERM on leaving."""
     env_file = tmp_path / "env.sh"
+    command = [*ZARRSTORES, "serve", *flags, "--dir", str(tmp_path / "data")]
     proc = subprocess.Popen(
-        [
-            *ZARRSTORES,
-            "serve",
-            "--no-keystone",
-            "--dir",
-            str(tmp_path / "data"),
-            "--env-file",
-            str(env_file),
-        ],
+        [*command, "--env-file", str(env_file)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    served = Served()
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + wait
         while not env_file.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
         assert env_file.exists(), proc.stdout.read() if proc.poll() is not None else "timeout"
-        exports = exports_of(env_file.read_text())
+        served.env = env_file.read_text()
+        yield served
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        served.out, _ = proc.communicate(timeout=60)
+        served.returncode = proc.returncode
+
+
+def test_serve_prints_variables_that_swift_cli_uses(tmp_path: Path) -> None:
+    with serving(tmp_path, "--no-keystone") as served:
+        exports = exports_of(served.env)
         assert set(exports) >= {
             "ST_AUTH",
             "ST_USER",
@@ -81,11 +100,8 @@ def test_serve_prints_variables_that_swift_cli_uses(tmp_path: Path) -> None:
         s3 = run_cli("env", "s3", env=exports)
         assert s3.returncode == 0, s3.stderr
         assert "AWS_SESSION_TOKEN" in exports_of(s3.stdout)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0
-    assert "# stopped" in out
+    assert served.returncode == 0
+    assert "# stopped" in served.out
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "data")], capture_output=True)
     assert left.stdout == b"", "servers left running after serve stopped"
 
@@ -156,32 +172,16 @@ def test_cli_errors_are_one_clear_line(args: list[str], env: dict[str, str], mes
 def test_serve_rgw_prints_variables_for_swift_and_sts(tmp_path: Path) -> None:
     """``serve --rgw``: Swift v1 auth and S3 with STS (role ARN, token file) on Ceph RGW, and
     no daemon left once it is stopped."""
-    env_file = tmp_path / "env.sh"
-    data = tmp_path / "data"
-    command = [*ZARRSTORES, "serve", "--no-swift", "--no-s3", "--rgw", "--dir", str(data)]
-    proc = subprocess.Popen(
-        [*command, "--env-file", str(env_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not env_file.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-        assert env_file.exists(), proc.stdout.read() if proc.poll() is not None else "timeout"
-        exports = exports_of(env_file.read_text())
+    with serving(tmp_path, "--no-swift", "--no-s3", "--rgw") as served:
+        exports = exports_of(served.env)
         assert exports["AWS_ROLE_ARN"] == "arn:aws:iam:::role/readwrite"
         assert swift_cli("post", "from-cli", env=exports).returncode == 0
         assert swift_cli("list", env=exports).stdout.split() == ["from-cli"]
         s3 = run_cli("env", "s3", env=exports)
         assert s3.returncode == 0, s3.stderr
         assert "AWS_SESSION_TOKEN" in exports_of(s3.stdout)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and "# stopped" in out
-    left = subprocess.run(["pgrep", "-f", str(data)], capture_output=True)
+    assert served.returncode == 0 and "# stopped" in served.out
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "data")], capture_output=True)
     assert left.stdout == b"", "daemons left running after serve stopped"
 
 

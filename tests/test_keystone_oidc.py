@@ -298,18 +298,10 @@ def test_env_swift_prints_what_the_swift_and_openstack_clis_use(
 
 
 def test_serve_prints_the_oidc_keystone_variables_commented(tmp_path: Path) -> None:
-    from test_cli import ZARRSTORES, exports_of
+    from test_cli import exports_of, serving
 
-    env_file = tmp_path / "env.sh"
-    args = ["serve", "--no-s3", "--dir", str(tmp_path / "data"), "--env-file", str(env_file)]
-    proc = subprocess.Popen([*ZARRSTORES, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 180
-        while not env_file.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-        assert env_file.exists(), proc.stdout.read() if proc.poll() is not None else "timeout"
-        text = env_file.read_text()
-        head, _, oidc = text.partition("# Keystone with the OIDC token of BEARER_TOKEN_FILE")
+    with serving(tmp_path, "--no-s3", wait=180) as served:
+        head, _, oidc = served.env.partition("# Keystone with the OIDC token of BEARER_TOKEN_FILE")
         assert "OS_AUTH_TYPE" not in exports_of(head.split("# Keystone v3")[0])
         lines = [line[2:] for line in oidc.splitlines() if line.startswith("# export ")]
         exports = exports_of("\n".join(lines))
@@ -318,9 +310,6 @@ def test_serve_prints_the_oidc_keystone_variables_commented(tmp_path: Path) -> N
         result = cli("token", env=exports)
         assert result.returncode == 0, result.stderr
         assert "keystone_project: test (domain Default" in result.stdout
-    finally:
-        proc.send_signal(2)
-        proc.wait(60)
 
 
 def test_no_oidc_or_keystone_token_in_debug_logs(
