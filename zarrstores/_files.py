@@ -15,6 +15,7 @@ readers scatter small metadata reads over the file, then read a variable's data 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -186,3 +187,12 @@ def read_options(block_size: int | None, cache_type: str | None) -> dict[str, An
         "block_size": block_size or READ_BLOCK_SIZE,
         "cache_type": cache_type or SmallReadBlockCache.name,
     }
+
+
+def md5_of_file(path: str | os.PathLike[str]) -> str:
+    """The hex MD5 of a local file, read 16 MiB at a time (what Swift and S3 state as ETag)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(16 << 20):
+            digest.update(block)
+    return digest.hexdigest()

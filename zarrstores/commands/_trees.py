@@ -18,6 +18,7 @@ from typing import Any
 
 from fsspec.asyn import AsyncFileSystem
 
+from .._files import md5_of_file
 from ._common import Location
 
 READ_BLOCK = 16 << 20  # large objects are read and hashed this much at a time
@@ -35,14 +36,6 @@ class Stored:
 
     size: int
     md5: str | None = None
-
-
-def md5_of_file(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while block := f.read(READ_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _stated_md5(info: Mapping[str, Any]) -> str | None:

@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import md5_of_file
 from ..auth import ConfigurationError
 from ._common import Location, filesystem, human, parse_location, subcommand
-from ._trees import LocalTree, RemoteTree, Stored, Tree, md5_of_file
+from ._trees import LocalTree, RemoteTree, Stored, Tree
 
 IN_MEMORY = 16 << 20  # larger objects go through a temporary file (jobs x this in memory)
 METADATA = frozenset({"zarr.json", ".zmetadata", ".zgroup", ".zarray", ".zattrs"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
-import hashlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +13,7 @@ from fsspec import register_implementation
 from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.spec import AbstractBufferedFile
 
-from .._files import SPOOL_OPTIONS, UploadOnClose, open_for_upload, read_options
+from .._files import SPOOL_OPTIONS, UploadOnClose, md5_of_file, open_for_upload, read_options
 from .._names import check_swift_container, no_container_error
 from ._client import SloWriter, SwiftClient, client_from_options, quote_name
 from ._urls import check_account, split_account
@@ -242,7 +241,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
             await self.client.put(container, name, data, exclusive=mode == "create")
             return
         if size <= segment:
-            etag = await asyncio.to_thread(_md5_file, lpath)
+            etag = await asyncio.to_thread(md5_of_file, lpath)
             headers = {"ETag": etag}
             if mode == "create":
                 headers["If-None-Match"] = "*"
@@ -462,9 +461,3 @@ def _entry_info(container: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _md5_file(path: str) -> str:
-    md5 = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(_WRITE_BLOCK):
-            md5.update(chunk)
-    return md5.hexdigest()
