@@ -14,9 +14,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 _PR_SET_PDEATHSIG = 1
+# Unix socket paths longer than this do not fit in sockaddr_un (108 bytes with the NUL).
+_MAX_SOCKET_PATH = 100
+# The v1 (tempauth) users of the Swift test beds: test:tester3 is in account test without being
+# its admin: it may read, not change ACLs.
+TEST_USERS = {"test:tester": "testing", "test2:tester2": "testing2", "test:tester3": "testing3"}
 
 
 class LocalServer:
@@ -41,6 +46,24 @@ class ServerStartError(RuntimeError):
     """A local server did not come up; the message names it and where its log is."""
 
 
+class SwiftV1Users:
+    """``get_token`` and ``st_env`` of a server with v1 auth at ``auth_url`` for ``users``."""
+
+    auth_url: str
+    users: dict[str, str]
+
+    def get_token(self, user: str = "test:tester") -> tuple[str, str]:
+        """``(storage_url, token)`` of a v1 login of ``user`` (one of :attr:`users`)."""
+        headers = {"X-Auth-User": user, "X-Auth-Key": self.users[user]}
+        req = urllib.request.Request(self.auth_url, headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.headers["X-Storage-Url"], resp.headers["X-Auth-Token"]
+
+    def st_env(self, user: str = "test:tester") -> dict[str, str]:
+        """``ST_AUTH``/``ST_USER``/``ST_KEY`` for the ``swift`` CLI (v1 auth)."""
+        return {"ST_AUTH": self.auth_url, "ST_USER": user, "ST_KEY": self.users[user]}
+
+
 def free_port(also_free: Iterable[int] = ()) -> int:
     """A free TCP port on 127.0.0.1 such that ``port + o`` is free too for each offset."""
     offsets = list(also_free)
@@ -53,6 +76,48 @@ def free_port(also_free: Iterable[int] = ()) -> int:
         if all(_is_free(port + o) for o in offsets):
             return port
     raise ServerStartError("no free TCP port found on 127.0.0.1")
+
+
+def free_ports(count: int, also_free: Iterable[int] = ()) -> list[int]:
+    """``count`` distinct free ports, each with ``port + o`` free for each offset, none of
+    these clashing with another port's."""
+    offsets = [0, *also_free]
+    taken: set[int] = set()
+    ports: list[int] = []
+    for _ in range(100 * count):
+        port = free_port(also_free=offsets)
+        if not {port + o for o in offsets} & taken:
+            taken |= {port + o for o in offsets}
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise ServerStartError("no free TCP ports found on 127.0.0.1")
+
+
+def check_socket_path(dir: Path, socket: str, what: str) -> None:
+    """ServerStartError when ``dir / socket`` is too long for a unix socket path."""
+    if len(str(dir / socket)) > _MAX_SOCKET_PATH:
+        raise ServerStartError(f"{what} dir {dir} is too long for unix socket paths")
+
+
+def admin_botocore(server: Any, service: str = "s3", **config: Any) -> Any:
+    """A botocore client (``s3`` path-style with SigV4, or e.g. ``iam``) of ``server``'s
+    ``endpoint``, ``region`` and admin keys."""
+    import botocore.config
+    import botocore.session
+
+    return botocore.session.get_session().create_client(
+        service,
+        endpoint_url=server.endpoint,
+        region_name=server.region,
+        aws_access_key_id=server.admin_access_key,
+        aws_secret_access_key=server.admin_secret_key,
+        config=botocore.config.Config(
+            signature_version="s3v4" if service == "s3" else "v4",
+            s3={"addressing_style": "path"},
+            **config,
+        ),
+    )
 
 
 def _is_free(port: int) -> bool:

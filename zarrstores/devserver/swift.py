@@ -18,12 +18,21 @@ import signal
 import subprocess
 import sys
 import tempfile
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._proc import LocalServer, ServerStartError, free_port, http_status, spawn, stop, wait_until
+from ._proc import (
+    TEST_USERS,
+    LocalServer,
+    ServerStartError,
+    SwiftV1Users,
+    free_ports,
+    http_status,
+    spawn,
+    stop,
+    wait_until,
+)
 from .keystone import SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER, KeystoneServer
 
 if TYPE_CHECKING:
@@ -72,15 +81,10 @@ _PIPELINE = (
 )
 # Swift's own middlewares of both pipelines (loaded as egg:swift#<name with _ for ->).
 _SWIFT_FILTERS = set(_PIPELINE.format(auth="").split()) - {"faults", "cache", "proxy-server"}
-_TEMPAUTH_USERS = {
-    "test:tester": "testing",
-    "test2:tester2": "testing2",
-    "test:tester3": "testing3",
-}
 _TEMPAUTH_ADMINS = {"test:tester", "test2:tester2"}
 
 
-class SwiftServer(LocalServer):
+class SwiftServer(SwiftV1Users, LocalServer):
     """Swift with tempauth users ``test:tester`` (admin), ``test2:tester2`` (admin) and
     ``test:tester3`` (not admin): :attr:`users` maps each to its key.
 
@@ -114,7 +118,7 @@ class SwiftServer(LocalServer):
         self.token_life = token_life
         self.max_file_size = max_file_size
         self.container_listing_limit = container_listing_limit
-        self.users = dict(_TEMPAUTH_USERS)
+        self.users = dict(TEST_USERS)
         self.pids: list[int] = []
         self.proxy_url = ""
         self.auth_url = ""
@@ -147,12 +151,7 @@ class SwiftServer(LocalServer):
         for d in (self._etc, self._run, self._logs, self.dir / "srv" / "sdb1"):
             d.mkdir(parents=True, exist_ok=True)
         names = [*_BACKENDS, "proxy", "log"] + (["keystone-proxy"] if self.with_keystone else [])
-        ports: set[int] = set()
-        for name in names:
-            while (port := free_port()) in ports:
-                pass
-            ports.add(port)
-            self._ports[name] = port
+        self._ports = dict(zip(names, free_ports(len(names)), strict=True))
         self.proxy_url = f"http://127.0.0.1:{self._ports['proxy']}"
         self.auth_url = f"{self.proxy_url}/auth/v1.0"
 
@@ -203,18 +202,6 @@ class SwiftServer(LocalServer):
     def storage_url(self, account: str = "test") -> str:
         """The tempauth proxy's URL of ``AUTH_<account>``."""
         return f"{self.proxy_url}/v1/AUTH_{account}"
-
-    def get_token(self, user: str = "test:tester") -> tuple[str, str]:
-        """``(storage_url, token)`` from tempauth for one of :attr:`users`."""
-        req = urllib.request.Request(
-            self.auth_url, headers={"X-Auth-User": user, "X-Auth-Key": self.users[user]}
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.headers["X-Storage-Url"], resp.headers["X-Auth-Token"]
-
-    def st_env(self, user: str = "test:tester") -> dict[str, str]:
-        """``ST_AUTH``/``ST_USER``/``ST_KEY`` for the ``swift`` CLI (v1 auth, tempauth)."""
-        return {"ST_AUTH": self.auth_url, "ST_USER": user, "ST_KEY": self.users[user]}
 
     def os_env(self, kind: str = "password", *, user: str = "tester") -> dict[str, str]:
         """``OS_*`` variables for Keystone (``keystone=True`` only); see KeystoneServer.os_env."""
