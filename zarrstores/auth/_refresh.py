@@ -108,10 +108,6 @@ class RefreshingCache(Generic[T]):
             return "stale"
         return "advisory" if now >= deadlines[1] else "fresh"
 
-    def peek(self) -> T | None:
-        """The cached credentials, whatever their state, without fetching."""
-        return self._value
-
     def get(self) -> T:
         """Current credentials, fetched or refreshed if needed (thread-safe, single-flight)."""
         state = self._state()

@@ -34,15 +34,6 @@ class CloudConfig:
     interface: str | None = None
     verify: bool | str = True
 
-    def keystone_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``KeystoneAuth``."""
-        kwargs: dict[str, Any] = {"auth_type": self.auth_type, **self.auth}
-        kwargs["region_name"] = self.region_name
-        kwargs["verify"] = self.verify
-        if self.interface:
-            kwargs["interface"] = self.interface
-        return kwargs
-
 
 def config_dirs(env: Mapping[str, str]) -> list[Path]:
     """Where openstacksdk looks, in order: the working directory, the user's, the system's."""
