@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import random
 import threading
 import time
@@ -173,6 +174,37 @@ class RefreshingCache(Generic[T]):
             self.exchanges += 1
             return
 
+
+class CachedCredentials(Generic[T]):
+    """The credential interface of a kind whose credentials live in a ``RefreshingCache``."""
+
+    _cache: RefreshingCache[T]
+
+    def get(self) -> T:
+        """Current credentials (fetched first if needed)."""
+        return self._cache.get()
+
+    async def aget(self) -> T:
+        """``get()`` for coroutines."""
+        return await self._cache.aget()
+
+    def refresh_after_failure(self, failed: T | None) -> T:
+        """Fetch anew because the server rejected ``failed``."""
+        return self._cache.refresh_after_failure(failed)
+
+    async def arefresh_after_failure(self, failed: T | None) -> T:
+        """``refresh_after_failure`` for coroutines."""
+        return await self._cache.arefresh_after_failure(failed)
+
+    @property
+    def exchanges(self) -> int:
+        """How many times credentials were fetched (STS exchanges, Swift logins)."""
+        return self._cache.exchanges
+
+
+# Expiry of credentials with an ``expires_at``; picklable, as auth objects must be (dask
+# workers, stores).
+expires_at = operator.attrgetter("expires_at")
 
 _shared_lock = threading.Lock()
 # Caches made here live as long as their owners; caches received are kept while tasks come

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import requests
 
-from ._refresh import RefreshingCache
+from ._refresh import CachedCredentials, RefreshingCache, expires_at
 from ._secret import Secret, redact
 from .errors import AuthConnectionError, ConfigurationError, STSError, TransientError
 from .s3 import S3CredentialProvider, S3Credentials, check_endpoint
@@ -48,6 +48,13 @@ def _session_name() -> str:
     return re.sub(r"[^\w+=,.@-]", "-", name)[:64]
 
 
+def _check_duration(duration: int) -> None:
+    if not MIN_DURATION <= duration <= MAX_DURATION:
+        raise ConfigurationError(
+            f"duration={duration} is outside {MIN_DURATION}..{MAX_DURATION} seconds"
+        )
+
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -81,10 +88,7 @@ def assume_role_with_web_identity(
     Raises ``STSError`` (server's code and message), ``AuthConnectionError`` (TLS) or
     ``TransientError`` (unreachable, 5xx: worth a retry). The token is in no message.
     """
-    if not MIN_DURATION <= duration <= MAX_DURATION:
-        raise ConfigurationError(
-            f"duration={duration} is outside {MIN_DURATION}..{MAX_DURATION} seconds"
-        )
+    _check_duration(duration)
     form = {
         "Action": "AssumeRoleWithWebIdentity",
         "Version": "2011-06-15",
@@ -148,12 +152,7 @@ def assume_role_with_web_identity(
     )
 
 
-def _expires_at(creds: S3Credentials) -> float | None:
-    # A module-level function, not a lambda: providers must pickle (dask workers, zarr stores).
-    return creds.expires_at
-
-
-class STSCredentials(S3CredentialProvider):
+class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
     """Temporary S3 keys from an OIDC token, exchanged again before they expire.
 
     The token is read from its source at every exchange (never refreshed here). Safe to share
@@ -182,16 +181,10 @@ class STSCredentials(S3CredentialProvider):
         self.verify = verify
         self.proxy: str | None = None
         """The HTTP(S) proxy of the exchanges (set by the store's ``proxy=``)."""
-        self._cache: RefreshingCache[S3Credentials] = RefreshingCache(
-            self._exchange,
-            _expires_at,
-            advisory=advisory,
-            mandatory=mandatory,
+        self._cache = RefreshingCache(
+            self._exchange, expires_at, advisory=advisory, mandatory=mandatory
         )
-        if not MIN_DURATION <= duration <= MAX_DURATION:
-            raise ConfigurationError(
-                f"duration={duration} is outside {MIN_DURATION}..{MAX_DURATION} seconds"
-            )
+        _check_duration(duration)
 
     def _exchange(self) -> S3Credentials:
         token = self.token_source.get()
@@ -208,25 +201,9 @@ class STSCredentials(S3CredentialProvider):
             proxy=self.proxy,
         )
 
-    def get(self) -> S3Credentials:
-        return self._cache.get()
-
-    async def aget(self) -> S3Credentials:
-        return await self._cache.aget()
-
-    def refresh_after_failure(self, failed: S3Credentials | None) -> S3Credentials:
-        return self._cache.refresh_after_failure(failed)
-
-    async def arefresh_after_failure(self, failed: S3Credentials | None) -> S3Credentials:
-        return await self._cache.arefresh_after_failure(failed)
-
     @property
     def can_refresh(self) -> bool:
         return True
-
-    @property
-    def exchanges(self) -> int:
-        return self._cache.exchanges
 
     def describe(self) -> str:
         return f"STS credentials from the OIDC token in {self.token_source.describe()}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from ._refresh import RefreshingCache
+from ._refresh import CachedCredentials, RefreshingCache, expires_at
 from ._secret import Secret
 from ._urls import check_url
 from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, TransientError
@@ -31,11 +31,7 @@ class SwiftCredentials:
         return f"SwiftCredentials(storage_url={self.storage_url!r}, expires_at={self.expires_at})"
 
 
-def _expires_at(creds: SwiftCredentials) -> float | None:
-    return creds.expires_at
-
-
-class SwiftAuth:
+class SwiftAuth(CachedCredentials[SwiftCredentials]):
     """Base of the Swift auth kinds: ``get()`` credentials, ``refresh_after_failure()``."""
 
     def __init__(self, *, storage_url: str | None = None, verify: bool | str = True) -> None:
@@ -45,10 +41,7 @@ class SwiftAuth:
         self.verify = verify
         self.proxy: str | None = None
         """The HTTP(S) proxy of the auth requests (set by the client's ``proxy=``)."""
-        # A module-level function, not a lambda: auth objects must pickle (dask workers, stores).
-        self._cache: RefreshingCache[SwiftCredentials] = RefreshingCache(
-            self._fetch_checked, _expires_at
-        )
+        self._cache = RefreshingCache(self._fetch_checked, expires_at)
 
     def _fetch(self) -> SwiftCredentials:
         raise NotImplementedError
@@ -59,31 +52,10 @@ class SwiftAuth:
             creds = SwiftCredentials(self.storage_url_override, creds.token, creds.expires_at)
         return creds
 
-    def get(self) -> SwiftCredentials:
-        """Current credentials (authenticating first if needed)."""
-        return self._cache.get()
-
-    async def aget(self) -> SwiftCredentials:
-        """``get()`` for coroutines."""
-        return await self._cache.aget()
-
-    def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
-        """Re-authenticate because Swift answered 401 to ``failed``."""
-        return self._cache.refresh_after_failure(failed)
-
-    async def arefresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
-        """``refresh_after_failure`` for coroutines."""
-        return await self._cache.arefresh_after_failure(failed)
-
     @property
     def can_reauthenticate(self) -> bool:
         """Whether a rejected token can be replaced by authenticating again."""
         return True
-
-    @property
-    def exchanges(self) -> int:
-        """How many times this object authenticated."""
-        return self._cache.exchanges
 
     def describe(self) -> str:
         """The kind and who, for messages."""
