@@ -196,10 +196,7 @@ def swift_auth_from_env(
     (a ``clouds.yaml`` entry); ``OS_AUTH_URL`` with ``OS_AUTH_TYPE`` (default ``password``)
     and that auth type's ``OS_*`` options."""
     env = os.environ if env is None else env
-    if env.get("OS_CACERT"):
-        verify = env["OS_CACERT"]
-    if env.get("OS_INSECURE", "").lower() in ("1", "true", "yes"):
-        verify = False
+    verify = _verify_from_env(env, verify)
     if env.get("OS_STORAGE_URL") and env.get("OS_AUTH_TOKEN"):
         return PreAuth(
             env["OS_STORAGE_URL"], env["OS_AUTH_TOKEN"], verify=verify, from_env=env is os.environ
@@ -235,6 +232,12 @@ def swift_auth_from_env(
     )
 
 
+def _verify_from_env(env: Mapping[str, str], verify: bool | str = True) -> bool | str:
+    if env.get("OS_INSECURE", "").lower() in ("1", "true", "yes"):
+        return False
+    return env.get("OS_CACERT") or verify
+
+
 def _place_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return {
         "region_name": env.get("OS_REGION_NAME"),
@@ -250,9 +253,7 @@ def keystone_for_token(
     an OIDC access token (``v3oidcaccesstoken``), using ``source``; None when they configure
     none."""
     env = os.environ if env is None else env
-    verify: bool | str = env.get("OS_CACERT") or True
-    if env.get("OS_INSECURE", "").lower() in ("1", "true", "yes"):
-        verify = False
+    verify = _verify_from_env(env)
     place = _place_from_env(env)
     if env.get("OS_CLOUD"):
         if load_cloud(env["OS_CLOUD"], env).auth_type != OIDC_ACCESS_TOKEN:

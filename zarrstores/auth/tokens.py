@@ -100,8 +100,7 @@ class TokenSource:
 
     def get(self) -> str:
         """The current token: stripped, a JWT, not expired; raises ``TokenError`` otherwise."""
-        token = self._read()
-        return check_token(token, self.describe())
+        return check_token(self._read(), self.describe())
 
     def _read(self) -> str:
         raise NotImplementedError
@@ -243,14 +242,8 @@ def discovery_places(
     env = os.environ if env is None else env
     uid = os.getuid()
     bearer = env.get("BEARER_TOKEN", "").strip()
-    places: list[tuple[str, TokenSource | None]] = [
-        (
-            "$BEARER_TOKEN",
-            (EnvToken() if env is os.environ else StaticToken(bearer, name="$BEARER_TOKEN"))
-            if bearer
-            else None,
-        ),
-    ]
+    source = EnvToken() if env is os.environ else StaticToken(bearer, name="$BEARER_TOKEN")
+    places: list[tuple[str, TokenSource | None]] = [("$BEARER_TOKEN", source if bearer else None)]
     # Set but missing, BEARER_TOKEN_FILE still wins (as the WLCG spec says): its writer may
     # not have run yet, and the error then names that file instead of using another token.
     if env.get("BEARER_TOKEN_FILE"):
