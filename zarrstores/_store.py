@@ -250,24 +250,25 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
 
     async def set(self, key: str, value: Buffer) -> None:
         """Store ``value`` under ``key``."""
+        path, data = await self._to_write(key, value)
+        await self._driver().put(path, data)
+
+    async def _to_write(self, key: str, value: Buffer) -> tuple[str, bytes]:
+        """The object path and bytes of a write of ``value`` under ``key``, once it may go."""
         self._check_writable()
         if not isinstance(value, Buffer):
             raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
         path = self._object_path(key)
         await self._ensure_open()
-        await self._driver().put(path, value.to_bytes())
+        return path, value.to_bytes()
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Store ``value`` under ``key`` unless ``key`` exists: one conditional write
         (``If-None-Match: *``). On S3, of writers racing on a key exactly one creates it; Swift
         refuses the write when the key exists but is not atomic between racing writers, and
         Ceph RGW's Swift API looks first (docs/switching.md, docs/rgw.md)."""
-        self._check_writable()
-        if not isinstance(value, Buffer):
-            raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
-        path = self._object_path(key)
-        await self._ensure_open()
-        await self._driver().put_if_absent(path, value.to_bytes())
+        path, data = await self._to_write(key, value)
+        await self._driver().put_if_absent(path, data)
 
     async def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error."""
@@ -278,9 +279,11 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         """Delete every key under ``prefix``, in batches (bulk delete where the server has it)."""
         self._check_writable()
         prefix = prefix.strip("/")
-        paths = [
-            p async for p, _ in self._driver().list(self._path(prefix + "/" if prefix else ""))
-        ]
+        await self._delete_prefix(self._path(prefix + "/" if prefix else ""))
+
+    async def _delete_prefix(self, full: str) -> None:
+        """Delete every object whose name starts with ``full``."""
+        paths = [p async for p, _ in self._driver().list(full)]
         if paths:
             await self._driver().delete(paths)
 
@@ -352,23 +355,19 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
 
     def keys(self) -> list[str]:  # type: ignore[override]
         """All keys, sorted (a list, as zarr-swiftstore returns)."""
-
-        async def collect() -> list[str]:
-            return [k async for k in self.list()]
-
-        return sorted(sync(collect()))
+        return sorted(sync(_collect(self.list())))
 
     def listdir(self, path: str = "") -> list[str]:
         """Sorted names directly under ``path`` (keys and sub-prefixes)."""
-
-        async def collect() -> list[str]:
-            return [k async for k in self.list_dir(path)]
-
-        return sorted(sync(collect()))
+        return sorted(sync(_collect(self.list_dir(path))))
 
     def rmdir(self, path: str = "") -> None:
         """Delete everything under ``path`` (the whole store for ``""``)."""
         sync(self.delete_dir(path))
+
+
+async def _collect(names: AsyncIterator[str]) -> list[str]:
+    return [name async for name in names]
 
 
 def _join_url(root: str, container: str, prefix: str) -> str:

@@ -119,24 +119,14 @@ class SwiftStore(ObjectStore):
         """``url``: with a public ACL, anyone can read ``public_url + "/" + key``."""
         return self.url
 
-    async def delete_dir(self, prefix: str) -> None:
-        """Delete every key under ``prefix``: one listing, then bulk delete (SLOs with their
-        segments)."""
-        self._check_writable()
-        prefix = prefix.strip("/")
-        full = self._path(prefix + "/" if prefix else "")
-        await delete_prefix(self.client, self.container, full)
+    async def _delete_prefix(self, full: str) -> None:
+        # One listing, then bulk delete (SLOs with their segments).
+        plain: list[str] = []
+        slos: list[str] = []
+        async for entry in self.client.list(self.container, full):
+            (slos if "slo_etag" in entry else plain).append(entry["name"])
+        await self.client.delete_known(self.container, plain, slos)
 
     async def aclose(self) -> None:
         """Close the connections of the running event loop."""
         await self.client.close()
-
-
-async def delete_prefix(client: SwiftClient, container: str, prefix: str) -> int:
-    """Delete every object whose name starts with ``prefix``; returns how many there were."""
-    plain: list[str] = []
-    slos: list[str] = []
-    async for entry in client.list(container, prefix):
-        (slos if "slo_etag" in entry else plain).append(entry["name"])
-    await client.delete_known(container, plain, slos)
-    return len(plain) + len(slos)
