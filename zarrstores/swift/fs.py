@@ -22,6 +22,8 @@ __all__ = ["SwiftFile", "SwiftFileSystem"]
 
 _READ_CHUNK = 16 << 20  # get_file reads this much per (retried) ranged GET
 _WRITE_BLOCK = 32 << 20  # put_file: files up to this are one verified PUT
+# Options of the filesystem itself, not of the client.
+_FS_OPTIONS = ("skip_instance_cache", "use_listings_cache", "listings_expiry_time", *SPOOL_OPTIONS)
 
 
 class _CachedByAuth(type(AsyncFileSystem)):  # type: ignore[misc]
@@ -66,16 +68,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     ) -> None:
         storage_options.pop("auth_id", None)  # only a cache key, see _CachedByAuth
         url_account = storage_options.pop("url_account", None)
-        fs_options = {
-            k: storage_options.pop(k)
-            for k in (
-                "skip_instance_cache",
-                "use_listings_cache",
-                "listings_expiry_time",
-                *SPOOL_OPTIONS,
-            )
-            if k in storage_options
-        }
+        fs_options = {k: storage_options.pop(k) for k in _FS_OPTIONS if k in storage_options}
         super().__init__(asynchronous=asynchronous, loop=loop, batch_size=batch_size, **fs_options)
         self.client: SwiftClient = client_from_options(storage_options)
         if url_account:  # from a swiftspec-style URL: it must name the credentials' account
@@ -85,18 +78,14 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     def _strip_protocol(cls, path: Any) -> Any:
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
-        path = str(path)
-        if path.startswith("swift://"):
-            path = path[len("swift://") :]
-        return split_account(path.strip("/"))[1]
+        return split_account(str(path).removeprefix("swift://").strip("/"))[1]
 
     @staticmethod
     def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
         """``url_account="<host>/<account>"`` for swiftspec's URL form
         ``swift://<host>/<account>/<container>/<path>``: checked against the credentials'
         storage URL, so the objects are the same as those of ``swift://<container>/<path>``."""
-        path = str(path)
-        path = path[len("swift://") :] if path.startswith("swift://") else path
+        path = str(path).removeprefix("swift://")
         location, rest = split_account(path.strip("/"))
         if not rest.partition("/")[0]:
             raise no_container_error(f"swift://{path}", "swift", "container")
