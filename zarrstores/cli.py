@@ -58,11 +58,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
 def _cmd_env(args: argparse.Namespace) -> int:
     if args.backend == "swift":
-        options = {
-            k: v
-            for k, v in (("authurl", args.authurl), ("user", args.user), ("key", args.key))
-            if v
-        }
+        options = {k: getattr(args, k) for k in ("authurl", "user", "key") if getattr(args, k)}
         auth = swift_auth(**options)
         print(format_exports(swift_exports(auth.get(), auth), args.shell))
         return 0
@@ -81,7 +77,8 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
+def _servers(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], dict[str, dict]]]:
+    """Start the servers; yield their exports and, by heading, alternatives to them."""
     from .devserver.oidc import OIDCIssuer
     from .devserver.rgw import RGWServer
     from .devserver.s3 import S3Server
@@ -89,6 +86,7 @@ def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
 
     base = Path(args.dir).resolve() if args.dir else None
     exports: dict[str, str] = {}
+    alternatives: dict[str, dict[str, str]] = {}
     keystone = args.swift and args.keystone
     with contextlib.ExitStack() as stack:
         issuer = None
@@ -96,7 +94,6 @@ def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
             issuer = stack.enter_context(OIDCIssuer())
             token_file = Path(args.token_file or (base or Path.cwd() / ".zarrstores") / "token")
             token_file.parent.mkdir(parents=True, exist_ok=True)
-            issuer.write_token(token_file, expires_in=args.token_life)
             stack.enter_context(
                 issuer.refresh_token_file(
                     token_file, every=args.refresh, expires_in=args.token_life
@@ -113,16 +110,22 @@ def _servers(args: argparse.Namespace) -> Iterator[dict[str, str]]:
             )
             exports |= {"ST_AUTH": swift.auth_url, "ST_USER": "test:tester", "ST_KEY": "testing"}
             if keystone:
-                exports |= {f"#{k}": v for k, v in swift.os_env("password").items()}
-                exports |= {f"##{k}": v for k, v in swift.os_env("oidc").items()}
+                unset = "(unset ST_AUTH ST_USER ST_KEY first):"
+                oidc = f"# Keystone with the OIDC token of BEARER_TOKEN_FILE {unset}"
+                alternatives[f"# Keystone v3 instead of tempauth {unset}"] = swift.os_env()
+                alternatives[oidc] = swift.os_env("oidc")
         if args.s3:
             s3 = stack.enter_context(S3Server(issuer, base / "s3" if base else None))
             exports |= {"AWS_ENDPOINT_URL": s3.endpoint, "AWS_DEFAULT_REGION": s3.region}
         if args.rgw:
             rgw = stack.enter_context(RGWServer(issuer, base / "rgw" if base else None))
             both = rgw.st_env() | rgw.sts_env(token_file)
-            exports |= {("%" if args.swift or args.s3 else "") + k: v for k, v in both.items()}
-        yield exports
+            if args.swift or args.s3:
+                heading = "# Ceph RGW (Swift, and S3 with STS) instead of the servers above:"
+                alternatives[heading] = both
+            else:
+                exports |= both
+        yield exports, alternatives
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -136,29 +139,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     try:
-        with _servers(args) as exports:
-            plain = {k: v for k, v in exports.items() if k[0] not in "#%"}
-            keystone = {
-                k[1:]: v for k, v in exports.items() if k.startswith("#") and k[1:2] != "#"
-            }
-            oidc = {k[2:]: v for k, v in exports.items() if k.startswith("##")}
-            rgw = {k[1:]: v for k, v in exports.items() if k.startswith("%")}
+        with _servers(args) as (exports, alternatives):
             lines = [f"# zarrstores local servers (ready in {time.monotonic() - started:.1f} s)"]
-            lines.append(format_exports(plain))
-            if keystone:
-                lines.append(
-                    "# Keystone v3 instead of tempauth (unset ST_AUTH ST_USER ST_KEY first):"
-                )
-                lines += ["# " + line for line in format_exports(keystone).splitlines()]
-            if oidc:
-                lines.append(
-                    "# Keystone with the OIDC token of BEARER_TOKEN_FILE (unset ST_AUTH ST_USER "
-                    "ST_KEY first):"
-                )
-                lines += ["# " + line for line in format_exports(oidc).splitlines()]
-            if rgw:
-                lines.append("# Ceph RGW (Swift, and S3 with STS) instead of the servers above:")
-                lines += ["# " + line for line in format_exports(rgw).splitlines()]
+            lines.append(format_exports(exports))
+            for heading, more in alternatives.items():
+                lines.append(heading)
+                lines += ["# " + line for line in format_exports(more).splitlines()]
             lines.append("# Ctrl-C stops the servers.")
             text = "\n".join(lines)
             if args.env_file:
