@@ -289,15 +289,12 @@ def cache_filter_factory(
     global_conf: dict[str, str], **local_conf: str
 ) -> Callable[[WsgiApp], WsgiApp]:
     """``[filter:cache]``: options ``control_file``, ``persist_file``, ``persist_prefixes``."""
-    control_path = local_conf.get("control_file")
+    path = local_conf.get("control_file")
+    control = _ControlFile.at(path) if path else None
     cache = DictCache(
         local_conf.get("persist_file") or None, local_conf.get("persist_prefixes", "").split()
     )
-
-    def make(app: WsgiApp) -> WsgiApp:
-        return CacheMiddleware(app, cache, _ControlFile.at(control_path) if control_path else None)
-
-    return make
+    return lambda app: CacheMiddleware(app, cache, control)
 
 
 def fault_filter_factory(
@@ -305,8 +302,4 @@ def fault_filter_factory(
 ) -> Callable[[WsgiApp], WsgiApp]:
     """``[filter:faults]``: option ``control_file`` (required)."""
     control = _ControlFile.at(local_conf["control_file"])
-
-    def make(app: WsgiApp) -> WsgiApp:
-        return FaultMiddleware(app, control)
-
-    return make
+    return lambda app: FaultMiddleware(app, control)

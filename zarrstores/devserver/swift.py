@@ -344,15 +344,9 @@ class SwiftServer(SwiftV1Users, LocalServer):
         old.read(path)
         # A kept directory keeps its hash path prefix/suffix, or its objects would be lost.
         hashes = old["swift-hash"] if old.has_section("swift-hash") else {}
+        names = ("swift_hash_path_prefix", "swift_hash_path_suffix")
         sections: dict[str, dict[str, Any]] = {
-            "swift-hash": {
-                "swift_hash_path_prefix": hashes.get(
-                    "swift_hash_path_prefix", secrets.token_hex(8)
-                ),
-                "swift_hash_path_suffix": hashes.get(
-                    "swift_hash_path_suffix", secrets.token_hex(8)
-                ),
-            },
+            "swift-hash": {name: hashes.get(name, secrets.token_hex(8)) for name in names},
             "storage-policy:0": {"name": "Policy-0", "default": "yes"},
         }
         constraints = {
