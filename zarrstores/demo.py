@@ -89,19 +89,25 @@ def write_with_progress(ds: xr.Dataset, target: object, label: str) -> None:
 
 
 @contextlib.contextmanager
-def local_servers(workdir: Path) -> Iterator[dict[str, str]]:
-    """Swift (tempauth), an OIDC issuer and S3 with STS; yields the variables a user exports."""
+def local_servers(workdir: Path, *, rgw: bool = False) -> Iterator[dict[str, str]]:
+    """An OIDC issuer with Swift (tempauth) and S3 with STS, or with one Ceph RGW serving both
+    (``rgw``); yields the variables a user exports."""
     from .devserver.oidc import OIDCIssuer
+    from .devserver.rgw import RGWServer
     from .devserver.s3 import S3Server
     from .devserver.swift import SwiftServer
 
     with contextlib.ExitStack() as stack:
-        swift = stack.enter_context(SwiftServer(workdir / "swift"))
         issuer = stack.enter_context(OIDCIssuer())
-        s3 = stack.enter_context(S3Server(issuer, workdir / "s3"))
         token_file = workdir / "token"
         # like sts-wire: a token file rewritten in place every few seconds
         stack.enter_context(issuer.refresh_token_file(token_file, every=5))
+        if rgw:
+            gateway = stack.enter_context(RGWServer(issuer, workdir / "rgw"))
+            yield gateway.st_env() | gateway.sts_env(token_file)
+            return
+        swift = stack.enter_context(SwiftServer(workdir / "swift"))
+        s3 = stack.enter_context(S3Server(issuer, workdir / "s3"))
         yield {
             "ST_AUTH": swift.auth_url,
             "ST_USER": "test:tester",
@@ -109,20 +115,6 @@ def local_servers(workdir: Path) -> Iterator[dict[str, str]]:
             "AWS_ENDPOINT_URL": s3.endpoint,
             "BEARER_TOKEN_FILE": str(token_file),
         }
-
-
-@contextlib.contextmanager
-def rgw_servers(workdir: Path) -> Iterator[dict[str, str]]:
-    """An OIDC issuer and a Ceph RGW with Swift and S3+STS; yields the variables to export."""
-    from .devserver.oidc import OIDCIssuer
-    from .devserver.rgw import RGWServer
-
-    with contextlib.ExitStack() as stack:
-        issuer = stack.enter_context(OIDCIssuer())
-        rgw = stack.enter_context(RGWServer(issuer, workdir / "rgw"))
-        token_file = workdir / "token"
-        stack.enter_context(issuer.refresh_token_file(token_file, every=5))
-        yield rgw.st_env() | rgw.sts_env(token_file)
 
 
 def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
@@ -137,7 +129,7 @@ def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
     )
     demo.say(f"Starting local servers: {servers}")
     started = time.monotonic()
-    with (rgw_servers if rgw else local_servers)(workdir) as env:
+    with local_servers(workdir, rgw=rgw) as env:
         os.environ.update(env)
         print(f"    ready in {time.monotonic() - started:.1f} s; exported:")
         for name in env:
@@ -148,16 +140,18 @@ def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
             f"{ds.nbytes / 2**20:.1f} MiB"
         )
 
+        def reads_back(target: object, **storage_options: object) -> Callable[[], bool]:
+            """Whether ``xr.open_zarr(target, storage_options=...)`` reads ``ds`` back."""
+            options = storage_options or None
+            return lambda: xr.open_zarr(target, storage_options=options).load().identical(ds)
+
         demo.say(f"Swift (tempauth from ST_*): ds.to_zarr(SwiftStore({CONTAINER!r}, {PREFIX!r}))")
         swift = SwiftStore(CONTAINER, PREFIX)
         write_with_progress(ds, swift, "swift")
-        demo.check(
-            "read back from Swift equals the dataset",
-            lambda: xr.open_zarr(swift).load().identical(ds),
-        )
+        demo.check("read back from Swift equals the dataset", reads_back(swift))
         demo.check(
             "the same by URL: xr.open_zarr('swift://demo/climate.zarr')",
-            lambda: xr.open_zarr(f"swift://{CONTAINER}/{PREFIX}").load().identical(ds),
+            reads_back(f"swift://{CONTAINER}/{PREFIX}"),
         )
 
         demo.say(
@@ -168,12 +162,10 @@ def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
         fsspec.filesystem("minio").mkdir(bucket)
         s3 = MinioStore(bucket, PREFIX)
         write_with_progress(ds, s3, "s3")
-        demo.check(
-            "read back from S3 equals the dataset", lambda: xr.open_zarr(s3).load().identical(ds)
-        )
+        demo.check("read back from S3 equals the dataset", reads_back(s3))
         demo.check(
             f"the same by URL: xr.open_zarr('minio://{bucket}/{PREFIX}')",
-            lambda: xr.open_zarr(f"minio://{bucket}/{PREFIX}").load().identical(ds),
+            reads_back(f"minio://{bucket}/{PREFIX}"),
         )
         print(f"    STS exchanges so far: {s3.credentials.exchanges}")
 
@@ -186,19 +178,11 @@ def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
         s3_anon = {"anon": True, "endpoint_url": env["AWS_ENDPOINT_URL"]}
         demo.check(
             "anonymous xr.open_zarr('swift://...', storage_options={'anon': True, ...})",
-            lambda: (
-                xr.open_zarr(f"swift://{CONTAINER}/{PREFIX}", storage_options=swift_anon)
-                .load()
-                .identical(ds)
-            ),
+            reads_back(f"swift://{CONTAINER}/{PREFIX}", **swift_anon),
         )
         demo.check(
             "anonymous xr.open_zarr('minio://...', storage_options={'anon': True, ...})",
-            lambda: (
-                xr.open_zarr(f"minio://{bucket}/{PREFIX}", storage_options=s3_anon)
-                .load()
-                .identical(ds)
-            ),
+            reads_back(f"minio://{bucket}/{PREFIX}", **s3_anon),
         )
 
         demo.say("make_private(...) on both: anonymous reads now fail with a clear error")
