@@ -147,22 +147,14 @@ class OIDCIssuer(LocalServer):
             "iat": iat,
             "nbf": nbf,
             "jti": uuid.uuid4().hex,
+            "exp": exp,
+            "policy": policy,
+            **(extra_claims or {}),
         }
-        if exp is not None:
-            claims["exp"] = exp
-        if policy is not None:
-            claims["policy"] = policy
-        for name, value in (extra_claims or {}).items():
-            if value is None:
-                claims.pop(name, None)
-            else:
-                claims[name] = value
-        if bad_signature:
-            if self._wrong_key is None:
-                self._wrong_key = _rsa_key()
-            key = self._wrong_key
-        else:
-            key = self._key
+        claims = {name: value for name, value in claims.items() if value is not None}
+        if bad_signature and self._wrong_key is None:
+            self._wrong_key = _rsa_key()
+        key = self._wrong_key if bad_signature else self._key
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid or self.kid})
 
     def write_token(self, path: str | Path, **mint_kwargs: Any) -> str:
