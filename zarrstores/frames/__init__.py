@@ -3,6 +3,7 @@ Arrow Flight server speaking the Shoots protocol). See docs/frames.md."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from ._modes import BucketDeleteMode, BucketNotEmptyError, PutMode, SQLError
@@ -17,14 +18,11 @@ __all__ = [
 ]
 
 
+# pyarrow, fsspec and Flight load only when a store or server is made.
+_LAZY = {"FrameStore": ".store", "FrameServer": ".server"}
+
+
 def __getattr__(name: str) -> Any:
-    # pyarrow, fsspec and Flight load only when a store or server is made.
-    if name == "FrameStore":
-        from .store import FrameStore
-
-        return FrameStore
-    if name == "FrameServer":
-        from .server import FrameServer
-
-        return FrameServer
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
