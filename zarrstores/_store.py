@@ -202,16 +202,9 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         state["_drivers"] = {}  # sockets stay behind; the unpickled store opens its own
         return state
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
     def with_read_only(self, read_only: bool = False) -> Self:
         """The same location with another ``read_only`` setting (not opened)."""
         return type(self)(**{**self._constructor_kwargs(), "read_only": read_only})
-
-    def close(self) -> None:
-        """Close the store (connections are closed with their event loops)."""
-        super().close()
 
     # -- zarr Store ----------------------------------------------------------------------------
     async def get(
