@@ -64,17 +64,15 @@ def s3_exports(
     name = re.sub(r"\W", "_", alias)
     exports[f"MC_HOST_{name}"] = f"{url.scheme}://{userinfo}@{url.netloc}"
     remote = f"RCLONE_CONFIG_{name.upper()}"
-    exports.update(
-        {
-            f"{remote}_TYPE": "s3",
-            f"{remote}_PROVIDER": "Minio",
-            f"{remote}_ENV_AUTH": "false",
-            f"{remote}_ACCESS_KEY_ID": creds.access_key,
-            f"{remote}_SECRET_ACCESS_KEY": secret,
-            f"{remote}_ENDPOINT": endpoint_url,
-            f"{remote}_REGION": region,
-        }
-    )
+    exports |= {
+        f"{remote}_TYPE": "s3",
+        f"{remote}_PROVIDER": "Minio",
+        f"{remote}_ENV_AUTH": "false",
+        f"{remote}_ACCESS_KEY_ID": creds.access_key,
+        f"{remote}_SECRET_ACCESS_KEY": secret,
+        f"{remote}_ENDPOINT": endpoint_url,
+        f"{remote}_REGION": region,
+    }
     if token:
         exports[f"{remote}_SESSION_TOKEN"] = token
     return exports
