@@ -94,9 +94,9 @@ def free_ports(count: int, also_free: Iterable[int] = ()) -> list[int]:
     raise ServerStartError("no free TCP ports found on 127.0.0.1")
 
 
-def check_socket_path(dir: Path, socket: str, what: str) -> None:
-    """ServerStartError when ``dir / socket`` is too long for a unix socket path."""
-    if len(str(dir / socket)) > _MAX_SOCKET_PATH:
+def check_socket_path(dir: Path, name: str, what: str) -> None:
+    """ServerStartError when ``dir / name`` is too long for a unix socket path."""
+    if len(str(dir / name)) > _MAX_SOCKET_PATH:
         raise ServerStartError(f"{what} dir {dir} is too long for unix socket paths")
 
 
