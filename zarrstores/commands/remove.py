@@ -13,15 +13,13 @@ def cmd_rm(args: argparse.Namespace) -> int:
     location = parse_location(args.url)
     fs = filesystem(location, args.option)
     prefix = not fs.isfile(location.path)
-    found = objects(fs, location) if prefix else {location.path: {}}
+    found = objects(fs, location) if prefix else {location.path: fs.info(location.path)}
     if not found:
         raise FileNotFoundError(f"{location.url} not found: nothing to delete")
     if prefix and not args.recursive:
         raise IsADirectoryError(
             f"{location.url} holds {len(found):,} objects: pass -r to delete them all"
         )
-    if not prefix:
-        found = {location.path: fs.info(location.path)}
     size = sum(info.get("size") or 0 for info in found.values())
     what = f"{len(found):,} object(s) ({human(size)}) under {location.url}"
     if not args.yes and not confirm(f"Delete {what}?"):

@@ -183,12 +183,11 @@ def cmd_share(args: argparse.Namespace) -> int:
             "expire)"
         )
         return 0
-    url = "swift://" + location.path if location.scheme == "swift" else "minio://" + location.path
     if args.public:
-        sharing.make_public(url, options)
+        sharing.make_public(location.url, options)
     elif args.private:
-        sharing.make_private(url, options)
-    public = sharing.is_public(url, options)
+        sharing.make_private(location.url, options)
+    public = sharing.is_public(location.url, options)
     state = "public (anyone may list and read)" if public else "private"
     if args.json:
         print(json.dumps({"url": location.url, "public": public}))

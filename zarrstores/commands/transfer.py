@@ -244,7 +244,6 @@ async def _targets(
 ) -> tuple[dict[str, Stored], dict[str, str], dict[str, Stored]]:
     """(source objects, source name -> destination name, destination objects)."""
     sources = await source.list()
-    tree = getattr(args, "recursive", True)
     if "" in sources:  # the source is one object
         sources = {"": sources[""]}
         name = source.location.path.rsplit("/", 1)[-1]
@@ -254,7 +253,7 @@ async def _targets(
         return sources, {"": dst_rel}, present
     if not sources:
         raise FileNotFoundError(f"{source.location.url} not found: nothing to copy")
-    if not tree:
+    if not args.recursive:
         raise IsADirectoryError(
             f"{source.location.url} holds {len(sources):,} objects: pass -r to copy them all"
         )
