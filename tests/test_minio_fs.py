@@ -211,6 +211,24 @@ def test_chunk_reads_and_writes_are_one_request_each(
     assert versioned.cat_file(f"{bucket}/small") == b"chunk"  # s3fs's own way
 
 
+def test_large_reads_hand_zarr_the_downloaded_buffer(bucket: str, options: dict[str, Any]) -> None:
+    """An asynchronous instance (zarr's FsspecStore makes those) returns reads from 4 MiB on
+    as a view of obstore's buffer, not a copy; synchronous calls and small reads get bytes."""
+    fs = MinioFileSystem(**options, skip_instance_cache=True)
+    big = os.urandom(5 << 20)
+    fs.pipe({f"{bucket}/big": big, f"{bucket}/small": b"chunk"})
+    afs = MinioFileSystem(**options, skip_instance_cache=True, asynchronous=True)
+    whole = sync(afs._cat_file(f"{bucket}/big"))
+    tail = sync(afs._cat_file(f"{bucket}/big", start=-(4 << 20)))
+    assert isinstance(whole, memoryview) and whole.readonly and whole == big
+    assert isinstance(tail, memoryview) and tail == big[-(4 << 20) :]
+    assert sync(afs._cat_file(f"{bucket}/big", start=0, end=10)) == big[:10]
+    assert type(sync(afs._cat_file(f"{bucket}/big", start=0, end=10))) is bytes
+    assert type(sync(afs._cat_file(f"{bucket}/small"))) is bytes
+    got = fs.cat_file(f"{bucket}/big")
+    assert type(got) is bytes and got == big
+
+
 def test_different_credential_objects_never_share_a_cached_instance(
     server: S3Server | RGWServer, bucket: str
 ) -> None:
