@@ -185,6 +185,12 @@ def test_chunk_reads_and_writes_are_one_request_each(
     assert requests(lambda: fs.pipe_file(f"{bucket}/small", b"chunk")) == ["PUT"]
     assert requests(lambda: fs.pipe_file(f"{bucket}/big", big)) == ["PUT"]
     assert requests(lambda: fs.pipe_file(f"{bucket}/empty", b"")) == ["PUT"]
+    shard = b"\x01" * (100 << 20)  # s3fs would upload this in 50 MiB parts
+    assert requests(lambda: fs.pipe_file(f"{bucket}/shard", shard)) == ["PUT"]
+    assert fs.size(f"{bucket}/shard") == len(shard)
+    parts = lambda: fs.pipe_file(f"{bucket}/parts", shard[: 11 << 20], chunksize=5 << 20)  # noqa: E731
+    assert requests(parts) == ["POST", "PUT", "PUT", "PUT", "POST"]  # asked for: s3fs's parts
+    assert fs.size(f"{bucket}/parts") == 11 << 20
     got: dict[str, bytes] = {}
     for name in ("small", "big", "empty"):
         read = lambda n=name: got.setdefault(n, fs.cat_file(f"{bucket}/{n}"))  # noqa: E731

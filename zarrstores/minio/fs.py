@@ -363,15 +363,19 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         self,
         path: str,
         data: bytes,
-        chunksize: int = 50 * 2**20,
+        chunksize: int | None = None,
         max_concurrency: int | None = None,
         mode: str = "overwrite",
         **kwargs: Any,
     ) -> Any:
+        """Write ``data`` to ``path``: one PUT through obstore up to 256 MiB, larger objects as
+        multipart uploads of 32 MiB parts (as ``MinioStore``). A ``chunksize`` (bytes a part),
+        ``mode="create"`` or s3fs options (versions, extra request arguments) go through s3fs,
+        which uploads from twice ``chunksize`` (default 50 MiB) on in parts of that size."""
         bucket, key, _ = self.split_path(path)
-        if not self._plain() or kwargs or mode != "overwrite" or len(data) >= 2 * chunksize:
+        if not self._plain() or kwargs or mode != "overwrite" or chunksize is not None:
             return await super()._pipe_file(
-                path, data, chunksize, max_concurrency, mode=mode, **kwargs
+                path, data, chunksize or 50 * 2**20, max_concurrency, mode=mode, **kwargs
             )
         try:
             await self._objects.put_object(bucket, key, bytes(data))
