@@ -185,6 +185,12 @@ def test_chunk_reads_and_writes_are_one_request_each(
     assert requests(lambda: fs.pipe_file(f"{bucket}/small", b"chunk")) == ["PUT"]
     assert requests(lambda: fs.pipe_file(f"{bucket}/big", big)) == ["PUT"]
     assert requests(lambda: fs.pipe_file(f"{bucket}/empty", b"")) == ["PUT"]
+    shard = b"\x01" * (100 << 20)  # s3fs would upload this in 50 MiB parts
+    assert requests(lambda: fs.pipe_file(f"{bucket}/shard", shard)) == ["PUT"]
+    assert fs.size(f"{bucket}/shard") == len(shard)
+    parts = lambda: fs.pipe_file(f"{bucket}/parts", shard[: 11 << 20], chunksize=5 << 20)  # noqa: E731
+    assert requests(parts) == ["POST", "PUT", "PUT", "PUT", "POST"]  # asked for: s3fs's parts
+    assert fs.size(f"{bucket}/parts") == 11 << 20
     got: dict[str, bytes] = {}
     for name in ("small", "big", "empty"):
         read = lambda n=name: got.setdefault(n, fs.cat_file(f"{bucket}/{n}"))  # noqa: E731
@@ -209,6 +215,24 @@ def test_chunk_reads_and_writes_are_one_request_each(
         **role,
     )
     assert versioned.cat_file(f"{bucket}/small") == b"chunk"  # s3fs's own way
+
+
+def test_large_reads_hand_zarr_the_downloaded_buffer(bucket: str, options: dict[str, Any]) -> None:
+    """An asynchronous instance (zarr's FsspecStore makes those) returns reads from 4 MiB on
+    as a view of obstore's buffer, not a copy; synchronous calls and small reads get bytes."""
+    fs = MinioFileSystem(**options, skip_instance_cache=True)
+    big = os.urandom(5 << 20)
+    fs.pipe({f"{bucket}/big": big, f"{bucket}/small": b"chunk"})
+    afs = MinioFileSystem(**options, skip_instance_cache=True, asynchronous=True)
+    whole = sync(afs._cat_file(f"{bucket}/big"))
+    tail = sync(afs._cat_file(f"{bucket}/big", start=-(4 << 20)))
+    assert isinstance(whole, memoryview) and whole.readonly and whole == big
+    assert isinstance(tail, memoryview) and tail == big[-(4 << 20) :]
+    assert sync(afs._cat_file(f"{bucket}/big", start=0, end=10)) == big[:10]
+    assert type(sync(afs._cat_file(f"{bucket}/big", start=0, end=10))) is bytes
+    assert type(sync(afs._cat_file(f"{bucket}/small"))) is bytes
+    got = fs.cat_file(f"{bucket}/big")
+    assert type(got) is bytes and got == big
 
 
 def test_different_credential_objects_never_share_a_cached_instance(

@@ -71,6 +71,9 @@ class _RedactSessionToken(logging.Filter):
 for _name in ("botocore.auth", "botocore.endpoint"):
     logging.getLogger(_name).addFilter(_RedactSessionToken())
 
+# Reads from this size on hand asynchronous callers (zarr's FsspecStore) obstore's buffer.
+_VIEW_MIN = 4 << 20
+
 # A HEAD refused with credentials that a later request could use: retry it.
 _ACCEPTED_NOW = "CredentialsRefreshed"
 _REFUSALS = frozenset({"AccessDenied", "SignatureDoesNotMatch", "AllAccessDisabled", "403"})
@@ -324,7 +327,13 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         start: int | None = None,
         end: int | None = None,
         **kwargs: Any,
-    ) -> bytes:
+    ) -> bytes | memoryview:
+        """The object's bytes, or of ``start``-``end`` (negative: from the end).
+
+        On an asynchronous instance (zarr's ``FsspecStore`` makes those), reads from 4 MiB on
+        return a read-only ``memoryview`` of the downloaded buffer: zarr wraps it without
+        copying, where ``bytes`` would hold a second copy of a whole shard (the CPU of a 64 MiB
+        copy, and twice the memory). Synchronous calls and smaller reads return ``bytes``."""
         # s3fs asks botocore, and for the size first (a HEAD before every whole read); obstore
         # sends one GET and costs a fraction of the CPU per request.
         bucket, key, vers = self.split_path(path)
@@ -341,26 +350,32 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
                 first, last = absolute_range(first, last, size)
             byte_range = (first, last)  # (-n, None): the last n bytes
         try:
-            data = await client.get_object(bucket, key, byte_range)
+            data = await client.get_object(bucket, key, byte_range, view=True)
         except FileNotFoundError:  # no such bucket
             raise _invalid_bucket_or(bucket) from None
         if data is None:
             raise self._missing(bucket, key)
+        if isinstance(data, memoryview) and (len(data) < _VIEW_MIN or not self.asynchronous):
+            return bytes(data)
         return data
 
     async def _pipe_file(
         self,
         path: str,
         data: bytes,
-        chunksize: int = 50 * 2**20,
+        chunksize: int | None = None,
         max_concurrency: int | None = None,
         mode: str = "overwrite",
         **kwargs: Any,
     ) -> Any:
+        """Write ``data`` to ``path``: one PUT through obstore up to 256 MiB, larger objects as
+        multipart uploads of 32 MiB parts (as ``MinioStore``). A ``chunksize`` (bytes a part),
+        ``mode="create"`` or s3fs options (versions, extra request arguments) go through s3fs,
+        which uploads from twice ``chunksize`` (default 50 MiB) on in parts of that size."""
         bucket, key, _ = self.split_path(path)
-        if not self._plain() or kwargs or mode != "overwrite" or len(data) >= 2 * chunksize:
+        if not self._plain() or kwargs or mode != "overwrite" or chunksize is not None:
             return await super()._pipe_file(
-                path, data, chunksize, max_concurrency, mode=mode, **kwargs
+                path, data, chunksize or 50 * 2**20, max_concurrency, mode=mode, **kwargs
             )
         try:
             await self._objects.put_object(bucket, key, bytes(data))
