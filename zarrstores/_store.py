@@ -223,7 +223,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         """The value of ``key`` (or the requested bytes of it); None when it does not exist."""
         rng = byte_range_of(byte_range)
         path = self._object_path(key)
-        await self._ensure_open()
+        if not self._is_open:
+            await self._ensure_open()
         data = await self._driver().get(path, rng)
         if data is None:
             return None
