@@ -150,7 +150,7 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
                 f"key {key!r} contains a NUL character, which no object name may have: remove it"
             )
         try:
-            key.encode("utf-8")
+            key.isascii() or key.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(
                 f"key {key!r} is not valid Unicode (it holds lone surrogates): decode the name "

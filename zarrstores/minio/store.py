@@ -155,6 +155,8 @@ class MinioStore(ObjectStore):
         # S3 servers map keys onto paths: these would be stored under another name, or
         # (a trailing "/": a folder marker) without their data, or refused without a reason.
         path = self._path(key)
+        if "//" not in path and "/." not in path and path[0] != "." and path[-1] != "/":
+            return  # none of the cases below (checked once per request: this is the fast way)
         if path.endswith("/"):
             raise ValueError(
                 f"key {key!r} ends with '/': S3 servers keep such keys as folder markers "
