@@ -35,7 +35,7 @@ from zarr.core.sync import sync
 
 from zarrstores import minio, swift
 from zarrstores._retry import RetryPolicy
-from zarrstores.auth import ConfigurationError
+from zarrstores.auth import ConfigurationError, STSCredentials
 from zarrstores.devserver.oidc import OIDCIssuer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
@@ -171,6 +171,28 @@ def test_every_request_goes_through_the_proxy_option(
     assert len(seen) == proxied_site.front.requests - server_side
     auth = "GET" if proxied_site.name == "swift" else "POST"
     assert any(line.startswith(auth) for line in seen)
+
+
+def test_a_credentials_provider_passed_with_proxy_is_left_as_it_was(
+    request: pytest.FixtureRequest, forward_proxy: ForwardProxy, clean_network_env: NetworkEnv
+) -> None:
+    """``credentials=`` an STS provider and ``proxy=``: the store's exchange goes through the
+    proxy (the storage host resolves only there), and the caller's provider keeps its own
+    setting (another store given it without ``proxy=`` still goes direct)."""
+    site = Site(request, "s3", host=STORAGE_HOST)
+    provider = STSCredentials(site.base, site.options["token"])
+    before = len(forward_proxy.requests())
+    store = MinioStore(
+        site.container, "given", endpoint_url=site.base, credentials=provider,
+        proxy=forward_proxy.url,
+    )  # fmt: skip
+    store["k"] = b"value"
+    assert store["k"] == b"value"
+    assert provider.proxy is None and provider.exchanges == 0
+    assert store.credentials.proxy == forward_proxy.url and store.credentials.exchanges == 1
+    seen = forward_proxy.requests()[before:]
+    assert any(line.startswith("POST") for line in seen)  # the STS exchange
+    assert store.with_read_only(True).credentials is store.credentials  # one cache for both
 
 
 @pytest.mark.parametrize("name", ["NO_PROXY", "no_proxy"])

@@ -238,8 +238,10 @@ class S3Client:
         """Requests in flight per event loop (obstore itself sets no limit)."""
         self.proxy = proxy
         """The HTTP(S) proxy of every request (else ``HTTPS_PROXY``... from the environment)."""
-        if proxy and hasattr(provider, "proxy"):
-            provider.proxy = proxy  # the STS exchanges too
+        if proxy and getattr(provider, "proxy", proxy) is None:
+            # The STS exchanges too. MinioStore passes a provider that has it already (its own
+            # copy of one it was given); minio:// still has its own provider take it here.
+            provider.proxy = proxy
         self._stores: dict[str, S3Store] = {}
         self._limits: dict[asyncio.AbstractEventLoop, _InFlight] = {}
         self._checked: S3Credentials | None = None  # credentials known to be sendable

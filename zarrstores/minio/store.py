@@ -24,7 +24,7 @@ def credentials_from_options(
     endpoint_url: str | None, token: Token, options: dict[str, Any]
 ) -> tuple[S3CredentialProvider, str]:
     """``s3_credentials`` with this package's option names (``mc_alias``; ``token`` may be a
-    path object)."""
+    path object; ``proxy`` reaches the STS exchanges, a given provider is not changed)."""
     options = dict(options)
     if "mc_alias" in options:
         options["mc_alias_name"] = options.pop("mc_alias")
@@ -134,7 +134,7 @@ class MinioStore(ObjectStore):
                 "first '/' as prefix="
             )
         super().__init__(bucket, prefix, read_only=read_only)
-        self.proxy: str | None = options.pop("proxy", None)
+        self.proxy: str | None = options.get("proxy")
         """The HTTP(S) proxy of every request (else ``HTTPS_PROXY``... from the environment)."""
         self.credentials, self.endpoint_url = credentials_from_options(endpoint_url, token, options)
         """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
