@@ -157,6 +157,11 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
                 "from its bytes with the right encoding"
             ) from None
 
+    @staticmethod
+    def _body(value: Buffer) -> bytes:
+        """What the driver's ``put`` is given for ``value``: a copy as ``bytes``."""
+        return value.to_bytes()
+
     def _check_writable(self) -> None:
         if self.read_only:
             raise ValueError(
@@ -256,7 +261,7 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
             raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
         path = self._object_path(key)
         await self._ensure_open()
-        await self._driver().put(path, value.to_bytes())
+        await self._driver().put(path, self._body(value))
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Store ``value`` under ``key`` unless ``key`` exists: one conditional write
@@ -268,7 +273,7 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
             raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
         path = self._object_path(key)
         await self._ensure_open()
-        await self._driver().put_if_absent(path, value.to_bytes())
+        await self._driver().put_if_absent(path, self._body(value))
 
     async def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error."""

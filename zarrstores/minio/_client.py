@@ -508,7 +508,7 @@ class S3Client:
             return False
         return True
 
-    async def put_object(self, bucket: str, key: str, data: bytes) -> None:
+    async def put_object(self, bucket: str, key: str, data: bytes | memoryview) -> None:
         """Store ``data`` under ``key`` (one PUT up to ``SINGLE_PUT_MAX``, else multipart);
         the server checks it against its SHA-256 and stores nothing when it arrived corrupted
         (``BadDigest``)."""
@@ -518,7 +518,9 @@ class S3Client:
 
         await self.call("PUT", bucket, key, send)
 
-    async def put_object_if_absent(self, bucket: str, key: str, data: bytes) -> bool:
+    async def put_object_if_absent(
+        self, bucket: str, key: str, data: bytes | memoryview
+    ) -> bool:
         """Store ``data`` under ``key`` unless the key exists: one conditional PUT
         (``If-None-Match: *``, so at most 5 GiB); False when the object was already there."""
 

@@ -7,6 +7,8 @@ import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Self
 
+from zarr.core.buffer import Buffer
+
 from .._names import bucket_name_problem
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
@@ -55,7 +57,7 @@ class _BucketDriver:
     async def head(self, path: str) -> int | None:
         return await self.client.head_object(self.bucket, path)
 
-    async def put(self, path: str, data: bytes) -> None:
+    async def put(self, path: str, data: bytes | memoryview) -> None:
         try:
             await self.client.put_object(self.bucket, path, data)
         except OSError:
@@ -64,7 +66,7 @@ class _BucketDriver:
                 raise ConfigurationError(problem) from None
             raise
 
-    async def put_if_absent(self, path: str, data: bytes) -> bool:
+    async def put_if_absent(self, path: str, data: bytes | memoryview) -> bool:
         delays = iter((0.05, 0.1, 0.2, 0.4))
         while True:
             try:
@@ -185,6 +187,11 @@ class MinioStore(ObjectStore):
             max_concurrency=self.max_concurrency,
             proxy=self.proxy,
         )
+
+    @staticmethod
+    def _body(value: Buffer) -> memoryview:  # type: ignore[override]
+        # obstore sends any buffer: zarr's own, not a copy of it (a shard's size less memory).
+        return value.as_buffer_like()  # type: ignore[return-value]
 
     def _make_driver(self) -> _BucketDriver:
         # obstore's client serves every event loop: the drivers of all loops share it.
