@@ -18,6 +18,7 @@ import obstore
 from obstore.exceptions import AlreadyExistsError
 from obstore.store import S3Store
 
+from .._names import bucket_name_problem
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._transport import (
     StorageError,
@@ -31,7 +32,7 @@ from .._transport import (
     slice_whole,
     tls_error_text,
 )
-from ..auth import AnonymousS3, S3CredentialProvider, S3Credentials
+from ..auth import AnonymousS3, ConfigurationError, S3CredentialProvider, S3Credentials
 from ..auth._secret import redact
 
 log = logging.getLogger("zarrstores.minio")
@@ -330,7 +331,8 @@ class S3Client:
         """``send(store)``, retrying transient failures (RetryPolicy) and refreshing rejected
         session credentials; ``missing(status, code)`` gives the result for a 404/416 of a key
         (else it raises). Raises ``s3_error``'s exceptions, ``ConnectionError`` when the server
-        cannot be reached."""
+        cannot be reached, ``ConfigurationError`` when it answers about a bucket whose name
+        cannot exist."""
         delays = None
         refreshes = 0
         while True:
@@ -364,6 +366,9 @@ class S3Client:
                 await self.provider.arefresh_after_failure(creds)
                 self._stores.pop(bucket, None)  # its credential cache holds the rejected ones
                 continue
+            problem = status and bucket_name_problem(bucket)
+            if problem:  # what any answer about a bucket that cannot exist comes down to
+                raise ConfigurationError(problem) from None
             # SeaweedFS refuses writes into a bucket that does not exist without saying why.
             if code == "AccessDenied" and method == "PUT" and await self._bucket_missing(bucket):
                 raise missing_bucket(bucket, self.endpoint_url)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Self
 
 from zarr.core.buffer import Buffer
 
-from .._names import bucket_name_problem
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
-from ..auth import ConfigurationError, S3CredentialProvider, s3_credentials
+from ..auth import S3CredentialProvider, s3_credentials
 from ..auth.tokens import TokenSource
 from ._client import DEFAULT_CONCURRENCY, DEFAULT_REGION, S3Client
 
@@ -44,27 +43,16 @@ class _BucketDriver:
         self.client = client
         self.bucket = bucket
 
-    async def get(self, path: str, byte_range: ByteRange | None = None) -> bytes | None:
-        try:
-            # zarr wraps the buffer without copying it: obstore's is the only copy.
-            return await self.client.get_object(self.bucket, path, byte_range, view=True)  # type: ignore[return-value]
-        except FileNotFoundError:  # no such bucket: say so if the name cannot exist
-            problem = bucket_name_problem(self.bucket)
-            if problem is not None:
-                raise ConfigurationError(problem) from None
-            raise
+    # The client's coroutines themselves (no layer of our own per request).
+    def get(self, path: str, byte_range: ByteRange | None = None) -> Awaitable[bytes | None]:
+        # zarr wraps the buffer without copying it: obstore's is the only copy.
+        return self.client.get_object(self.bucket, path, byte_range, view=True)  # type: ignore[return-value]
 
-    async def head(self, path: str) -> int | None:
-        return await self.client.head_object(self.bucket, path)
+    def head(self, path: str) -> Awaitable[int | None]:
+        return self.client.head_object(self.bucket, path)
 
-    async def put(self, path: str, data: bytes | memoryview) -> None:
-        try:
-            await self.client.put_object(self.bucket, path, data)
-        except OSError:
-            problem = bucket_name_problem(self.bucket)
-            if problem is not None:
-                raise ConfigurationError(problem) from None
-            raise
+    def put(self, path: str, data: bytes | memoryview) -> Awaitable[None]:
+        return self.client.put_object(self.bucket, path, data)
 
     async def put_if_absent(self, path: str, data: bytes | memoryview) -> bool:
         delays = iter((0.05, 0.1, 0.2, 0.4))
