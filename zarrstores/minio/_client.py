@@ -329,10 +329,10 @@ class S3Client:
         missing: Callable[[int, str], T] | None = None,
     ) -> T:
         """``send(store)``, retrying transient failures (RetryPolicy) and refreshing rejected
-        session credentials; ``missing(status, code)`` gives the result for a 404/416 of a key
-        (else it raises). Raises ``s3_error``'s exceptions, ``ConnectionError`` when the server
-        cannot be reached, ``ConfigurationError`` when it answers about a bucket whose name
-        cannot exist."""
+        session credentials; ``missing(status, code)`` gives the result for a 404/416 of a key,
+        or a refusal to read a key a listing does not show (else it raises). Raises
+        ``s3_error``'s exceptions, ``ConnectionError`` when the server cannot be reached,
+        ``ConfigurationError`` when it answers about a bucket whose name cannot exist."""
         delays = None
         refreshes = 0
         while True:
@@ -387,7 +387,7 @@ class S3Client:
                         f"{self.retry.attempts} attempts: {_first_line(failure)}: check "
                         "endpoint_url and that the server is up"
                     ) from None
-            raise s3_error(
+            error = s3_error(
                 status,
                 code,
                 message,
@@ -397,7 +397,14 @@ class S3Client:
                 endpoint_url=self.endpoint_url,
                 provider=self.provider,
                 creds=creds,
-            ) from None
+            )
+            if (
+                missing is not None
+                and isinstance(error, PermissionError)
+                and await self._denied_but_missing(bucket, key)
+            ):
+                return missing(404, code)
+            raise error from None
 
     async def rejects(self, bucket: str, creds: S3Credentials | None) -> bool:
         """Whether the server refuses ``creds`` as expired or unknown (asked with a listing
@@ -444,14 +451,14 @@ class S3Client:
         return False
 
     # -- operations -----------------------------------------------------------------------------
-    async def get_object(
+    def get_object(
         self,
         bucket: str,
         key: str,
         byte_range: tuple[int, int | None] | None = None,
         *,
         view: bool = False,
-    ) -> bytes | memoryview | None:
+    ) -> Awaitable[bytes | memoryview | None]:
         """The object's bytes (``byte_range``: start, exclusive end, negative start = suffix),
         None if it is missing; b"" for a range past its end. ``view``: a memoryview of
         obstore's buffer instead of a copy as ``bytes`` (one copy in memory, not two)."""
@@ -480,25 +487,15 @@ class S3Client:
                 return slice_whole(bytes(whole), start, end)
             return wrap(await result.bytes_async())
 
-        try:
-            return await self.call("GET", bucket, key, send, missing=_missing_read)
-        except PermissionError:
-            if await self._denied_but_missing(bucket, key):
-                return None
-            raise
+        return self.call("GET", bucket, key, send, missing=_missing_read)
 
-    async def head_object(self, bucket: str, key: str) -> int | None:
+    def head_object(self, bucket: str, key: str) -> Awaitable[int | None]:
         """The object's size, None if it is missing."""
 
         async def send(store: S3Store) -> int:
             return int((await obstore.head_async(store, key))["size"])
 
-        try:
-            return await self.call("HEAD", bucket, key, send, missing=lambda *_: None)
-        except PermissionError:
-            if await self._denied_but_missing(bucket, key):
-                return None
-            raise
+        return self.call("HEAD", bucket, key, send, missing=_missing_read)
 
     async def _denied_but_missing(self, bucket: str, key: str) -> bool:
         """Whether a refused read was of a key that does not exist, as a listing with the same
@@ -579,8 +576,8 @@ class S3Client:
                     yield item["path"], False
 
 
-def _missing_read(status: int, code: str) -> bytes | None:
-    """A read of a missing key: None; of a range past the end (416): b""."""
+def _missing_read(status: int, code: str) -> Any:
+    """A read of a missing key: None; of a range past the end (416): b"" (HEAD has none)."""
     return None if status == 404 else b""
 
 
