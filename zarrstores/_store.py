@@ -260,7 +260,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         if not isinstance(value, Buffer):
             raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
         path = self._object_path(key)
-        await self._ensure_open()
+        if not self._is_open:
+            await self._ensure_open()
         await self._driver().put(path, self._body(value))
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
@@ -272,7 +273,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         if not isinstance(value, Buffer):
             raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
         path = self._object_path(key)
-        await self._ensure_open()
+        if not self._is_open:
+            await self._ensure_open()
         await self._driver().put_if_absent(path, self._body(value))
 
     async def delete(self, key: str) -> None:
