@@ -1,13 +1,16 @@
 """A large read holds one copy of the object in memory, not two (tracemalloc's peak of Python
-allocations while the store reads it), and reads the right bytes, whole and in part."""
+allocations while the store reads it), and reads the right bytes, whole and in part; an S3
+write allocates no copy of the value."""
 
 from __future__ import annotations
 
 import tracemalloc
 import uuid
+from collections.abc import Iterator
 
 import numpy as np
-from backends import Backend, swift_and_s3_fixture  # noqa: F401 (fixture)
+import pytest
+from backends import Backend, make_backend, swift_and_s3_fixture  # noqa: F401 (fixture)
 from zarr.abc.store import RangeByteRequest, Store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
@@ -42,3 +45,27 @@ def _holds_one_copy(store: Store) -> None:
     assert peak < 1.5 * SIZE, f"{peak / SIZE:.2f} copies of the object at once"
     part = sync(store.get("big", prototype, RangeByteRequest(1 << 20, 5 << 20)))
     assert part is not None and part.to_bytes() == blob[1 << 20 : 5 << 20]
+
+
+@pytest.fixture
+def s3_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    made = make_backend(request, "s3")
+    yield made
+    made.close()
+
+
+def test_large_s3_write_copies_nothing(s3_backend: Backend) -> None:
+    """MinioStore hands zarr's buffer to obstore as it is: a write allocates no copy of it."""
+    store = s3_backend.store(f"memory-{uuid.uuid4().hex[:8]}")
+    blob = np.random.default_rng(6).bytes(SIZE)
+    prototype = default_buffer_prototype()
+    value = prototype.buffer.from_bytes(blob)
+    tracemalloc.start()
+    try:
+        sync(store.set("big", value))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    got = sync(store.get("big", prototype))
+    assert got is not None and got.to_bytes() == blob
+    assert peak < 0.25 * SIZE, f"{peak / SIZE:.2f} copies of the object allocated"

@@ -114,3 +114,33 @@ def test_options_from_environment_and_token_path(
     assert by_path["k"] == b"v"
     with pytest.raises(ValueError, match="read-only"):
         by_path["x"] = b"y"
+
+
+def test_reads_cancelled_while_waiting_for_a_slot_free_it(
+    s3_server: S3Server, store_bucket: str, provider: STSCredentials
+) -> None:
+    """``max_concurrency=2`` and 40 reads, half of them cancelled while they wait or are in
+    flight: every slot comes back, so the other reads and the next ones all complete (a slot
+    lost to a cancellation would leave them waiting for ever)."""
+    store = MinioStore(
+        store_bucket, f"slots/{uuid.uuid4().hex}", endpoint_url=s3_server.endpoint,
+        credentials=provider, max_concurrency=2,
+    )  # fmt: skip
+    store["k"] = b"value"
+    prototype = default_buffer_prototype()
+
+    async def rounds() -> list[Any]:
+        tasks = [asyncio.create_task(store.get("k", prototype)) for _ in range(40)]
+        await asyncio.sleep(0)  # two in flight, the others waiting
+        for task in tasks[::2]:
+            task.cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        again = await asyncio.gather(*(store.get("k", prototype) for _ in range(10)))
+        return [*done, *again]
+
+    results = asyncio.run(asyncio.wait_for(rounds(), 120))  # guards against a hang only
+    cancelled = [r for r in results if isinstance(r, asyncio.CancelledError)]
+    read = [r.to_bytes() for r in results if not isinstance(r, BaseException)]
+    assert len(cancelled) == 20 and read == [b"value"] * 30
+    limit = store._client._limits
+    assert [slots.free for slots in limit.values()] == [2] * len(limit)

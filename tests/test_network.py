@@ -35,7 +35,7 @@ from zarr.core.sync import sync
 
 from zarrstores import minio, swift
 from zarrstores._retry import RetryPolicy
-from zarrstores.auth import ConfigurationError
+from zarrstores.auth import ConfigurationError, STSCredentials
 from zarrstores.devserver.oidc import OIDCIssuer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
@@ -171,6 +171,42 @@ def test_every_request_goes_through_the_proxy_option(
     assert len(seen) == proxied_site.front.requests - server_side
     auth = "GET" if proxied_site.name == "swift" else "POST"
     assert any(line.startswith(auth) for line in seen)
+
+
+@pytest.mark.parametrize("by", ["store", "url"])
+def test_a_credentials_provider_passed_with_proxy_is_left_as_it_was(
+    request: pytest.FixtureRequest,
+    by: str,
+    forward_proxy: ForwardProxy,
+    clean_network_env: NetworkEnv,
+) -> None:
+    """``credentials=`` an STS provider and ``proxy=``: the exchange goes through the proxy
+    (the storage host resolves only there), by store and by minio:// URL, and the caller's
+    provider keeps its own setting (another store given it without ``proxy=`` goes direct)."""
+    site = Site(request, "s3", host=STORAGE_HOST)
+    provider = STSCredentials(site.base, site.options["token"])
+    before = len(forward_proxy.requests())
+    if by == "store":
+        store = MinioStore(
+            site.container, "given", endpoint_url=site.base, credentials=provider,
+            proxy=forward_proxy.url,
+        )  # fmt: skip
+        store["k"] = b"value"
+        assert store["k"] == b"value"
+        used = store.credentials
+        assert store.with_read_only(True).credentials is used  # one cache for both
+    else:
+        fs = fsspec.filesystem(
+            "minio", endpoint_url=site.base, credentials=provider, proxy=forward_proxy.url,
+            skip_instance_cache=True,
+        )  # fmt: skip
+        fs.pipe_file(f"{site.container}/given/k", b"value")
+        assert fs.cat_file(f"{site.container}/given/k") == b"value"
+        used = fs.credentials
+    assert provider.proxy is None and provider.exchanges == 0
+    assert used.proxy == forward_proxy.url and used.exchanges == 1
+    seen = forward_proxy.requests()[before:]
+    assert any(line.startswith("POST") for line in seen)  # the STS exchange
 
 
 @pytest.mark.parametrize("name", ["NO_PROXY", "no_proxy"])

@@ -150,12 +150,17 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
                 f"key {key!r} contains a NUL character, which no object name may have: remove it"
             )
         try:
-            key.encode("utf-8")
+            key.isascii() or key.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(
                 f"key {key!r} is not valid Unicode (it holds lone surrogates): decode the name "
                 "from its bytes with the right encoding"
             ) from None
+
+    @staticmethod
+    def _body(value: Buffer) -> bytes:
+        """What the driver's ``put`` is given for ``value``: a copy as ``bytes``."""
+        return value.to_bytes()
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -216,7 +221,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         """The value of ``key`` (or the requested bytes of it); None when it does not exist."""
         rng = byte_range_of(byte_range)
         path = self._object_path(key)
-        await self._ensure_open()
+        if not self._is_open:
+            await self._ensure_open()
         data = await self._driver().get(path, rng)
         if data is None:
             return None
@@ -246,14 +252,15 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         path, data = await self._to_write(key, value)
         await self._driver().put(path, data)
 
-    async def _to_write(self, key: str, value: Buffer) -> tuple[str, bytes]:
+    async def _to_write(self, key: str, value: Buffer) -> tuple[str, Any]:
         """The object path and bytes of a write of ``value`` under ``key``, once it may go."""
         self._check_writable()
         if not isinstance(value, Buffer):
             raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
         path = self._object_path(key)
-        await self._ensure_open()
-        return path, value.to_bytes()
+        if not self._is_open:
+            await self._ensure_open()
+        return path, self._body(value)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Store ``value`` under ``key`` unless ``key`` exists: one conditional write

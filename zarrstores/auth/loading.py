@@ -367,13 +367,16 @@ def s3_credentials(
     duration: int = 3600,
     session_policy: str | None = None,
     verify: bool | str = True,
+    proxy: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> tuple[S3CredentialProvider, str]:
     """The credential provider and endpoint that options (else the environment) describe.
 
     Precedence: ``credentials`` > ``anon`` > ``key``/``secret`` > ``mc_alias_name`` >
     an OIDC token (``token``/``token_file``, else discovery) exchanged via STS >
-    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` when no token is found.
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` when no token is found. ``proxy``: the
+    HTTP(S) proxy of the STS exchanges (a ``credentials`` provider is copied with it, never
+    changed).
     """
     from .sts import STSCredentials
 
@@ -390,7 +393,7 @@ def s3_credentials(
         )
     endpoint_url = check_endpoint(endpoint_url)
     if credentials is not None:
-        return credentials, endpoint_url
+        return (credentials.with_proxy(proxy) if proxy else credentials), endpoint_url
     if anon:
         return AnonymousS3(), endpoint_url
     if key or secret:
@@ -404,6 +407,7 @@ def s3_credentials(
         "duration": duration,
         "session_policy": session_policy,
         "verify": verify,
+        "proxy": proxy,
     }
     if token is not None or token_file is not None:
         return STSCredentials(

@@ -67,6 +67,11 @@ class S3CredentialProvider:
         """What kind of credentials these are, for messages."""
         return type(self).__name__
 
+    def with_proxy(self, proxy: str | None) -> S3CredentialProvider:
+        """These credentials fetched through ``proxy``, without changing this object (kinds
+        that make no requests of their own return themselves)."""
+        return self
+
 
 class StaticS3Credentials(S3CredentialProvider):
     """Fixed access key and secret (and optional session token)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import getpass
 import logging
 import os
@@ -172,6 +173,7 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
         verify: bool | str = True,
         advisory: float | None = None,
         mandatory: float | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.endpoint_url = check_endpoint(endpoint_url)
         self.token_source = token_source(token, token_file)
@@ -179,10 +181,13 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
         self.duration = duration
         self.session_policy = session_policy
         self.verify = verify
-        self.proxy: str | None = None
-        """The HTTP(S) proxy of the exchanges (set by the store's ``proxy=``)."""
-        self._cache = RefreshingCache(
-            self._exchange, expires_at, advisory=advisory, mandatory=mandatory
+        self.proxy = proxy
+        """The HTTP(S) proxy of the exchanges (else ``HTTPS_PROXY``... from the environment)."""
+        self._cache: RefreshingCache[S3Credentials] = RefreshingCache(
+            self._exchange,
+            expires_at,
+            advisory=advisory,
+            mandatory=mandatory,
         )
         _check_duration(duration)
 
@@ -200,6 +205,19 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
             verify=self.verify,
             proxy=self.proxy,
         )
+
+    def with_proxy(self, proxy: str | None) -> STSCredentials:
+        """These credentials exchanged through ``proxy``: a copy with a cache of its own (this
+        object is left as it is), or this object when ``proxy`` is already its own."""
+        if proxy == self.proxy:
+            return self
+        clone = copy.copy(self)
+        clone.proxy = proxy
+        cache = self._cache
+        clone._cache = RefreshingCache(
+            clone._exchange, expires_at, advisory=cache._advisory, mandatory=cache._mandatory
+        )
+        return clone
 
     @property
     def can_refresh(self) -> bool:

@@ -224,6 +224,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             role_arn=role_arn,
             duration=duration,
             verify=verify,
+            proxy=proxy,
         )
         self.credentials = provider
         """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
