@@ -68,7 +68,9 @@ class ObjectDriver(Protocol):
 
     async def head(self, path: str) -> int | None: ...
 
-    async def put(self, path: str, data: bytes) -> None: ...
+    async def put(self, path: str, data: bytes | memoryview) -> None:
+        """Write ``data``: ``bytes``, or a view of zarr's buffer where ``_puts_views``."""
+        ...
 
     async def put_if_absent(self, path: str, data: bytes) -> bool:
         """One conditional write (``If-None-Match: *``): True if this call created the
@@ -98,6 +100,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     # The sync methods below serve the mapping API and callers that want them; zarr's
     # pipelines should keep using the concurrent async path for network I/O.
     _supports_sync_io = False
+    _puts_views = False
+    """True: ``set`` hands the driver a view of zarr's buffer, not a copy (``to_bytes``)."""
 
     def __init__(self, container: str, prefix: str = "", *, read_only: bool = False) -> None:
         super().__init__(read_only=read_only)
@@ -255,7 +259,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
             raise TypeError(f"expected a zarr Buffer, got {type(value).__name__}")
         path = self._object_path(key)
         await self._ensure_open()
-        await self._driver().put(path, value.to_bytes())
+        data = value.as_buffer_like() if self._puts_views else value.to_bytes()
+        await self._driver().put(path, data)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Store ``value`` under ``key`` unless ``key`` exists: one conditional write
