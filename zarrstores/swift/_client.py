@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import hashlib
 import json
@@ -26,6 +27,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote, unquote
 
 import aiohttp
+import numpy as np
 from yarl import URL
 
 from .._retry import DEFAULT_RETRY, RetryPolicy
@@ -165,13 +167,21 @@ aiohttp's ``read()``: its second copy is small and short-lived, and it takes ~20
 throughput when the CPU is the limit (docs/performance.md)."""
 
 
-async def read_body(resp: aiohttp.ClientResponse) -> bytes | bytearray:
+_INTO_ARRAY: contextvars.ContextVar[bool] = contextvars.ContextVar("_INTO_ARRAY", default=False)
+"""Set by ``get(array=True)``: a large answer goes into a numpy array, not a bytearray."""
+
+
+async def read_body(resp: aiohttp.ClientResponse) -> bytes | bytearray | np.ndarray:
     """The whole answer. A large one with a known length goes straight into one buffer of that
-    size: aiohttp's ``read()`` joins the pieces into a second copy, two at once in memory."""
+    size: aiohttp's ``read()`` joins the pieces into a second copy, two at once in memory.
+
+    That buffer is a bytearray, or for ``get(array=True)`` a numpy array: numpy asks the kernel
+    for 2 MiB pages (transparent huge pages) where a bytearray is zero-filled 4 KiB page by 4
+    KiB page, ~0.03 s more CPU for 64 MiB."""
     size = resp.content_length
     if resp.method == "HEAD" or size is None or size < _ONE_COPY_MIN:
         return await resp.read()
-    body = bytearray(size)
+    body = np.empty(size, dtype=np.uint8) if _INTO_ARRAY.get() else bytearray(size)
     view = memoryview(body)
     filled = 0
     async for piece in resp.content.iter_any():
@@ -470,11 +480,16 @@ class SwiftClient:
 
     # -- objects -------------------------------------------------------------------------------
     async def get(
-        self, container: str, name: str, byte_range: tuple[int, int | None] | None = None
-    ) -> bytes | bytearray | None:
+        self,
+        container: str,
+        name: str,
+        byte_range: tuple[int, int | None] | None = None,
+        *,
+        array: bool = False,
+    ) -> bytes | bytearray | np.ndarray | None:
         """The object's bytes (``byte_range`` = (start, end): end exclusive, negative start =
-        suffix; a bytearray from 4 MiB on); None when it does not exist; b"" for a range past
-        its end."""
+        suffix; a bytearray from 4 MiB on, or with ``array`` a numpy uint8 array, cheaper to
+        fill); None when it does not exist; b"" for a range past its end."""
         headers = None
         if byte_range is not None:
             start, end = byte_range
@@ -487,14 +502,18 @@ class SwiftClient:
                 return b""
             rng = http_range(start, end)
             headers = {"Range": rng} if rng else None
-        reply = await self.request(
-            "GET",
-            quote_name(container, name),
-            op="read",
-            container=container,
-            headers=headers,
-            accept=(404, 416),
-        )
+        into_array = _INTO_ARRAY.set(array)
+        try:
+            reply = await self.request(
+                "GET",
+                quote_name(container, name),
+                op="read",
+                container=container,
+                headers=headers,
+                accept=(404, 416),
+            )
+        finally:
+            _INTO_ARRAY.reset(into_array)
         if reply.status == 404:
             return None
         if reply.status == 416:
