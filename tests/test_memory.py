@@ -1,16 +1,14 @@
 """A large read holds one copy of the object in memory, not two (tracemalloc's peak of Python
-allocations while the store reads it), and reads the right bytes, whole and in part; an S3
-write allocates no copy of the value."""
+allocations while the store reads it), and reads the right bytes, whole and in part; a write
+allocates no copy of the value."""
 
 from __future__ import annotations
 
 import tracemalloc
 import uuid
-from collections.abc import Iterator
 
 import numpy as np
-import pytest
-from backends import Backend, make_backend, swift_and_s3_fixture  # noqa: F401 (fixture)
+from backends import Backend, swift_and_s3_fixture  # noqa: F401 (fixture)
 from zarr.abc.store import RangeByteRequest, Store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
@@ -47,25 +45,20 @@ def _holds_one_copy(store: Store) -> None:
     assert part is not None and part.to_bytes() == blob[1 << 20 : 5 << 20]
 
 
-@pytest.fixture
-def s3_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    made = make_backend(request, "s3")
-    yield made
-    made.close()
-
-
-def test_large_s3_write_copies_nothing(s3_backend: Backend) -> None:
-    """MinioStore hands zarr's buffer to obstore as it is: a write allocates no copy of it."""
-    store = s3_backend.store(f"memory-{uuid.uuid4().hex[:8]}")
+def test_large_write_holds_no_second_copy(backend: Backend) -> None:
+    """Writing a large value (a shard) holds no copy of it beside zarr's buffer: both clients
+    send from it (on Swift, aiohttp would join the request headers and the body into a new
+    copy on some Python versions; obstore takes any buffer)."""
+    prefix = f"memory-{uuid.uuid4().hex[:8]}"
+    store = backend.store(prefix)
     blob = np.random.default_rng(6).bytes(SIZE)
-    prototype = default_buffer_prototype()
-    value = prototype.buffer.from_bytes(blob)
+    value = default_buffer_prototype().buffer.from_bytes(blob)
+    sync(store.set("warm", default_buffer_prototype().buffer.from_bytes(b"x" * (2 << 20))))
     tracemalloc.start()
     try:
         sync(store.set("big", value))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    got = sync(store.get("big", prototype))
-    assert got is not None and got.to_bytes() == blob
-    assert peak < 0.25 * SIZE, f"{peak / SIZE:.2f} copies of the object allocated"
+    assert peak < 0.25 * SIZE, f"{peak / SIZE:.2f} copies of the value at once"
+    assert backend.raw_get(f"{prefix}/big") == blob

@@ -68,9 +68,11 @@ class ObjectDriver(Protocol):
 
     async def head(self, path: str) -> int | None: ...
 
-    async def put(self, path: str, data: bytes) -> None: ...
+    async def put(self, path: str, data: bytes | memoryview) -> None:
+        """Write ``data``: ``bytes``, or a view of zarr's buffer (sent as it is, no copy)."""
+        ...
 
-    async def put_if_absent(self, path: str, data: bytes) -> bool:
+    async def put_if_absent(self, path: str, data: bytes | memoryview) -> bool:
         """One conditional write (``If-None-Match: *``): True if this call created the
         object, False if it existed (then it is left as it was)."""
         ...
@@ -158,9 +160,10 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
             ) from None
 
     @staticmethod
-    def _body(value: Buffer) -> bytes:
-        """What the driver's ``put`` is given for ``value``: a copy as ``bytes``."""
-        return value.to_bytes()
+    def _body(value: Buffer) -> memoryview:
+        """What the driver's ``put`` is given for ``value``: a view of zarr's buffer, not a copy
+        (both clients send from it: a shard's size less memory at its write)."""
+        return value.as_buffer_like()  # type: ignore[return-value]
 
     def _check_writable(self) -> None:
         if self.read_only:

@@ -7,8 +7,6 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Self
 
-from zarr.core.buffer import Buffer
-
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
 from ..auth import S3CredentialProvider, s3_credentials
@@ -175,11 +173,6 @@ class MinioStore(ObjectStore):
             max_concurrency=self.max_concurrency,
             proxy=self.proxy,
         )
-
-    @staticmethod
-    def _body(value: Buffer) -> memoryview:  # type: ignore[override]
-        # obstore sends any buffer: zarr's own, not a copy of it (a shard's size less memory).
-        return value.as_buffer_like()  # type: ignore[return-value]
 
     def _make_driver(self) -> _BucketDriver:
         # obstore's client serves every event loop: the drivers of all loops share it.
