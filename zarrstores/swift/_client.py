@@ -225,13 +225,13 @@ def client_from_options(options: Mapping[str, Any]) -> SwiftClient:
 
 
 class _LoopState:
-    """What may only be used from one event loop: the concurrency limit and the containers
-    being created."""
+    """What may only be used from one event loop: the containers being created and the
+    ``/info`` request. (The loop's session holds at most ``max_concurrency`` connections:
+    that is the limit of requests in flight.)"""
 
-    __slots__ = ("caps", "creating", "limit")
+    __slots__ = ("caps", "creating")
 
-    def __init__(self, concurrency: int) -> None:
-        self.limit = asyncio.Semaphore(concurrency)
+    def __init__(self) -> None:
         self.creating: dict[str, asyncio.Future[None]] = {}
         self.caps: asyncio.Future[Capabilities] | None = None  # the /info request under way
 
@@ -289,7 +289,7 @@ class SwiftClient:
         if state is None:
             for old in [lp for lp in list(self._loops) if lp.is_closed()]:
                 self._loops.pop(old, None)
-            state = self._loops[loop] = _LoopState(self.max_concurrency)
+            state = self._loops[loop] = _LoopState()
         return state
 
     async def close(self) -> None:
@@ -313,9 +313,11 @@ class SwiftClient:
                 proxy=proxy_for(url, self.proxy),
             ) as resp:
                 reply = Reply(resp.status, resp.headers, await read_body(resp))
+            if reply.status not in _REDIRECTS:
+                return reply
             location = reply.headers.get("Location")
             resendable = callable(data) or isinstance(body, bytes | bytearray | memoryview)
-            if reply.status not in _REDIRECTS or not location or not (body is None or resendable):
+            if not location or not (body is None or resendable):
                 return reply
             target = url.join(URL(location, encoded=True))
             if target.origin() != url.origin():
@@ -347,7 +349,6 @@ class SwiftClient:
         ``data`` may be a function that returns a fresh body for each attempt (files);
         ``retry=False`` for bodies that cannot be sent twice (streams).
         """
-        state = self._state()
         creds = await self.auth.aget()
         if creds is not self._checked:
             check_header_values("Swift token", creds.token and creds.token.reveal())
@@ -361,8 +362,7 @@ class SwiftClient:
             url = URL(creds.storage_url + path + query, encoded=True)
             failure: BaseException | None = None
             try:
-                async with state.limit:
-                    reply = await self._send(method, url, hdrs, data)
+                reply = await self._send(method, url, hdrs, data)
                 status, body = reply.status, reply.body
                 if status < 300 or status in accept:
                     return reply
