@@ -152,7 +152,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
                 f"key {key!r} contains a NUL character, which no object name may have: remove it"
             )
         try:
-            key.isascii() or key.encode("utf-8")
+            if not key.isascii():  # ASCII always encodes: the common case skips the encoding
+                key.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(
                 f"key {key!r} is not valid Unicode (it holds lone surrogates): decode the name "

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import hashlib
 import json
@@ -167,21 +166,19 @@ aiohttp's ``read()``: its second copy is small and short-lived, and it takes ~20
 throughput when the CPU is the limit (docs/performance.md)."""
 
 
-_INTO_ARRAY: contextvars.ContextVar[bool] = contextvars.ContextVar("_INTO_ARRAY", default=False)
-"""Set by ``get(array=True)``: a large answer goes into a numpy array, not a bytearray."""
-
-
-async def read_body(resp: aiohttp.ClientResponse) -> bytes | bytearray | np.ndarray:
+async def read_body(
+    resp: aiohttp.ClientResponse, array: bool = False
+) -> bytes | bytearray | np.ndarray:
     """The whole answer. A large one with a known length goes straight into one buffer of that
     size: aiohttp's ``read()`` joins the pieces into a second copy, two at once in memory.
 
-    That buffer is a bytearray, or for ``get(array=True)`` a numpy array: numpy asks the kernel
+    That buffer is a bytearray, or with ``array`` a numpy array: numpy asks the kernel
     for 2 MiB pages (transparent huge pages) where a bytearray is zero-filled 4 KiB page by 4
     KiB page, ~0.03 s more CPU for 64 MiB."""
     size = resp.content_length
     if resp.method == "HEAD" or size is None or size < _ONE_COPY_MIN:
         return await resp.read()
-    body = np.empty(size, dtype=np.uint8) if _INTO_ARRAY.get() else bytearray(size)
+    body = np.empty(size, dtype=np.uint8) if array else bytearray(size)
     view = memoryview(body)
     filled = 0
     async for piece in resp.content.iter_any():
@@ -297,7 +294,9 @@ class SwiftClient:
         self._loops.pop(asyncio.get_running_loop(), None)
         await self._sessions.close()
 
-    async def _send(self, method: str, url: URL, headers: dict[str, str], data: Any) -> Reply:
+    async def _send(
+        self, method: str, url: URL, headers: dict[str, str], data: Any, array: bool = False
+    ) -> Reply:
         """One request and its whole answer, following redirects: the token (and any
         Authorization) goes to the origin it was meant for only, and a body is sent again
         only when it can be (bytes, or a function giving a fresh one)."""
@@ -312,7 +311,7 @@ class SwiftClient:
                 allow_redirects=False,
                 proxy=proxy_for(url, self.proxy),
             ) as resp:
-                reply = Reply(resp.status, resp.headers, await read_body(resp))
+                reply = Reply(resp.status, resp.headers, await read_body(resp, array))
             if reply.status not in _REDIRECTS:
                 return reply
             location = reply.headers.get("Location")
@@ -341,13 +340,15 @@ class SwiftClient:
         data: Any = None,
         accept: Iterable[int] = (),
         retry: bool = True,
+        array: bool = False,
     ) -> Reply:
         """``method`` on ``storage_url + path + query`` (``path`` already quoted).
 
         Returns the reply for 2xx and the statuses in ``accept``; raises the translated error
         for every other status, after retrying transient failures and one re-auth on 401.
         ``data`` may be a function that returns a fresh body for each attempt (files);
-        ``retry=False`` for bodies that cannot be sent twice (streams).
+        ``retry=False`` for bodies that cannot be sent twice (streams); ``array``: a large
+        answer's body as a numpy array (``read_body``).
         """
         creds = await self.auth.aget()
         if creds is not self._checked:
@@ -362,7 +363,7 @@ class SwiftClient:
             url = URL(creds.storage_url + path + query, encoded=True)
             failure: BaseException | None = None
             try:
-                reply = await self._send(method, url, hdrs, data)
+                reply = await self._send(method, url, hdrs, data, array)
                 status, body = reply.status, reply.body
                 if status < 300 or status in accept:
                     return reply
@@ -502,18 +503,15 @@ class SwiftClient:
                 return b""
             rng = http_range(start, end)
             headers = {"Range": rng} if rng else None
-        into_array = _INTO_ARRAY.set(array)
-        try:
-            reply = await self.request(
-                "GET",
-                quote_name(container, name),
-                op="read",
-                container=container,
-                headers=headers,
-                accept=(404, 416),
-            )
-        finally:
-            _INTO_ARRAY.reset(into_array)
+        reply = await self.request(
+            "GET",
+            quote_name(container, name),
+            op="read",
+            container=container,
+            headers=headers,
+            accept=(404, 416),
+            array=array,
+        )
         if reply.status == 404:
             return None
         if reply.status == 416:

@@ -29,7 +29,7 @@ class _ContainerDriver:
     async def put(self, path: str, data: bytes | memoryview) -> None:
         await self.client.put(self.container, path, data)
 
-    async def put_if_absent(self, path: str, data: bytes) -> bool:
+    async def put_if_absent(self, path: str, data: bytes | memoryview) -> bool:
         try:
             await self.client.put(self.container, path, data, exclusive=True)
         except FileExistsError:
