@@ -505,8 +505,9 @@ def report(sections: dict[str, list[Result]], *, mib: int, reps: int, took: floa
         " through a counting proxy without delay. Peak traced = tracemalloc's peak of Python"
         " allocations (obstore's and numpy's own buffers are partly outside it); peak RSS ="
         " the process's high-water mark above its size at the start of the operation.",
-        "- swiftspec 0.0.4 cannot read sharded arrays: its `_cat_file` asserts `start >= 0`,"
-        " and zarr reads a shard's index as the last bytes (a negative start).",
+        "- swiftspec 0.0.4 cannot read part of a shard: its `_cat_file` asserts `start >= 0`,"
+        " and zarr reads a shard's index as the last bytes (a negative start). A region of"
+        " whole shards works: zarr then reads each shard in one request, index included.",
         "- Ours authenticate through the same link (STS exchange, S3); the others get a"
         " pre-authenticated token (Swift) or the keys of one STS exchange (S3).",
         "",
