@@ -876,8 +876,8 @@ class SloWriter:
     """Writes one Static Large Object: segments (all of ``segment_size`` but the last) go to
     ``<container>_segments``, ``commit()`` puts the manifest, ``abort()`` removes segments.
 
-    Segments come whole (``put_segment``, retried) or streamed (``write``; the segment being
-    streamed cannot be retried, only the first ``segment_size`` bytes are ever held).
+    Segments come whole (``put_segment``, retried) or streamed (``write_all``; a streamed
+    segment cannot be retried, so no more than two pieces of it are ever held).
     """
 
     def __init__(
@@ -897,11 +897,6 @@ class SloWriter:
         self.segment_container = f"{container}_segments"
         self._stem = f"{name}/slo/{time.time():.6f}/{self.segment_size}"
         self._segments: dict[int, tuple[str, str, int]] = {}  # index -> (name, etag, size)
-        # streaming state: the segment being sent, its queue, its MD5 and size so far
-        self._task: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[bytes | memoryview | None] | None = None
-        self._md5: Any = None
-        self._filled = 0
 
     def _segment_name(self, index: int) -> str:
         return f"{self._stem}/{index:08d}"
@@ -913,79 +908,68 @@ class SloWriter:
         await self.client._put(self.segment_container, name, {"ETag": etag}, data)
         self._segments[index] = (name, etag, len(data))
 
-    async def write(self, data: bytes | memoryview) -> None:
-        """Append ``data``, streaming it into the current segment (starting new ones at the
-        segment size)."""
-        view = memoryview(data).cast("B")
-        while view:
-            if self._task is None:
-                await self._start_stream()
-            take = min(len(view), self.segment_size - self._filled)
-            piece = view[:take]
-            self._md5.update(piece)
-            self._filled += take
-            # The queue holds the piece until it is sent: copy only what may still change.
-            await self._feed(piece if isinstance(data, bytes) else bytes(piece))
-            view = view[take:]
-            if self._filled >= self.segment_size:
-                await self._finish_stream()
+    async def write_all(self, pieces: AsyncIterable[bytes | bytearray]) -> None:
+        """Stream ``pieces`` into segments, one PUT each, and commit; on any failure delete the
+        segments written. Only the piece being sent and the next one (read meanwhile) are held."""
+        source = aiter(pieces)
+        following = asyncio.ensure_future(anext(source, None))
+        view = memoryview(b"")  # what is left of the piece being sent
+        md5, filled = hashlib.md5(usedforsecurity=False), 0  # of the segment being sent
+        failure: BaseException | None = None  # of ``pieces``, raised as it is, not as aiohttp's
 
-    async def _start_stream(self) -> None:
-        index = len(self._segments)
-        name = self._segment_name(index)
-        self._queue = queue = asyncio.Queue(maxsize=1)
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._filled = 0
+        async def more() -> bool:  # whether data remains: ``view`` then holds the next of it
+            nonlocal view, following, failure
+            while not view:
+                try:
+                    piece = await following
+                except BaseException as e:
+                    failure = e
+                    raise
+                if piece is None:
+                    return False
+                following = asyncio.ensure_future(anext(source, None))
+                view = memoryview(piece).cast("B")
+            return True
 
-        async def body() -> AsyncIterator[bytes | memoryview]:
-            while (chunk := await queue.get()) is not None:
-                yield chunk
+        async def segment() -> AsyncIterator[memoryview]:
+            nonlocal view, filled
+            while filled < self.segment_size and await more():
+                piece, view = view[: self.segment_size - filled], view[self.segment_size - filled :]
+                md5.update(piece)
+                filled += len(piece)
+                yield piece
 
-        async def send() -> None:
-            # The container exists before streaming starts: a 404 retry would need the body.
-            if index == 0:
-                await self.client.create_container(self.segment_container)
-            reply = await self.client._put(self.segment_container, name, {}, body(), retry=False)
-            etag = reply.headers.get("Etag", "").strip('"')
-            if etag != self._md5.hexdigest():
-                raise SwiftError(
-                    f"segment {index} of swift://{self.container}/{self.name} arrived "
-                    f"corrupted (MD5 {self._md5.hexdigest()}, Swift has {etag})"
-                )
-            self._segments[index] = (name, etag, self._filled)
-
-        self._task = asyncio.create_task(send())
-
-    async def _feed(self, item: bytes | memoryview | None) -> None:
-        assert self._queue is not None and self._task is not None
-        put = asyncio.ensure_future(self._queue.put(item))
-        done, _ = await asyncio.wait({put, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if put not in done:
-            put.cancel()
-            self._task.result()  # the upload ended early: raise its error
-            raise SwiftError(f"upload of swift://{self.container}/{self.name} stopped early")
-
-    async def _finish_stream(self) -> None:
-        if self._task is None:
-            return
-        await self._feed(None)
-        task, self._task = self._task, None
-        await task
-
-    async def write_all(self, pieces: AsyncIterable[bytes]) -> None:
-        """Write every piece and commit; on any failure, delete the segments written."""
         try:
-            async for piece in pieces:
-                await self.write(piece)
+            # The container exists before streaming starts: a 404 retry would need the body.
+            await self.client.create_container(self.segment_container)
+            while await more():
+                index = len(self._segments)
+                name = self._segment_name(index)
+                md5, filled = hashlib.md5(usedforsecurity=False), 0
+                try:
+                    reply = await self.client._put(
+                        self.segment_container, name, {}, segment(), retry=False
+                    )
+                except Exception:
+                    if failure is not None:  # the request failed because the pieces did
+                        raise failure from None
+                    raise
+                etag = reply.headers.get("Etag", "").strip('"')
+                if etag != md5.hexdigest():
+                    raise SwiftError(
+                        f"segment {index} of swift://{self.container}/{self.name} arrived "
+                        f"corrupted (MD5 {md5.hexdigest()}, Swift has {etag})"
+                    )
+                self._segments[index] = (name, etag, filled)
             await self.commit()
         except BaseException:
+            following.cancel()
             await self.abort()
             raise
 
     async def commit(self) -> None:
-        """Finish the last segment and put the manifest (Swift checks every segment); the
-        segments of the SLO this one replaces, if any, are deleted afterwards."""
-        await self._finish_stream()
+        """Put the manifest (Swift checks every segment); the segments of the SLO this one
+        replaces, if any, are deleted afterwards."""
         manifest = [
             {"path": quote_name(self.segment_container, name), "etag": etag, "size_bytes": size}
             for name, etag, size in (self._segments[i] for i in sorted(self._segments))
@@ -1005,12 +989,7 @@ class SloWriter:
             await self.client.delete_known(container, names)
 
     async def abort(self) -> None:
-        """Stop streaming and delete the segments written so far (best effort)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
-            self._task = None
+        """Delete the segments written so far (best effort)."""
         names = [name for name, _, _ in self._segments.values()]
         with contextlib.suppress(Exception):
             await self.client.delete_known(self.segment_container, names)

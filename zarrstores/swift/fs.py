@@ -169,10 +169,9 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
         if not container:
-            containers = [c["name"] for c in await self.client.list_containers()]
             found: dict[str, dict[str, Any]] = {}
-            for c in containers:
-                found.update(await self._find(c, maxdepth, withdirs, detail=True))
+            for c in await self.client.list_containers():
+                found.update(await self._find(c["name"], maxdepth, withdirs, detail=True))
             return found if detail else sorted(found)
         base = f"{name}/" if name else ""
         out: dict[str, dict[str, Any]] = {}
@@ -191,8 +190,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
             headers = await self.client.head(container, name)
             if headers is not None:
                 out[path] = _file_info(container, name, headers)
-        names = sorted(out)
-        return {n: out[n] for n in names} if detail else names
+        return dict(sorted(out.items())) if detail else sorted(out)
 
     async def _get_file(self, rpath: str, lpath: str, **kwargs: Any) -> None:
         if os.path.isdir(lpath):
