@@ -787,8 +787,7 @@ class SwiftClient:
                 limit -= len(page)
             if not page or limit == 0:
                 return
-            last = page[-1]
-            marker = last.get("name") or last.get("subdir")
+            marker = page[-1].get("name") or page[-1].get("subdir")
 
     async def _slo_entry(self, container: str, entry: dict[str, Any]) -> dict[str, Any]:
         """A listing entry with the size and ETag of the whole object. Ceph RGW lists an SLO
@@ -804,15 +803,13 @@ class SwiftClient:
     async def list_containers(self) -> list[dict[str, Any]]:
         """The account's containers (``name``, ``count``, ``bytes``), every page."""
         out: list[dict[str, Any]] = []
-        marker = ""
         while True:
-            query = _query(format="json", marker=marker)
+            query = _query(format="json", marker=out[-1]["name"] if out else "")
             reply = await self.request("GET", "", op="list containers", query=query)
             page = json.loads(reply.body) if reply.body else []
-            out += page
             if not page:
                 return out
-            marker = page[-1]["name"]
+            out += page
 
     # -- containers ----------------------------------------------------------------------------
     head_container = head  # called with the container only

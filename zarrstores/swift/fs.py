@@ -115,35 +115,29 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         container, name = self.split_path(path)
         if not container:
-            return {"name": "", "size": 0, "type": "directory"}
+            return _dir_info("")
         if not name:
             headers = await self.client.head_container(container)
             if headers is None:
                 raise FileNotFoundError(f"swift://{container} not found")
-            return {
-                "name": container,
-                "size": int(headers.get("X-Container-Bytes-Used", 0)),
-                "count": int(headers.get("X-Container-Object-Count", 0)),
-                "type": "directory",
-            }
+            return _dir_info(
+                container,
+                int(headers.get("X-Container-Bytes-Used", 0)),
+                count=int(headers.get("X-Container-Object-Count", 0)),
+            )
         headers = await self.client.head(container, name)
         if headers is not None:
             return _file_info(container, name, headers)
         async for _ in self.client.list(container, name + "/", limit=1):
-            return {"name": f"{container}/{name}", "size": 0, "type": "directory"}
+            return _dir_info(f"{container}/{name}")
         raise FileNotFoundError(f"swift://{container}/{name} not found")
 
     async def _ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         container, name = self.split_path(path)
         if not container:
+            containers = await self.client.list_containers()
             out = [
-                {
-                    "name": c["name"],
-                    "size": c.get("bytes", 0),
-                    "count": c.get("count", 0),
-                    "type": "directory",
-                }
-                for c in await self.client.list_containers()
+                _dir_info(c["name"], c.get("bytes", 0), count=c.get("count", 0)) for c in containers
             ]
         else:
             prefix = f"{name}/" if name else ""
@@ -183,9 +177,9 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
             parts = rel.split("/")[:-1] if withdirs else []
             for i in range(1, min(len(parts), maxdepth or len(parts)) + 1):
                 d = f"{container}/{base}{'/'.join(parts[:i])}"
-                out.setdefault(d, {"name": d, "size": 0, "type": "directory"})
+                out.setdefault(d, _dir_info(d))
         if withdirs and out and path:
-            out.setdefault(path, {"name": path, "size": 0, "type": "directory"})
+            out.setdefault(path, _dir_info(path))
         if not out and name and not prefix:
             headers = await self.client.head(container, name)
             if headers is not None:
@@ -384,6 +378,10 @@ class SwiftFile(AbstractBufferedFile):
 register_implementation("swift", SwiftFileSystem, clobber=True)
 
 
+def _dir_info(name: str, size: int = 0, **more: Any) -> dict[str, Any]:
+    return {"name": name, "size": size, "type": "directory", **more}
+
+
 def _file_info(container: str, name: str, headers: Mapping[str, str]) -> dict[str, Any]:
     return {
         "name": f"{container}/{name}",
@@ -398,11 +396,7 @@ def _file_info(container: str, name: str, headers: Mapping[str, str]) -> dict[st
 
 def _entry_info(container: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     if "subdir" in entry:
-        return {
-            "name": f"{container}/{entry['subdir'].rstrip('/')}",
-            "size": 0,
-            "type": "directory",
-        }
+        return _dir_info(f"{container}/{entry['subdir'].rstrip('/')}")
     return {
         "name": f"{container}/{entry['name']}",
         "size": entry.get("bytes", 0),
