@@ -149,16 +149,6 @@ class _ViewBody(aiohttp.payload.Payload):
             await writer.write(view[_FIRST_PIECE:])
 
 
-def _body_of(data: Any) -> Any:
-    """What ``request`` sends for ``data``: a large buffer as a fresh ``_ViewBody`` for each
-    attempt (a function: ``_send`` follows redirects with it too), anything else as it is."""
-    if isinstance(data, bytes | bytearray | memoryview) and memoryview(data).nbytes >= (
-        _VIEW_BODY_MIN
-    ):
-        return functools.partial(_ViewBody, data)
-    return data
-
-
 _ONE_COPY_MIN = 4 << 20
 """Answers from this size on are read into one buffer of their size. Smaller ones through
 aiohttp's ``read()``: its second copy is small and short-lived, and it takes ~20% less CPU
@@ -587,6 +577,9 @@ class SwiftClient:
                 # Ceph RGW's Swift API ignores If-None-Match and would overwrite.
                 raise FileExistsError(f"swift://{container}/{name} exists")
             headers = {**headers, "If-None-Match": "*"}
+        buffer = isinstance(data, bytes | bytearray | memoryview)
+        if buffer and memoryview(data).nbytes >= _VIEW_BODY_MIN:
+            data = functools.partial(_ViewBody, data)  # a fresh one for each attempt and redirect
         put = functools.partial(
             self.request,
             "PUT",
@@ -595,7 +588,7 @@ class SwiftClient:
             container=container,
             query=query,
             headers=headers,
-            data=_body_of(data),
+            data=data,
             accept=accept,
             retry=retry,
         )
