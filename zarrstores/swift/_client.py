@@ -841,25 +841,20 @@ class SwiftClient:
     async def delete_container(self, container: str) -> None:
         """Delete an empty container; ``OSError`` when it holds objects."""
         reply = await self.request(
-            "DELETE", quote_name(container), op="delete", container=container, accept=(404, 409)
+            "DELETE", quote_name(container), op="delete", container=container, accept=(409,)
         )
-        if reply.status == 404:
-            raise FileNotFoundError(f"swift://{container} not found")
         if reply.status == 409:
             raise SwiftError(f"swift://{container} is not empty", status=409)
 
     async def post_container(self, container: str, headers: Mapping[str, str]) -> None:
         """Set container metadata (ACLs)."""
-        reply = await self.request(
+        await self.request(
             "POST",
             quote_name(container),
             op="change the ACL of",
             container=container,
             headers=headers,
-            accept=(404,),
         )
-        if reply.status == 404:
-            raise FileNotFoundError(f"swift://{container} not found")
 
 
 class SloWriter:
