@@ -20,10 +20,10 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 import aiohttp
 import numpy as np
@@ -149,16 +149,6 @@ class _ViewBody(aiohttp.payload.Payload):
             await writer.write(view[_FIRST_PIECE:])
 
 
-def _body_of(data: Any) -> Any:
-    """What ``request`` sends for ``data``: a large buffer as a fresh ``_ViewBody`` for each
-    attempt (a function: ``_send`` follows redirects with it too), anything else as it is."""
-    if isinstance(data, bytes | bytearray | memoryview) and memoryview(data).nbytes >= (
-        _VIEW_BODY_MIN
-    ):
-        return functools.partial(_ViewBody, data)
-    return data
-
-
 _ONE_COPY_MIN = 4 << 20
 """Answers from this size on are read into one buffer of their size. Smaller ones through
 aiohttp's ``read()``: its second copy is small and short-lived, and it takes ~20% less CPU
@@ -221,16 +211,14 @@ def client_from_options(options: Mapping[str, Any]) -> SwiftClient:
     return SwiftClient(swift_auth(**auth_opts), **client_opts)
 
 
+@dataclass(slots=True)
 class _LoopState:
     """What may only be used from one event loop: the containers being created and the
     ``/info`` request. (The loop's session holds at most ``max_concurrency`` connections:
     that is the limit of requests in flight.)"""
 
-    __slots__ = ("caps", "creating")
-
-    def __init__(self) -> None:
-        self.creating: dict[str, asyncio.Future[None]] = {}
-        self.caps: asyncio.Future[Capabilities] | None = None  # the /info request under way
+    creating: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    caps: asyncio.Future[Capabilities] | None = None  # the /info request under way
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -454,28 +442,22 @@ class SwiftClient:
         return await asyncio.shield(state.caps)
 
     async def _fetch_capabilities(self) -> Capabilities:
-        creds = await self.auth.aget()
+        url = _info_url((await self.auth.aget()).storage_url)
         caps = Capabilities()
         with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
-            session = self._sessions.get()
-            info = _info_url(creds.storage_url)
-            async with session.get(info, proxy=proxy_for(info, self.proxy)) as resp:
-                if resp.status == 200:
-                    info = await resp.json(content_type=None)
-                    swift = info.get("swift", {})
-                    # Ceph RGW publishes ``"bulk_delete": {}``: Swift's default limit applies.
-                    bulk = info.get("bulk_delete")
-                    caps = Capabilities(
-                        bulk_delete=(
-                            int(bulk.get("max_deletes_per_request", _BULK_DELETE_DEFAULT))
-                            if isinstance(bulk, dict)
-                            else 0
-                        ),
-                        max_file_size=swift.get("max_file_size"),
-                        max_manifest_segments=int(
-                            info.get("slo", {}).get("max_manifest_segments", 1000)
-                        ),
-                    )
+            async with self._sessions.get().get(url, proxy=proxy_for(url, self.proxy)) as resp:
+                info = await resp.json(content_type=None) if resp.status == 200 else {}
+            # Ceph RGW publishes ``"bulk_delete": {}``: Swift's default limit applies.
+            bulk = info.get("bulk_delete")
+            caps = Capabilities(
+                bulk_delete=(
+                    int(bulk.get("max_deletes_per_request", _BULK_DELETE_DEFAULT))
+                    if isinstance(bulk, dict)
+                    else 0
+                ),
+                max_file_size=info.get("swift", {}).get("max_file_size"),
+                max_manifest_segments=int(info.get("slo", {}).get("max_manifest_segments", 1000)),
+            )
         self._caps = caps
         return caps
 
@@ -521,8 +503,9 @@ class SwiftClient:
             return slice_whole(reply.body, start, end)
         return reply.body
 
-    async def head(self, container: str, name: str) -> Mapping[str, str] | None:
-        """The object's headers, or None when it does not exist."""
+    async def head(self, container: str, name: str | None = None) -> Mapping[str, str] | None:
+        """The object's headers (without ``name``: the container's, with its ACLs and counts),
+        or None when it does not exist."""
         reply = await self.request(
             "HEAD", quote_name(container, name), op="stat", container=container, accept=(404,)
         )
@@ -562,9 +545,7 @@ class SwiftClient:
                 await self.put_slo(container, name, data, segment_size=segment, exclusive=exclusive)
                 return
         headers = {"ETag": await (etag if etag is not None else md5_hex(data))}
-        if exclusive:
-            headers["If-None-Match"] = "*"
-        await self._put(container, name, headers, data)
+        await self._put(container, name, headers, data, exclusive=exclusive)
 
     async def segment_size_for(self, size: int | None = None) -> int:
         """The largest object written in one piece: ``segment_size``, or less where the
@@ -585,22 +566,29 @@ class SwiftClient:
         *,
         query: str = "",
         retry: bool = True,
+        exclusive: bool = False,
     ) -> Reply:
-        path = quote_name(container, name)
+        """PUT, creating the container on a 404; ``exclusive``: ``FileExistsError`` when the
+        object exists (``If-None-Match: *``)."""
         # 412 means "exists" only for an exclusive write; otherwise it is an error to report.
-        accept = (404, 412) if "If-None-Match" in headers else (404,)
-        if "If-None-Match" in headers and await self.head(container, name) is not None:
-            # Ceph RGW's Swift API ignores If-None-Match and would overwrite.
-            raise FileExistsError(f"swift://{container}/{name} exists")
+        accept = (404, 412) if exclusive else (404,)
+        if exclusive:
+            if await self.head(container, name) is not None:
+                # Ceph RGW's Swift API ignores If-None-Match and would overwrite.
+                raise FileExistsError(f"swift://{container}/{name} exists")
+            headers = {**headers, "If-None-Match": "*"}
+        buffer = isinstance(data, bytes | bytearray | memoryview)
+        if buffer and memoryview(data).nbytes >= _VIEW_BODY_MIN:
+            data = functools.partial(_ViewBody, data)  # a fresh one for each attempt and redirect
         put = functools.partial(
             self.request,
             "PUT",
-            path,
+            quote_name(container, name),
             op="write",
             container=container,
             query=query,
             headers=headers,
-            data=_body_of(data),
+            data=data,
             accept=accept,
             retry=retry,
         )
@@ -650,16 +638,24 @@ class SwiftClient:
             await writer.abort()
             raise
 
-    async def delete(self, container: str, names: Iterable[str]) -> None:
+    async def delete(self, container: str, names: Iterable[str]) -> int:
         """Delete objects (missing ones are not an error); SLOs with their segments. Uses bulk
-        delete when the cluster has it, else concurrent DELETEs."""
+        delete when the cluster has it, else concurrent DELETEs. Returns how many existed."""
         names = list(names)
-        if not names:
-            return
         heads = await asyncio.gather(*(self.head(container, n) for n in names))
-        slos = [n for n, h in zip(names, heads, strict=True) if h and _is_slo(h)]
-        plain = [n for n, h in zip(names, heads, strict=True) if h and not _is_slo(h)]
+        found = {n: _is_slo(h) for n, h in zip(names, heads, strict=True) if h is not None}
+        slos = [n for n, slo in found.items() if slo]
+        await self.delete_known(container, [n for n, slo in found.items() if not slo], slos)
+        return len(found)
+
+    async def delete_prefix(self, container: str, prefix: str) -> int:
+        """Delete every object under ``prefix`` (one listing); returns how many there were."""
+        plain: list[str] = []
+        slos: list[str] = []
+        async for entry in self.list(container, prefix):
+            (slos if "slo_etag" in entry else plain).append(entry["name"])
         await self.delete_known(container, plain, slos)
+        return len(plain) + len(slos)
 
     async def delete_known(
         self, container: str, plain: list[str], slos: Iterable[str] = ()
@@ -768,15 +764,8 @@ class SwiftClient:
             # query (format, marker) on the way: ask for the second form at once.
             path += "/"
         while True:
-            query = "?format=json"
-            if prefix:
-                query += "&prefix=" + quote(prefix, safe="")
-            if delimiter:
-                query += "&delimiter=" + quote(delimiter, safe="")
-            if marker:
-                query += "&marker=" + quote(marker, safe="")
-            if limit:
-                query += f"&limit={limit}"
+            params = {"prefix": prefix, "delimiter": delimiter, "marker": marker, "limit": limit}
+            query = _query(format="json", **params)
             reply = await self.request(
                 "GET", path, op="list", container=container, query=query, accept=(404,)
             )
@@ -791,8 +780,7 @@ class SwiftClient:
                 limit -= len(page)
             if not page or limit == 0:
                 return
-            last = page[-1]
-            marker = last.get("name") or last.get("subdir")
+            marker = page[-1].get("name") or page[-1].get("subdir")
 
     async def _slo_entry(self, container: str, entry: dict[str, Any]) -> dict[str, Any]:
         """A listing entry with the size and ETag of the whole object. Ceph RGW lists an SLO
@@ -808,23 +796,16 @@ class SwiftClient:
     async def list_containers(self) -> list[dict[str, Any]]:
         """The account's containers (``name``, ``count``, ``bytes``), every page."""
         out: list[dict[str, Any]] = []
-        marker = ""
         while True:
-            query = "?format=json" + (f"&marker={quote(marker, safe='')}" if marker else "")
+            query = _query(format="json", marker=out[-1]["name"] if out else "")
             reply = await self.request("GET", "", op="list containers", query=query)
             page = json.loads(reply.body) if reply.body else []
-            out += page
             if not page:
                 return out
-            marker = page[-1]["name"]
+            out += page
 
     # -- containers ----------------------------------------------------------------------------
-    async def head_container(self, container: str) -> Mapping[str, str] | None:
-        """The container's headers (ACLs, counts), or None when it does not exist."""
-        reply = await self.request(
-            "HEAD", quote_name(container), op="stat", container=container, accept=(404,)
-        )
-        return None if reply.status == 404 else reply.headers
+    head_container = head  # called with the container only
 
     async def create_container(self, container: str) -> None:
         """Create the container (idempotent; concurrent callers share one request)."""
@@ -834,11 +815,14 @@ class SwiftClient:
             await asyncio.shield(pending)
             return
         future = state.creating[container] = asyncio.get_running_loop().create_future()
+        path = quote_name(container)
         try:
-            reply = await self.request(
-                "PUT", quote_name(container), op="create", container=container, accept=(409,)
-            )
-            if reply.status == 409 and not await self._container_is_ours(container):
+            reply = await self.request("PUT", path, op="create", container=container, accept=(409,))
+            if reply.status == 409:  # a HEAD tells whether the container is ours
+                reply = await self.request(
+                    "HEAD", path, op="stat", container=container, accept=(403, 404)
+                )
+            if reply.status >= 300:
                 raise SwiftError(
                     f"swift://{container} cannot be created: the name is taken by another "
                     "account (Ceph RGW shares container names between accounts); choose "
@@ -854,42 +838,31 @@ class SwiftClient:
         finally:
             del state.creating[container]
 
-    async def _container_is_ours(self, container: str) -> bool:
-        reply = await self.request(
-            "HEAD", quote_name(container), op="stat", container=container, accept=(403, 404)
-        )
-        return reply.status < 300
-
     async def delete_container(self, container: str) -> None:
         """Delete an empty container; ``OSError`` when it holds objects."""
         reply = await self.request(
-            "DELETE", quote_name(container), op="delete", container=container, accept=(404, 409)
+            "DELETE", quote_name(container), op="delete", container=container, accept=(409,)
         )
-        if reply.status == 404:
-            raise FileNotFoundError(f"swift://{container} not found")
         if reply.status == 409:
             raise SwiftError(f"swift://{container} is not empty", status=409)
 
     async def post_container(self, container: str, headers: Mapping[str, str]) -> None:
         """Set container metadata (ACLs)."""
-        reply = await self.request(
+        await self.request(
             "POST",
             quote_name(container),
             op="change the ACL of",
             container=container,
             headers=headers,
-            accept=(404,),
         )
-        if reply.status == 404:
-            raise FileNotFoundError(f"swift://{container} not found")
 
 
 class SloWriter:
     """Writes one Static Large Object: segments (all of ``segment_size`` but the last) go to
     ``<container>_segments``, ``commit()`` puts the manifest, ``abort()`` removes segments.
 
-    Segments come whole (``put_segment``, retried) or streamed (``write``; the segment being
-    streamed cannot be retried, only the first ``segment_size`` bytes are ever held).
+    Segments come whole (``put_segment``, retried) or streamed (``write_all``; a streamed
+    segment cannot be retried, so no more than two pieces of it are ever held).
     """
 
     def __init__(
@@ -909,11 +882,6 @@ class SloWriter:
         self.segment_container = f"{container}_segments"
         self._stem = f"{name}/slo/{time.time():.6f}/{self.segment_size}"
         self._segments: dict[int, tuple[str, str, int]] = {}  # index -> (name, etag, size)
-        # streaming state: the segment being sent, its queue, its MD5 and size so far
-        self._task: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[bytes | memoryview | None] | None = None
-        self._md5: Any = None
-        self._filled = 0
 
     def _segment_name(self, index: int) -> str:
         return f"{self._stem}/{index:08d}"
@@ -923,101 +891,90 @@ class SloWriter:
         etag = await md5_hex(data)
         name = self._segment_name(index)
         await self.client._put(self.segment_container, name, {"ETag": etag}, data)
-        self._record(index, name, etag, len(data))
+        self._segments[index] = (name, etag, len(data))
 
-    def _record(self, index: int, name: str, etag: str, size: int) -> None:
-        self._segments[index] = (name, etag, size)
+    async def write_all(self, pieces: AsyncIterable[bytes | bytearray]) -> None:
+        """Stream ``pieces`` into segments, one PUT each, and commit; on any failure delete the
+        segments written. Only the piece being sent and the next one (read meanwhile) are held."""
+        source = aiter(pieces)
+        following = asyncio.ensure_future(anext(source, None))
+        view = memoryview(b"")  # what is left of the piece being sent
+        md5, filled = hashlib.md5(usedforsecurity=False), 0  # of the segment being sent
+        failure: BaseException | None = None  # of ``pieces``, raised as it is, not as aiohttp's
 
-    async def write(self, data: bytes | memoryview) -> None:
-        """Append ``data``, streaming it into the current segment (starting new ones at the
-        segment size)."""
-        view = memoryview(data).cast("B")
-        while view:
-            if self._task is None:
-                await self._start_stream()
-            take = min(len(view), self.segment_size - self._filled)
-            piece = view[:take]
-            self._md5.update(piece)
-            self._filled += take
-            # The queue holds the piece until it is sent: copy only what may still change.
-            await self._feed(piece if isinstance(data, bytes) else bytes(piece))
-            view = view[take:]
-            if self._filled >= self.segment_size:
-                await self._finish_stream()
+        async def more() -> bool:  # whether data remains: ``view`` then holds the next of it
+            nonlocal view, following, failure
+            while not view:
+                try:
+                    piece = await following
+                except BaseException as e:
+                    failure = e
+                    raise
+                if piece is None:
+                    return False
+                following = asyncio.ensure_future(anext(source, None))
+                view = memoryview(piece).cast("B")
+            return True
 
-    async def _start_stream(self) -> None:
-        index = len(self._segments)
-        name = self._segment_name(index)
-        self._queue = queue = asyncio.Queue(maxsize=1)
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._filled = 0
+        async def segment() -> AsyncIterator[memoryview]:
+            nonlocal view, filled
+            while filled < self.segment_size and await more():
+                piece, view = view[: self.segment_size - filled], view[self.segment_size - filled :]
+                md5.update(piece)
+                filled += len(piece)
+                yield piece
 
-        async def body() -> AsyncIterator[bytes | memoryview]:
-            while (chunk := await queue.get()) is not None:
-                yield chunk
-
-        async def send() -> None:
+        try:
             # The container exists before streaming starts: a 404 retry would need the body.
-            if index == 0:
-                await self.client.create_container(self.segment_container)
-            reply = await self.client._put(self.segment_container, name, {}, body(), retry=False)
-            etag = reply.headers.get("Etag", "").strip('"')
-            if etag != self._md5.hexdigest():
-                raise SwiftError(
-                    f"segment {index} of swift://{self.container}/{self.name} arrived "
-                    f"corrupted (MD5 {self._md5.hexdigest()}, Swift has {etag})"
-                )
-            self._record(index, name, etag, self._filled)
-
-        self._task = asyncio.create_task(send())
-
-    async def _feed(self, item: bytes | memoryview | None) -> None:
-        assert self._queue is not None and self._task is not None
-        put = asyncio.ensure_future(self._queue.put(item))
-        done, _ = await asyncio.wait({put, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if put not in done:
-            put.cancel()
-            self._task.result()  # the upload ended early: raise its error
-            raise SwiftError(f"upload of swift://{self.container}/{self.name} stopped early")
-
-    async def _finish_stream(self) -> None:
-        if self._task is None:
-            return
-        await self._feed(None)
-        task, self._task = self._task, None
-        await task
+            await self.client.create_container(self.segment_container)
+            while await more():
+                index = len(self._segments)
+                name = self._segment_name(index)
+                md5, filled = hashlib.md5(usedforsecurity=False), 0
+                try:
+                    reply = await self.client._put(
+                        self.segment_container, name, {}, segment(), retry=False
+                    )
+                except Exception:
+                    if failure is not None:  # the request failed because the pieces did
+                        raise failure from None
+                    raise
+                etag = reply.headers.get("Etag", "").strip('"')
+                if etag != md5.hexdigest():
+                    raise SwiftError(
+                        f"segment {index} of swift://{self.container}/{self.name} arrived "
+                        f"corrupted (MD5 {md5.hexdigest()}, Swift has {etag})"
+                    )
+                self._segments[index] = (name, etag, filled)
+            await self.commit()
+        except BaseException:
+            following.cancel()
+            await self.abort()
+            raise
 
     async def commit(self) -> None:
-        """Finish the last segment and put the manifest (Swift checks every segment); the
-        segments of the SLO this one replaces, if any, are deleted afterwards."""
-        await self._finish_stream()
+        """Put the manifest (Swift checks every segment); the segments of the SLO this one
+        replaces, if any, are deleted afterwards."""
         manifest = [
             {"path": quote_name(self.segment_container, name), "etag": etag, "size_bytes": size}
             for name, etag, size in (self._segments[i] for i in sorted(self._segments))
         ]
-        headers = {"Content-Type": "application/json"}
-        if self.exclusive:
-            headers["If-None-Match"] = "*"
         replaced = await self.client.slo_segments(self.container, self.name)
         own = {name for name, _, _ in self._segments.values()}
         replaced = {c: [n for n in names if n not in own] for c, names in replaced.items()}
         await self.client._put(
             self.container,
             self.name,
-            headers,
+            {"Content-Type": "application/json"},
             json.dumps(manifest).encode(),
             query="?multipart-manifest=put",
+            exclusive=self.exclusive,
         )
         for container, names in replaced.items():
             await self.client.delete_known(container, names)
 
     async def abort(self) -> None:
-        """Stop streaming and delete the segments written so far (best effort)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
-            self._task = None
+        """Delete the segments written so far (best effort)."""
         names = [name for name, _, _ in self._segments.values()]
         with contextlib.suppress(Exception):
             await self.client.delete_known(self.segment_container, names)
@@ -1025,8 +982,7 @@ class SloWriter:
 
 def _check_bulk(result: Mapping[str, Any], container: str, client: SwiftClient) -> None:
     """Raise for the failures a bulk/SLO delete reports in its (200) answer body."""
-    errors = [(name, str(status)) for name, status in result.get("Errors") or []]
-    errors = [(n, s) for n, s in errors if not s.startswith("404")]
+    errors = [(n, str(s)) for n, s in result.get("Errors") or [] if not str(s).startswith("404")]
     if not errors:
         status = str(result.get("Response Status", "200"))
         if status[:1] in ("2", "4") or not status:
@@ -1047,6 +1003,11 @@ def _check_bulk(result: Mapping[str, Any], container: str, client: SwiftClient) 
         f"delete in container {container!r} failed for {len(errors)} object(s): {sample}",
         status=int(errors[0][1].split()[0]) if errors[0][1][:3].isdigit() else 0,
     )
+
+
+def _query(**params: Any) -> str:
+    """``?k=v&...`` for the parameters that are set, each value quoted whole."""
+    return "?" + urlencode({k: v for k, v in params.items() if v}, safe="", quote_via=quote)
 
 
 def _is_slo(headers: Mapping[str, str]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
+import functools
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -114,35 +115,29 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         container, name = self.split_path(path)
         if not container:
-            return {"name": "", "size": 0, "type": "directory"}
+            return _dir_info("")
         if not name:
             headers = await self.client.head_container(container)
             if headers is None:
                 raise FileNotFoundError(f"swift://{container} not found")
-            return {
-                "name": container,
-                "size": int(headers.get("X-Container-Bytes-Used", 0)),
-                "count": int(headers.get("X-Container-Object-Count", 0)),
-                "type": "directory",
-            }
+            return _dir_info(
+                container,
+                int(headers.get("X-Container-Bytes-Used", 0)),
+                count=int(headers.get("X-Container-Object-Count", 0)),
+            )
         headers = await self.client.head(container, name)
         if headers is not None:
             return _file_info(container, name, headers)
         async for _ in self.client.list(container, name + "/", limit=1):
-            return {"name": f"{container}/{name}", "size": 0, "type": "directory"}
+            return _dir_info(f"{container}/{name}")
         raise FileNotFoundError(f"swift://{container}/{name} not found")
 
     async def _ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         container, name = self.split_path(path)
         if not container:
+            containers = await self.client.list_containers()
             out = [
-                {
-                    "name": c["name"],
-                    "size": c.get("bytes", 0),
-                    "count": c.get("count", 0),
-                    "type": "directory",
-                }
-                for c in await self.client.list_containers()
+                _dir_info(c["name"], c.get("bytes", 0), count=c.get("count", 0)) for c in containers
             ]
         else:
             prefix = f"{name}/" if name else ""
@@ -168,34 +163,28 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
         if not container:
-            containers = [c["name"] for c in await self.client.list_containers()]
             found: dict[str, dict[str, Any]] = {}
-            for c in containers:
-                found.update(await self._find(c, maxdepth, withdirs, detail=True))
+            for c in await self.client.list_containers():
+                found.update(await self._find(c["name"], maxdepth, withdirs, detail=True))
             return found if detail else sorted(found)
         base = f"{name}/" if name else ""
         out: dict[str, dict[str, Any]] = {}
         async for entry in self.client.list(container, base + prefix):
             rel = entry["name"][len(base) :]
-            depth = rel.count("/") + 1
-            if maxdepth is None or depth <= maxdepth:
+            if maxdepth is None or rel.count("/") < maxdepth:
                 info = _entry_info(container, entry)
                 out[info["name"]] = info
-            if withdirs:
-                parts = rel.split("/")[:-1]
-                for i in range(1, len(parts) + 1):
-                    if maxdepth is not None and i > maxdepth:
-                        break
-                    d = f"{container}/{base}{'/'.join(parts[:i])}"
-                    out.setdefault(d, {"name": d, "size": 0, "type": "directory"})
+            parts = rel.split("/")[:-1] if withdirs else []
+            for i in range(1, min(len(parts), maxdepth or len(parts)) + 1):
+                d = f"{container}/{base}{'/'.join(parts[:i])}"
+                out.setdefault(d, _dir_info(d))
         if withdirs and out and path:
-            out.setdefault(path, {"name": path, "size": 0, "type": "directory"})
+            out.setdefault(path, _dir_info(path))
         if not out and name and not prefix:
             headers = await self.client.head(container, name)
             if headers is not None:
                 out[path] = _file_info(container, name, headers)
-        names = sorted(out)
-        return {n: out[n] for n in names} if detail else names
+        return dict(sorted(out.items())) if detail else sorted(out)
 
     async def _get_file(self, rpath: str, lpath: str, **kwargs: Any) -> None:
         if os.path.isdir(lpath):
@@ -224,29 +213,21 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         container, name = self._writable(rpath)
         size = os.path.getsize(lpath)
         segment = await self.client.segment_size_for(size)
+        exclusive = mode == "create"
         if size <= min(segment, _WRITE_BLOCK):
             with open(lpath, "rb") as f:
-                data = f.read()
-            await self.client.put(container, name, data, exclusive=mode == "create")
-            return
-        if size <= segment:
-            etag = await asyncio.to_thread(md5_of_file, lpath)
-            headers = {"ETag": etag}
-            if mode == "create":
-                headers["If-None-Match"] = "*"
-            await self.client._put(container, name, headers, lambda: open(lpath, "rb"))  # noqa: SIM115
-            return
-        writer = SloWriter(
-            self.client, container, name, segment_size=segment, exclusive=mode == "create"
-        )
-        try:
+                await self.client.put(container, name, f.read(), exclusive=exclusive)
+        elif size <= segment:
+            headers = {"ETag": await asyncio.to_thread(md5_of_file, lpath)}
+            body = functools.partial(open, lpath, "rb")  # a fresh file for each attempt
+            await self.client._put(container, name, headers, body, exclusive=exclusive)
+        else:
+            writer = SloWriter(
+                self.client, container, name, segment_size=segment, exclusive=exclusive
+            )
             with open(lpath, "rb") as f:
-                while chunk := await asyncio.to_thread(f.read, _WRITE_BLOCK):
-                    await writer.write(chunk)
-            await writer.commit()
-        except BaseException:
-            await writer.abort()
-            raise
+                step = range(0, size, _WRITE_BLOCK)
+                await writer.write_all(await asyncio.to_thread(f.read, _WRITE_BLOCK) for _ in step)
 
     async def _cp_file(
         self, path1: str, path2: str, size: int | None = None, **kwargs: Any
@@ -258,39 +239,33 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         src_container, src_name = self.split_path(path1)
         container, name = self._writable(path2)
         if size is None:
-            headers = await self.client.head(src_container, src_name) if src_name else None
-            if headers is None:
+            size = await self.client.head_size(src_container, src_name) if src_name else None
+            if size is None:
                 raise FileNotFoundError(f"swift://{src_container}/{src_name} not found")
-            size = int(headers.get("Content-Length", 0))
         caps = await self.client.capabilities()
         if caps.max_file_size and size > caps.max_file_size:
-            await self._copy_through(path1, container, name, size)
+            segment = await self.client.segment_size_for(size)
+            await SloWriter(self.client, container, name, segment_size=segment).write_all(
+                await self._cat_file(path1, o, min(size, o + _READ_CHUNK))
+                for o in range(0, size, _READ_CHUNK)
+            )
             return
         copy = {"X-Copy-From": quote_name(src_container, src_name), "Content-Length": "0"}
-        target = quote_name(container, name)
-        reply = await self.client.request(
-            "PUT", target, op="copy", container=container, headers=copy, data=b"", accept=(404,)
-        )
-        if reply.status == 404 and await self.client.head_container(container) is None:
-            await self.client.create_container(container)
+        for _ in range(2):  # a 404 with the target container missing: create it, then again
             reply = await self.client.request(
-                "PUT", target, op="copy", container=container, headers=copy, data=b"",
+                "PUT",
+                quote_name(container, name),
+                op="copy",
+                container=container,
+                headers=copy,
+                data=b"",
                 accept=(404,),
             )
+            if reply.status != 404 or await self.client.head_container(container) is not None:
+                break
+            await self.client.create_container(container)
         if reply.status == 404:
             raise FileNotFoundError(f"swift://{src_container}/{src_name} not found")
-
-    async def _copy_through(self, source: str, container: str, name: str, size: int) -> None:
-        segment = await self.client.segment_size_for(size)
-        writer = SloWriter(self.client, container, name, segment_size=segment)
-        try:
-            for offset in range(0, size, _READ_CHUNK):
-                end = min(size, offset + _READ_CHUNK)
-                await writer.write(await self._cat_file(source, offset, end))
-            await writer.commit()
-        except BaseException:
-            await writer.abort()
-            raise
 
     def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         """fsspec's ``open``; ``"x"`` modes raise ``FileExistsError`` at once when the object
@@ -316,37 +291,23 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         maxdepth: int | None = None,
         **kwargs: Any,
     ) -> None:
-        paths = [path] if isinstance(path, str) else list(path)
-        plain: dict[str, set[str]] = {}
-        slos: dict[str, set[str]] = {}
-        candidates: list[tuple[str, str]] = []
-        for p in self._strip_protocol(paths):
+        found = 0
+        named: dict[str, list[str]] = {}  # container -> names to delete if they exist
+        for p in self._strip_protocol([path] if isinstance(path, str) else list(path)):
             container, name = self.split_path(p)
             if not container:
                 raise PermissionError("refusing to delete every container of the account")
             if any(ch in p for ch in "*?["):
-                for match in await self._glob(p, maxdepth=maxdepth):
-                    candidates.append(self.split_path(match))
+                for c, n in map(self.split_path, await self._glob(p, maxdepth=maxdepth)):
+                    named.setdefault(c, []).append(n)
                 continue
             if recursive:
-                async for entry in self.client.list(container, f"{name}/" if name else ""):
-                    kind = slos if "slo_etag" in entry else plain
-                    kind.setdefault(container, set()).add(entry["name"])
+                found += await self.client.delete_prefix(container, f"{name}/" if name else "")
             if name:
-                candidates.append((container, name))
-        heads = await asyncio.gather(*(self.client.head(c, n) for c, n in candidates))
-        for (container, name), headers in zip(candidates, heads, strict=True):
-            if headers is not None:
-                slo = headers.get("X-Static-Large-Object", "").lower() == "true"
-                (slos if slo else plain).setdefault(container, set()).add(name)
-        if not plain and not slos and not (recursive and not candidates):
+                named.setdefault(container, []).append(name)
+        found += sum(await asyncio.gather(*(self.client.delete(c, n) for c, n in named.items())))
+        if not found and not (recursive and not named):
             raise FileNotFoundError(f"nothing to delete at {path!r}")
-        await asyncio.gather(
-            *(
-                self.client.delete_known(c, sorted(plain.get(c, ())), sorted(slos.get(c, ())))
-                for c in set(plain) | set(slos)
-            )
-        )
 
     # -- containers ----------------------------------------------------------------------------
     async def _mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
@@ -401,9 +362,6 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
             return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.UTC)
         return email.utils.parsedate_to_datetime(stamp)
 
-    def invalidate_cache(self, path: str | None = None) -> None:
-        """Nothing is cached: listings always come from Swift."""
-
 
 class SwiftFile(AbstractBufferedFile):
     """A Swift object opened for reading, with ranged GETs (``fs.open(path, "wb")`` gives an
@@ -420,6 +378,10 @@ class SwiftFile(AbstractBufferedFile):
 register_implementation("swift", SwiftFileSystem, clobber=True)
 
 
+def _dir_info(name: str, size: int = 0, **more: Any) -> dict[str, Any]:
+    return {"name": name, "size": size, "type": "directory", **more}
+
+
 def _file_info(container: str, name: str, headers: Mapping[str, str]) -> dict[str, Any]:
     return {
         "name": f"{container}/{name}",
@@ -434,11 +396,7 @@ def _file_info(container: str, name: str, headers: Mapping[str, str]) -> dict[st
 
 def _entry_info(container: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     if "subdir" in entry:
-        return {
-            "name": f"{container}/{entry['subdir'].rstrip('/')}",
-            "size": 0,
-            "type": "directory",
-        }
+        return _dir_info(f"{container}/{entry['subdir'].rstrip('/')}")
     return {
         "name": f"{container}/{entry['name']}",
         "size": entry.get("bytes", 0),
@@ -448,5 +406,3 @@ def _entry_info(container: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         "content_type": entry.get("content_type"),
         "slo": "slo_etag" in entry,
     }
-
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Self
 
 from .._names import check_swift_container
@@ -10,14 +11,12 @@ from .._store import ByteRange, ObjectStore
 from ._client import SwiftClient, client_from_options
 
 
+@dataclass(slots=True)
 class _ContainerDriver:
     """``ObjectDriver`` over one container: the names are object names in it."""
 
-    __slots__ = ("client", "container")
-
-    def __init__(self, client: SwiftClient, container: str) -> None:
-        self.client = client
-        self.container = container
+    client: SwiftClient
+    container: str
 
     async def get(self, path: str, byte_range: ByteRange | None = None) -> Any:
         # zarr takes any buffer: a large object comes as a numpy array (cheaper to fill).
@@ -121,12 +120,7 @@ class SwiftStore(ObjectStore):
         return self.url
 
     async def _delete_prefix(self, full: str) -> None:
-        # One listing, then bulk delete (SLOs with their segments).
-        plain: list[str] = []
-        slos: list[str] = []
-        async for entry in self.client.list(self.container, full):
-            (slos if "slo_etag" in entry else plain).append(entry["name"])
-        await self.client.delete_known(self.container, plain, slos)
+        await self.client.delete_prefix(self.container, full)  # one listing, then bulk delete
 
     async def aclose(self) -> None:
         """Close the connections of the running event loop."""
