@@ -1,16 +1,7 @@
-"""Files on both backends: written seekable and all or nothing, read with few requests.
-
-``fs.open(url, "wb")`` on ``swift://`` and ``minio://`` returns an :class:`UploadOnClose`: a
-``tempfile.SpooledTemporaryFile`` (memory up to ``spool_size``, then an unnamed local temporary
-file in ``spool_dir``) that formats writing a table of contents at the end (HDF5/netCDF4, zip,
-msgpack TOCs) can seek in, read back and truncate. Nothing is sent before ``close()``, which
-uploads it as one object with the filesystem's own verified writes: ``pipe_file`` for what is
-still in memory, ``put_file`` (S3 multipart, Swift SLO when large) for the rest. An exception
-inside the ``with`` block, a failed upload or an interrupted process leaves the object that
-was there before (or none) untouched, and no temporary file behind.
-
-``fs.open(url)`` reads through :class:`SmallReadBlockCache` (1 MiB blocks): HDF5/netCDF4
-readers scatter small metadata reads over the file, then read a variable's data whole.
+"""Files on both backends: ``fs.open(url, "wb")`` returns an :class:`UploadOnClose`, seekable
+(for formats that write a table of contents at the end: HDF5/netCDF4, zip) and uploaded whole
+on ``close()`` with the filesystem's own verified writes; ``fs.open(url)`` reads through
+:class:`SmallReadBlockCache` (HDF5's scattered small metadata reads, then whole variables).
 """
 
 from __future__ import annotations

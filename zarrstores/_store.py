@@ -83,8 +83,6 @@ class ObjectDriver(Protocol):
         """(name, is_subdir) for each object (and, with a delimiter, each common prefix)."""
         ...
 
-    async def close(self) -> None: ...
-
 
 class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     """A zarr v3 store over a container/bucket and a key prefix, also a mapping of key to bytes.
@@ -291,10 +289,9 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         if paths:
             await self._driver().delete(paths)
 
-    async def list(self) -> AsyncIterator[str]:  # type: ignore[override]
+    def list(self) -> AsyncIterator[str]:
         """Every key in the store."""
-        async for key in self.list_prefix(""):
-            yield key
+        return self.list_prefix("")
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:  # type: ignore[override]
         """Every key that starts with ``prefix``."""

@@ -81,11 +81,7 @@ def error_for_status(
     status: int,
     code: str = "",
     *,
-    kinds: tuple[type[StorageError], type[StorageError], type[StorageError]] = (
-        StorageError,
-        StoragePermissionError,
-        StorageNotFoundError,
-    ),
+    kinds: tuple[type[StorageError], type[StorageError], type[StorageError]],
 ) -> StorageError:
     """The one status -> exception mapping: 404 -> the ``FileNotFoundError`` kind, 401/403 ->
     the ``PermissionError`` kind, else the plain one (``kinds``: a backend's three classes),

@@ -49,13 +49,6 @@ of ``PART_SIZE`` parts. At +30 ms round trip one PUT was as fast as any part siz
 PART_SIZE = 32 << 20
 
 
-def put_options(size: int) -> dict[str, Any]:
-    """obstore ``put`` keywords for a body of ``size`` bytes held in memory."""
-    if size <= SINGLE_PUT_MAX:
-        return {"use_multipart": False}
-    return {"use_multipart": True, "chunk_size": PART_SIZE}
-
-
 # What servers answer to session keys they no longer accept: MinIO says ExpiredToken,
 # SeaweedFS InvalidAccessKeyId, others InvalidToken.
 EXPIRED_CODES = frozenset(
@@ -147,22 +140,17 @@ def s3_error(
         writes = method.upper().startswith(
             ("PUT", "POST", "DELETE", "COPY", "CREATE", "UPLOAD", "COMPLETE", "ABORT")
         )
-        action = "writing" if writes else "reading" if key else "this"
         who = provider.describe()
+        static = not (provider.can_refresh or isinstance(provider, AnonymousS3))
         if isinstance(provider, AnonymousS3):
             hint = "Anonymous access is not allowed here: the data is not public."
-        elif code in EXPIRED_CODES and not provider.can_refresh:
-            hint = (
-                f"The server does not accept these credentials ({who}): expired or unknown; "
-                "check key= (AWS_ACCESS_KEY_ID) or get new keys."
-            )
         elif code in EXPIRED_CODES:
-            hint = f"The server does not accept these credentials ({who}): expired or unknown."
+            hint = f"The server does not accept these credentials ({who}): expired or unknown"
+            hint += "; check key= (AWS_ACCESS_KEY_ID) or get new keys." if static else "."
         elif writes:
             hint = f"These credentials ({who}) do not allow writing here: read-only access?"
         else:
-            hint = f"These credentials ({who}) do not allow {action} here."
-        static = not (provider.can_refresh or isinstance(provider, AnonymousS3))
+            hint = f"These credentials ({who}) do not allow {'reading' if key else 'this'} here."
         if code == "AccessDenied" and static:
             hint += " Or they are wrong: Ceph RGW with STS says AccessDenied to those too."
         text = f"{method} {where} denied ({detail}). {hint}"
@@ -309,10 +297,6 @@ class S3Client:
             "token": creds.session_token.reveal() if creds.session_token else None,
             "expires_at": datetime.fromtimestamp(expires, UTC) if expires else None,
         }
-
-    async def close(self) -> None:
-        """Forget the stores (obstore closes their connections)."""
-        self._stores.clear()
 
     # -- the one request function ---------------------------------------------------------------
     async def call(
@@ -512,13 +496,12 @@ class S3Client:
         (``BadDigest``)."""
 
         async def send(store: S3Store) -> None:
-            await obstore.put_async(store, key, data, **put_options(len(data)))
+            multipart = len(data) > SINGLE_PUT_MAX
+            await obstore.put_async(store, key, data, use_multipart=multipart, chunk_size=PART_SIZE)
 
         await self.call("PUT", bucket, key, send)
 
-    async def put_object_if_absent(
-        self, bucket: str, key: str, data: bytes | memoryview
-    ) -> bool:
+    async def put_object_if_absent(self, bucket: str, key: str, data: bytes | memoryview) -> bool:
         """Store ``data`` under ``key`` unless the key exists: one conditional PUT
         (``If-None-Match: *``, so at most 5 GiB); False when the object was already there."""
 
