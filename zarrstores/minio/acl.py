@@ -66,12 +66,6 @@ def _covers(statement: Policy, bucket: str, prefix: str) -> bool:
     )
 
 
-def _ours(statement: Policy, bucket: str, prefix: str) -> bool:
-    """Whether ``statement`` is one ``make_public`` wrote for ``prefix`` (as the server
-    may have normalised it)."""
-    return any(_normalise(statement) == _normalise(s) for s in _statements(bucket, prefix))
-
-
 def _normalise(statement: Policy) -> Policy:
     # Servers store one-element lists as strings and may add a Sid: compare without those.
     out: Policy = {}
@@ -183,7 +177,8 @@ def make_private(target: Target, storage_options: Mapping[str, Any] | None = Non
 
 async def _make_private(fs: MinioFileSystem, bucket: str, prefix: str) -> None:
     policy = await _get_policy(fs, bucket)
-    policy["Statement"] = [s for s in policy["Statement"] if not _ours(s, bucket, prefix)]
+    ours = [_normalise(s) for s in _statements(bucket, prefix)]  # as the server may store them
+    policy["Statement"] = [s for s in policy["Statement"] if _normalise(s) not in ours]
     await _put_policy(fs, bucket, policy)
     if any(_covers(s, bucket, prefix) for s in policy["Statement"]):
         where = f"minio://{bucket}/{prefix}".rstrip("/")

@@ -134,14 +134,9 @@ class _CachedByCredentials(type(s3fs.S3FileSystem)):  # type: ignore[misc]
 
 
 def _invalid_bucket_or(bucket: str) -> BaseException:
-    """For a read that found nothing: a clear error if the bucket name cannot exist, else
-    the ``FileNotFoundError`` being handled."""
-    problem = bucket_name_problem(bucket)
-    if problem is not None:
-        return ConfigurationError(problem)
-    error = sys.exc_info()[1]
-    assert error is not None
-    return error
+    """The ``FileNotFoundError`` being handled: a missing bucket (``S3Client`` raises
+    ``ConfigurationError`` itself for a bucket name that cannot exist)."""
+    return sys.exc_info()[1]  # type: ignore[return-value]
 
 
 class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
