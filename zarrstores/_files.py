@@ -16,16 +16,6 @@ from typing import Any
 from fsspec.caching import BlockCache, register_cache
 from fsspec.spec import AbstractFileSystem
 
-__all__ = [
-    "DEFAULT_SPOOL_SIZE",
-    "READ_BLOCK_SIZE",
-    "SPOOL_OPTIONS",
-    "SmallReadBlockCache",
-    "UploadOnClose",
-    "open_for_upload",
-    "read_options",
-]
-
 DEFAULT_SPOOL_SIZE = 32 << 20
 """Bytes held in memory before the file moves to a local temporary file."""
 

@@ -22,8 +22,6 @@ from zarr.abc.store import (
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.sync import sync
 
-__all__ = ["ByteRange", "ObjectDriver", "ObjectStore", "byte_range_of"]
-
 # (start, end) with end exclusive; start < 0 means "the last -start bytes"; end None = to EOF
 ByteRange = tuple[int, int | None]
 

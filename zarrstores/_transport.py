@@ -25,27 +25,6 @@ from yarl import URL
 
 from .auth.errors import ZarrstoresError
 
-__all__ = [
-    "AUTH_CONNECT_TIMEOUT",
-    "CA_ENV_VARS",
-    "LoopSessions",
-    "StorageError",
-    "StorageNotFoundError",
-    "StoragePermissionError",
-    "absolute_range",
-    "ca_file",
-    "ca_location",
-    "call_on_loop",
-    "check_header_values",
-    "error_for_status",
-    "http_range",
-    "proxy_for",
-    "requests_options",
-    "slice_whole",
-    "ssl_context",
-    "tls_error_text",
-]
-
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "AWS_CA_BUNDLE")
 """Environment variables naming a CA bundle (file or directory), in the order they are read
 when no ``verify=``/``cacert=`` is given."""
