@@ -528,15 +528,11 @@ class S3Client:
         """(key, is_prefix) under ``prefix`` (a plain string prefix, not only whole path
         segments), page by page."""
         # obstore lists whole path segments: list the folder and keep what starts with prefix.
-        folder = prefix.rpartition("/")[0]
-
-        async def listing(store: S3Store) -> Any:
-            if delimiter:
-                return await obstore.list_with_delimiter_async(store, folder or None)
-            return obstore.list(store, folder or None)
-
-        result = await self.call("GET", bucket, "", listing)
+        folder = prefix.rpartition("/")[0] or None
         if delimiter:
+            result = await self.call(
+                "GET", bucket, "", lambda store: obstore.list_with_delimiter_async(store, folder)
+            )
             for item in result["objects"]:
                 if item["path"].startswith(prefix):
                     yield item["path"], False
@@ -544,7 +540,7 @@ class S3Client:
                 if sub.startswith(prefix):
                     yield sub + "/", True
             return
-        stream = aiter(result)
+        stream = aiter(obstore.list(self.store(bucket), folder))  # one request per page
 
         async def next_page(_: S3Store) -> Any:
             return await anext(stream, None)
