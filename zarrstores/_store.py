@@ -68,18 +68,15 @@ class ObjectDriver(Protocol):
 
     async def put(self, path: str, data: bytes | memoryview) -> None:
         """Write ``data``: ``bytes``, or a view of zarr's buffer (sent as it is, no copy)."""
-        ...
 
     async def put_if_absent(self, path: str, data: bytes | memoryview) -> bool:
         """One conditional write (``If-None-Match: *``): True if this call created the
         object, False if it existed (then it is left as it was)."""
-        ...
 
     async def delete(self, paths: list[str]) -> None: ...
 
     def list(self, prefix: str, delimiter: str | None = None) -> AsyncIterator[tuple[str, bool]]:
         """(name, is_subdir) for each object (and, with a delimiter, each common prefix)."""
-        ...
 
 
 class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
