@@ -52,7 +52,6 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
         self.exclusive = exclusive
         self._put_options = put_options or {}
         self._outer_exception = sys.exception()  # being handled when the file was opened
-        self._discarded = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.fs.protocol[0]}://{self.path}>"
@@ -63,7 +62,6 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
 
     def discard(self) -> None:
         """Drop what was written: nothing is uploaded, the temporary file is removed."""
-        self._discarded = True
         super().close()
 
     def close(self) -> None:
@@ -74,11 +72,9 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
         if self.closed:
             return
         raised = sys.exception()
-        if not self._discarded and raised is not None and raised is not self._outer_exception:
+        if raised is not None and raised is not self._outer_exception:
             why = type(raised).__name__
             logger.warning("%r not uploaded: closed while a %s was raised", self, why)
-            self._discarded = True
-        if self._discarded:
             self.discard()
             return
         try:

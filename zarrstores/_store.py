@@ -153,12 +153,6 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
                 "from its bytes with the right encoding"
             ) from None
 
-    @staticmethod
-    def _body(value: Buffer) -> memoryview:
-        """What the driver's ``put`` is given for ``value``: a view of zarr's buffer, not a copy
-        (both clients send from it: a shard's size less memory at its write)."""
-        return value.as_buffer_like()  # type: ignore[return-value]
-
     def _check_writable(self) -> None:
         if self.read_only:
             raise ValueError(
@@ -257,7 +251,9 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         path = self._object_path(key)
         if not self._is_open:
             await self._ensure_open()
-        return path, self._body(value)
+        # A view of zarr's buffer, not a copy: both clients send from it (a shard's size less
+        # memory at its write).
+        return path, value.as_buffer_like()
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Store ``value`` under ``key`` unless ``key`` exists: one conditional write
