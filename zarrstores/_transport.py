@@ -120,11 +120,9 @@ def ca_file(where: str) -> str:
         return where
     pems = []
     for entry in sorted(os.scandir(where), key=lambda e: e.name):
-        if entry.is_file():
-            with open(entry.path, "rb") as f:
-                data = f.read()
-            if b"-----BEGIN CERTIFICATE-----" in data:
-                pems.append(data.strip() + b"\n")
+        data = Path(entry.path).read_bytes() if entry.is_file() else b""
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            pems.append(data.strip() + b"\n")
     bundle = b"".join(pems)
     digest = hashlib.sha256(bundle).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"zarrstores-ca-{digest}.pem"

@@ -365,8 +365,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         if mode not in ("rb", "ab"):  # seekable, uploaded whole on close (multipart when large)
-            block_size = kwargs.get("block_size")
-            return open_for_upload(self, path, mode, kwargs, chunksize=block_size)
+            return open_for_upload(self, path, mode, kwargs, chunksize=kwargs.get("block_size"))
         if mode == "rb":
             block_size, cache_type = kwargs.pop("block_size", None), kwargs.pop("cache_type", None)
             kwargs.update(read_options(block_size, cache_type))
