@@ -540,7 +540,11 @@ class S3Client:
                 if sub.startswith(prefix):
                     yield sub + "/", True
             return
-        stream = aiter(obstore.list(self.store(bucket), folder))  # one request per page
+
+        async def start(store: S3Store) -> Any:  # in call: a bad CA file reads as a TLS error
+            return aiter(obstore.list(store, folder))  # pages come one request each
+
+        stream = await self.call("GET", bucket, "", start)
 
         async def next_page(_: S3Store) -> Any:
             return await anext(stream, None)
