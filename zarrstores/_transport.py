@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from .auth.errors import ZarrstoresError
+from .auth.errors import ConfigurationError, ZarrstoresError
 
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "AWS_CA_BUNDLE")
 """Environment variables naming a CA bundle (file or directory), in the order they are read
@@ -73,8 +73,6 @@ def error_for_status(
 def check_header_values(what: str, *values: str | None) -> None:
     """Raise ``ConfigurationError`` when a credential that travels in a header holds a control
     character (a CR LF would split it into two headers): the libraries refuse to send it."""
-    from .auth.errors import ConfigurationError
-
     if any(v and not v.isprintable() for v in values):
         raise ConfigurationError(
             f"the {what} contains a control character (a line break?): check where it came "
@@ -96,8 +94,6 @@ def ca_location(verify: bool | str | os.PathLike[str] | None = True) -> bool | s
     asked), a path (a PEM bundle or a directory of certificates) from ``verify`` or else
     ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` / ``AWS_CA_BUNDLE``, or ``True`` for the
     system store. Raises ``ConfigurationError`` for a path that does not exist."""
-    from .auth.errors import ConfigurationError
-
     if verify is False:
         return False
     if verify is None or verify is True:
