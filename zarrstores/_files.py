@@ -1,16 +1,7 @@
-"""Files on both backends: written seekable and all or nothing, read with few requests.
-
-``fs.open(url, "wb")`` on ``swift://`` and ``minio://`` returns an :class:`UploadOnClose`: a
-``tempfile.SpooledTemporaryFile`` (memory up to ``spool_size``, then an unnamed local temporary
-file in ``spool_dir``) that formats writing a table of contents at the end (HDF5/netCDF4, zip,
-msgpack TOCs) can seek in, read back and truncate. Nothing is sent before ``close()``, which
-uploads it as one object with the filesystem's own verified writes: ``pipe_file`` for what is
-still in memory, ``put_file`` (S3 multipart, Swift SLO when large) for the rest. An exception
-inside the ``with`` block, a failed upload or an interrupted process leaves the object that
-was there before (or none) untouched, and no temporary file behind.
-
-``fs.open(url)`` reads through :class:`SmallReadBlockCache` (1 MiB blocks): HDF5/netCDF4
-readers scatter small metadata reads over the file, then read a variable's data whole.
+"""Files on both backends: ``fs.open(url, "wb")`` returns an :class:`UploadOnClose`, seekable
+(for formats that write a table of contents at the end: HDF5/netCDF4, zip) and uploaded whole
+on ``close()`` with the filesystem's own verified writes; ``fs.open(url)`` reads through
+:class:`SmallReadBlockCache` (HDF5's scattered small metadata reads, then whole variables).
 """
 
 from __future__ import annotations
@@ -24,16 +15,6 @@ from typing import Any
 
 from fsspec.caching import BlockCache, register_cache
 from fsspec.spec import AbstractFileSystem
-
-__all__ = [
-    "DEFAULT_SPOOL_SIZE",
-    "READ_BLOCK_SIZE",
-    "SPOOL_OPTIONS",
-    "SmallReadBlockCache",
-    "UploadOnClose",
-    "open_for_upload",
-    "read_options",
-]
 
 DEFAULT_SPOOL_SIZE = 32 << 20
 """Bytes held in memory before the file moves to a local temporary file."""
@@ -71,7 +52,6 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
         self.exclusive = exclusive
         self._put_options = put_options or {}
         self._outer_exception = sys.exception()  # being handled when the file was opened
-        self._discarded = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.fs.protocol[0]}://{self.path}>"
@@ -82,7 +62,6 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
 
     def discard(self) -> None:
         """Drop what was written: nothing is uploaded, the temporary file is removed."""
-        self._discarded = True
         super().close()
 
     def close(self) -> None:
@@ -93,11 +72,9 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
         if self.closed:
             return
         raised = sys.exception()
-        if not self._discarded and raised is not None and raised is not self._outer_exception:
+        if raised is not None and raised is not self._outer_exception:
             why = type(raised).__name__
             logger.warning("%r not uploaded: closed while a %s was raised", self, why)
-            self._discarded = True
-        if self._discarded:
             self.discard()
             return
         try:

@@ -6,8 +6,6 @@ import re
 
 from .auth.errors import ConfigurationError
 
-__all__ = ["bucket_name_problem", "check_swift_container", "no_container_error", "shorten"]
-
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 SWIFT_MAX_CONTAINER = 256  # bytes (Swift's default constraint)
 

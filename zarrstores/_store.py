@@ -22,8 +22,6 @@ from zarr.abc.store import (
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.sync import sync
 
-__all__ = ["ByteRange", "ObjectDriver", "ObjectStore", "byte_range_of"]
-
 # (start, end) with end exclusive; start < 0 means "the last -start bytes"; end None = to EOF
 ByteRange = tuple[int, int | None]
 
@@ -70,20 +68,15 @@ class ObjectDriver(Protocol):
 
     async def put(self, path: str, data: bytes | memoryview) -> None:
         """Write ``data``: ``bytes``, or a view of zarr's buffer (sent as it is, no copy)."""
-        ...
 
     async def put_if_absent(self, path: str, data: bytes | memoryview) -> bool:
         """One conditional write (``If-None-Match: *``): True if this call created the
         object, False if it existed (then it is left as it was)."""
-        ...
 
     async def delete(self, paths: list[str]) -> None: ...
 
     def list(self, prefix: str, delimiter: str | None = None) -> AsyncIterator[tuple[str, bool]]:
         """(name, is_subdir) for each object (and, with a delimiter, each common prefix)."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
@@ -159,12 +152,6 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
                 f"key {key!r} is not valid Unicode (it holds lone surrogates): decode the name "
                 "from its bytes with the right encoding"
             ) from None
-
-    @staticmethod
-    def _body(value: Buffer) -> memoryview:
-        """What the driver's ``put`` is given for ``value``: a view of zarr's buffer, not a copy
-        (both clients send from it: a shard's size less memory at its write)."""
-        return value.as_buffer_like()  # type: ignore[return-value]
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -264,7 +251,9 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         path = self._object_path(key)
         if not self._is_open:
             await self._ensure_open()
-        return path, self._body(value)
+        # A view of zarr's buffer, not a copy: both clients send from it (a shard's size less
+        # memory at its write).
+        return path, value.as_buffer_like()
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Store ``value`` under ``key`` unless ``key`` exists: one conditional write
@@ -291,10 +280,9 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         if paths:
             await self._driver().delete(paths)
 
-    async def list(self) -> AsyncIterator[str]:  # type: ignore[override]
+    def list(self) -> AsyncIterator[str]:
         """Every key in the store."""
-        async for key in self.list_prefix(""):
-            yield key
+        return self.list_prefix("")
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:  # type: ignore[override]
         """Every key that starts with ``prefix``."""

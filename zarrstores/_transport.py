@@ -23,28 +23,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from .auth.errors import ZarrstoresError
-
-__all__ = [
-    "AUTH_CONNECT_TIMEOUT",
-    "CA_ENV_VARS",
-    "LoopSessions",
-    "StorageError",
-    "StorageNotFoundError",
-    "StoragePermissionError",
-    "absolute_range",
-    "ca_file",
-    "ca_location",
-    "call_on_loop",
-    "check_header_values",
-    "error_for_status",
-    "http_range",
-    "proxy_for",
-    "requests_options",
-    "slice_whole",
-    "ssl_context",
-    "tls_error_text",
-]
+from .auth.errors import ConfigurationError, ZarrstoresError
 
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "AWS_CA_BUNDLE")
 """Environment variables naming a CA bundle (file or directory), in the order they are read
@@ -81,11 +60,7 @@ def error_for_status(
     status: int,
     code: str = "",
     *,
-    kinds: tuple[type[StorageError], type[StorageError], type[StorageError]] = (
-        StorageError,
-        StoragePermissionError,
-        StorageNotFoundError,
-    ),
+    kinds: tuple[type[StorageError], type[StorageError], type[StorageError]],
 ) -> StorageError:
     """The one status -> exception mapping: 404 -> the ``FileNotFoundError`` kind, 401/403 ->
     the ``PermissionError`` kind, else the plain one (``kinds``: a backend's three classes),
@@ -98,8 +73,6 @@ def error_for_status(
 def check_header_values(what: str, *values: str | None) -> None:
     """Raise ``ConfigurationError`` when a credential that travels in a header holds a control
     character (a CR LF would split it into two headers): the libraries refuse to send it."""
-    from .auth.errors import ConfigurationError
-
     if any(v and not v.isprintable() for v in values):
         raise ConfigurationError(
             f"the {what} contains a control character (a line break?): check where it came "
@@ -121,8 +94,6 @@ def ca_location(verify: bool | str | os.PathLike[str] | None = True) -> bool | s
     asked), a path (a PEM bundle or a directory of certificates) from ``verify`` or else
     ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` / ``AWS_CA_BUNDLE``, or ``True`` for the
     system store. Raises ``ConfigurationError`` for a path that does not exist."""
-    from .auth.errors import ConfigurationError
-
     if verify is False:
         return False
     if verify is None or verify is True:
@@ -145,11 +116,9 @@ def ca_file(where: str) -> str:
         return where
     pems = []
     for entry in sorted(os.scandir(where), key=lambda e: e.name):
-        if entry.is_file():
-            with open(entry.path, "rb") as f:
-                data = f.read()
-            if b"-----BEGIN CERTIFICATE-----" in data:
-                pems.append(data.strip() + b"\n")
+        data = Path(entry.path).read_bytes() if entry.is_file() else b""
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            pems.append(data.strip() + b"\n")
     bundle = b"".join(pems)
     digest = hashlib.sha256(bundle).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"zarrstores-ca-{digest}.pem"

@@ -15,13 +15,10 @@ def _backend(target: Any) -> ModuleType:
     from .swift import SwiftStore
     from .swift import acl as swift_acl
 
-    if isinstance(target, SwiftStore) or (
-        isinstance(target, str) and target.startswith("swift://")
-    ):
+    url = target if isinstance(target, str) else ""
+    if isinstance(target, SwiftStore) or url.startswith("swift://"):
         return swift_acl
-    if isinstance(target, MinioStore) or (
-        isinstance(target, str) and target.startswith(("minio://", "s3://"))
-    ):
+    if isinstance(target, MinioStore) or url.startswith(("minio://", "s3://")):
         return minio_acl
     raise ConfigurationError(
         f"cannot tell whether {target!r} is on Swift or on S3: pass a SwiftStore/MinioStore or a "

@@ -49,13 +49,6 @@ of ``PART_SIZE`` parts. At +30 ms round trip one PUT was as fast as any part siz
 PART_SIZE = 32 << 20
 
 
-def put_options(size: int) -> dict[str, Any]:
-    """obstore ``put`` keywords for a body of ``size`` bytes held in memory."""
-    if size <= SINGLE_PUT_MAX:
-        return {"use_multipart": False}
-    return {"use_multipart": True, "chunk_size": PART_SIZE}
-
-
 # What servers answer to session keys they no longer accept: MinIO says ExpiredToken,
 # SeaweedFS InvalidAccessKeyId, others InvalidToken.
 EXPIRED_CODES = frozenset(
@@ -147,22 +140,17 @@ def s3_error(
         writes = method.upper().startswith(
             ("PUT", "POST", "DELETE", "COPY", "CREATE", "UPLOAD", "COMPLETE", "ABORT")
         )
-        action = "writing" if writes else "reading" if key else "this"
         who = provider.describe()
+        static = not (provider.can_refresh or isinstance(provider, AnonymousS3))
         if isinstance(provider, AnonymousS3):
             hint = "Anonymous access is not allowed here: the data is not public."
-        elif code in EXPIRED_CODES and not provider.can_refresh:
-            hint = (
-                f"The server does not accept these credentials ({who}): expired or unknown; "
-                "check key= (AWS_ACCESS_KEY_ID) or get new keys."
-            )
         elif code in EXPIRED_CODES:
-            hint = f"The server does not accept these credentials ({who}): expired or unknown."
+            hint = f"The server does not accept these credentials ({who}): expired or unknown"
+            hint += "; check key= (AWS_ACCESS_KEY_ID) or get new keys." if static else "."
         elif writes:
             hint = f"These credentials ({who}) do not allow writing here: read-only access?"
         else:
-            hint = f"These credentials ({who}) do not allow {action} here."
-        static = not (provider.can_refresh or isinstance(provider, AnonymousS3))
+            hint = f"These credentials ({who}) do not allow {'reading' if key else 'this'} here."
         if code == "AccessDenied" and static:
             hint += " Or they are wrong: Ceph RGW with STS says AccessDenied to those too."
         text = f"{method} {where} denied ({detail}). {hint}"
@@ -309,10 +297,6 @@ class S3Client:
             "token": creds.session_token.reveal() if creds.session_token else None,
             "expires_at": datetime.fromtimestamp(expires, UTC) if expires else None,
         }
-
-    async def close(self) -> None:
-        """Forget the stores (obstore closes their connections)."""
-        self._stores.clear()
 
     # -- the one request function ---------------------------------------------------------------
     async def call(
@@ -512,13 +496,12 @@ class S3Client:
         (``BadDigest``)."""
 
         async def send(store: S3Store) -> None:
-            await obstore.put_async(store, key, data, **put_options(len(data)))
+            multipart = len(data) > SINGLE_PUT_MAX
+            await obstore.put_async(store, key, data, use_multipart=multipart, chunk_size=PART_SIZE)
 
         await self.call("PUT", bucket, key, send)
 
-    async def put_object_if_absent(
-        self, bucket: str, key: str, data: bytes | memoryview
-    ) -> bool:
+    async def put_object_if_absent(self, bucket: str, key: str, data: bytes | memoryview) -> bool:
         """Store ``data`` under ``key`` unless the key exists: one conditional PUT
         (``If-None-Match: *``, so at most 5 GiB); False when the object was already there."""
 
@@ -545,15 +528,11 @@ class S3Client:
         """(key, is_prefix) under ``prefix`` (a plain string prefix, not only whole path
         segments), page by page."""
         # obstore lists whole path segments: list the folder and keep what starts with prefix.
-        folder = prefix.rpartition("/")[0]
-
-        async def listing(store: S3Store) -> Any:
-            if delimiter:
-                return await obstore.list_with_delimiter_async(store, folder or None)
-            return obstore.list(store, folder or None)
-
-        result = await self.call("GET", bucket, "", listing)
+        folder = prefix.rpartition("/")[0] or None
         if delimiter:
+            result = await self.call(
+                "GET", bucket, "", lambda store: obstore.list_with_delimiter_async(store, folder)
+            )
             for item in result["objects"]:
                 if item["path"].startswith(prefix):
                     yield item["path"], False
@@ -561,7 +540,11 @@ class S3Client:
                 if sub.startswith(prefix):
                     yield sub + "/", True
             return
-        stream = aiter(result)
+
+        async def start(store: S3Store) -> Any:  # in call: a bad CA file reads as a TLS error
+            return aiter(obstore.list(store, folder))  # pages come one request each
+
+        stream = await self.call("GET", bucket, "", start)
 
         async def next_page(_: S3Store) -> Any:
             return await anext(stream, None)

@@ -26,15 +26,6 @@ Policy = dict[str, Any]
 Target = MinioStore | str
 
 
-def _resolve(target: Target, storage_options: Mapping[str, Any] | None) -> tuple[MinioStore, str]:
-    """The store (for bucket, endpoint and credentials) and the prefix ``target`` means."""
-    if isinstance(target, MinioStore):
-        return target, target.prefix
-    path = target.split("://", 1)[1] if target.startswith(("minio://", "s3://")) else target
-    bucket, _, prefix = path.strip("/").partition("/")
-    return MinioStore(bucket, **dict(storage_options or {})), prefix.strip("/")
-
-
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -73,12 +64,6 @@ def _covers(statement: Policy, bucket: str, prefix: str) -> bool:
         and _allows(statement, "s3:GetObject")
         and any(fnmatchcase(probe + "*", r) for r in _as_list(statement.get("Resource", [])))
     )
-
-
-def _ours(statement: Policy, bucket: str, prefix: str) -> bool:
-    """Whether ``statement`` is one ``make_public`` wrote for ``prefix`` (as the server
-    may have normalised it)."""
-    return any(_normalise(statement) == _normalise(s) for s in _statements(bucket, prefix))
 
 
 def _normalise(statement: Policy) -> Policy:
@@ -120,9 +105,19 @@ async def _put_policy(fs: MinioFileSystem, bucket: str, policy: Policy) -> None:
             raise
 
 
-def _run(store: MinioStore, work: Callable[[MinioFileSystem], Awaitable[T]]) -> T:
-    """``work`` with an aiobotocore client (bucket policies are not object requests) of the
-    store's endpoint, credentials, CA and proxy."""
+def _run(
+    target: Target,
+    storage_options: Mapping[str, Any] | None,
+    work: Callable[[MinioFileSystem, str, str], Awaitable[T]],
+) -> T:
+    """``work(fs, bucket, prefix)`` for ``target`` with an aiobotocore client (bucket policies
+    are not object requests) of the store's endpoint, credentials, CA and proxy."""
+    if isinstance(target, MinioStore):
+        store, prefix = target, target.prefix
+    else:
+        path = target.split("://", 1)[1] if target.startswith(("minio://", "s3://")) else target
+        bucket, _, prefix = path.strip("/").partition("/")
+        store, prefix = MinioStore(bucket, **dict(storage_options or {})), prefix.strip("/")
 
     async def go() -> T:
         fs = MinioFileSystem(
@@ -136,7 +131,7 @@ def _run(store: MinioStore, work: Callable[[MinioFileSystem], Awaitable[T]]) -> 
         )
         await fs.set_session()
         try:
-            return await work(fs)
+            return await work(fs, store.bucket, prefix)
         finally:
             await fs._s3.close()
 
@@ -151,8 +146,7 @@ def is_public(target: Target, storage_options: Mapping[str, Any] | None = None) 
     environment). Raises ``FileNotFoundError`` for a missing bucket, ``PermissionError`` for
     credentials that may not read the bucket policy.
     """
-    store, prefix = _resolve(target, storage_options)
-    return _run(store, lambda fs: _is_public(fs, store.bucket, prefix))
+    return _run(target, storage_options, _is_public)
 
 
 async def _is_public(fs: MinioFileSystem, bucket: str, prefix: str) -> bool:
@@ -164,16 +158,13 @@ def make_public(target: Target, storage_options: Mapping[str, Any] | None = None
     """Let anyone read and list the objects under the target's prefix (the whole bucket for
     none). Raises like ``is_public``; ``PermissionError`` when the credentials may not change
     the bucket policy."""
-    store, prefix = _resolve(target, storage_options)
-    _run(store, lambda fs: _make_public(fs, store.bucket, prefix))
+    _run(target, storage_options, _make_public)
 
 
 async def _make_public(fs: MinioFileSystem, bucket: str, prefix: str) -> None:
     policy = await _get_policy(fs, bucket)
-    statements = policy["Statement"]
-    for wanted in _statements(bucket, prefix):
-        if not any(_normalise(s) == _normalise(wanted) for s in statements):
-            statements.append(wanted)
+    present = [_normalise(s) for s in policy["Statement"]]
+    policy["Statement"] += [s for s in _statements(bucket, prefix) if _normalise(s) not in present]
     await _put_policy(fs, bucket, policy)
 
 
@@ -181,13 +172,13 @@ def make_private(target: Target, storage_options: Mapping[str, Any] | None = Non
     """Remove the public read access ``make_public`` gave to the target's prefix; other
     statements stay. Raises like ``make_public``, and ``ConfigurationError`` when a wider
     statement (e.g. the whole bucket public) still lets anyone read it."""
-    store, prefix = _resolve(target, storage_options)
-    _run(store, lambda fs: _make_private(fs, store.bucket, prefix))
+    _run(target, storage_options, _make_private)
 
 
 async def _make_private(fs: MinioFileSystem, bucket: str, prefix: str) -> None:
     policy = await _get_policy(fs, bucket)
-    policy["Statement"] = [s for s in policy["Statement"] if not _ours(s, bucket, prefix)]
+    ours = [_normalise(s) for s in _statements(bucket, prefix)]  # as the server may store them
+    policy["Statement"] = [s for s in policy["Statement"] if _normalise(s) not in ours]
     await _put_policy(fs, bucket, policy)
     if any(_covers(s, bucket, prefix) for s in policy["Statement"]):
         where = f"minio://{bucket}/{prefix}".rstrip("/")
@@ -200,13 +191,12 @@ async def _make_private(fs: MinioFileSystem, bucket: str, prefix: str) -> None:
 def toggle_public(target: Target, storage_options: Mapping[str, Any] | None = None) -> bool:
     """Make the target public if it is private, private if public; returns whether it is
     public now."""
-    store, prefix = _resolve(target, storage_options)  # once: one set of credentials
+    return _run(target, storage_options, _toggle)  # one store: one set of credentials
 
-    async def toggle(fs: MinioFileSystem) -> bool:
-        if await _is_public(fs, store.bucket, prefix):
-            await _make_private(fs, store.bucket, prefix)
-            return False
-        await _make_public(fs, store.bucket, prefix)
-        return True
 
-    return _run(store, toggle)
+async def _toggle(fs: MinioFileSystem, bucket: str, prefix: str) -> bool:
+    if await _is_public(fs, bucket, prefix):
+        await _make_private(fs, bucket, prefix)
+        return False
+    await _make_public(fs, bucket, prefix)
+    return True

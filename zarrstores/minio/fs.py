@@ -134,31 +134,9 @@ class _CachedByCredentials(type(s3fs.S3FileSystem)):  # type: ignore[misc]
 
 
 def _invalid_bucket_or(bucket: str) -> BaseException:
-    """For a read that found nothing: a clear error if the bucket name cannot exist, else
-    the ``FileNotFoundError`` being handled."""
-    problem = bucket_name_problem(bucket)
-    if problem is not None:
-        return ConfigurationError(problem)
-    error = sys.exc_info()[1]
-    assert error is not None
-    return error
-
-
-def _s3fs_options(
-    endpoint_url: str | None,
-    client_kwargs: dict[str, Any] | None,
-    key: str | None,
-    secret: str | None,
-    session_token: str | None,
-    token: Any,
-) -> tuple[str | None, str | None, Any]:
-    """``(endpoint_url, session_token, token)`` read as s3fs users write them: the endpoint
-    in ``client_kwargs``, and ``token`` beside ``key``/``secret`` as the session token."""
-    if endpoint_url is None and client_kwargs:
-        endpoint_url = client_kwargs.get("endpoint_url")
-    if key and secret and isinstance(token, str) and session_token is None:
-        session_token, token = token, None
-    return endpoint_url, session_token, token
+    """The ``FileNotFoundError`` being handled: a missing bucket (``S3Client`` raises
+    ``ConfigurationError`` itself for a bucket name that cannot exist)."""
+    return sys.exc_info()[1]  # type: ignore[return-value]
 
 
 class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
@@ -208,9 +186,12 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         kwargs.pop("token_id", None)
         if isinstance(token, os.PathLike):
             token, token_file = None, token
-        endpoint_url, session_token, token = _s3fs_options(
-            endpoint_url, client_kwargs, key, secret, session_token, token
-        )
+        # As s3fs users write them: the endpoint in client_kwargs, and token beside key/secret
+        # as the session token.
+        if endpoint_url is None and client_kwargs:
+            endpoint_url = client_kwargs.get("endpoint_url")
+        if key and secret and isinstance(token, str) and session_token is None:
+            session_token, token = token, None
         provider, endpoint = s3_credentials(
             endpoint_url,
             credentials=credentials,
@@ -378,20 +359,13 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             return await super()._pipe_file(
                 path, data, chunksize or 50 * 2**20, max_concurrency, mode=mode, **kwargs
             )
-        try:
-            await self._objects.put_object(bucket, key, bytes(data))
-        except OSError:
-            problem = bucket_name_problem(bucket)
-            if problem is not None:
-                raise ConfigurationError(problem) from None
-            raise
+        await self._objects.put_object(bucket, key, bytes(data))
         self.invalidate_cache(path)
         return None
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         if mode not in ("rb", "ab"):  # seekable, uploaded whole on close (multipart when large)
-            block_size = kwargs.get("block_size")
-            return open_for_upload(self, path, mode, kwargs, chunksize=block_size)
+            return open_for_upload(self, path, mode, kwargs, chunksize=kwargs.get("block_size"))
         if mode == "rb":
             block_size, cache_type = kwargs.pop("block_size", None), kwargs.pop("cache_type", None)
             kwargs.update(read_options(block_size, cache_type))
@@ -403,12 +377,6 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         if not bucket:
             raise no_container_error(str(urlpath), "minio", "bucket")
         return s3fs.S3FileSystem._get_kwargs_from_urls(urlpath)
-
-    async def _info(self, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return await super()._info(path, *args, **kwargs)
-        except FileNotFoundError:
-            raise _invalid_bucket_or(self.split_path(path)[0]) from None
 
     def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         """fsspec's ``open``; ``"x"`` modes raise ``FileExistsError`` at once when the object
@@ -468,7 +436,11 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         kwargs: dict[str, Any],
         used: Any,
     ) -> Exception:
-        """botocore's error through the one translation of S3 errors (``s3_error``)."""
+        """botocore's error through the one translation of S3 errors (``s3_error``); any
+        answer about a bucket that cannot exist comes down to its name (as in ``S3Client``)."""
+        problem = kwargs.get("Bucket") and bucket_name_problem(kwargs["Bucket"])
+        if problem:
+            return ConfigurationError(problem)
         if code == "PreconditionFailed" and kwargs.get("IfNoneMatch") == "*":
             where = f"minio://{kwargs.get('Bucket', '')}/{kwargs.get('Key', '')}"
             return FileExistsError(
@@ -479,15 +451,12 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
             status = 404
         elif isinstance(e, PermissionError) and status not in (401, 403):
             status = 403
-        name = method.split("_", 1)[0].upper()
         subresource = method.rsplit("_bucket_", 1)[1] if "_bucket_" in method else ""
         return s3_error(
             status,
             code,
             error.response.get("Error", {}).get("Message") or "",  # None for RGW's empty <Message/>
-            method={"GET": "GET", "HEAD": "HEAD", "LIST": "GET"}.get(name, name)
-            if subresource
-            else method,
+            method=method.split("_", 1)[0].upper() if subresource else method,
             bucket=kwargs.get("Bucket", ""),
             key=kwargs.get("Key", ""),
             endpoint_url=self.endpoint_url,

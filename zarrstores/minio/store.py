@@ -70,9 +70,6 @@ class _BucketDriver:
     def list(self, prefix: str, delimiter: str | None = None) -> AsyncIterator[tuple[str, bool]]:
         return self.client.list_objects(self.bucket, prefix, delimiter)
 
-    async def close(self) -> None:
-        """Nothing to close per loop: the client is the store's."""
-
 
 class MinioStore(ObjectStore):
     """A zarr v3 store under ``prefix`` in the S3/MinIO bucket ``bucket``; also a
@@ -131,7 +128,16 @@ class MinioStore(ObjectStore):
         self.max_connections = max_connections
         self.max_concurrency = max_concurrency
         self._verify = options.get("verify", True)
-        self._client = self._new_client()
+        self._client = S3Client(
+            self.endpoint_url,
+            self.credentials,
+            region=region,
+            retry=retry,
+            verify=self._verify,
+            max_connections=max_connections,
+            max_concurrency=max_concurrency,
+            proxy=self.proxy,
+        )
 
     @property
     def bucket(self) -> str:
@@ -161,18 +167,6 @@ class MinioStore(ObjectStore):
                 f"key {path!r} has a '.' or '..' path segment, which S3 servers refuse; "
                 "name it without one"
             )
-
-    def _new_client(self) -> S3Client:
-        return S3Client(
-            self.endpoint_url,
-            self.credentials,
-            region=self.region,
-            retry=self.retry,
-            verify=self._verify,
-            max_connections=self.max_connections,
-            max_concurrency=self.max_concurrency,
-            proxy=self.proxy,
-        )
 
     def _make_driver(self) -> _BucketDriver:
         # obstore's client serves every event loop: the drivers of all loops share it.
