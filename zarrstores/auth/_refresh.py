@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import operator
 import random
 import threading
@@ -24,7 +25,6 @@ from .errors import AuthConnectionError, TransientError
 log = logging.getLogger("zarrstores.auth")
 
 T = TypeVar("T")
-_NEVER = float("inf")
 
 
 class RefreshingCache(Generic[T]):
@@ -82,13 +82,6 @@ class RefreshingCache(Generic[T]):
             if value is not None and (self._value is None or fetched_at > self._fetched_at):
                 self._value, self._fetched_at = value, fetched_at
 
-    def _windows(self) -> tuple[float, float]:
-        expiry = self._expires_at(self._value) if self._value is not None else None
-        life = (expiry - self._fetched_at) if expiry is not None else 0.0
-        advisory = self._advisory if self._advisory is not None else min(300.0, 0.25 * life)
-        mandatory = self._mandatory if self._mandatory is not None else min(60.0, 0.1 * life)
-        return advisory, mandatory
-
     def _state(self) -> str:
         """'fresh', 'advisory' (refresh soon) or 'stale' (refresh now)."""
         value = self._value
@@ -99,9 +92,11 @@ class RefreshingCache(Generic[T]):
         if deadlines is None or deadlines[0] is not value:
             expiry = self._expires_at(value)
             if expiry is None:
-                deadlines = (value, _NEVER, _NEVER)
+                deadlines = (value, math.inf, math.inf)
             else:
-                advisory, mandatory = self._windows()
+                life = expiry - self._fetched_at
+                advisory = min(300.0, 0.25 * life) if self._advisory is None else self._advisory
+                mandatory = min(60.0, 0.1 * life) if self._mandatory is None else self._mandatory
                 deadlines = (value, expiry - advisory, expiry - mandatory)
             self._deadlines = deadlines
         now = time.time()
@@ -219,17 +214,12 @@ def _shared_copy(key: str) -> RefreshingCache[Any]:
     ``__setstate__`` fills it)."""
     with _shared_lock:
         cache = _originals.get(key)
-        if cache is not None:
-            return cache
-        cache = _received.get(key)
-        if cache is not None:
-            _received.move_to_end(key)
-            return cache
-        cache = RefreshingCache.__new__(RefreshingCache)
-        cache._lock = threading.Lock()
-        cache._value = None
-        cache._fetched_at = 0.0
-        _received[key] = cache
-        if len(_received) > _RECEIVED_MAX:
-            _received.popitem(last=False)
+        if cache is None:
+            cache = _received.pop(key, None)  # put back last: the oldest is forgotten first
+            if cache is None:
+                cache = RefreshingCache.__new__(RefreshingCache)
+                cache.__dict__.update(_lock=threading.Lock(), _value=None, _fetched_at=0.0)
+            _received[key] = cache
+            if len(_received) > _RECEIVED_MAX:
+                _received.popitem(last=False)
         return cache

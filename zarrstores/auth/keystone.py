@@ -87,8 +87,6 @@ class KeystoneIdentity:
     project_domain: str | None
     roles: tuple[str, ...]
     federated: bool
-    storage_url: str
-    expires_at: float | None
 
 
 class KeystoneAuth(SwiftAuth):
@@ -127,7 +125,7 @@ class KeystoneAuth(SwiftAuth):
         _check(auth_type, known, set(given) | ({"access_token"} if self.token_source else set()))
         url = given.get("auth_url")
         if url:
-            check_url(url, "auth_url", "https://keystone.example.org:5000/v3")
+            url = check_url(url, "auth_url", "https://keystone.example.org:5000/v3")
             given["auth_url"] = _versioned(url, auth_type)
         self.auth_url: str = given.get("auth_url", "")
         self.auth_type = auth_type
@@ -219,8 +217,6 @@ class KeystoneAuth(SwiftAuth):
                 project_domain=ref.project_domain_name,
                 roles=tuple(ref.role_names or ()),
                 federated=bool(ref.is_federated),
-                storage_url=endpoint.rstrip("/"),
-                expires_at=expires,
             )
         return SwiftCredentials(endpoint.rstrip("/"), Secret(token) if token else None, expires)
 
@@ -314,9 +310,7 @@ class KeystoneAuth(SwiftAuth):
         if self.token_source is not None or "identity_provider" in self._options:
             idp, protocol = self._options.get("identity_provider"), self._options.get("protocol")
             where = f", token from {self.token_source.describe()}" if self.token_source else ""
-            return (
-                f"Keystone {self.auth_type} via {idp!r}/{protocol!r}{where} at {self.auth_url}"
-            )
+            return f"Keystone {self.auth_type} via {idp!r}/{protocol!r}{where} at {self.auth_url}"
         names = ("username", "user_id", "application_credential_id", "application_credential_name")
         who = [str(self._options[k]) for k in names if k in self._options]
         return " ".join(["Keystone", self.auth_type, *who[:1], "at", self.auth_url])
@@ -342,7 +336,6 @@ def _check(auth_type: str, known: Mapping[str, Any], given: set[str]) -> None:
 
 def _versioned(url: str, auth_type: str) -> str:
     """``url`` with ``/v3`` appended when it names no API version (v2 types: left as is)."""
-    url = url.rstrip("/")
     if re.search(r"/v\d+(\.\d+)?$", url) or auth_type.startswith(("v2", "v1")):
         return url
     return url + "/v3"
@@ -351,14 +344,13 @@ def _versioned(url: str, auth_type: str) -> str:
 def keystone_options_from_env(env: Mapping[str, str], auth_type: str) -> dict[str, Any]:
     """The options of ``auth_type`` found in ``OS_*`` variables, as the openstack CLI reads
     them (an option's own variable, then those of its deprecated names)."""
-    methods = _methods(env.get("OS_AUTH_METHODS"))
+    known = plugin_options(auth_type, _methods(env.get("OS_AUTH_METHODS")))
     options: dict[str, Any] = {}
-    for dest, opt in plugin_options(auth_type, methods).items():
-        for var in opt.argparse_envvars:
-            if env.get(var):
-                options[dest] = env[var]
-                break
+    for dest, opt in known.items():
+        value = next((env[var] for var in opt.argparse_envvars if env.get(var)), None)
+        if value:
+            options[dest] = value
     # The swift CLI's name for a Keystone token is OS_AUTH_TOKEN.
-    if "token" in plugin_options(auth_type, methods) and env.get("OS_AUTH_TOKEN"):
+    if "token" in known and env.get("OS_AUTH_TOKEN"):
         options.setdefault("token", env["OS_AUTH_TOKEN"])
     return options

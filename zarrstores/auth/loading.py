@@ -6,9 +6,11 @@ on only ask the returned object for credentials.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -119,7 +121,8 @@ def _swiftclient_style(
             "credential pass os_options={'auth_type': 'v3applicationcredential', "
             "'application_credential_id': ..., 'application_credential_secret': ...})"
         )
-    version = str(auth_version or ("3" if _looks_keystone(authurl, options) else "1"))
+    keystone = re.search(r"/v3/?$", authurl) or options
+    version = str(auth_version or ("3" if keystone else "1"))
     if version.startswith(("2", "3")):
         options = {"auth_url": authurl, "username": user, "password": key, **options}
         # As most sites' openrc files: names are looked up in the default domain unless a
@@ -128,11 +131,7 @@ def _swiftclient_style(
             if not any(f"{kind}_domain_{k}" in options for k in ("id", "name")):
                 options[f"{kind}_domain_name"] = "Default"
         return _keystone(options, auth_type or "v3password", place, verify)
-    return TempAuth(authurl, user, key, storage_url=place["storage_url"], verify=verify)
-
-
-def _looks_keystone(authurl: str, options: Mapping[str, Any]) -> bool:
-    return bool(re.search(r"/v3/?$", authurl)) or bool(options)
+    return TempAuth(authurl, user, key, storage_url=place.get("storage_url"), verify=verify)
 
 
 def _keystone(
@@ -206,11 +205,9 @@ def swift_auth_from_env(
         if missing:
             raise ConfigurationError(f"ST_AUTH is set but {' and '.join(missing)} not")
         version = env.get("ST_AUTH_VERSION", "1")
-        if version.startswith(("2", "3")):
-            options = {"auth_url": env["ST_AUTH"], "username": env["ST_USER"]}
-            options["password"] = env["ST_KEY"]
-            return _keystone(options, "v3password", {}, verify)
-        return TempAuth(env["ST_AUTH"], env["ST_USER"], env["ST_KEY"], verify=verify)
+        return _swiftclient_style(
+            env["ST_AUTH"], env["ST_USER"], env["ST_KEY"], version, None, {}, verify
+        )
     place = _place_from_env(env)
     if env.get("OS_CLOUD"):
         return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, {})
@@ -290,13 +287,9 @@ def acquire_token(
     """zarr-swiftstore's ``acquire_token``: v1 auth once; prints the time left, returns
     ``{"preauthurl", "preauthtoken"}`` and (``update_env``) sets OS_STORAGE_URL/OS_AUTH_TOKEN."""
     if key is None:
-        import getpass
-
         key = getpass.getpass("Key: ")
     creds = TempAuth(authurl, user, key).get()
     if creds.expires_at is not None:
-        import time
-
         left = timedelta(seconds=int(creds.expires_at - time.time()))
         print(f"Token expires in: {left}")
     token = creds.token.reveal() if creds.token else ""

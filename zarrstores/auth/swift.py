@@ -18,6 +18,8 @@ from ._secret import Secret
 from ._urls import check_url
 from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, TransientError
 
+_EXAMPLE = "https://swift.example.org/v1/AUTH_<project>"
+
 
 @dataclass(frozen=True)
 class SwiftCredentials:
@@ -35,9 +37,7 @@ class SwiftAuth(CachedCredentials[SwiftCredentials]):
     """Base of the Swift auth kinds: ``get()`` credentials, ``refresh_after_failure()``."""
 
     def __init__(self, *, storage_url: str | None = None, verify: bool | str = True) -> None:
-        if storage_url:
-            check_url(storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
-        self.storage_url_override = storage_url.rstrip("/") if storage_url else None
+        self.storage_url_override = storage_url and check_url(storage_url, "storage_url", _EXAMPLE)
         self.verify = verify
         self.proxy: str | None = None
         """The HTTP(S) proxy of the auth requests (set by the client's ``proxy=``)."""
@@ -52,36 +52,12 @@ class SwiftAuth(CachedCredentials[SwiftCredentials]):
             creds = SwiftCredentials(self.storage_url_override, creds.token, creds.expires_at)
         return creds
 
-    @property
-    def can_reauthenticate(self) -> bool:
-        """Whether a rejected token can be replaced by authenticating again."""
-        return True
-
     def describe(self) -> str:
         """The kind and who, for messages."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()})"
-
-
-def _get(
-    url: str, *, headers: dict[str, str], verify: bool | str, what: str, proxy: str | None = None
-) -> requests.Response:
-    from .._transport import requests_options, tls_error_text
-
-    try:
-        r = requests.get(url, headers=headers, **requests_options(verify, proxy, url))
-    except requests.exceptions.SSLError:
-        raise AuthConnectionError(tls_error_text(url)) from None
-    except requests.exceptions.RequestException as e:
-        raise TransientError(
-            f"cannot reach {what} at {url} ({type(e).__name__}): check the URL and that the "
-            "server is up"
-        ) from None
-    if r.status_code >= 500:
-        raise TransientError(f"{what} at {url} answered {r.status_code}")
-    return r
 
 
 class TempAuth(SwiftAuth):
@@ -107,13 +83,20 @@ class TempAuth(SwiftAuth):
         super().__init__(storage_url=storage_url, verify=verify)
 
     def _fetch(self) -> SwiftCredentials:
-        r = _get(
-            self.authurl,
-            headers={"X-Auth-User": self.user, "X-Auth-Key": self._key.reveal()},
-            verify=self.verify,
-            what="Swift auth",
-            proxy=self.proxy,
-        )
+        from .._transport import requests_options, tls_error_text
+
+        url, headers = self.authurl, {"X-Auth-User": self.user, "X-Auth-Key": self._key.reveal()}
+        try:
+            r = requests.get(url, headers=headers, **requests_options(self.verify, self.proxy, url))
+        except requests.exceptions.SSLError:
+            raise AuthConnectionError(tls_error_text(url)) from None
+        except requests.exceptions.RequestException as e:
+            raise TransientError(
+                f"cannot reach Swift auth at {url} ({type(e).__name__}): check the URL and that "
+                "the server is up"
+            ) from None
+        if r.status_code >= 500:
+            raise TransientError(f"Swift auth at {url} answered {r.status_code}")
         if r.status_code in (401, 403):
             raise SwiftAuthError(
                 f"Swift auth at {self.authurl} rejected user {self.user!r} ({r.status_code}): "
@@ -142,7 +125,7 @@ class _FixedAuth(SwiftAuth):
     what to do."""
 
     def __init__(self, creds: SwiftCredentials, *, verify: bool | str = True) -> None:
-        check_url(creds.storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
+        check_url(creds.storage_url, "storage_url", _EXAMPLE)
         self._creds = creds
         super().__init__(verify=verify)
 
@@ -157,10 +140,6 @@ class _FixedAuth(SwiftAuth):
 
     async def arefresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
         return self.refresh_after_failure(failed)
-
-    @property
-    def can_reauthenticate(self) -> bool:
-        return False
 
 
 class PreAuth(_FixedAuth):
