@@ -171,24 +171,21 @@ class RefreshingCache(Generic[T]):
 
 
 class CachedCredentials(Generic[T]):
-    """The credential interface of a kind whose credentials live in a ``RefreshingCache``."""
+    """The credential interface of a kind whose credentials live in a ``RefreshingCache``
+    (each method is the cache's own)."""
 
     _cache: RefreshingCache[T]
 
     def get(self) -> T:
-        """Current credentials (fetched first if needed)."""
         return self._cache.get()
 
     async def aget(self) -> T:
-        """``get()`` for coroutines."""
         return await self._cache.aget()
 
     def refresh_after_failure(self, failed: T | None) -> T:
-        """Fetch anew because the server rejected ``failed``."""
         return self._cache.refresh_after_failure(failed)
 
     async def arefresh_after_failure(self, failed: T | None) -> T:
-        """``refresh_after_failure`` for coroutines."""
         return await self._cache.arefresh_after_failure(failed)
 
     @property

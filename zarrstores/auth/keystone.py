@@ -1,11 +1,8 @@
 """Keystone auth for Swift: any auth type keystoneauth1 ships, built by its own loaders.
 
-``KeystoneAuth(auth_url, auth_type=..., **options)`` takes the plugin's own option names (those
-of ``keystoneauth1.loading.get_plugin_loader(auth_type).get_options()``), checks them, and logs in
-through a keystoneauth1 ``Session`` whenever the cached Swift token nears its end. With
-``v3oidcaccesstoken`` and no ``access_token``, the OIDC access token comes from the same
-discovery as STS (``BEARER_TOKEN``, ``BEARER_TOKEN_FILE``, ...) and is read again before every
-login: oidc-agent or sts-wire keep the file fresh, a long job keeps going.
+Logs in through a keystoneauth1 ``Session`` whenever the cached Swift token nears its end. A
+``v3oidcaccesstoken`` token is read again before every login: oidc-agent or sts-wire keep its
+file fresh, so a long job keeps going.
 """
 
 from __future__ import annotations
@@ -26,6 +23,8 @@ from .tokens import TokenSource, token_source
 # The auth type whose access token can come from token discovery.
 OIDC_ACCESS_TOKEN = "v3oidcaccesstoken"
 
+# The options that say who logs in.
+_WHO = ("username", "user_id", "application_credential_id", "application_credential_name")
 # What a login needs beyond the loader's required options (keystoneauth leaves these optional
 # because several alternatives exist): auth type -> alternatives, one of each tuple.
 _NEEDED: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -298,8 +297,7 @@ class KeystoneAuth(SwiftAuth):
         """The ``OS_*`` variables of who logs in and the secret, e.g. OS_USERNAME/OS_PASSWORD."""
         options = plugin_options(self.auth_type, _methods(self._options.get("auth_methods")))
         options = list(options.values())
-        who = ("username", "user_id", "application_credential_id", "application_credential_name")
-        names = [o.name for o in options if o.dest in who and o.dest in self._options]
+        names = [o.name for o in options if o.dest in _WHO and o.dest in self._options]
         names += [o.name for o in options if o.secret and o.dest in self._options]
         text = "/".join(env_var(n) for n in names) or "the credentials"
         if self.auth_type == "v3applicationcredential":
@@ -311,8 +309,7 @@ class KeystoneAuth(SwiftAuth):
             idp, protocol = self._options.get("identity_provider"), self._options.get("protocol")
             where = f", token from {self.token_source.describe()}" if self.token_source else ""
             return f"Keystone {self.auth_type} via {idp!r}/{protocol!r}{where} at {self.auth_url}"
-        names = ("username", "user_id", "application_credential_id", "application_credential_name")
-        who = [str(self._options[k]) for k in names if k in self._options]
+        who = [str(self._options[k]) for k in _WHO if k in self._options]
         return " ".join(["Keystone", self.auth_type, *who[:1], "at", self.auth_url])
 
 

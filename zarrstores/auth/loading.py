@@ -1,8 +1,4 @@
-"""Auth objects from ``storage_options`` or the environment: the one place that reads them.
-
-Backends call ``swift_auth(**options)`` / ``s3_credentials(endpoint, **options)`` and from then
-on only ask the returned object for credentials.
-"""
+"""Auth objects from ``storage_options`` or the environment: the one place that reads them."""
 
 from __future__ import annotations
 
@@ -21,6 +17,7 @@ from .clouds import load_cloud
 from .errors import ConfigurationError, TokenNotFoundError
 from .keystone import OIDC_ACCESS_TOKEN, KeystoneAuth, keystone_options_from_env
 from .s3 import AnonymousS3, S3CredentialProvider, StaticS3Credentials, check_endpoint
+from .sts import STSCredentials
 from .swift import AnonymousSwift, PreAuth, SwiftAuth, TempAuth
 from .tokens import TokenSource, find_token
 
@@ -174,11 +171,9 @@ def _keystone_from_cloud(
     place: Mapping[str, Any],
     overrides: Mapping[str, Any],
 ) -> KeystoneAuth:
-    config = load_cloud(name, env)
-    place = {
-        "region_name": place.get("region_name") or config.region_name,
-        "interface": place.get("interface") or config.interface,
-        "storage_url": place.get("storage_url"),
+    config = load_cloud(name, env)  # the cloud's region and interface, unless given
+    place = {"region_name": config.region_name, "interface": config.interface} | {
+        k: v for k, v in place.items() if v
     }
     if config.verify is not True and verify is True:
         verify = config.verify
@@ -212,12 +207,9 @@ def swift_auth_from_env(
     if env.get("OS_CLOUD"):
         return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, {})
     if env.get("OS_AUTH_URL"):
-        auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN")
-        if not auth_type:
-            token_only = (env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")) and not env.get(
-                "OS_PASSWORD"
-            )
-            auth_type = "token" if token_only else "password"
+        token = env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")
+        default = "token" if token and not env.get("OS_PASSWORD") else "password"
+        auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN") or default
         options = keystone_options_from_env(env, auth_type)
         return _keystone(options, auth_type, place, verify, env)
     raise ConfigurationError(
@@ -371,13 +363,11 @@ def s3_credentials(
     HTTP(S) proxy of the STS exchanges (a ``credentials`` provider is copied with it, never
     changed).
     """
-    from .sts import STSCredentials
-
     env = os.environ if env is None else env
     if mc_alias_name:
         provider, alias_endpoint = mc_alias(mc_alias_name, env=env)
         endpoint_url = endpoint_url or alias_endpoint
-    endpoint_url = endpoint_url or (credentials.endpoint_url if credentials else None)
+    endpoint_url = endpoint_url or getattr(credentials, "endpoint_url", None)
     endpoint_url = endpoint_url or endpoint_from_env(env)
     if not endpoint_url:
         raise ConfigurationError(
@@ -395,27 +385,29 @@ def s3_credentials(
         return StaticS3Credentials(key, secret, session_token), endpoint_url
     if mc_alias_name:
         return provider, endpoint_url
-    sts_options = {
-        "role_arn": role_arn or env.get("AWS_ROLE_ARN") or None,
-        "duration": duration,
-        "session_policy": session_policy,
-        "verify": verify,
-        "proxy": proxy,
-    }
-    if token is not None or token_file is not None:
-        return STSCredentials(
-            endpoint_url, token, token_file=token_file, **sts_options
-        ), endpoint_url
-    try:
-        source = find_token(env)
-    except TokenNotFoundError as e:
-        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-            static = StaticS3Credentials(
-                env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN")
-            )
-            return static, endpoint_url
-        raise TokenNotFoundError(
-            f"{e}\nFor static keys pass key=/secret= or set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY; for public data pass anon=True."
-        ) from None
-    return STSCredentials(endpoint_url, source, **sts_options), endpoint_url
+    if token is None and token_file is None:
+        try:
+            token = find_token(env)
+        except TokenNotFoundError as e:
+            if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+                static = StaticS3Credentials(
+                    env["AWS_ACCESS_KEY_ID"],
+                    env["AWS_SECRET_ACCESS_KEY"],
+                    env.get("AWS_SESSION_TOKEN"),
+                )
+                return static, endpoint_url
+            raise TokenNotFoundError(
+                f"{e}\nFor static keys pass key=/secret= or set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY; for public data pass anon=True."
+            ) from None
+    sts = STSCredentials(
+        endpoint_url,
+        token,
+        token_file=token_file,
+        role_arn=role_arn or env.get("AWS_ROLE_ARN") or None,
+        duration=duration,
+        session_policy=session_policy,
+        verify=verify,
+        proxy=proxy,
+    )
+    return sts, endpoint_url

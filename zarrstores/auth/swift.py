@@ -124,16 +124,18 @@ class _FixedAuth(SwiftAuth):
     """Credentials given once, never renewed: a rejection is final, with a message that says
     what to do."""
 
-    def __init__(self, creds: SwiftCredentials, *, verify: bool | str = True) -> None:
-        check_url(creds.storage_url, "storage_url", _EXAMPLE)
-        self._creds = creds
+    _REJECTED: str  # the message when the server refuses them, of {url}
+
+    def __init__(self, url: str, token: str | None, *, verify: bool | str = True) -> None:
+        url = check_url(url, "storage_url", _EXAMPLE)
+        self._creds = SwiftCredentials(url, Secret(token) if token is not None else None)
         super().__init__(verify=verify)
 
     def _fetch(self) -> SwiftCredentials:
         return self._creds
 
     def _rejected(self) -> str:
-        raise NotImplementedError
+        return self._REJECTED.format(url=self._creds.storage_url)
 
     def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
         raise SwiftAuthError(self._rejected())
@@ -154,7 +156,7 @@ class PreAuth(_FixedAuth):
     def __init__(
         self, storage_url: str, token: str, *, verify: bool | str = True, from_env: bool = False
     ) -> None:
-        super().__init__(SwiftCredentials(storage_url.rstrip("/"), Secret(token)), verify=verify)
+        super().__init__(storage_url, token, verify=verify)
         self.from_env = from_env
 
     def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
@@ -165,13 +167,11 @@ class PreAuth(_FixedAuth):
                 return self._cache.refresh_after_failure(failed)
         return super().refresh_after_failure(failed)
 
-    def _rejected(self) -> str:
-        return (
-            f"Swift rejected the pre-authenticated token for {self._creds.storage_url}: it has "
-            "expired or was revoked. Get a new one (`swift auth`, `zarrstores env swift`, or "
-            "zarrstores.acquire_token(...)) or pass authurl/user/key so zarrstores can "
-            "re-authenticate by itself"
-        )
+    _REJECTED = (
+        "Swift rejected the pre-authenticated token for {url}: it has expired or was revoked. "
+        "Get a new one (`swift auth`, `zarrstores env swift`, or zarrstores.acquire_token(...)) "
+        "or pass authurl/user/key so zarrstores can re-authenticate by itself"
+    )
 
     def describe(self) -> str:
         return f"pre-authenticated token for {self._creds.storage_url}"
@@ -181,13 +181,12 @@ class AnonymousSwift(_FixedAuth):
     """No token: for public containers (read ACL ``.r:*``, listings with ``.rlistings``)."""
 
     def __init__(self, storage_url: str, *, verify: bool | str = True) -> None:
-        super().__init__(SwiftCredentials(storage_url.rstrip("/"), None), verify=verify)
+        super().__init__(storage_url, None, verify=verify)
 
-    def _rejected(self) -> str:
-        return (
-            f"anonymous access to {self._creds.storage_url} was refused: the container is not "
-            "public (its owner can run zarrstores.make_public(...)); pass credentials otherwise"
-        )
+    _REJECTED = (
+        "anonymous access to {url} was refused: the container is not public (its owner can run "
+        "zarrstores.make_public(...)); pass credentials otherwise"
+    )
 
     def describe(self) -> str:
         return f"anonymous access to {self._creds.storage_url}"
