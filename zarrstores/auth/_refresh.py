@@ -69,9 +69,7 @@ class RefreshingCache(Generic[T]):
         # does not re-authenticate before its first request. dask ships a store once per
         # task: all copies unpickled in one process are one cache (the original, in its own
         # process), so a worker refreshes once per credential lifetime, not once per task.
-        state = self.__dict__.copy()
-        del state["_lock"]
-        state.pop("_deadlines", None)
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_deadlines")}
         return (_shared_copy, (self._key,), state)
 
     def __setstate__(self, state: dict) -> None:
@@ -91,14 +89,11 @@ class RefreshingCache(Generic[T]):
         deadlines = getattr(self, "_deadlines", None)
         if deadlines is None or deadlines[0] is not value:
             expiry = self._expires_at(value)
-            if expiry is None:
-                deadlines = (value, math.inf, math.inf)
-            else:
-                life = expiry - self._fetched_at
-                advisory = min(300.0, 0.25 * life) if self._advisory is None else self._advisory
-                mandatory = min(60.0, 0.1 * life) if self._mandatory is None else self._mandatory
-                deadlines = (value, expiry - advisory, expiry - mandatory)
-            self._deadlines = deadlines
+            expiry = math.inf if expiry is None else expiry
+            life = expiry - self._fetched_at
+            advisory = min(300.0, 0.25 * life) if self._advisory is None else self._advisory
+            mandatory = min(60.0, 0.1 * life) if self._mandatory is None else self._mandatory
+            self._deadlines = deadlines = (value, expiry - advisory, expiry - mandatory)
         now = time.time()
         if now >= deadlines[2]:
             return "stale"

@@ -26,8 +26,6 @@ _SUFFIXES = (".yaml", ".yml", ".json")
 class CloudConfig:
     """One cloud of ``clouds.yaml``: what ``KeystoneAuth`` is built from."""
 
-    name: str
-    path: Path
     auth_type: str
     auth: dict[str, Any] = field(repr=False)
     region_name: str | None = None
@@ -114,8 +112,6 @@ def load_cloud(name: str, env: Mapping[str, str] | None = None) -> CloudConfig:
         (regions[0]["name"] if isinstance(regions[0], Mapping) else regions[0]) if regions else None
     )
     return CloudConfig(
-        name=name,
-        path=path,
         auth_type=cloud.get("auth_type") or "password",
         auth=auth,
         region_name=region,

@@ -20,10 +20,8 @@ from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, Tra
 from .swift import SwiftAuth, SwiftCredentials
 from .tokens import TokenSource, token_source
 
-# The auth type whose access token can come from token discovery.
 OIDC_ACCESS_TOKEN = "v3oidcaccesstoken"
 
-# The options that say who logs in.
 _WHO = ("username", "user_id", "application_credential_id", "application_credential_name")
 # What a login needs beyond the loader's required options (keystoneauth leaves these optional
 # because several alternatives exist): auth type -> alternatives, one of each tuple.

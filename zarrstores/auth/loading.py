@@ -181,9 +181,7 @@ def _keystone_from_cloud(
 
 
 def swift_auth_from_env(
-    env: Mapping[str, str] | None = None,
-    *,
-    verify: bool | str = True,
+    env: Mapping[str, str] | None = None, *, verify: bool | str = True
 ) -> SwiftAuth:
     """Swift auth from the variables the ``swift`` and ``openstack`` CLIs read, in this order:
     ``OS_STORAGE_URL`` + ``OS_AUTH_TOKEN``; ``ST_AUTH``/``ST_USER``/``ST_KEY``; ``OS_CLOUD``

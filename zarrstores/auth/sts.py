@@ -169,10 +169,7 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
         self.proxy = proxy
         """The HTTP(S) proxy of the exchanges (else ``HTTPS_PROXY``... from the environment)."""
         self._cache: RefreshingCache[S3Credentials] = RefreshingCache(
-            self._exchange,
-            expires_at,
-            advisory=advisory,
-            mandatory=mandatory,
+            self._exchange, expires_at, advisory=advisory, mandatory=mandatory
         )
         _check_duration(duration)
 

@@ -23,14 +23,12 @@ _EXAMPLE = "https://swift.example.org/v1/AUTH_<project>"
 
 @dataclass(frozen=True)
 class SwiftCredentials:
-    """Where the account is and the token to use there (None for anonymous access)."""
+    """Where the account is and the token to use there (None for anonymous access; never in
+    the repr)."""
 
     storage_url: str
     token: Secret | None = field(default=None, repr=False)
     expires_at: float | None = None
-
-    def __repr__(self) -> str:
-        return f"SwiftCredentials(storage_url={self.storage_url!r}, expires_at={self.expires_at})"
 
 
 class SwiftAuth(CachedCredentials[SwiftCredentials]):
