@@ -42,11 +42,8 @@ def config_dirs(env: Mapping[str, str]) -> list[Path]:
 def _first(env: Mapping[str, str], var: str, stem: str) -> Path | None:
     if env.get(var):
         return Path(env[var]).expanduser()
-    for d in config_dirs(env):
-        for suffix in _SUFFIXES:
-            if (d / f"{stem}{suffix}").is_file():
-                return d / f"{stem}{suffix}"
-    return None
+    candidates = (d / f"{stem}{suffix}" for d in config_dirs(env) for suffix in _SUFFIXES)
+    return next((path for path in candidates if path.is_file()), None)
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -22,17 +22,14 @@ from .tokens import TokenSource, token_source
 
 OIDC_ACCESS_TOKEN = "v3oidcaccesstoken"
 
-_WHO = ("username", "user_id", "application_credential_id", "application_credential_name")
+_USER = ("username", "user_id")
+_WHO = (*_USER, "application_credential_id", "application_credential_name")
 # What a login needs beyond the loader's required options (keystoneauth leaves these optional
 # because several alternatives exist): auth type -> alternatives, one of each tuple.
 _NEEDED: dict[str, tuple[tuple[str, ...], ...]] = {
-    "password": (("password",), ("username", "user_id")),
-    "v3password": (("password",), ("username", "user_id")),
-    "v2password": (("password",), ("username", "user_id")),
-    "token": (("token",),),
-    "v3token": (("token",),),
-    "v2token": (("token",),),
-    "v3totp": (("passcode",), ("username", "user_id")),
+    **dict.fromkeys(("password", "v3password", "v2password"), (("password",), _USER)),
+    **dict.fromkeys(("token", "v3token", "v2token"), (("token",),)),
+    "v3totp": (("passcode",), _USER),
     "v3applicationcredential": (("application_credential_id", "application_credential_name"),),
 }
 
@@ -60,10 +57,8 @@ def plugin_loader(auth_type: str) -> Any:
 def plugin_options(auth_type: str, methods: list[str] | None = None) -> dict[str, Any]:
     """The options of ``auth_type`` by name (``dest``), with those of each of ``methods`` for
     ``v3multifactor``."""
-    options = {opt.dest: opt for opt in plugin_loader(auth_type).get_options()}
-    for method in methods or ():
-        options |= {o.dest: o for o in plugin_loader(method).get_options()}
-    return options
+    names = [auth_type, *(methods or ())]
+    return {opt.dest: opt for name in names for opt in plugin_loader(name).get_options()}
 
 
 def _methods(value: Any) -> list[str]:
@@ -120,9 +115,8 @@ class KeystoneAuth(SwiftAuth):
                 given.pop("access_token", None), given.pop("access_token_file", None)
             )
         _check(auth_type, known, set(given) | ({"access_token"} if self.token_source else set()))
-        url = given.get("auth_url")
-        if url:
-            url = check_url(url, "auth_url", "https://keystone.example.org:5000/v3")
+        if given.get("auth_url"):
+            url = check_url(given["auth_url"], "auth_url", "https://keystone.example.org:5000/v3")
             given["auth_url"] = _versioned(url, auth_type)
         self.auth_url: str = given.get("auth_url", "")
         self.auth_type = auth_type
@@ -293,10 +287,9 @@ class KeystoneAuth(SwiftAuth):
 
     def _credential_variables(self) -> str:
         """The ``OS_*`` variables of who logs in and the secret, e.g. OS_USERNAME/OS_PASSWORD."""
-        options = plugin_options(self.auth_type, _methods(self._options.get("auth_methods")))
-        options = list(options.values())
-        names = [o.name for o in options if o.dest in _WHO and o.dest in self._options]
-        names += [o.name for o in options if o.secret and o.dest in self._options]
+        known = plugin_options(self.auth_type, _methods(self._options.get("auth_methods")))
+        given = [o for o in known.values() if o.dest in self._options]
+        names = [o.name for o in given if o.dest in _WHO] + [o.name for o in given if o.secret]
         text = "/".join(env_var(n) for n in names) or "the credentials"
         if self.auth_type == "v3applicationcredential":
             return f"the application credential ({text})"

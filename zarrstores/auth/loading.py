@@ -105,9 +105,8 @@ def _swiftclient_style(
 ) -> SwiftAuth:
     """swiftclient's ``authurl``/``user``/``key``/``os_options``: v1 auth, or Keystone."""
     options = {_SWIFTCLIENT_NAMES.get(k, k): v for k, v in (os_options or {}).items() if v}
-    for name in ("region_name", "interface", "storage_url"):
-        if name in options:
-            place = {**place, name: place.get(name) or options.pop(name)}
+    found = {k: options.pop(k) for k in ("region_name", "interface", "storage_url") if k in options}
+    place = found | {k: v for k, v in place.items() if v}  # the arguments win over os_options
     options.pop("service_type", None)  # always object-store
     auth_type = options.pop("auth_type", None)
     if auth_type and auth_type not in ("password", "v3password"):

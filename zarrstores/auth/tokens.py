@@ -259,8 +259,7 @@ def find_token(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             return source
     looked = "\n  ".join(name for name, _ in places)
     raise TokenNotFoundError(
-        "no OIDC access token found. Looked in, in this order:\n  "
-        f"{looked}\n"
+        f"no OIDC access token found. Looked in, in this order:\n  {looked}\n"
         "Set BEARER_TOKEN_FILE to the file sts-wire or oidc-agent keeps fresh, or pass "
         "token=... / token_file=..."
     )
