@@ -145,8 +145,7 @@ def _keystone(
         except TokenNotFoundError as e:
             raise TokenNotFoundError(
                 f"Keystone auth type {OIDC_ACCESS_TOKEN!r} needs an OIDC access token: set "
-                "BEARER_TOKEN_FILE or OS_ACCESS_TOKEN, or pass access_token_file=...\n"
-                f"{e}"
+                f"BEARER_TOKEN_FILE or OS_ACCESS_TOKEN, or pass access_token_file=...\n{e}"
             ) from None
     if auth_type == "v3applicationcredential":
         # The credential's project is fixed: a scope beside it (a project from an earlier
