@@ -146,6 +146,8 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
     ``exchanges`` counts STS calls.
     """
 
+    can_refresh = True
+
     def __init__(
         self,
         endpoint_url: str,
@@ -200,10 +202,6 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
             clone._exchange, expires_at, advisory=cache._advisory, mandatory=cache._mandatory
         )
         return clone
-
-    @property
-    def can_refresh(self) -> bool:
-        return True
 
     def describe(self) -> str:
         return f"STS credentials from the OIDC token in {self.token_source.describe()}"
