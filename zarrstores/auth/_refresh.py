@@ -136,10 +136,6 @@ class RefreshingCache(Generic[T]):
                 self._refresh()
             return self._value  # type: ignore[return-value]
 
-    async def arefresh_after_failure(self, failed: T | None) -> T:
-        """``refresh_after_failure`` for coroutines."""
-        return await asyncio.to_thread(self.refresh_after_failure, failed)
-
     def invalidate(self) -> None:
         """Forget the cached credentials; the next ``get()`` fetches."""
         with self._lock:
@@ -166,8 +162,8 @@ class RefreshingCache(Generic[T]):
 
 
 class CachedCredentials(Generic[T]):
-    """The credential interface of a kind whose credentials live in a ``RefreshingCache``
-    (each method is the cache's own)."""
+    """The credential interface of a kind whose credentials live in a ``RefreshingCache``: the
+    cache's methods; for coroutines, the kind's own ``refresh_after_failure`` in a thread."""
 
     _cache: RefreshingCache[T]
 
@@ -181,7 +177,7 @@ class CachedCredentials(Generic[T]):
         return self._cache.refresh_after_failure(failed)
 
     async def arefresh_after_failure(self, failed: T | None) -> T:
-        return await self._cache.arefresh_after_failure(failed)
+        return await asyncio.to_thread(self.refresh_after_failure, failed)
 
     @property
     def exchanges(self) -> int:

@@ -138,9 +138,6 @@ class _FixedAuth(SwiftAuth):
     def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
         raise SwiftAuthError(self._rejected())
 
-    async def arefresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
-        return self.refresh_after_failure(failed)
-
 
 class PreAuth(_FixedAuth):
     """A storage URL and token obtained elsewhere (``OS_STORAGE_URL`` + ``OS_AUTH_TOKEN``).
