@@ -180,14 +180,14 @@ class KeystoneAuth(SwiftAuth):
                 # One login, its token and its catalog: asking the session twice would log in
                 # twice when Keystone's tokens live under keystoneauth's 120 s margin.
                 ref = plugin.get_access(session)
-                token = ref.auth_token
+                token, expires = ref.auth_token, ref.expires and ref.expires.timestamp()
                 endpoint = self.storage_url_override or ref.service_catalog.url_for(
                     service_type="object-store",
                     interface=self.interface,
                     region_name=self.region_name,
                 )
             else:  # none, admin_token, http_basic: no login, no catalog
-                token = session.get_token()
+                token, expires = session.get_token(), None
                 endpoint = self.storage_url_override or session.get_endpoint(
                     service_type="object-store", interface=self.interface
                 )
@@ -197,7 +197,6 @@ class KeystoneAuth(SwiftAuth):
             raise ConfigurationError(
                 f"Keystone at {self.auth_url} gave no object-store endpoint: pass storage_url"
             )
-        expires = ref.expires.timestamp() if ref is not None and ref.expires else None
         if ref is not None:
             self._identity = KeystoneIdentity(
                 user=ref.username,
