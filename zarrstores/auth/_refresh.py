@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import operator
 import random
 import threading
@@ -24,7 +25,6 @@ from .errors import AuthConnectionError, TransientError
 log = logging.getLogger("zarrstores.auth")
 
 T = TypeVar("T")
-_NEVER = float("inf")
 
 
 class RefreshingCache(Generic[T]):
@@ -69,9 +69,7 @@ class RefreshingCache(Generic[T]):
         # does not re-authenticate before its first request. dask ships a store once per
         # task: all copies unpickled in one process are one cache (the original, in its own
         # process), so a worker refreshes once per credential lifetime, not once per task.
-        state = self.__dict__.copy()
-        del state["_lock"]
-        state.pop("_deadlines", None)
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_deadlines")}
         return (_shared_copy, (self._key,), state)
 
     def __setstate__(self, state: dict) -> None:
@@ -82,13 +80,6 @@ class RefreshingCache(Generic[T]):
             if value is not None and (self._value is None or fetched_at > self._fetched_at):
                 self._value, self._fetched_at = value, fetched_at
 
-    def _windows(self) -> tuple[float, float]:
-        expiry = self._expires_at(self._value) if self._value is not None else None
-        life = (expiry - self._fetched_at) if expiry is not None else 0.0
-        advisory = self._advisory if self._advisory is not None else min(300.0, 0.25 * life)
-        mandatory = self._mandatory if self._mandatory is not None else min(60.0, 0.1 * life)
-        return advisory, mandatory
-
     def _state(self) -> str:
         """'fresh', 'advisory' (refresh soon) or 'stale' (refresh now)."""
         value = self._value
@@ -98,12 +89,11 @@ class RefreshingCache(Generic[T]):
         deadlines = getattr(self, "_deadlines", None)
         if deadlines is None or deadlines[0] is not value:
             expiry = self._expires_at(value)
-            if expiry is None:
-                deadlines = (value, _NEVER, _NEVER)
-            else:
-                advisory, mandatory = self._windows()
-                deadlines = (value, expiry - advisory, expiry - mandatory)
-            self._deadlines = deadlines
+            expiry = math.inf if expiry is None else expiry
+            life = expiry - self._fetched_at
+            advisory = min(300.0, 0.25 * life) if self._advisory is None else self._advisory
+            mandatory = min(60.0, 0.1 * life) if self._mandatory is None else self._mandatory
+            self._deadlines = deadlines = (value, expiry - advisory, expiry - mandatory)
         now = time.time()
         if now >= deadlines[2]:
             return "stale"
@@ -146,10 +136,6 @@ class RefreshingCache(Generic[T]):
                 self._refresh()
             return self._value  # type: ignore[return-value]
 
-    async def arefresh_after_failure(self, failed: T | None) -> T:
-        """``refresh_after_failure`` for coroutines."""
-        return await asyncio.to_thread(self.refresh_after_failure, failed)
-
     def invalidate(self) -> None:
         """Forget the cached credentials; the next ``get()`` fetches."""
         with self._lock:
@@ -176,25 +162,22 @@ class RefreshingCache(Generic[T]):
 
 
 class CachedCredentials(Generic[T]):
-    """The credential interface of a kind whose credentials live in a ``RefreshingCache``."""
+    """The credential interface of a kind whose credentials live in a ``RefreshingCache``: the
+    cache's methods; for coroutines, the kind's own ``refresh_after_failure`` in a thread."""
 
     _cache: RefreshingCache[T]
 
     def get(self) -> T:
-        """Current credentials (fetched first if needed)."""
         return self._cache.get()
 
     async def aget(self) -> T:
-        """``get()`` for coroutines."""
         return await self._cache.aget()
 
     def refresh_after_failure(self, failed: T | None) -> T:
-        """Fetch anew because the server rejected ``failed``."""
         return self._cache.refresh_after_failure(failed)
 
     async def arefresh_after_failure(self, failed: T | None) -> T:
-        """``refresh_after_failure`` for coroutines."""
-        return await self._cache.arefresh_after_failure(failed)
+        return await asyncio.to_thread(self.refresh_after_failure, failed)
 
     @property
     def exchanges(self) -> int:
@@ -219,17 +202,12 @@ def _shared_copy(key: str) -> RefreshingCache[Any]:
     ``__setstate__`` fills it)."""
     with _shared_lock:
         cache = _originals.get(key)
-        if cache is not None:
-            return cache
-        cache = _received.get(key)
-        if cache is not None:
-            _received.move_to_end(key)
-            return cache
-        cache = RefreshingCache.__new__(RefreshingCache)
-        cache._lock = threading.Lock()
-        cache._value = None
-        cache._fetched_at = 0.0
-        _received[key] = cache
-        if len(_received) > _RECEIVED_MAX:
-            _received.popitem(last=False)
+        if cache is None:
+            cache = _received.pop(key, None)  # put back last: the oldest is forgotten first
+            if cache is None:
+                cache = RefreshingCache.__new__(RefreshingCache)
+                cache.__dict__.update(_lock=threading.Lock(), _value=None, _fetched_at=0.0)
+            _received[key] = cache
+            if len(_received) > _RECEIVED_MAX:
+                _received.popitem(last=False)
         return cache

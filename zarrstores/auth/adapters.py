@@ -33,8 +33,7 @@ def botocore_credentials(provider: S3CredentialProvider) -> Any:
     if creds is None:
         return None
     if creds.expires_at is None or not provider.can_refresh:
-        token = creds.session_token.reveal() if creds.session_token else None
-        return AioCredentials(creds.access_key, creds.secret_key.reveal(), token)
+        return AioCredentials(*creds.as_dict().values())  # access key, secret key, token
     life = max(creds.expires_at - time.time(), 1.0)
 
     async def refresh() -> dict[str, Any]:
@@ -99,11 +98,8 @@ def minio_credentials_provider(provider: S3CredentialProvider) -> Any:
         def retrieve(self) -> Credentials:
             creds = provider.get()
             assert creds is not None, "minio-py has no anonymous provider: pass no credentials"
-            return Credentials(
-                creds.access_key,
-                creds.secret_key.reveal(),
-                creds.session_token.reveal() if creds.session_token else None,
-                datetime.fromtimestamp(creds.expires_at, UTC) if creds.expires_at else None,
-            )
+            expires = creds.expires_at
+            expiration = datetime.fromtimestamp(expires, UTC) if expires else None
+            return Credentials(**creds.as_dict(), expiration=expiration)
 
     return _Provider()

@@ -26,8 +26,6 @@ _SUFFIXES = (".yaml", ".yml", ".json")
 class CloudConfig:
     """One cloud of ``clouds.yaml``: what ``KeystoneAuth`` is built from."""
 
-    name: str
-    path: Path
     auth_type: str
     auth: dict[str, Any] = field(repr=False)
     region_name: str | None = None
@@ -44,11 +42,8 @@ def config_dirs(env: Mapping[str, str]) -> list[Path]:
 def _first(env: Mapping[str, str], var: str, stem: str) -> Path | None:
     if env.get(var):
         return Path(env[var]).expanduser()
-    for d in config_dirs(env):
-        for suffix in _SUFFIXES:
-            if (d / f"{stem}{suffix}").is_file():
-                return d / f"{stem}{suffix}"
-    return None
+    candidates = (d / f"{stem}{suffix}" for d in config_dirs(env) for suffix in _SUFFIXES)
+    return next((path for path in candidates if path.is_file()), None)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -114,8 +109,6 @@ def load_cloud(name: str, env: Mapping[str, str] | None = None) -> CloudConfig:
         (regions[0]["name"] if isinstance(regions[0], Mapping) else regions[0]) if regions else None
     )
     return CloudConfig(
-        name=name,
-        path=path,
         auth_type=cloud.get("auth_type") or "password",
         auth=auth,
         region_name=region,

@@ -42,11 +42,7 @@ def swift_exports(creds: SwiftCredentials, auth: SwiftAuth | None = None) -> dic
 
 
 def s3_exports(
-    creds: S3Credentials,
-    endpoint_url: str,
-    *,
-    alias: str = "zarrstores",
-    region: str = "us-east-1",
+    creds: S3Credentials, endpoint_url: str, *, alias: str = "zarrstores", region: str = "us-east-1"
 ) -> dict[str, str]:
     """AWS CLI variables, an ``MC_HOST_<alias>`` for ``mc`` and an rclone remote ``<alias>:``."""
     secret = creds.secret_key.reveal()

@@ -1,11 +1,8 @@
 """Keystone auth for Swift: any auth type keystoneauth1 ships, built by its own loaders.
 
-``KeystoneAuth(auth_url, auth_type=..., **options)`` takes the plugin's own option names (those
-of ``keystoneauth1.loading.get_plugin_loader(auth_type).get_options()``), checks them, and logs in
-through a keystoneauth1 ``Session`` whenever the cached Swift token nears its end. With
-``v3oidcaccesstoken`` and no ``access_token``, the OIDC access token comes from the same
-discovery as STS (``BEARER_TOKEN``, ``BEARER_TOKEN_FILE``, ...) and is read again before every
-login: oidc-agent or sts-wire keep the file fresh, a long job keeps going.
+Logs in through a keystoneauth1 ``Session`` whenever the cached Swift token nears its end. A
+``v3oidcaccesstoken`` token is read again before every login: oidc-agent or sts-wire keep its
+file fresh, so a long job keeps going.
 """
 
 from __future__ import annotations
@@ -23,19 +20,16 @@ from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, Tra
 from .swift import SwiftAuth, SwiftCredentials
 from .tokens import TokenSource, token_source
 
-# The auth type whose access token can come from token discovery.
 OIDC_ACCESS_TOKEN = "v3oidcaccesstoken"
 
+_USER = ("username", "user_id")
+_WHO = (*_USER, "application_credential_id", "application_credential_name")
 # What a login needs beyond the loader's required options (keystoneauth leaves these optional
 # because several alternatives exist): auth type -> alternatives, one of each tuple.
 _NEEDED: dict[str, tuple[tuple[str, ...], ...]] = {
-    "password": (("password",), ("username", "user_id")),
-    "v3password": (("password",), ("username", "user_id")),
-    "v2password": (("password",), ("username", "user_id")),
-    "token": (("token",),),
-    "v3token": (("token",),),
-    "v2token": (("token",),),
-    "v3totp": (("passcode",), ("username", "user_id")),
+    **dict.fromkeys(("password", "v3password", "v2password"), (("password",), _USER)),
+    **dict.fromkeys(("token", "v3token", "v2token"), (("token",),)),
+    "v3totp": (("passcode",), _USER),
     "v3applicationcredential": (("application_credential_id", "application_credential_name"),),
 }
 
@@ -63,10 +57,8 @@ def plugin_loader(auth_type: str) -> Any:
 def plugin_options(auth_type: str, methods: list[str] | None = None) -> dict[str, Any]:
     """The options of ``auth_type`` by name (``dest``), with those of each of ``methods`` for
     ``v3multifactor``."""
-    options = {opt.dest: opt for opt in plugin_loader(auth_type).get_options()}
-    for method in methods or ():
-        options |= {o.dest: o for o in plugin_loader(method).get_options()}
-    return options
+    names = [auth_type, *(methods or ())]
+    return {opt.dest: opt for name in names for opt in plugin_loader(name).get_options()}
 
 
 def _methods(value: Any) -> list[str]:
@@ -87,8 +79,6 @@ class KeystoneIdentity:
     project_domain: str | None
     roles: tuple[str, ...]
     federated: bool
-    storage_url: str
-    expires_at: float | None
 
 
 class KeystoneAuth(SwiftAuth):
@@ -125,9 +115,8 @@ class KeystoneAuth(SwiftAuth):
                 given.pop("access_token", None), given.pop("access_token_file", None)
             )
         _check(auth_type, known, set(given) | ({"access_token"} if self.token_source else set()))
-        url = given.get("auth_url")
-        if url:
-            check_url(url, "auth_url", "https://keystone.example.org:5000/v3")
+        if given.get("auth_url"):
+            url = check_url(given["auth_url"], "auth_url", "https://keystone.example.org:5000/v3")
             given["auth_url"] = _versioned(url, auth_type)
         self.auth_url: str = given.get("auth_url", "")
         self.auth_type = auth_type
@@ -191,14 +180,14 @@ class KeystoneAuth(SwiftAuth):
                 # One login, its token and its catalog: asking the session twice would log in
                 # twice when Keystone's tokens live under keystoneauth's 120 s margin.
                 ref = plugin.get_access(session)
-                token = ref.auth_token
+                token, expires = ref.auth_token, ref.expires and ref.expires.timestamp()
                 endpoint = self.storage_url_override or ref.service_catalog.url_for(
                     service_type="object-store",
                     interface=self.interface,
                     region_name=self.region_name,
                 )
             else:  # none, admin_token, http_basic: no login, no catalog
-                token = session.get_token()
+                token, expires = session.get_token(), None
                 endpoint = self.storage_url_override or session.get_endpoint(
                     service_type="object-store", interface=self.interface
                 )
@@ -208,7 +197,6 @@ class KeystoneAuth(SwiftAuth):
             raise ConfigurationError(
                 f"Keystone at {self.auth_url} gave no object-store endpoint: pass storage_url"
             )
-        expires = ref.expires.timestamp() if ref is not None and ref.expires else None
         if ref is not None:
             self._identity = KeystoneIdentity(
                 user=ref.username,
@@ -219,8 +207,6 @@ class KeystoneAuth(SwiftAuth):
                 project_domain=ref.project_domain_name,
                 roles=tuple(ref.role_names or ()),
                 federated=bool(ref.is_federated),
-                storage_url=endpoint.rstrip("/"),
-                expires_at=expires,
             )
         return SwiftCredentials(endpoint.rstrip("/"), Secret(token) if token else None, expires)
 
@@ -300,11 +286,9 @@ class KeystoneAuth(SwiftAuth):
 
     def _credential_variables(self) -> str:
         """The ``OS_*`` variables of who logs in and the secret, e.g. OS_USERNAME/OS_PASSWORD."""
-        options = plugin_options(self.auth_type, _methods(self._options.get("auth_methods")))
-        options = list(options.values())
-        who = ("username", "user_id", "application_credential_id", "application_credential_name")
-        names = [o.name for o in options if o.dest in who and o.dest in self._options]
-        names += [o.name for o in options if o.secret and o.dest in self._options]
+        known = plugin_options(self.auth_type, _methods(self._options.get("auth_methods")))
+        given = [o for o in known.values() if o.dest in self._options]
+        names = [o.name for o in given if o.dest in _WHO] + [o.name for o in given if o.secret]
         text = "/".join(env_var(n) for n in names) or "the credentials"
         if self.auth_type == "v3applicationcredential":
             return f"the application credential ({text})"
@@ -314,11 +298,8 @@ class KeystoneAuth(SwiftAuth):
         if self.token_source is not None or "identity_provider" in self._options:
             idp, protocol = self._options.get("identity_provider"), self._options.get("protocol")
             where = f", token from {self.token_source.describe()}" if self.token_source else ""
-            return (
-                f"Keystone {self.auth_type} via {idp!r}/{protocol!r}{where} at {self.auth_url}"
-            )
-        names = ("username", "user_id", "application_credential_id", "application_credential_name")
-        who = [str(self._options[k]) for k in names if k in self._options]
+            return f"Keystone {self.auth_type} via {idp!r}/{protocol!r}{where} at {self.auth_url}"
+        who = [str(self._options[k]) for k in _WHO if k in self._options]
         return " ".join(["Keystone", self.auth_type, *who[:1], "at", self.auth_url])
 
 
@@ -342,7 +323,6 @@ def _check(auth_type: str, known: Mapping[str, Any], given: set[str]) -> None:
 
 def _versioned(url: str, auth_type: str) -> str:
     """``url`` with ``/v3`` appended when it names no API version (v2 types: left as is)."""
-    url = url.rstrip("/")
     if re.search(r"/v\d+(\.\d+)?$", url) or auth_type.startswith(("v2", "v1")):
         return url
     return url + "/v3"
@@ -351,14 +331,13 @@ def _versioned(url: str, auth_type: str) -> str:
 def keystone_options_from_env(env: Mapping[str, str], auth_type: str) -> dict[str, Any]:
     """The options of ``auth_type`` found in ``OS_*`` variables, as the openstack CLI reads
     them (an option's own variable, then those of its deprecated names)."""
-    methods = _methods(env.get("OS_AUTH_METHODS"))
+    known = plugin_options(auth_type, _methods(env.get("OS_AUTH_METHODS")))
     options: dict[str, Any] = {}
-    for dest, opt in plugin_options(auth_type, methods).items():
-        for var in opt.argparse_envvars:
-            if env.get(var):
-                options[dest] = env[var]
-                break
+    for dest, opt in known.items():
+        value = next((env[var] for var in opt.argparse_envvars if env.get(var)), None)
+        if value:
+            options[dest] = value
     # The swift CLI's name for a Keystone token is OS_AUTH_TOKEN.
-    if "token" in plugin_options(auth_type, methods) and env.get("OS_AUTH_TOKEN"):
+    if "token" in known and env.get("OS_AUTH_TOKEN"):
         options.setdefault("token", env["OS_AUTH_TOKEN"])
     return options

@@ -1,14 +1,12 @@
-"""Auth objects from ``storage_options`` or the environment: the one place that reads them.
-
-Backends call ``swift_auth(**options)`` / ``s3_credentials(endpoint, **options)`` and from then
-on only ask the returned object for credentials.
-"""
+"""Auth objects from ``storage_options`` or the environment: the one place that reads them."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +17,7 @@ from .clouds import load_cloud
 from .errors import ConfigurationError, TokenNotFoundError
 from .keystone import OIDC_ACCESS_TOKEN, KeystoneAuth, keystone_options_from_env
 from .s3 import AnonymousS3, S3CredentialProvider, StaticS3Credentials, check_endpoint
+from .sts import STSCredentials
 from .swift import AnonymousSwift, PreAuth, SwiftAuth, TempAuth
 from .tokens import TokenSource, find_token
 
@@ -106,9 +105,8 @@ def _swiftclient_style(
 ) -> SwiftAuth:
     """swiftclient's ``authurl``/``user``/``key``/``os_options``: v1 auth, or Keystone."""
     options = {_SWIFTCLIENT_NAMES.get(k, k): v for k, v in (os_options or {}).items() if v}
-    for name in ("region_name", "interface", "storage_url"):
-        if name in options:
-            place = {**place, name: place.get(name) or options.pop(name)}
+    found = {k: options.pop(k) for k in ("region_name", "interface", "storage_url") if k in options}
+    place = found | {k: v for k, v in place.items() if v}  # the arguments win over os_options
     options.pop("service_type", None)  # always object-store
     auth_type = options.pop("auth_type", None)
     if auth_type and auth_type not in ("password", "v3password"):
@@ -119,7 +117,8 @@ def _swiftclient_style(
             "credential pass os_options={'auth_type': 'v3applicationcredential', "
             "'application_credential_id': ..., 'application_credential_secret': ...})"
         )
-    version = str(auth_version or ("3" if _looks_keystone(authurl, options) else "1"))
+    keystone = re.search(r"/v3/?$", authurl) or options
+    version = str(auth_version or ("3" if keystone else "1"))
     if version.startswith(("2", "3")):
         options = {"auth_url": authurl, "username": user, "password": key, **options}
         # As most sites' openrc files: names are looked up in the default domain unless a
@@ -128,11 +127,7 @@ def _swiftclient_style(
             if not any(f"{kind}_domain_{k}" in options for k in ("id", "name")):
                 options[f"{kind}_domain_name"] = "Default"
         return _keystone(options, auth_type or "v3password", place, verify)
-    return TempAuth(authurl, user, key, storage_url=place["storage_url"], verify=verify)
-
-
-def _looks_keystone(authurl: str, options: Mapping[str, Any]) -> bool:
-    return bool(re.search(r"/v3/?$", authurl)) or bool(options)
+    return TempAuth(authurl, user, key, storage_url=place.get("storage_url"), verify=verify)
 
 
 def _keystone(
@@ -150,8 +145,7 @@ def _keystone(
         except TokenNotFoundError as e:
             raise TokenNotFoundError(
                 f"Keystone auth type {OIDC_ACCESS_TOKEN!r} needs an OIDC access token: set "
-                "BEARER_TOKEN_FILE or OS_ACCESS_TOKEN, or pass access_token_file=...\n"
-                f"{e}"
+                f"BEARER_TOKEN_FILE or OS_ACCESS_TOKEN, or pass access_token_file=...\n{e}"
             ) from None
     if auth_type == "v3applicationcredential":
         # The credential's project is fixed: a scope beside it (a project from an earlier
@@ -175,11 +169,9 @@ def _keystone_from_cloud(
     place: Mapping[str, Any],
     overrides: Mapping[str, Any],
 ) -> KeystoneAuth:
-    config = load_cloud(name, env)
-    place = {
-        "region_name": place.get("region_name") or config.region_name,
-        "interface": place.get("interface") or config.interface,
-        "storage_url": place.get("storage_url"),
+    config = load_cloud(name, env)  # the cloud's region and interface, unless given
+    place = {"region_name": config.region_name, "interface": config.interface} | {
+        k: v for k, v in place.items() if v
     }
     if config.verify is not True and verify is True:
         verify = config.verify
@@ -187,9 +179,7 @@ def _keystone_from_cloud(
 
 
 def swift_auth_from_env(
-    env: Mapping[str, str] | None = None,
-    *,
-    verify: bool | str = True,
+    env: Mapping[str, str] | None = None, *, verify: bool | str = True
 ) -> SwiftAuth:
     """Swift auth from the variables the ``swift`` and ``openstack`` CLIs read, in this order:
     ``OS_STORAGE_URL`` + ``OS_AUTH_TOKEN``; ``ST_AUTH``/``ST_USER``/``ST_KEY``; ``OS_CLOUD``
@@ -206,21 +196,16 @@ def swift_auth_from_env(
         if missing:
             raise ConfigurationError(f"ST_AUTH is set but {' and '.join(missing)} not")
         version = env.get("ST_AUTH_VERSION", "1")
-        if version.startswith(("2", "3")):
-            options = {"auth_url": env["ST_AUTH"], "username": env["ST_USER"]}
-            options["password"] = env["ST_KEY"]
-            return _keystone(options, "v3password", {}, verify)
-        return TempAuth(env["ST_AUTH"], env["ST_USER"], env["ST_KEY"], verify=verify)
+        return _swiftclient_style(
+            env["ST_AUTH"], env["ST_USER"], env["ST_KEY"], version, None, {}, verify
+        )
     place = _place_from_env(env)
     if env.get("OS_CLOUD"):
         return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, {})
     if env.get("OS_AUTH_URL"):
-        auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN")
-        if not auth_type:
-            token_only = (env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")) and not env.get(
-                "OS_PASSWORD"
-            )
-            auth_type = "token" if token_only else "password"
+        token = env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")
+        default = "token" if token and not env.get("OS_PASSWORD") else "password"
+        auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN") or default
         options = keystone_options_from_env(env, auth_type)
         return _keystone(options, auth_type, place, verify, env)
     raise ConfigurationError(
@@ -290,13 +275,9 @@ def acquire_token(
     """zarr-swiftstore's ``acquire_token``: v1 auth once; prints the time left, returns
     ``{"preauthurl", "preauthtoken"}`` and (``update_env``) sets OS_STORAGE_URL/OS_AUTH_TOKEN."""
     if key is None:
-        import getpass
-
         key = getpass.getpass("Key: ")
     creds = TempAuth(authurl, user, key).get()
     if creds.expires_at is not None:
-        import time
-
         left = timedelta(seconds=int(creds.expires_at - time.time()))
         print(f"Token expires in: {left}")
     token = creds.token.reveal() if creds.token else ""
@@ -378,13 +359,11 @@ def s3_credentials(
     HTTP(S) proxy of the STS exchanges (a ``credentials`` provider is copied with it, never
     changed).
     """
-    from .sts import STSCredentials
-
     env = os.environ if env is None else env
     if mc_alias_name:
         provider, alias_endpoint = mc_alias(mc_alias_name, env=env)
         endpoint_url = endpoint_url or alias_endpoint
-    endpoint_url = endpoint_url or (credentials.endpoint_url if credentials else None)
+    endpoint_url = endpoint_url or getattr(credentials, "endpoint_url", None)
     endpoint_url = endpoint_url or endpoint_from_env(env)
     if not endpoint_url:
         raise ConfigurationError(
@@ -402,27 +381,29 @@ def s3_credentials(
         return StaticS3Credentials(key, secret, session_token), endpoint_url
     if mc_alias_name:
         return provider, endpoint_url
-    sts_options = {
-        "role_arn": role_arn or env.get("AWS_ROLE_ARN") or None,
-        "duration": duration,
-        "session_policy": session_policy,
-        "verify": verify,
-        "proxy": proxy,
-    }
-    if token is not None or token_file is not None:
-        return STSCredentials(
-            endpoint_url, token, token_file=token_file, **sts_options
-        ), endpoint_url
-    try:
-        source = find_token(env)
-    except TokenNotFoundError as e:
-        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-            static = StaticS3Credentials(
-                env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN")
-            )
-            return static, endpoint_url
-        raise TokenNotFoundError(
-            f"{e}\nFor static keys pass key=/secret= or set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY; for public data pass anon=True."
-        ) from None
-    return STSCredentials(endpoint_url, source, **sts_options), endpoint_url
+    if token is None and token_file is None:
+        try:
+            token = find_token(env)
+        except TokenNotFoundError as e:
+            if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+                static = StaticS3Credentials(
+                    env["AWS_ACCESS_KEY_ID"],
+                    env["AWS_SECRET_ACCESS_KEY"],
+                    env.get("AWS_SESSION_TOKEN"),
+                )
+                return static, endpoint_url
+            raise TokenNotFoundError(
+                f"{e}\nFor static keys pass key=/secret= or set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY; for public data pass anon=True."
+            ) from None
+    sts = STSCredentials(
+        endpoint_url,
+        token,
+        token_file=token_file,
+        role_arn=role_arn or env.get("AWS_ROLE_ARN") or None,
+        duration=duration,
+        session_policy=session_policy,
+        verify=verify,
+        proxy=proxy,
+    )
+    return sts, endpoint_url

@@ -33,8 +33,12 @@ class S3Credentials:
 class S3CredentialProvider:
     """Gives S3 credentials (None for anonymous access) and refreshes them on request."""
 
-    #: endpoint the credentials belong to, when the kind knows it (an ``mc`` alias does)
+    #: endpoint the credentials belong to, when the kind knows it (STS credentials do)
     endpoint_url: str | None = None
+    #: whether ``refresh_after_failure`` can yield new credentials
+    can_refresh: bool = False
+    #: how many times credentials were fetched from a server (STS exchanges)
+    exchanges: int = 0
 
     def get(self) -> S3Credentials | None:
         """Current credentials, refreshed first if they are about to expire."""
@@ -52,16 +56,6 @@ class S3CredentialProvider:
     async def arefresh_after_failure(self, failed: S3Credentials | None) -> S3Credentials | None:
         """``refresh_after_failure`` for coroutines."""
         return self.refresh_after_failure(failed)
-
-    @property
-    def can_refresh(self) -> bool:
-        """Whether ``refresh_after_failure`` can yield new credentials."""
-        return False
-
-    @property
-    def exchanges(self) -> int:
-        """How many times credentials were fetched from a server (STS exchanges)."""
-        return 0
 
     def describe(self) -> str:
         """What kind of credentials these are, for messages."""

@@ -27,13 +27,9 @@ _HINTS = {
     "InvalidIdentityToken": "the server did not accept the OIDC token: check that it comes "
     "from the identity provider this server trusts and is meant for it (iss, aud)",
     "ExpiredToken": "the OIDC token has expired: check that sts-wire / oidc-agent refreshes it",
-    "AccessDenied": "the token is valid but grants no role/policy here: check its `policy` "
-    "claim or the role's trust policy",
     "InvalidParameterValue": "the server rejected a parameter of the request (token, "
     "DurationSeconds, RoleSessionName or Policy)",
 }
-
-
 _ROLE_HINT_WITHOUT = (
     "the token grants no policy here (its `policy` claim) and no role was named: pass "
     "role_arn= or set AWS_ROLE_ARN (Ceph RGW always needs a role)"
@@ -56,19 +52,8 @@ def _check_duration(duration: int) -> None:
         )
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _find(root: ET.Element, name: str) -> str | None:
-    for el in root.iter():
-        if _local(el.tag) == name:
-            return (el.text or "").strip()
-    return None
-
-
-def _parse_time(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+def _find(root: ET.Element, name: str) -> str:
+    return (root.findtext(f".//{{*}}{name}") or "").strip()  # in any namespace, or none
 
 
 def assume_role_with_web_identity(
@@ -124,11 +109,11 @@ def assume_role_with_web_identity(
             "S3/MinIO endpoint with STS enabled?",
             status=r.status_code,
         ) from None
-    if r.status_code != 200 or _local(root.tag) == "ErrorResponse":
+    if r.status_code != 200 or root.tag.endswith("ErrorResponse"):
         # MinIO answers <ErrorResponse><Error>..., Ceph RGW a bare S3-style <Error> with an
         # empty Message, and AccessDenied for every refusal (token, audience, role).
         code = _find(root, "Code") or "Unknown"
-        message = _find(root, "Message") or ""
+        message = _find(root, "Message")
         hint = _HINTS.get(code, "")
         if code == "AccessDenied":
             hint = _ROLE_HINT_WITH if role_arn else _ROLE_HINT_WITHOUT
@@ -149,7 +134,7 @@ def assume_role_with_web_identity(
         access_key=access_key,
         secret_key=Secret(secret),
         session_token=Secret(session_token) if session_token else None,
-        expires_at=_parse_time(expiration) if expiration else None,
+        expires_at=datetime.fromisoformat(expiration).timestamp() if expiration else None,
     )
 
 
@@ -160,6 +145,8 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
     between threads and event loops; concurrent callers during a refresh share one exchange.
     ``exchanges`` counts STS calls.
     """
+
+    can_refresh = True
 
     def __init__(
         self,
@@ -184,10 +171,7 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
         self.proxy = proxy
         """The HTTP(S) proxy of the exchanges (else ``HTTPS_PROXY``... from the environment)."""
         self._cache: RefreshingCache[S3Credentials] = RefreshingCache(
-            self._exchange,
-            expires_at,
-            advisory=advisory,
-            mandatory=mandatory,
+            self._exchange, expires_at, advisory=advisory, mandatory=mandatory
         )
         _check_duration(duration)
 
@@ -218,10 +202,6 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
             clone._exchange, expires_at, advisory=cache._advisory, mandatory=cache._mandatory
         )
         return clone
-
-    @property
-    def can_refresh(self) -> bool:
-        return True
 
     def describe(self) -> str:
         return f"STS credentials from the OIDC token in {self.token_source.describe()}"

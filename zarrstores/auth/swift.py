@@ -18,26 +18,24 @@ from ._secret import Secret
 from ._urls import check_url
 from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, TransientError
 
+_EXAMPLE = "https://swift.example.org/v1/AUTH_<project>"
+
 
 @dataclass(frozen=True)
 class SwiftCredentials:
-    """Where the account is and the token to use there (None for anonymous access)."""
+    """Where the account is and the token to use there (None for anonymous access; never in
+    the repr)."""
 
     storage_url: str
     token: Secret | None = field(default=None, repr=False)
     expires_at: float | None = None
-
-    def __repr__(self) -> str:
-        return f"SwiftCredentials(storage_url={self.storage_url!r}, expires_at={self.expires_at})"
 
 
 class SwiftAuth(CachedCredentials[SwiftCredentials]):
     """Base of the Swift auth kinds: ``get()`` credentials, ``refresh_after_failure()``."""
 
     def __init__(self, *, storage_url: str | None = None, verify: bool | str = True) -> None:
-        if storage_url:
-            check_url(storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
-        self.storage_url_override = storage_url.rstrip("/") if storage_url else None
+        self.storage_url_override = storage_url and check_url(storage_url, "storage_url", _EXAMPLE)
         self.verify = verify
         self.proxy: str | None = None
         """The HTTP(S) proxy of the auth requests (set by the client's ``proxy=``)."""
@@ -52,36 +50,12 @@ class SwiftAuth(CachedCredentials[SwiftCredentials]):
             creds = SwiftCredentials(self.storage_url_override, creds.token, creds.expires_at)
         return creds
 
-    @property
-    def can_reauthenticate(self) -> bool:
-        """Whether a rejected token can be replaced by authenticating again."""
-        return True
-
     def describe(self) -> str:
         """The kind and who, for messages."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()})"
-
-
-def _get(
-    url: str, *, headers: dict[str, str], verify: bool | str, what: str, proxy: str | None = None
-) -> requests.Response:
-    from .._transport import requests_options, tls_error_text
-
-    try:
-        r = requests.get(url, headers=headers, **requests_options(verify, proxy, url))
-    except requests.exceptions.SSLError:
-        raise AuthConnectionError(tls_error_text(url)) from None
-    except requests.exceptions.RequestException as e:
-        raise TransientError(
-            f"cannot reach {what} at {url} ({type(e).__name__}): check the URL and that the "
-            "server is up"
-        ) from None
-    if r.status_code >= 500:
-        raise TransientError(f"{what} at {url} answered {r.status_code}")
-    return r
 
 
 class TempAuth(SwiftAuth):
@@ -107,13 +81,20 @@ class TempAuth(SwiftAuth):
         super().__init__(storage_url=storage_url, verify=verify)
 
     def _fetch(self) -> SwiftCredentials:
-        r = _get(
-            self.authurl,
-            headers={"X-Auth-User": self.user, "X-Auth-Key": self._key.reveal()},
-            verify=self.verify,
-            what="Swift auth",
-            proxy=self.proxy,
-        )
+        from .._transport import requests_options, tls_error_text
+
+        url, headers = self.authurl, {"X-Auth-User": self.user, "X-Auth-Key": self._key.reveal()}
+        try:
+            r = requests.get(url, headers=headers, **requests_options(self.verify, self.proxy, url))
+        except requests.exceptions.SSLError:
+            raise AuthConnectionError(tls_error_text(url)) from None
+        except requests.exceptions.RequestException as e:
+            raise TransientError(
+                f"cannot reach Swift auth at {url} ({type(e).__name__}): check the URL and that "
+                "the server is up"
+            ) from None
+        if r.status_code >= 500:
+            raise TransientError(f"Swift auth at {url} answered {r.status_code}")
         if r.status_code in (401, 403):
             raise SwiftAuthError(
                 f"Swift auth at {self.authurl} rejected user {self.user!r} ({r.status_code}): "
@@ -141,26 +122,21 @@ class _FixedAuth(SwiftAuth):
     """Credentials given once, never renewed: a rejection is final, with a message that says
     what to do."""
 
-    def __init__(self, creds: SwiftCredentials, *, verify: bool | str = True) -> None:
-        check_url(creds.storage_url, "storage_url", "https://swift.example.org/v1/AUTH_<project>")
-        self._creds = creds
+    _REJECTED: str  # the message when the server refuses them, of {url}
+
+    def __init__(self, url: str, token: str | None, *, verify: bool | str = True) -> None:
+        url = check_url(url, "storage_url", _EXAMPLE)
+        self._creds = SwiftCredentials(url, Secret(token) if token is not None else None)
         super().__init__(verify=verify)
 
     def _fetch(self) -> SwiftCredentials:
         return self._creds
 
     def _rejected(self) -> str:
-        raise NotImplementedError
+        return self._REJECTED.format(url=self._creds.storage_url)
 
     def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
         raise SwiftAuthError(self._rejected())
-
-    async def arefresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
-        return self.refresh_after_failure(failed)
-
-    @property
-    def can_reauthenticate(self) -> bool:
-        return False
 
 
 class PreAuth(_FixedAuth):
@@ -175,7 +151,7 @@ class PreAuth(_FixedAuth):
     def __init__(
         self, storage_url: str, token: str, *, verify: bool | str = True, from_env: bool = False
     ) -> None:
-        super().__init__(SwiftCredentials(storage_url.rstrip("/"), Secret(token)), verify=verify)
+        super().__init__(storage_url, token, verify=verify)
         self.from_env = from_env
 
     def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
@@ -186,13 +162,11 @@ class PreAuth(_FixedAuth):
                 return self._cache.refresh_after_failure(failed)
         return super().refresh_after_failure(failed)
 
-    def _rejected(self) -> str:
-        return (
-            f"Swift rejected the pre-authenticated token for {self._creds.storage_url}: it has "
-            "expired or was revoked. Get a new one (`swift auth`, `zarrstores env swift`, or "
-            "zarrstores.acquire_token(...)) or pass authurl/user/key so zarrstores can "
-            "re-authenticate by itself"
-        )
+    _REJECTED = (
+        "Swift rejected the pre-authenticated token for {url}: it has expired or was revoked. "
+        "Get a new one (`swift auth`, `zarrstores env swift`, or zarrstores.acquire_token(...)) "
+        "or pass authurl/user/key so zarrstores can re-authenticate by itself"
+    )
 
     def describe(self) -> str:
         return f"pre-authenticated token for {self._creds.storage_url}"
@@ -202,13 +176,12 @@ class AnonymousSwift(_FixedAuth):
     """No token: for public containers (read ACL ``.r:*``, listings with ``.rlistings``)."""
 
     def __init__(self, storage_url: str, *, verify: bool | str = True) -> None:
-        super().__init__(SwiftCredentials(storage_url.rstrip("/"), None), verify=verify)
+        super().__init__(storage_url, None, verify=verify)
 
-    def _rejected(self) -> str:
-        return (
-            f"anonymous access to {self._creds.storage_url} was refused: the container is not "
-            "public (its owner can run zarrstores.make_public(...)); pass credentials otherwise"
-        )
+    _REJECTED = (
+        "anonymous access to {url} was refused: the container is not public (its owner can run "
+        "zarrstores.make_public(...)); pass credentials otherwise"
+    )
 
     def describe(self) -> str:
         return f"anonymous access to {self._creds.storage_url}"

@@ -100,7 +100,17 @@ class TokenSource:
 
     def get(self) -> str:
         """The current token: stripped, a JWT, not expired; raises ``TokenError`` otherwise."""
-        return check_token(self._read(), self.describe())
+        token, where = self._read(), self.describe()
+        if not token:
+            raise TokenError(f"the token from {where} is empty. {_HINT}")
+        exp = decode_claims(token).get("exp")
+        if isinstance(exp, int | float) and exp < time.time():
+            when = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            ago = int(time.time() - exp)
+            raise TokenExpiredError(
+                f"the token from {where} expired at {when} ({ago} s ago). {_HINT}"
+            )
+        return token
 
     def _read(self) -> str:
         raise NotImplementedError
@@ -122,19 +132,6 @@ class TokenSource:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()})"
-
-
-def check_token(token: str, where: str) -> str:
-    """``token`` if it is a JWT that has not expired, else a ``TokenError`` naming ``where``."""
-    if not token:
-        raise TokenError(f"the token from {where} is empty. {_HINT}")
-    claims = decode_claims(token)
-    exp = claims.get("exp")
-    if isinstance(exp, int | float) and exp < time.time():
-        when = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        ago = int(time.time() - exp)
-        raise TokenExpiredError(f"the token from {where} expired at {when} ({ago} s ago). {_HINT}")
-    return token
 
 
 class StaticToken(TokenSource):
@@ -235,10 +232,8 @@ class CallableToken(TokenSource):
         return f"callable {getattr(self.fn, '__qualname__', type(self.fn).__name__)}"
 
 
-def discovery_places(
-    env: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> list[tuple[str, TokenSource | None]]:
-    """The places ``find_token`` looks at, in order: (description, source if usable)."""
+def find_token(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> TokenSource:
+    """The first token source found in the discovery order (module docstring)."""
     env = os.environ if env is None else env
     uid = os.getuid()
     bearer = env.get("BEARER_TOKEN", "").strip()
@@ -246,11 +241,8 @@ def discovery_places(
     places: list[tuple[str, TokenSource | None]] = [("$BEARER_TOKEN", source if bearer else None)]
     # Set but missing, BEARER_TOKEN_FILE still wins (as the WLCG spec says): its writer may
     # not have run yet, and the error then names that file instead of using another token.
-    if env.get("BEARER_TOKEN_FILE"):
-        path = Path(env["BEARER_TOKEN_FILE"])
-        places.append((f"$BEARER_TOKEN_FILE ({path})", FileToken(path)))
-    else:
-        places.append(("$BEARER_TOKEN_FILE (not set)", None))
+    file = env.get("BEARER_TOKEN_FILE")
+    places.append((f"$BEARER_TOKEN_FILE ({file or 'not set'})", FileToken(file) if file else None))
     xdg = env.get("XDG_RUNTIME_DIR")
     candidates = [
         (f"$XDG_RUNTIME_DIR/bt_u{uid}", Path(xdg) / f"bt_u{uid}" if xdg else None),
@@ -261,20 +253,13 @@ def discovery_places(
     for name, path in candidates:
         label = name if path is None or str(path) in name else f"{name} ({path})"
         places.append((label, FileToken(path) if path is not None and path.is_file() else None))
-    return places
-
-
-def find_token(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> TokenSource:
-    """The first token source found in the discovery order (module docstring)."""
-    places = discovery_places(env, cwd)
     for _, source in places:
         if source is not None:
             log.debug("OIDC token found in %s", source.describe())
             return source
     looked = "\n  ".join(name for name, _ in places)
     raise TokenNotFoundError(
-        "no OIDC access token found. Looked in, in this order:\n  "
-        f"{looked}\n"
+        f"no OIDC access token found. Looked in, in this order:\n  {looked}\n"
         "Set BEARER_TOKEN_FILE to the file sts-wire or oidc-agent keeps fresh, or pass "
         "token=... / token_file=..."
     )
