@@ -108,7 +108,7 @@ def _servers(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], dict[st
                     oidc_issuer=issuer if keystone else None,
                 )
             )
-            exports |= {"ST_AUTH": swift.auth_url, "ST_USER": "test:tester", "ST_KEY": "testing"}
+            exports |= swift.st_env()
             if keystone:
                 unset = "(unset ST_AUTH ST_USER ST_KEY first):"
                 oidc = f"# Keystone with the OIDC token of BEARER_TOKEN_FILE {unset}"
@@ -140,8 +140,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with _servers(args) as (exports, alternatives):
-            lines = [f"# zarrstores local servers (ready in {time.monotonic() - started:.1f} s)"]
-            lines.append(format_exports(exports))
+            ready = f"ready in {time.monotonic() - started:.1f} s"
+            lines = [f"# zarrstores local servers ({ready})", format_exports(exports)]
             for heading, more in alternatives.items():
                 lines.append(heading)
                 lines += ["# " + line for line in format_exports(more).splitlines()]
