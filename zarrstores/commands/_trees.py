@@ -38,11 +38,10 @@ class Stored:
     md5: str | None = None
 
 
-def _stated_md5(info: Mapping[str, Any]) -> str | None:
-    if info.get("slo"):
-        return None
+def _stored(info: Mapping[str, Any]) -> Stored:
     etag = str(info.get("etag") or info.get("ETag") or "").strip('"').lower()
-    return etag if _MD5.match(etag) else None
+    md5 = etag if _MD5.match(etag) and not info.get("slo") else None
+    return Stored(int(info.get("size") or 0), md5)
 
 
 class Tree:
@@ -53,38 +52,20 @@ class Tree:
     def __init__(self, location: Location) -> None:
         self.location = location
 
-    async def list(self) -> dict[str, Stored]:
-        raise NotImplementedError
-
-    async def stat(self, rel: str) -> Stored | None:
-        raise NotImplementedError
-
-    async def read(self, rel: str) -> bytes:
-        raise NotImplementedError
-
-    async def write(self, rel: str, data: bytes) -> None:
-        raise NotImplementedError
-
-    async def download(self, rel: str, file: Path) -> None:
-        """Copy the object to the local ``file``."""
-        raise NotImplementedError
-
-    async def upload(self, rel: str, file: Path) -> None:
-        """Store the local ``file`` as the object, whole (multipart / SLO when large)."""
-        raise NotImplementedError
-
-    async def md5(self, rel: str) -> str:
-        """The MD5 of the stored content, computed by reading it."""
-        raise NotImplementedError
-
-    async def delete(self, rels: list[str]) -> None:
-        raise NotImplementedError
+    async def list(self) -> dict[str, Stored]: ...
+    async def stat(self, rel: str) -> Stored | None: ...
+    async def read(self, rel: str) -> bytes: ...
+    async def write(self, rel: str, data: bytes) -> None: ...
+    async def download(self, rel: str, file: Path) -> None: ...  # to the local ``file``
+    async def upload(self, rel: str, file: Path) -> None: ...  # whole (multipart / SLO if large)
+    async def md5(self, rel: str) -> str: ...  # of the stored content, by reading it
+    async def delete(self, rels: list[str]) -> None: ...
 
     async def prepare(self) -> None:
         """Create what writes need first (container, bucket, directory)."""
 
     def local_file(self, rel: str) -> Path | None:
-        """The object as a local file, when it is one."""
+        """The object as a local file, when it is one (else ``download`` makes one)."""
         return None
 
     def copies_from(self, other: Tree) -> bool:
@@ -94,7 +75,6 @@ class Tree:
     async def copy_from(self, other: Tree, rel: str, dst_rel: str, size: int) -> None:
         """Copy ``other``'s object ``rel`` to ``dst_rel`` on the server: no byte passes
         through this machine."""
-        raise NotImplementedError
 
 
 class RemoteTree(Tree):
@@ -111,18 +91,11 @@ class RemoteTree(Tree):
             found = await self.fs._find(base, detail=True)
         except FileNotFoundError:
             return {}
-        out: dict[str, Stored] = {}
-        for name, info in found.items():
-            if info.get("type") == "directory":
-                continue
-            if name == base:
-                rel = ""
-            elif name.startswith(base + "/"):
-                rel = name[len(base) + 1 :]
-            else:
-                continue
-            out[rel] = Stored(int(info.get("size") or 0), _stated_md5(info))
-        return out
+        return {
+            "" if name == base else name[len(base) + 1 :]: _stored(info)
+            for name, info in found.items()
+            if info.get("type") != "directory" and (name == base or name.startswith(base + "/"))
+        }
 
     async def stat(self, rel: str) -> Stored | None:
         self.fs.invalidate_cache()
@@ -130,9 +103,7 @@ class RemoteTree(Tree):
             info = await self.fs._info(self.location.child(rel))
         except FileNotFoundError:
             return None
-        if info.get("type") != "file":
-            return None
-        return Stored(int(info.get("size") or 0), _stated_md5(info))
+        return _stored(info) if info.get("type") == "file" else None
 
     async def read(self, rel: str) -> bytes:
         return await self.fs._cat_file(self.location.child(rel))
@@ -209,12 +180,11 @@ class LocalTree(Tree):
             return {"": Stored(root.stat().st_size)}
         out: dict[str, Stored] = {}
         for folder, _, files in os.walk(root):
-            for name in files:
-                if PARTIAL in name:
-                    _remove_if_abandoned(Path(folder, name))
-                    continue
-                path = Path(folder, name)
-                out[path.relative_to(root).as_posix()] = Stored(path.stat().st_size)
+            for path in (Path(folder, name) for name in files):
+                if PARTIAL in path.name:
+                    _remove_if_abandoned(path)
+                else:
+                    out[path.relative_to(root).as_posix()] = Stored(path.stat().st_size)
         return out
 
     async def stat(self, rel: str) -> Stored | None:
@@ -226,9 +196,6 @@ class LocalTree(Tree):
 
     async def write(self, rel: str, data: bytes) -> None:
         await asyncio.to_thread(self._replace, rel, lambda tmp: tmp.write_bytes(data))
-
-    async def download(self, rel: str, file: Path) -> None:
-        await asyncio.to_thread(shutil.copyfile, self._path(rel), file)
 
     async def upload(self, rel: str, file: Path) -> None:
         await asyncio.to_thread(self._replace, rel, lambda tmp: shutil.copyfile(file, tmp))

@@ -79,11 +79,10 @@ async def swift_link(location: Location, options: dict[str, Any], seconds: int) 
     finally:
         await fs.client.close()
     prefix = f"{name}/" if name else ""
-    path = f"{urlsplit(storage_url).path}/{quote(container)}/{quote(prefix)}"
-    signed = generate_temp_url(path, seconds, key, "GET", prefix=True)
-    query = signed.split("?", 1)[1]
-    origin = storage_url[: len(storage_url) - len(urlsplit(storage_url).path)]
-    base = f"{origin}{path}".rstrip("/")
+    storage = urlsplit(storage_url)
+    path = f"{storage.path}/{quote(container)}/{quote(prefix)}"
+    query = generate_temp_url(path, seconds, key, "GET", prefix=True).split("?", 1)[1]
+    base = f"{storage.scheme}://{storage.netloc}{path}".rstrip("/")
     return {
         "url": f"{base}/?{query}",
         "base_url": base,
