@@ -1,6 +1,6 @@
 """The objects under one location, as the copy engine sees them: list with sizes and MD5s,
-read, write whole, delete. Remote trees use the fsspec filesystems' async methods; local
-trees write each file under a temporary name and rename it, so no file is ever half there."""
+read, write whole, delete, through the fsspec filesystems' async methods; local trees write
+each file under a temporary name and rename it, so no file is ever half there."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from fsspec.asyn import AsyncFileSystem
+from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+from fsspec.implementations.local import LocalFileSystem
 
 from .._files import md5_of_file
 from ._common import Location
@@ -163,36 +165,21 @@ def _remove_if_abandoned(path: Path) -> None:
         pass  # a running process of another user
 
 
-class LocalTree(Tree):
-    """Files under a local directory (or one file)."""
+class LocalTree(RemoteTree):
+    """Files under a local directory (or one file), through fsspec's local filesystem; each
+    file is written under a temporary name and renamed."""
 
     local = True
 
-    def _path(self, rel: str) -> Path:
-        return Path(self.location.child(rel))
+    def __init__(self, location: Location) -> None:
+        super().__init__(location, AsyncFileSystemWrapper(LocalFileSystem(), asynchronous=True))
 
     async def list(self) -> dict[str, Stored]:
-        return await asyncio.to_thread(self._walk)
-
-    def _walk(self) -> dict[str, Stored]:
-        root = Path(self.location.path)
-        if root.is_file():
-            return {"": Stored(root.stat().st_size)}
-        out: dict[str, Stored] = {}
-        for folder, _, files in os.walk(root):
-            for path in (Path(folder, name) for name in files):
-                if PARTIAL in path.name:
-                    _remove_if_abandoned(path)
-                else:
-                    out[path.relative_to(root).as_posix()] = Stored(path.stat().st_size)
-        return out
-
-    async def stat(self, rel: str) -> Stored | None:
-        path = self._path(rel)
-        return Stored(path.stat().st_size) if path.is_file() else None
-
-    async def read(self, rel: str) -> bytes:
-        return await asyncio.to_thread(self._path(rel).read_bytes)
+        found = await super().list()
+        for rel in [rel for rel in found if PARTIAL in rel.rsplit("/", 1)[-1]]:
+            del found[rel]
+            _remove_if_abandoned(Path(self.location.child(rel)))
+        return found
 
     async def write(self, rel: str, data: bytes) -> None:
         await asyncio.to_thread(self._replace, rel, lambda tmp: tmp.write_bytes(data))
@@ -203,7 +190,7 @@ class LocalTree(Tree):
     def _replace(self, rel: str, fill: Any) -> None:
         """Write through a temporary file beside the target, then rename: a reader (or an
         interrupted copy) sees the old file or the new one, never a part."""
-        target = self._path(rel)
+        target = Path(self.location.child(rel))
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(
             f".{target.name}{PARTIAL}{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -215,14 +202,13 @@ class LocalTree(Tree):
             tmp.unlink(missing_ok=True)
 
     async def md5(self, rel: str) -> str:
-        return await asyncio.to_thread(md5_of_file, self._path(rel))
-
-    async def delete(self, rels: list[str]) -> None:
-        for rel in rels:
-            self._path(rel).unlink(missing_ok=True)
+        return await asyncio.to_thread(md5_of_file, self.location.child(rel))
 
     async def prepare(self) -> None:
         Path(self.location.path).parent.mkdir(parents=True, exist_ok=True)
 
     def local_file(self, rel: str) -> Path | None:
-        return self._path(rel)
+        return Path(self.location.child(rel))
+
+    def copies_from(self, other: Tree) -> bool:
+        return False
