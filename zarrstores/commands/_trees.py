@@ -47,43 +47,13 @@ def _stored(info: Mapping[str, Any]) -> Stored:
 
 
 class Tree:
-    """Objects under ``location``, named relative to it (``""`` is the location itself)."""
+    """Objects under ``location``, named relative to it (``""`` is the location itself),
+    through its fsspec filesystem's async methods."""
 
     local = False
 
-    def __init__(self, location: Location) -> None:
-        self.location = location
-
-    async def list(self) -> dict[str, Stored]: ...
-    async def stat(self, rel: str) -> Stored | None: ...
-    async def read(self, rel: str) -> bytes: ...
-    async def write(self, rel: str, data: bytes) -> None: ...
-    async def download(self, rel: str, file: Path) -> None: ...  # to the local ``file``
-    async def upload(self, rel: str, file: Path) -> None: ...  # whole (multipart / SLO if large)
-    async def md5(self, rel: str) -> str: ...  # of the stored content, by reading it
-    async def delete(self, rels: list[str]) -> None: ...
-
-    async def prepare(self) -> None:
-        """Create what writes need first (container, bucket, directory)."""
-
-    def local_file(self, rel: str) -> Path | None:
-        """The object as a local file, when it is one (else ``download`` makes one)."""
-        return None
-
-    def copies_from(self, other: Tree) -> bool:
-        """Whether this tree copies objects of ``other`` server-side (see ``copy_from``)."""
-        return False
-
-    async def copy_from(self, other: Tree, rel: str, dst_rel: str, size: int) -> None:
-        """Copy ``other``'s object ``rel`` to ``dst_rel`` on the server: no byte passes
-        through this machine."""
-
-
-class RemoteTree(Tree):
-    """Objects of a ``swift://`` or ``minio://`` location, through its fsspec filesystem."""
-
     def __init__(self, location: Location, fs: AsyncFileSystem) -> None:
-        super().__init__(location)
+        self.location = location
         self.fs = fs
 
     async def list(self) -> dict[str, Stored]:
@@ -114,9 +84,11 @@ class RemoteTree(Tree):
         await self.fs._pipe_file(self.location.child(rel), data)
 
     async def download(self, rel: str, file: Path) -> None:
+        """Copy the object to the local ``file`` (when ``local_file`` gives none)."""
         await self.fs._get_file(self.location.child(rel), str(file))
 
     async def upload(self, rel: str, file: Path) -> None:
+        """Store the local ``file`` as the object, whole (multipart / SLO when large)."""
         await self.fs._put_file(str(file), self.location.child(rel))
 
     async def md5(self, rel: str) -> str:
@@ -132,6 +104,7 @@ class RemoteTree(Tree):
             await self.fs._rm([self.location.child(rel) for rel in rels])
 
     async def prepare(self) -> None:
+        """Create what writes need first (container, bucket, directory)."""
         top = self.location.path.split("/", 1)[0]
         await self.fs._makedirs(top, exist_ok=True)
 
@@ -139,9 +112,11 @@ class RemoteTree(Tree):
         """Swift to Swift and S3 to S3: the command gives every URL of one scheme the same
         credentials and endpoint, so both trees are in one account (Swift) or on one
         endpoint (S3), where the server copies."""
-        return isinstance(other, RemoteTree) and other.location.scheme == self.location.scheme
+        return not self.local and other.location.scheme == self.location.scheme
 
     async def copy_from(self, other: Tree, rel: str, dst_rel: str, size: int) -> None:
+        """Copy ``other``'s object ``rel`` to ``dst_rel`` on the server: no byte passes
+        through this machine."""
         source, target = other.location.child(rel), self.location.child(dst_rel)
         if self.location.scheme == "swift":
             await self.fs._cp_file(source, target, size=size)  # PUT with X-Copy-From
@@ -149,6 +124,10 @@ class RemoteTree(Tree):
             await self.fs._copy_basic(source, target)  # CopyObject
         else:
             await self.fs._cp_file(source, target)  # UploadPartCopy, part by part
+
+    def local_file(self, rel: str) -> Path | None:
+        """The object as a local file, when it is one."""
+        return None
 
 
 def _remove_if_abandoned(path: Path) -> None:
@@ -165,7 +144,7 @@ def _remove_if_abandoned(path: Path) -> None:
         pass  # a running process of another user
 
 
-class LocalTree(RemoteTree):
+class LocalTree(Tree):
     """Files under a local directory (or one file), through fsspec's local filesystem; each
     file is written under a temporary name and renamed."""
 
@@ -209,6 +188,3 @@ class LocalTree(RemoteTree):
 
     def local_file(self, rel: str) -> Path | None:
         return Path(self.location.child(rel))
-
-    def copies_from(self, other: Tree) -> bool:
-        return False

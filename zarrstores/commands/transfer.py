@@ -21,7 +21,7 @@ from typing import Any
 from .._files import md5_of_file
 from ..auth import ConfigurationError
 from ._common import Location, filesystem, human, parse_location, subcommand
-from ._trees import LocalTree, RemoteTree, Stored, Tree
+from ._trees import LocalTree, Stored, Tree
 
 IN_MEMORY = 16 << 20  # larger objects go through a temporary file (jobs x this in memory)
 METADATA = frozenset({"zarr.json", ".zmetadata", ".zgroup", ".zarray", ".zattrs"})
@@ -73,7 +73,7 @@ def make_tree(location: Location, option_pairs: list[str] | None) -> Tree:
     if not location.path:
         raise ConfigurationError(f"{location.url}: name a container or bucket")
     fs = filesystem(location, option_pairs, asynchronous=True, skip_instance_cache=True)
-    return RemoteTree(location, fs)
+    return Tree(location, fs)
 
 
 class Copier:
