@@ -39,9 +39,7 @@ class Location:
 
     def child_url(self, rel: str) -> str:
         """``rel`` below this location, as a URL to show the user."""
-        if not rel:
-            return self.url
-        return f"{self.url.rstrip('/')}/{rel}"
+        return f"{self.url.rstrip('/')}/{rel}" if rel else self.url
 
 
 def parse_location(text: str) -> Location:

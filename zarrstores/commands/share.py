@@ -33,11 +33,6 @@ def parse_duration(text: str) -> int:
     return int(float(match[1]) * _UNIT[match[2]])
 
 
-def temp_url_params(query: str) -> dict[str, str]:
-    """The ``temp_url_*`` parameters of a TempURL's query string."""
-    return dict(part.split("=", 1) for part in query.split("&") if "=" in part)
-
-
 async def _signing_key(fs: Any, container: str, large_objects: bool) -> tuple[str, str]:
     """(key, "container" or "account"): the container's Temp-URL key, created when missing;
     the account's when the store has large objects, whose segments live in another container
@@ -86,7 +81,7 @@ async def swift_link(location: Location, options: dict[str, Any], seconds: int) 
     return {
         "url": f"{base}/?{query}",
         "base_url": base,
-        "storage_options": {"params": temp_url_params(query)},
+        "storage_options": {"params": dict(part.split("=", 1) for part in query.split("&"))},
         "expires_at": datetime.fromtimestamp(int(time.time()) + seconds, UTC).isoformat(),
         "key": scope,
     }
