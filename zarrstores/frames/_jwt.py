@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from pyarrow import flight
 
-__all__ = ["JWTAuthHandler", "admin_token"]
-
 
 def admin_token(secret: str, server: str, days: int = 365) -> str:
     """An admin JWT for ``server`` (its URI), valid for ``days``."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-__all__ = ["BucketDeleteMode", "BucketNotEmptyError", "PutMode", "SQLError"]
-
 
 class PutMode(Enum):
     """What ``put`` does when the table exists: replace it, append to it, or raise

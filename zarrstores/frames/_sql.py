@@ -17,8 +17,6 @@ from pyarrow.fs import FSSpecHandler, PyFileSystem
 
 from ._modes import SQLError
 
-__all__ = ["run_sql", "table_dataset"]
-
 
 class _RangedReads(FSSpecHandler):
     """pyarrow's fsspec bridge, opening files with their known size and no cache, so that
