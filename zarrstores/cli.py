@@ -28,17 +28,10 @@ def _cmd_token(args: argparse.Namespace) -> int:
     source = token_source(token_file=args.token_file) if args.token_file else token_source()
     info = source.info()
     source.get()  # raises the clear error when empty, not a JWT, or expired
-    left = info.expires_in
-    fields = {
-        "source": info.source,
-        "subject": info.subject,
-        "issuer": info.issuer,
-        "audience": info.audience,
-        "expires_at": (
-            datetime.fromtimestamp(info.expires_at, UTC).isoformat() if info.expires_at else None
-        ),
-        "expires_in": None if left is None else str(timedelta(seconds=int(left))),
-    }
+    fields = {name: getattr(info, name) for name in ("source", "subject", "issuer", "audience")}
+    at, left = info.expires_at, info.expires_in
+    fields["expires_at"] = datetime.fromtimestamp(at, UTC).isoformat() if at else None
+    fields["expires_in"] = None if left is None else str(timedelta(seconds=int(left)))
     keystone = keystone_for_token(source)  # OS_AUTH_TYPE=v3oidcaccesstoken or such an OS_CLOUD
     if keystone is not None:
         who = keystone.identity()
@@ -68,8 +61,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
     creds = provider.get()
     if creds is None:
         raise ZarrstoresError("anonymous access has no credentials to export")
-    exports = s3_exports(creds, endpoint, alias=args.alias)
-    print(format_exports(exports, args.shell))
+    print(format_exports(s3_exports(creds, endpoint, alias=args.alias), args.shell))
     if creds.expires_at:
         left = timedelta(seconds=int(creds.expires_at - time.time()))
         print(f"# these credentials expire in {left}", file=sys.stderr)

@@ -281,9 +281,8 @@ async def run(args: argparse.Namespace, summary: Summary) -> None:
             await copier.copy(todo, sources, wanted)
         if args.delete:
             extra = sorted(set(present) - set(wanted.values()))
-            if extra:
-                await destination.delete(extra)
-                summary.deleted = len(extra)
+            await destination.delete(extra)
+            summary.deleted = len(extra)
     finally:
         summary.seconds = round(time.monotonic() - started, 3)
 
