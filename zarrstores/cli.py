@@ -120,15 +120,11 @@ def _servers(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], dict[st
         yield exports, alternatives
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    # SIGTERM stops as Ctrl-C does, so the context managers always stop the servers.
-    raise KeyboardInterrupt
-
-
 def _cmd_serve(args: argparse.Namespace) -> int:
     if not (args.swift or args.s3 or args.rgw):
         raise ZarrstoresError("nothing to serve: drop --no-swift or --no-s3, or add --rgw")
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM stops as Ctrl-C does, so the context managers always stop the servers.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
     try:
         with _servers(args) as (exports, alternatives):
