@@ -94,7 +94,8 @@ class FrameStore:
         ``FileNotFoundError`` if the bucket does not exist."""
         if bucket is not None and not self._bucket_exists(bucket):
             raise FileNotFoundError(f"No such bucket {bucket}")
-        names = [name for name in self._table_names(bucket) if not regex or re.search(regex, name)]
+        pattern = re.compile(regex or "")  # a bad regex is refused even when there is no table
+        names = [name for name in self._table_names(bucket) if pattern.search(name)]
         markers = {name: self._marker(self._dir(name, bucket)) for name in names}
         return [{"name": name, "schema": m.schema} for name, m in markers.items() if m is not None]
 
