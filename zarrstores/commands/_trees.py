@@ -183,6 +183,10 @@ class LocalTree(Tree):
     async def md5(self, rel: str) -> str:
         return await asyncio.to_thread(md5_of_file, self.location.child(rel))
 
+    async def delete(self, rels: list[str]) -> None:
+        for rel in rels:  # a file already gone is no error, as for S3's DeleteObjects
+            Path(self.location.child(rel)).unlink(missing_ok=True)
+
     async def prepare(self) -> None:
         Path(self.location.path).parent.mkdir(parents=True, exist_ok=True)
 
