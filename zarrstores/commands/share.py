@@ -182,11 +182,10 @@ def cmd_share(args: argparse.Namespace) -> int:
     elif args.private:
         sharing.make_private(location.url, options)
     public = sharing.is_public(location.url, options)
-    state = "public (anyone may list and read)" if public else "private"
     if args.json:
         print(json.dumps({"url": location.url, "public": public}))
     else:
-        print(f"{location.url}: {state}")
+        print(f"{location.url}: {'public (anyone may list and read)' if public else 'private'}")
     return 0
 
 
