@@ -69,8 +69,9 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _servers(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], dict[str, dict]]]:
-    """Start the servers; yield their exports and, by heading, alternatives to them."""
+def local_servers(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], dict[str, dict]]]:
+    """Start the servers of ``zarrstores serve`` (``args``: its parsed arguments); yield their
+    exports and, by heading, alternatives to them."""
     from .devserver.oidc import OIDCIssuer
     from .devserver.rgw import RGWServer
     from .devserver.s3 import S3Server
@@ -127,7 +128,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
     try:
-        with _servers(args) as (exports, alternatives):
+        with local_servers(args) as (exports, alternatives):
             ready = f"ready in {time.monotonic() - started:.1f} s"
             lines = [f"# zarrstores local servers ({ready})", format_exports(exports)]
             for heading, more in alternatives.items():
@@ -145,7 +146,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The ``zarrstores`` command's argument parser."""
     p = argparse.ArgumentParser(prog="zarrstores", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -188,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zarrstores`` console script."""
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         return args.func(args)
     except (ZarrstoresError, OSError) as e:

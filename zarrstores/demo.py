@@ -90,7 +90,7 @@ def write_with_progress(ds: xr.Dataset, target: object, label: str) -> None:
 def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
     """Every step of the demo (``rgw``: both on one Ceph RGW)."""
     from . import MinioStore, SwiftStore, is_public, make_private, make_public
-    from .cli import _parser, _servers
+    from .cli import local_servers, parser
 
     # Ceph RGW keeps Swift containers and S3 buckets under one set of names.
     bucket = f"{BUCKET}-s3" if rgw else BUCKET
@@ -100,8 +100,8 @@ def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
     started = time.monotonic()
     # What `zarrstores serve` starts; like sts-wire, it rewrites the token file every few seconds.
     argv = ["serve", "--dir", str(workdir), "--no-keystone", "--refresh", "5"]
-    args = _parser().parse_args(argv + (["--no-swift", "--no-s3", "--rgw"] if rgw else []))
-    with _servers(args) as (env, _):
+    args = parser().parse_args(argv + (["--no-swift", "--no-s3", "--rgw"] if rgw else []))
+    with local_servers(args) as (env, _):
         os.environ.update(env)
         print(f"    ready in {time.monotonic() - started:.1f} s; exported:")
         for name in env:
