@@ -37,7 +37,7 @@ from fixtures_cli import (  # noqa: F401  (the fixtures are used by name)
 import zarrstores.minio.fs
 import zarrstores.swift.fs
 from zarrstores.commands._common import parse_location
-from zarrstores.commands._trees import PARTIAL, LocalTree, RemoteTree, Stored
+from zarrstores.commands._trees import PARTIAL, LocalTree, Stored, Tree
 from zarrstores.commands.transfer import IN_MEMORY, Copier, Summary, phases
 from zarrstores.devserver.byteproxy import ByteCountingProxy
 
@@ -89,7 +89,7 @@ def test_a_local_file_is_hashed_only_when_the_other_side_has_an_md5(tmp_path) ->
 
     (tmp_path / "a").write_bytes(b"abc")
     local = CountingLocal(parse_location(str(tmp_path)))
-    remote = RemoteTree(parse_location("swift://c/p"), fs=None)  # only its listing is used here
+    remote = Tree(parse_location("swift://c/p"), fs=None)  # only its listing is used here
     md5 = hashlib.md5(b"abc").hexdigest()
     copier = Copier(local, remote, Summary("src", "dst"), jobs=1, progress=None)
 

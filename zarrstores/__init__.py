@@ -21,18 +21,14 @@ import _zarrstores_protocols  # noqa: E402
 # Names are imported on first use: the local Swift servers load a paste filter from
 # ``zarrstores.devserver``, and must not pull in zarr, s3fs and aiohttp with it.
 _LAZY = {
-    "MinioFileSystem": "zarrstores.minio",
-    "MinioStore": "zarrstores.minio",
-    "from_token": "zarrstores.minio",
-    "get_credentials": "zarrstores.minio",
-    "SwiftFileSystem": "zarrstores.swift",
-    "SwiftStore": "zarrstores.swift",
-    "acquire_token": "zarrstores.auth",
-    "getenv_auth": "zarrstores.auth",
-    "is_public": "zarrstores.sharing",
-    "make_private": "zarrstores.sharing",
-    "make_public": "zarrstores.sharing",
-    "toggle_public": "zarrstores.sharing",
+    name: module
+    for module, names in {
+        "zarrstores.minio": ("MinioFileSystem", "MinioStore", "from_token", "get_credentials"),
+        "zarrstores.swift": ("SwiftFileSystem", "SwiftStore"),
+        "zarrstores.auth": ("acquire_token", "getenv_auth"),
+        "zarrstores.sharing": ("is_public", "make_private", "make_public", "toggle_public"),
+    }.items()
+    for name in names
 }
 
 
@@ -55,17 +51,4 @@ def __dir__() -> list[str]:
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "MinioFileSystem",
-    "MinioStore",
-    "SwiftFileSystem",
-    "SwiftStore",
-    "acquire_token",
-    "from_token",
-    "get_credentials",
-    "getenv_auth",
-    "is_public",
-    "make_private",
-    "make_public",
-    "toggle_public",
-]
+__all__ = sorted(_LAZY)

@@ -28,17 +28,10 @@ def _cmd_token(args: argparse.Namespace) -> int:
     source = token_source(token_file=args.token_file) if args.token_file else token_source()
     info = source.info()
     source.get()  # raises the clear error when empty, not a JWT, or expired
-    left = info.expires_in
-    fields = {
-        "source": info.source,
-        "subject": info.subject,
-        "issuer": info.issuer,
-        "audience": info.audience,
-        "expires_at": (
-            datetime.fromtimestamp(info.expires_at, UTC).isoformat() if info.expires_at else None
-        ),
-        "expires_in": None if left is None else str(timedelta(seconds=int(left))),
-    }
+    fields = {name: getattr(info, name) for name in ("source", "subject", "issuer", "audience")}
+    at, left = info.expires_at, info.expires_in
+    fields["expires_at"] = datetime.fromtimestamp(at, UTC).isoformat() if at else None
+    fields["expires_in"] = None if left is None else str(timedelta(seconds=int(left)))
     keystone = keystone_for_token(source)  # OS_AUTH_TYPE=v3oidcaccesstoken or such an OS_CLOUD
     if keystone is not None:
         who = keystone.identity()
@@ -68,8 +61,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
     creds = provider.get()
     if creds is None:
         raise ZarrstoresError("anonymous access has no credentials to export")
-    exports = s3_exports(creds, endpoint, alias=args.alias)
-    print(format_exports(exports, args.shell))
+    print(format_exports(s3_exports(creds, endpoint, alias=args.alias), args.shell))
     if creds.expires_at:
         left = timedelta(seconds=int(creds.expires_at - time.time()))
         print(f"# these credentials expire in {left}", file=sys.stderr)
@@ -77,8 +69,9 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _servers(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], dict[str, dict]]]:
-    """Start the servers; yield their exports and, by heading, alternatives to them."""
+def local_servers(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], dict[str, dict]]]:
+    """Start the servers of ``zarrstores serve`` (``args``: its parsed arguments); yield their
+    exports and, by heading, alternatives to them."""
     from .devserver.oidc import OIDCIssuer
     from .devserver.rgw import RGWServer
     from .devserver.s3 import S3Server
@@ -108,7 +101,7 @@ def _servers(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], dict[st
                     oidc_issuer=issuer if keystone else None,
                 )
             )
-            exports |= {"ST_AUTH": swift.auth_url, "ST_USER": "test:tester", "ST_KEY": "testing"}
+            exports |= swift.st_env()
             if keystone:
                 unset = "(unset ST_AUTH ST_USER ST_KEY first):"
                 oidc = f"# Keystone with the OIDC token of BEARER_TOKEN_FILE {unset}"
@@ -128,20 +121,16 @@ def _servers(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], dict[st
         yield exports, alternatives
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    # SIGTERM stops as Ctrl-C does, so the context managers always stop the servers.
-    raise KeyboardInterrupt
-
-
 def _cmd_serve(args: argparse.Namespace) -> int:
     if not (args.swift or args.s3 or args.rgw):
         raise ZarrstoresError("nothing to serve: drop --no-swift or --no-s3, or add --rgw")
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM stops as Ctrl-C does, so the context managers always stop the servers.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
     try:
-        with _servers(args) as (exports, alternatives):
-            lines = [f"# zarrstores local servers (ready in {time.monotonic() - started:.1f} s)"]
-            lines.append(format_exports(exports))
+        with local_servers(args) as (exports, alternatives):
+            ready = f"ready in {time.monotonic() - started:.1f} s"
+            lines = [f"# zarrstores local servers ({ready})", format_exports(exports)]
             for heading, more in alternatives.items():
                 lines.append(heading)
                 lines += ["# " + line for line in format_exports(more).splitlines()]
@@ -157,7 +146,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The ``zarrstores`` command's argument parser."""
     p = argparse.ArgumentParser(prog="zarrstores", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -200,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zarrstores`` console script."""
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         return args.func(args)
     except (ZarrstoresError, OSError) as e:

@@ -6,14 +6,14 @@ check passed. Each step prints what a user would type to do the same.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import fsspec
@@ -38,8 +38,7 @@ class Demo:
 
     def check(self, what: str, ok: Callable[[], bool]) -> None:
         try:
-            passed = bool(ok())
-            detail = ""
+            passed, detail = bool(ok()), ""
         except Exception as e:  # the demo reports every failure and goes on
             passed, detail = False, f" ({type(e).__name__}: {e})"
         print(f"    {'ok  ' if passed else 'FAIL'} {what}{detail}", flush=True)
@@ -88,48 +87,21 @@ def write_with_progress(ds: xr.Dataset, target: object, label: str) -> None:
     zarr.consolidate_metadata(target)
 
 
-@contextlib.contextmanager
-def local_servers(workdir: Path, *, rgw: bool = False) -> Iterator[dict[str, str]]:
-    """An OIDC issuer with Swift (tempauth) and S3 with STS, or with one Ceph RGW serving both
-    (``rgw``); yields the variables a user exports."""
-    from .devserver.oidc import OIDCIssuer
-    from .devserver.rgw import RGWServer
-    from .devserver.s3 import S3Server
-    from .devserver.swift import SwiftServer
-
-    with contextlib.ExitStack() as stack:
-        issuer = stack.enter_context(OIDCIssuer())
-        token_file = workdir / "token"
-        # like sts-wire: a token file rewritten in place every few seconds
-        stack.enter_context(issuer.refresh_token_file(token_file, every=5))
-        if rgw:
-            gateway = stack.enter_context(RGWServer(issuer, workdir / "rgw"))
-            yield gateway.st_env() | gateway.sts_env(token_file)
-            return
-        swift = stack.enter_context(SwiftServer(workdir / "swift"))
-        s3 = stack.enter_context(S3Server(issuer, workdir / "s3"))
-        yield {
-            "ST_AUTH": swift.auth_url,
-            "ST_USER": "test:tester",
-            "ST_KEY": "testing",
-            "AWS_ENDPOINT_URL": s3.endpoint,
-            "BEARER_TOKEN_FILE": str(token_file),
-        }
-
-
 def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
     """Every step of the demo (``rgw``: both on one Ceph RGW)."""
     from . import MinioStore, SwiftStore, is_public, make_private, make_public
-    from .auth import AuthError
+    from .cli import local_servers, parser
 
     # Ceph RGW keeps Swift containers and S3 buckets under one set of names.
     bucket = f"{BUCKET}-s3" if rgw else BUCKET
-    servers = "Ceph RGW (Swift and S3 with STS), an OIDC issuer" if rgw else (
-        "OpenStack Swift, an OIDC issuer, S3 with STS"
-    )
-    demo.say(f"Starting local servers: {servers}")
+    swift_url, s3_url = f"swift://{CONTAINER}/{PREFIX}", f"minio://{bucket}/{PREFIX}"
+    servers = "Ceph RGW (Swift and S3 with STS)" if rgw else "OpenStack Swift, S3 with STS"
+    demo.say(f"Starting local servers: {servers}, an OIDC issuer")
     started = time.monotonic()
-    with local_servers(workdir, rgw=rgw) as env:
+    # What `zarrstores serve` starts; like sts-wire, it rewrites the token file every few seconds.
+    argv = ["serve", "--dir", str(workdir), "--no-keystone", "--refresh", "5"]
+    args = parser().parse_args(argv + (["--no-swift", "--no-s3", "--rgw"] if rgw else []))
+    with local_servers(args) as (env, _):
         os.environ.update(env)
         print(f"    ready in {time.monotonic() - started:.1f} s; exported:")
         for name in env:
@@ -149,10 +121,7 @@ def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
         swift = SwiftStore(CONTAINER, PREFIX)
         write_with_progress(ds, swift, "swift")
         demo.check("read back from Swift equals the dataset", reads_back(swift))
-        demo.check(
-            "the same by URL: xr.open_zarr('swift://demo/climate.zarr')",
-            reads_back(f"swift://{CONTAINER}/{PREFIX}"),
-        )
+        demo.check(f"the same by URL: xr.open_zarr({swift_url!r})", reads_back(swift_url))
 
         demo.say(
             f"S3 (OIDC token from $BEARER_TOKEN_FILE exchanged via STS): "
@@ -163,43 +132,32 @@ def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
         s3 = MinioStore(bucket, PREFIX)
         write_with_progress(ds, s3, "s3")
         demo.check("read back from S3 equals the dataset", reads_back(s3))
-        demo.check(
-            f"the same by URL: xr.open_zarr('minio://{bucket}/{PREFIX}')",
-            reads_back(f"minio://{bucket}/{PREFIX}"),
-        )
+        demo.check(f"the same by URL: xr.open_zarr({s3_url!r})", reads_back(s3_url))
         print(f"    STS exchanges so far: {s3.credentials.exchanges}")
 
-        demo.say("Sharing: make_public(...) on both, then read anonymously")
-        make_public(swift)
-        make_public(s3)
-        demo.check("Swift container is public", lambda: is_public(swift))
-        demo.check("S3 prefix is public", lambda: is_public(s3))
         swift_anon = {"anon": True, "storage_url": swift.client.auth.get().storage_url}
         s3_anon = {"anon": True, "endpoint_url": env["AWS_ENDPOINT_URL"]}
-        demo.check(
-            "anonymous xr.open_zarr('swift://...', storage_options={'anon': True, ...})",
-            reads_back(f"swift://{CONTAINER}/{PREFIX}", **swift_anon),
+        both = (
+            ("Swift container", swift, swift_url, swift_anon),
+            ("S3 prefix", s3, s3_url, s3_anon),
         )
-        demo.check(
-            "anonymous xr.open_zarr('minio://...', storage_options={'anon': True, ...})",
-            reads_back(f"minio://{bucket}/{PREFIX}", **s3_anon),
-        )
-
+        demo.say("Sharing: make_public(...) on both, then read anonymously")
+        for what, store, url, anon in both:
+            make_public(store)
+            demo.check(f"{what} is public", partial(is_public, store))
+            demo.check(
+                f"anonymous xr.open_zarr('{url[:8]}...', storage_options={{'anon': True, ...}})",
+                reads_back(url, **anon),
+            )
         demo.say("make_private(...) on both: anonymous reads now fail with a clear error")
-        make_private(swift)
-        make_private(s3)
-        demo.check("Swift container is private", lambda: not is_public(swift))
-        demo.check("S3 prefix is private", lambda: not is_public(s3))
-        demo.expect_error(
-            "anonymous Swift read",
-            lambda: xr.open_zarr(f"swift://{CONTAINER}/{PREFIX}", storage_options=swift_anon),
-            PermissionError,
-        )
-        demo.expect_error(
-            "anonymous S3 read",
-            lambda: xr.open_zarr(f"minio://{bucket}/{PREFIX}", storage_options=s3_anon),
-            (PermissionError, AuthError),
-        )
+        for what, store, url, anon in both:
+            make_private(store)
+            demo.check(f"{what} is private", lambda: not is_public(store))  # noqa: B023 (called at once)
+            demo.expect_error(
+                f"anonymous {what} read",
+                partial(xr.open_zarr, url, storage_options=anon),
+                PermissionError,  # AuthError is one
+            )
 
         demo.say("The same objects from the command line")
         swift_cli = str(Path(sys.executable).parent / "swift")
@@ -207,7 +165,6 @@ def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
             [swift_cli, "list", CONTAINER, "--prefix", f"{PREFIX}/tas/"],
             capture_output=True,
             text=True,
-            env={**os.environ},
             check=False,
         )
         print(f"    $ swift list {CONTAINER} --prefix {PREFIX}/tas/")

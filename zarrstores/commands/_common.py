@@ -39,9 +39,7 @@ class Location:
 
     def child_url(self, rel: str) -> str:
         """``rel`` below this location, as a URL to show the user."""
-        if not rel:
-            return self.url
-        return f"{self.url.rstrip('/')}/{rel}"
+        return f"{self.url.rstrip('/')}/{rel}" if rel else self.url
 
 
 def parse_location(text: str) -> Location:
@@ -137,11 +135,11 @@ def subcommand(
 
 def human(size: float) -> str:
     """``1536`` -> ``1.5 KiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    raise AssertionError("unreachable")
+    return f"{size:.1f} TiB"
 
 
 def confirm(question: str) -> bool:

@@ -1,6 +1,6 @@
 """The objects under one location, as the copy engine sees them: list with sizes and MD5s,
-read, write whole, delete. Remote trees use the fsspec filesystems' async methods; local
-trees write each file under a temporary name and rename it, so no file is ever half there."""
+read, write whole, delete, through the fsspec filesystems' async methods; local trees write
+each file under a temporary name and rename it, so no file is ever half there."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from fsspec.asyn import AsyncFileSystem
+from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+from fsspec.implementations.local import LocalFileSystem
 
 from .._files import md5_of_file
 from ._common import Location
@@ -38,70 +40,20 @@ class Stored:
     md5: str | None = None
 
 
-def _stated_md5(info: Mapping[str, Any]) -> str | None:
-    if info.get("slo"):
-        return None
+def _stored(info: Mapping[str, Any]) -> Stored:
     etag = str(info.get("etag") or info.get("ETag") or "").strip('"').lower()
-    return etag if _MD5.match(etag) else None
+    md5 = etag if _MD5.match(etag) and not info.get("slo") else None
+    return Stored(int(info.get("size") or 0), md5)
 
 
 class Tree:
-    """Objects under ``location``, named relative to it (``""`` is the location itself)."""
+    """Objects under ``location``, named relative to it (``""`` is the location itself),
+    through its fsspec filesystem's async methods."""
 
     local = False
 
-    def __init__(self, location: Location) -> None:
-        self.location = location
-
-    async def list(self) -> dict[str, Stored]:
-        raise NotImplementedError
-
-    async def stat(self, rel: str) -> Stored | None:
-        raise NotImplementedError
-
-    async def read(self, rel: str) -> bytes:
-        raise NotImplementedError
-
-    async def write(self, rel: str, data: bytes) -> None:
-        raise NotImplementedError
-
-    async def download(self, rel: str, file: Path) -> None:
-        """Copy the object to the local ``file``."""
-        raise NotImplementedError
-
-    async def upload(self, rel: str, file: Path) -> None:
-        """Store the local ``file`` as the object, whole (multipart / SLO when large)."""
-        raise NotImplementedError
-
-    async def md5(self, rel: str) -> str:
-        """The MD5 of the stored content, computed by reading it."""
-        raise NotImplementedError
-
-    async def delete(self, rels: list[str]) -> None:
-        raise NotImplementedError
-
-    async def prepare(self) -> None:
-        """Create what writes need first (container, bucket, directory)."""
-
-    def local_file(self, rel: str) -> Path | None:
-        """The object as a local file, when it is one."""
-        return None
-
-    def copies_from(self, other: Tree) -> bool:
-        """Whether this tree copies objects of ``other`` server-side (see ``copy_from``)."""
-        return False
-
-    async def copy_from(self, other: Tree, rel: str, dst_rel: str, size: int) -> None:
-        """Copy ``other``'s object ``rel`` to ``dst_rel`` on the server: no byte passes
-        through this machine."""
-        raise NotImplementedError
-
-
-class RemoteTree(Tree):
-    """Objects of a ``swift://`` or ``minio://`` location, through its fsspec filesystem."""
-
     def __init__(self, location: Location, fs: AsyncFileSystem) -> None:
-        super().__init__(location)
+        self.location = location
         self.fs = fs
 
     async def list(self) -> dict[str, Stored]:
@@ -111,18 +63,11 @@ class RemoteTree(Tree):
             found = await self.fs._find(base, detail=True)
         except FileNotFoundError:
             return {}
-        out: dict[str, Stored] = {}
-        for name, info in found.items():
-            if info.get("type") == "directory":
-                continue
-            if name == base:
-                rel = ""
-            elif name.startswith(base + "/"):
-                rel = name[len(base) + 1 :]
-            else:
-                continue
-            out[rel] = Stored(int(info.get("size") or 0), _stated_md5(info))
-        return out
+        return {
+            "" if name == base else name[len(base) + 1 :]: _stored(info)
+            for name, info in found.items()
+            if info.get("type") != "directory" and (name == base or name.startswith(base + "/"))
+        }
 
     async def stat(self, rel: str) -> Stored | None:
         self.fs.invalidate_cache()
@@ -130,9 +75,7 @@ class RemoteTree(Tree):
             info = await self.fs._info(self.location.child(rel))
         except FileNotFoundError:
             return None
-        if info.get("type") != "file":
-            return None
-        return Stored(int(info.get("size") or 0), _stated_md5(info))
+        return _stored(info) if info.get("type") == "file" else None
 
     async def read(self, rel: str) -> bytes:
         return await self.fs._cat_file(self.location.child(rel))
@@ -141,9 +84,11 @@ class RemoteTree(Tree):
         await self.fs._pipe_file(self.location.child(rel), data)
 
     async def download(self, rel: str, file: Path) -> None:
+        """Copy the object to the local ``file`` (when ``local_file`` gives none)."""
         await self.fs._get_file(self.location.child(rel), str(file))
 
     async def upload(self, rel: str, file: Path) -> None:
+        """Store the local ``file`` as the object, whole (multipart / SLO when large)."""
         await self.fs._put_file(str(file), self.location.child(rel))
 
     async def md5(self, rel: str) -> str:
@@ -159,6 +104,7 @@ class RemoteTree(Tree):
             await self.fs._rm([self.location.child(rel) for rel in rels])
 
     async def prepare(self) -> None:
+        """Create what writes need first (container, bucket, directory)."""
         top = self.location.path.split("/", 1)[0]
         await self.fs._makedirs(top, exist_ok=True)
 
@@ -166,9 +112,11 @@ class RemoteTree(Tree):
         """Swift to Swift and S3 to S3: the command gives every URL of one scheme the same
         credentials and endpoint, so both trees are in one account (Swift) or on one
         endpoint (S3), where the server copies."""
-        return isinstance(other, RemoteTree) and other.location.scheme == self.location.scheme
+        return not self.local and other.location.scheme == self.location.scheme
 
     async def copy_from(self, other: Tree, rel: str, dst_rel: str, size: int) -> None:
+        """Copy ``other``'s object ``rel`` to ``dst_rel`` on the server: no byte passes
+        through this machine."""
         source, target = other.location.child(rel), self.location.child(dst_rel)
         if self.location.scheme == "swift":
             await self.fs._cp_file(source, target, size=size)  # PUT with X-Copy-From
@@ -176,6 +124,10 @@ class RemoteTree(Tree):
             await self.fs._copy_basic(source, target)  # CopyObject
         else:
             await self.fs._cp_file(source, target)  # UploadPartCopy, part by part
+
+    def local_file(self, rel: str) -> Path | None:
+        """The object as a local file, when it is one."""
+        return None
 
 
 def _remove_if_abandoned(path: Path) -> None:
@@ -193,42 +145,23 @@ def _remove_if_abandoned(path: Path) -> None:
 
 
 class LocalTree(Tree):
-    """Files under a local directory (or one file)."""
+    """Files under a local directory (or one file), through fsspec's local filesystem; each
+    file is written under a temporary name and renamed."""
 
     local = True
 
-    def _path(self, rel: str) -> Path:
-        return Path(self.location.child(rel))
+    def __init__(self, location: Location) -> None:
+        super().__init__(location, AsyncFileSystemWrapper(LocalFileSystem(), asynchronous=True))
 
     async def list(self) -> dict[str, Stored]:
-        return await asyncio.to_thread(self._walk)
-
-    def _walk(self) -> dict[str, Stored]:
-        root = Path(self.location.path)
-        if root.is_file():
-            return {"": Stored(root.stat().st_size)}
-        out: dict[str, Stored] = {}
-        for folder, _, files in os.walk(root):
-            for name in files:
-                if PARTIAL in name:
-                    _remove_if_abandoned(Path(folder, name))
-                    continue
-                path = Path(folder, name)
-                out[path.relative_to(root).as_posix()] = Stored(path.stat().st_size)
-        return out
-
-    async def stat(self, rel: str) -> Stored | None:
-        path = self._path(rel)
-        return Stored(path.stat().st_size) if path.is_file() else None
-
-    async def read(self, rel: str) -> bytes:
-        return await asyncio.to_thread(self._path(rel).read_bytes)
+        found = await super().list()
+        for rel in [rel for rel in found if PARTIAL in rel.rsplit("/", 1)[-1]]:
+            del found[rel]
+            _remove_if_abandoned(Path(self.location.child(rel)))
+        return found
 
     async def write(self, rel: str, data: bytes) -> None:
         await asyncio.to_thread(self._replace, rel, lambda tmp: tmp.write_bytes(data))
-
-    async def download(self, rel: str, file: Path) -> None:
-        await asyncio.to_thread(shutil.copyfile, self._path(rel), file)
 
     async def upload(self, rel: str, file: Path) -> None:
         await asyncio.to_thread(self._replace, rel, lambda tmp: shutil.copyfile(file, tmp))
@@ -236,7 +169,7 @@ class LocalTree(Tree):
     def _replace(self, rel: str, fill: Any) -> None:
         """Write through a temporary file beside the target, then rename: a reader (or an
         interrupted copy) sees the old file or the new one, never a part."""
-        target = self._path(rel)
+        target = Path(self.location.child(rel))
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(
             f".{target.name}{PARTIAL}{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -248,14 +181,14 @@ class LocalTree(Tree):
             tmp.unlink(missing_ok=True)
 
     async def md5(self, rel: str) -> str:
-        return await asyncio.to_thread(md5_of_file, self._path(rel))
+        return await asyncio.to_thread(md5_of_file, self.location.child(rel))
 
     async def delete(self, rels: list[str]) -> None:
-        for rel in rels:
-            self._path(rel).unlink(missing_ok=True)
+        for rel in rels:  # a file already gone is no error, as for S3's DeleteObjects
+            Path(self.location.child(rel)).unlink(missing_ok=True)
 
     async def prepare(self) -> None:
         Path(self.location.path).parent.mkdir(parents=True, exist_ok=True)
 
     def local_file(self, rel: str) -> Path | None:
-        return self._path(rel)
+        return Path(self.location.child(rel))

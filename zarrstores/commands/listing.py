@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from fsspec.spec import AbstractFileSystem
@@ -29,8 +30,6 @@ def _modified(info: Mapping[str, Any]) -> str:
     if value is None:
         return "-"
     if isinstance(value, int | float):
-        from datetime import UTC, datetime
-
         return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return str(value).replace(" ", "T")[:19]
 
@@ -46,23 +45,20 @@ def _kind(fs: AbstractFileSystem, info: Mapping[str, Any]) -> str:
 
 
 def objects(fs: AbstractFileSystem, location: Location) -> dict[str, Mapping[str, Any]]:
-    """Every object under ``location`` (s3fs lists a prefix with no object as itself)."""
+    """Every object under ``location`` (s3fs lists a prefix with no object as itself);
+    ``FileNotFoundError`` if nothing is there."""
     found = fs.find(location.path, detail=True)
-    return {name: info for name, info in found.items() if info["type"] != "directory"}
-
-
-def _not_found(location: Location) -> FileNotFoundError:
-    return FileNotFoundError(f"{location.url} not found: nothing is stored there")
+    found = {name: info for name, info in found.items() if info["type"] != "directory"}
+    if not found and not fs.exists(location.path):
+        raise FileNotFoundError(f"{location.url} not found: nothing is stored there")
+    return found
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     location = parse_location(args.url)
     fs = filesystem(location, args.option)
     if args.recursive:
-        found = objects(fs, location)
-        if not found and not fs.exists(location.path):
-            raise _not_found(location)
-        entries: Iterable[Mapping[str, Any]] = found.values()
+        entries: Iterable[Mapping[str, Any]] = objects(fs, location).values()
     else:
         entries = fs.ls(location.path, detail=True)
     for info in sorted(entries, key=lambda i: i["name"]):
@@ -80,13 +76,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def _usage(location: Location, fs: AbstractFileSystem) -> dict[str, list[Any]]:
     """Objects and bytes per first path component under ``location`` ("" for files there)."""
-    found = objects(fs, location)
-    if not found:
-        if not fs.exists(location.path):
-            raise _not_found(location)
-        return {}
     usage: dict[str, list[Any]] = {}
-    for name, info in found.items():
+    for name, info in objects(fs, location).items():
         rel = _relative(location, name)
         head, sep, rest = rel.partition("/")
         row = usage.setdefault(head + sep, [0, 0, False])

@@ -33,11 +33,6 @@ def parse_duration(text: str) -> int:
     return int(float(match[1]) * _UNIT[match[2]])
 
 
-def temp_url_params(query: str) -> dict[str, str]:
-    """The ``temp_url_*`` parameters of a TempURL's query string."""
-    return dict(part.split("=", 1) for part in query.split("&") if "=" in part)
-
-
 async def _signing_key(fs: Any, container: str, large_objects: bool) -> tuple[str, str]:
     """(key, "container" or "account"): the container's Temp-URL key, created when missing;
     the account's when the store has large objects, whose segments live in another container
@@ -79,15 +74,14 @@ async def swift_link(location: Location, options: dict[str, Any], seconds: int) 
     finally:
         await fs.client.close()
     prefix = f"{name}/" if name else ""
-    path = f"{urlsplit(storage_url).path}/{quote(container)}/{quote(prefix)}"
-    signed = generate_temp_url(path, seconds, key, "GET", prefix=True)
-    query = signed.split("?", 1)[1]
-    origin = storage_url[: len(storage_url) - len(urlsplit(storage_url).path)]
-    base = f"{origin}{path}".rstrip("/")
+    storage = urlsplit(storage_url)
+    path = f"{storage.path}/{quote(container)}/{quote(prefix)}"
+    query = generate_temp_url(path, seconds, key, "GET", prefix=True).split("?", 1)[1]
+    base = f"{storage.scheme}://{storage.netloc}{path}".rstrip("/")
     return {
         "url": f"{base}/?{query}",
         "base_url": base,
-        "storage_options": {"params": temp_url_params(query)},
+        "storage_options": {"params": dict(part.split("=", 1) for part in query.split("&"))},
         "expires_at": datetime.fromtimestamp(int(time.time()) + seconds, UTC).isoformat(),
         "key": scope,
     }
@@ -188,11 +182,10 @@ def cmd_share(args: argparse.Namespace) -> int:
     elif args.private:
         sharing.make_private(location.url, options)
     public = sharing.is_public(location.url, options)
-    state = "public (anyone may list and read)" if public else "private"
     if args.json:
         print(json.dumps({"url": location.url, "public": public}))
     else:
-        print(f"{location.url}: {state}")
+        print(f"{location.url}: {'public (anyone may list and read)' if public else 'private'}")
     return 0
 
 

@@ -1,13 +1,6 @@
-"""``zarrstores cp`` and ``zarrstores sync``: copy objects between Swift, S3 and local disk.
-
-Parallel on one event loop (the filesystems' async methods), resumable (objects already
-identical at the destination are skipped: same size, and same MD5 where both sides have one),
-verified (each object's MD5 is checked as it is read, and the destination is checked against
-it afterwards), server-side within one backend (Swift ``X-Copy-From``, S3 ``CopyObject``:
-the bytes do not pass through this machine), and zarr-aware: metadata documents are written
-after the chunks, deepest first, so the store's root ``zarr.json`` / ``.zmetadata`` arrive
-last and a reader never opens a half-copied store.
-"""
+"""``zarrstores cp`` and ``zarrstores sync``: copy objects between Swift, S3 and local disk,
+in parallel, resumable, verified by MD5, server-side within one backend, zarr metadata last
+(docs/cli.md tells how, and the help text of the commands)."""
 
 from __future__ import annotations
 
@@ -28,7 +21,7 @@ from typing import Any
 from .._files import md5_of_file
 from ..auth import ConfigurationError
 from ._common import Location, filesystem, human, parse_location, subcommand
-from ._trees import LocalTree, RemoteTree, Stored, Tree
+from ._trees import LocalTree, Stored, Tree
 
 IN_MEMORY = 16 << 20  # larger objects go through a temporary file (jobs x this in memory)
 METADATA = frozenset({"zarr.json", ".zmetadata", ".zgroup", ".zarray", ".zattrs"})
@@ -80,7 +73,7 @@ def make_tree(location: Location, option_pairs: list[str] | None) -> Tree:
     if not location.path:
         raise ConfigurationError(f"{location.url}: name a container or bucket")
     fs = filesystem(location, option_pairs, asynchronous=True, skip_instance_cache=True)
-    return RemoteTree(location, fs)
+    return Tree(location, fs)
 
 
 class Copier:
@@ -89,18 +82,15 @@ class Copier:
     def __init__(
         self, source: Tree, destination: Tree, summary: Summary, *, jobs: int, progress: Any
     ) -> None:
-        self.source, self.destination = source, destination
-        self.summary = summary
-        self.jobs = jobs
-        self.progress = progress
+        self.source, self.destination, self.summary = source, destination, summary
+        self.jobs, self.progress = jobs, progress
         self.server_side = destination.copies_from(source)
         # source name -> (destination name, MD5 or None when unknown, size) of every object written
         self.copied: dict[str, tuple[str, str | None, int]] = {}
 
     async def _each(self, items: Iterable[Any], work: Callable[[Any], Awaitable[None]]) -> None:
         """Run ``work`` on every item, ``jobs`` at a time."""
-        queue = list(items)
-        queue.reverse()
+        queue = list(items)[::-1]
 
         async def worker() -> None:
             while queue:
@@ -260,7 +250,7 @@ async def _targets(
     return sources, {rel: rel for rel in sources}, await destination.list()
 
 
-async def run(args: argparse.Namespace, summary: Summary, delete: bool) -> None:
+async def run(args: argparse.Namespace, summary: Summary) -> None:
     from tqdm import tqdm
 
     source = make_tree(parse_location(args.src), args.option)
@@ -289,11 +279,10 @@ async def run(args: argparse.Namespace, summary: Summary, delete: bool) -> None:
             if todo:
                 await destination.prepare()
             await copier.copy(todo, sources, wanted)
-        if delete:
+        if args.delete:
             extra = sorted(set(present) - set(wanted.values()))
-            if extra:
-                await destination.delete(extra)
-                summary.deleted = len(extra)
+            await destination.delete(extra)
+            summary.deleted = len(extra)
     finally:
         summary.seconds = round(time.monotonic() - started, 3)
 
@@ -315,26 +304,23 @@ def _report(summary: Summary, args: argparse.Namespace) -> None:
         print(f"zarrstores: ... and {len(summary.errors) - MAX_ERRORS_SHOWN} more", file=sys.stderr)
 
 
-def _command(delete_flag: bool) -> Callable[[argparse.Namespace], int]:
-    def command(args: argparse.Namespace) -> int:
-        if args.jobs < 1:
-            raise ConfigurationError(f"--jobs must be at least 1, got {args.jobs}")
-        summary = Summary(source=args.src, destination=args.dst)
-        try:
-            asyncio.run(run(args, summary, delete_flag and args.delete))
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            print(
-                f"\nzarrstores: interrupted after copying {summary.copied:,} objects: every "
-                "object written is complete; run the same command again to resume",
-                file=sys.stderr,
-            )
-            with contextlib.suppress(BrokenPipeError):
-                _report(summary, args)
-            return 130
-        _report(summary, args)
-        return 1 if summary.failed else 0
-
-    return command
+def _command(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise ConfigurationError(f"--jobs must be at least 1, got {args.jobs}")
+    summary = Summary(source=args.src, destination=args.dst)
+    try:
+        asyncio.run(run(args, summary))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(
+            f"\nzarrstores: interrupted after copying {summary.copied:,} objects: every "
+            "object written is complete; run the same command again to resume",
+            file=sys.stderr,
+        )
+        with contextlib.suppress(BrokenPipeError):
+            _report(summary, args)
+        return 130
+    _report(summary, args)
+    return 1 if summary.failed else 0
 
 
 def _parser(sub: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
@@ -342,7 +328,7 @@ def _parser(sub: argparse._SubParsersAction, name: str, **kwargs: Any) -> argpar
     p = subcommand(
         sub,
         name,
-        _command(delete_flag=name == "sync"),
+        _command,
         **kwargs,
         quiet="no progress bar, no summary line",
         json="print a JSON summary on stdout",
@@ -377,6 +363,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     c.add_argument("-r", "--recursive", action="store_true", help="everything under SRC")
+    c.set_defaults(delete=False)
 
     s = _parser(
         sub,

@@ -8,18 +8,9 @@ from typing import Any
 
 from ._modes import BucketDeleteMode, BucketNotEmptyError, PutMode, SQLError
 
-__all__ = [
-    "BucketDeleteMode",
-    "BucketNotEmptyError",
-    "FrameServer",
-    "FrameStore",
-    "PutMode",
-    "SQLError",
-]
-
-
 # pyarrow, fsspec and Flight load only when a store or server is made.
 _LAZY = {"FrameStore": ".store", "FrameServer": ".server"}
+__all__ = ["BucketDeleteMode", "BucketNotEmptyError", "PutMode", "SQLError", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,8 +7,6 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["Output", "from_frame", "output", "parquet_bytes", "split_rows"]
-
 Output = Literal["pandas", "polars", "arrow"]
 
 _ROW_GROUP_BYTES = 8 << 20  # row groups of ~8 MiB of Arrow data: fine-grained predicate pruning

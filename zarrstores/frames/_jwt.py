@@ -4,23 +4,16 @@ then with every call (``auth-token-bin``), and every call is checked."""
 
 from __future__ import annotations
 
-import datetime
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from pyarrow import flight
 
-__all__ = ["JWTAuthHandler", "admin_token"]
-
 
 def admin_token(secret: str, server: str, days: int = 365) -> str:
     """An admin JWT for ``server`` (its URI), valid for ``days``."""
-    now = datetime.datetime.now(datetime.UTC)
-    claims = {
-        "exp": now + datetime.timedelta(days=days),
-        "iat": now,
-        "server": server,
-        "type": "admin",
-    }
+    now = datetime.now(UTC)
+    claims = {"exp": now + timedelta(days=days), "iat": now, "server": server, "type": "admin"}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 

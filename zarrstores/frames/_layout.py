@@ -31,11 +31,6 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-__all__ = [
-    "BUCKET_MARKER",
-    "FIRST_GENERATION",
-    "FRAME_MARKER", "Marker", "check_name", "new_generation", "part_names"]
-
 FRAME_MARKER = "_frame.json"
 BUCKET_MARKER = "_bucket"
 _FORMAT = "zarrstores.frames/1"

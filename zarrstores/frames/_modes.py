@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-
-__all__ = ["BucketDeleteMode", "BucketNotEmptyError", "PutMode", "SQLError"]
+from typing import Any
 
 
 class PutMode(Enum):
@@ -32,23 +31,19 @@ class SQLError(ValueError):
     """DataFusion could not run the SQL (the message says why: parse error, unknown column)."""
 
 
-def put_mode(mode: PutMode | str) -> PutMode:
-    """``mode`` as a ``PutMode`` (also from its value, ``"append"``, as on the wire)."""
-    if isinstance(mode, PutMode):
-        return mode
+def _member(kind: type[Enum], mode: Enum | str, what: str) -> Any:
+    """``mode`` as a member of ``kind``, also from its value (``"append"``, as on the wire) or
+    from a member of a same-valued enum (Shoots' own)."""
     try:
-        return PutMode(getattr(mode, "value", mode))
+        return kind(getattr(mode, "value", mode))
     except ValueError:
-        allowed = [m.value for m in PutMode]
-        raise ValueError(f"put mode is {mode}, must be one of {allowed}") from None
+        allowed = [m.value for m in kind]
+        raise ValueError(f"{what} is {mode}, must be one of {allowed}") from None
+
+
+def put_mode(mode: PutMode | str) -> PutMode:
+    return _member(PutMode, mode, "put mode")
 
 
 def bucket_delete_mode(mode: BucketDeleteMode | str) -> BucketDeleteMode:
-    """``mode`` as a ``BucketDeleteMode`` (also from its value, ``"delete"``)."""
-    if isinstance(mode, BucketDeleteMode):
-        return mode
-    try:
-        return BucketDeleteMode(getattr(mode, "value", mode))
-    except ValueError:
-        allowed = [m.value for m in BucketDeleteMode]
-        raise ValueError(f"bucket delete mode is {mode}, must be one of {allowed}") from None
+    return _member(BucketDeleteMode, mode, "bucket delete mode")

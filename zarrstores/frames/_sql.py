@@ -17,8 +17,6 @@ from pyarrow.fs import FSSpecHandler, PyFileSystem
 
 from ._modes import SQLError
 
-__all__ = ["run_sql", "table_dataset"]
-
 
 class _RangedReads(FSSpecHandler):
     """pyarrow's fsspec bridge, opening files with their known size and no cache, so that
@@ -61,8 +59,7 @@ def run_sql(name: str, dataset: pads.Dataset, sql: str) -> pa.Table:
     try:
         return frame.to_arrow_table()
     except Exception as e:  # DataFusion raises plain Exceptions while executing
-        message = str(e)
-        external = _EXTERNAL.search(message)
+        external = _EXTERNAL.search(str(e))
         if external is None:
             raise SQLError(_first_line(e, name)) from None
         kind = _STORAGE_ERRORS.get(external.group(1), OSError)

@@ -60,13 +60,11 @@ class FrameServer(flight.FlightServerBase):
         self.location = location
         self.store = FrameStore(root, **storage_options)
         self._secret = secret
-        options: dict[str, Any] = {}
-        if certs is not None:
-            options["tls_certificates"] = [certs]
-            options["verify_client"] = False
-        if secret is not None:
-            options["auth_handler"] = JWTAuthHandler(secret)
-        super().__init__(self.location, **options)
+        super().__init__(
+            location,
+            auth_handler=None if secret is None else JWTAuthHandler(secret),
+            tls_certificates=None if certs is None else [certs],
+        )
 
     def __repr__(self) -> str:
         return f"FrameServer({self.location.uri.decode()}, {self.store!r})"

@@ -70,8 +70,7 @@ class FrameStore:
         ``mode``: ``ERROR`` raises ``FileExistsError`` if the table exists, ``APPEND`` adds
         the rows (the schema must match), ``REPLACE`` swaps the whole table atomically.
         """
-        mode = put_mode(mode)
-        self._write(name, from_frame(frame), mode, bucket)
+        self._write(name, from_frame(frame), put_mode(mode), bucket)
 
     def get(
         self,
@@ -95,15 +94,10 @@ class FrameStore:
         ``FileNotFoundError`` if the bucket does not exist."""
         if bucket is not None and not self._bucket_exists(bucket):
             raise FileNotFoundError(f"No such bucket {bucket}")
-        pattern = re.compile(regex) if regex else None
-        found = []
-        for name in self._table_names(bucket):
-            if pattern and not pattern.search(name):
-                continue
-            marker = self._marker(self._dir(name, bucket))
-            if marker is not None:
-                found.append({"name": name, "schema": marker.schema})
-        return found
+        pattern = re.compile(regex or "")  # a bad regex is refused even when there is no table
+        names = [name for name in self._table_names(bucket) if pattern.search(name)]
+        markers = {name: self._marker(self._dir(name, bucket)) for name in names}
+        return [{"name": name, "schema": m.schema} for name, m in markers.items() if m is not None]
 
     def delete(self, name: str, bucket: str | None = None) -> None:
         """Delete table ``name`` (``FileNotFoundError`` if there is none). It disappears at
@@ -117,11 +111,7 @@ class FrameStore:
 
     def buckets(self) -> builtins.list[str]:
         """Names of the buckets (created by the first ``put`` with ``bucket=``)."""
-        return sorted(
-            path.split("/")[-2]
-            for path in self._find(self.root, maxdepth=2)
-            if path.endswith(f"/{BUCKET_MARKER}")
-        )
+        return self._holding(self.root, BUCKET_MARKER)
 
     def delete_bucket(
         self, name: str, mode: BucketDeleteMode | str = BucketDeleteMode.ERROR
@@ -164,18 +154,16 @@ class FrameStore:
         default of ``source_bucket`` and ``target_bucket``.
         """
         mode = put_mode(mode)
-        source_bucket = source_bucket if source_bucket is not None else bucket
-        target_bucket = target_bucket if target_bucket is not None else bucket
-        if sql is not None:
-            table = self._query(source, sql, source_bucket, missing=f"Dataframe {source} not found")
-            self._write(target, table, mode, target_bucket)
-            return {"target_rows": table.num_rows}
-        if rule is None or time_col is None or aggregation_func is None:
+        if sql is None and (rule is None or time_col is None or aggregation_func is None):
             raise ValueError("resample needs sql=, or rule=, time_col= and aggregation_func=")
-        frame = self._query(source, None, source_bucket, missing=f"Dataframe {source} not found")
-        resampled = resample_frame(frame.to_pandas(), rule, time_col, aggregation_func)
-        self._write(target, resampled, mode, target_bucket)
-        return {"source_rows": frame.num_rows, "target_rows": resampled.num_rows}
+        source_bucket = source_bucket if source_bucket is not None else bucket
+        table = self._query(source, sql, source_bucket, missing=f"Dataframe {source} not found")
+        counts: dict[str, int] = {}
+        if sql is None:
+            counts["source_rows"] = table.num_rows
+            table = resample_frame(table.to_pandas(), rule, time_col, aggregation_func)
+        self._write(target, table, mode, target_bucket if target_bucket is not None else bucket)
+        return counts | {"target_rows": table.num_rows}
 
     def url(self, name: str, bucket: str | None = None) -> str:
         """The URL of table ``name``'s prefix, for ``pd.read_parquet`` and other readers."""
@@ -215,12 +203,11 @@ class FrameStore:
     def _files(self, directory: str, generation: str) -> dict[str, int]:
         """The data files of ``generation`` in write order, with their sizes."""
         entries = self.fs.ls(directory, detail=True, refresh=True)
-        chosen = {
+        return {
             e["name"]: int(e["size"])
-            for e in entries
+            for e in sorted(entries, key=lambda e: e["name"])
             if generation_of(e["name"].rsplit("/", 1)[-1]) == generation
         }
-        return dict(sorted(chosen.items()))
 
     def _marker(self, directory: str) -> Marker | None:
         path = f"{directory}/{FRAME_MARKER}"
@@ -312,20 +299,18 @@ class FrameStore:
         pieces = split_rows(table) if split else [table]
         paths = [f"{directory}/{name}" for name in part_names(generation, len(pieces))]
 
-        def write(path: str, piece: pa.Table) -> str:
+        def write(path: str, piece: pa.Table) -> None:
             self.fs.pipe_file(path, parquet_bytes(piece))
-            return path
 
-        written: builtins.list[str] = []
         try:
             # Encoding (pyarrow, outside the GIL) and uploads overlap.
             with ThreadPoolExecutor(_WRITERS) as pool:
-                written.extend(pool.map(write, paths, pieces))
+                builtins.list(pool.map(write, paths, pieces))  # raises what a write raised
         except BaseException:
             with contextlib.suppress(OSError):
                 self._remove([p for p in paths if self.fs.exists(p)])
             raise
-        return written
+        return paths
 
     def _ensure_bucket(self, bucket: str) -> None:
         marker = f"{self.root}/{check_name(bucket, 'bucket')}/{BUCKET_MARKER}"
@@ -345,12 +330,12 @@ class FrameStore:
         return self.fs.exists(f"{self.root}/{check_name(bucket, 'bucket')}/{BUCKET_MARKER}")
 
     def _table_names(self, bucket: str | None) -> builtins.list[str]:
-        base = self.root if bucket is None else f"{self.root}/{bucket}"
-        return sorted(
-            path.split("/")[-2]
-            for path in self._find(base, maxdepth=2)
-            if path.endswith(f"/{FRAME_MARKER}")
-        )
+        return self._holding(self.root if bucket is None else f"{self.root}/{bucket}", FRAME_MARKER)
+
+    def _holding(self, base: str, marker: str) -> builtins.list[str]:
+        """The names of the directories directly under ``base`` that hold ``marker``."""
+        found = self._find(base, maxdepth=2)
+        return sorted(path.split("/")[-2] for path in found if path.endswith(f"/{marker}"))
 
     def _find(self, base: str, maxdepth: int | None = None) -> builtins.list[str]:
         self.fs.invalidate_cache(base)
