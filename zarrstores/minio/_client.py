@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import numpy as np
 import obstore
 from obstore.exceptions import AlreadyExistsError
 from obstore.store import S3Store
@@ -457,33 +456,32 @@ class S3Client:
         view: bool = False,
     ) -> Awaitable[bytes | memoryview | None]:
         """The object's bytes (``byte_range``: start, exclusive end, negative start = suffix),
-        None if it is missing; b"" for a range past its end. ``view``: a read-only memoryview
-        instead of a copy as ``bytes`` (one copy in memory, not two; ``read_view``)."""
+        None if it is missing; b"" for a range past its end. ``view``: a memoryview of
+        obstore's buffer instead of a copy as ``bytes`` (one copy in memory, not two)."""
+        wrap: Callable[[Any], bytes | memoryview] = memoryview if view else bytes
 
         async def send(store: S3Store) -> bytes | memoryview | None:
-            options: dict[str, Any] | None = None
-            if byte_range is not None:
-                start, end = byte_range
-                if start < 0:
-                    options = {"range": {"suffix": -start}}
-                elif end is None:
-                    options = {"range": {"offset": start}}
-                elif end <= start:
-                    await obstore.head_async(store, key)  # b"" for an object that exists
-                    return b""
-                else:
-                    options = {"range": (start, end)}
+            if byte_range is None:
+                return wrap(await (await obstore.get_async(store, key)).bytes_async())
+            start, end = byte_range
+            if start < 0:
+                options: dict[str, Any] = {"range": {"suffix": -start}}
+            elif end is None:
+                options = {"range": {"offset": start}}
+            elif end <= start:
+                await obstore.head_async(store, key)  # b"" for an object that exists
+                return b""
+            else:
+                options = {"range": (start, end)}
             try:
-                result = await obstore.get_async(store, key, options=options)  # type: ignore[arg-type]
+                result = await obstore.get_async(store, key, options=options)
             except Exception as e:
-                if options is None or "non-partial response" not in str(e):
+                if "non-partial response" not in str(e):
                     raise
                 # A server (or a cache in front of it) that ignored Range sent everything.
                 whole = await (await obstore.get_async(store, key)).bytes_async()
                 return slice_whole(bytes(whole), start, end)
-            if view:
-                return await read_view(result)
-            return bytes(await result.bytes_async())
+            return wrap(await result.bytes_async())
 
         return self.call("GET", bucket, key, send, missing=_missing_read)
 
@@ -572,33 +570,6 @@ class S3Client:
             for item in page:
                 if item["path"].startswith(prefix):
                     yield item["path"], False
-
-
-ONE_BUFFER_MIN = 4 << 20
-"""Answers from this size on are streamed into one numpy array of their size instead of being
-collected by obstore: numpy asks the kernel for 2 MiB pages (transparent huge pages), where
-obstore's buffer of a 64 MiB shard is a fresh allocation faulted in 4 KiB page by 4 KiB page
-(16384 page faults; docs/performance.md). Smaller answers reuse the allocator's memory."""
-_PIECE = 2 << 20  # obstore joins what arrives into pieces of at least this size
-
-
-async def read_view(result: Any) -> memoryview:
-    """The body of obstore's ``GetResult`` as a read-only memoryview: of obstore's own buffer
-    below ``ONE_BUFFER_MIN``, else of a numpy array filled piece by piece as it arrives."""
-    start, end = result.range
-    size = end - start
-    if size < ONE_BUFFER_MIN:
-        return memoryview(await result.bytes_async())
-    body = memoryview(np.empty(size, dtype=np.uint8))
-    filled = 0
-    async for piece in result.stream(min_chunk_size=_PIECE):
-        if filled + len(piece) > size:
-            raise OSError(f"the answer was longer than its {size} bytes")
-        body[filled : filled + len(piece)] = piece
-        filled += len(piece)
-    if filled != size:
-        raise OSError(f"the answer ended after {filled} of its {size} bytes")
-    return body.toreadonly()
 
 
 def _missing_read(status: int, code: str) -> Any:
