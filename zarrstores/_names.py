@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import re
 
-from .auth.errors import ConfigurationError
+from .auth.errors import ConfigurationError, shorten
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 SWIFT_MAX_CONTAINER = 256  # bytes (Swift's default constraint)
-
-
-def shorten(name: str, limit: int = 40) -> str:
-    """``name``, or its first ``limit`` characters and how long it is."""
-    return name if len(name) <= limit else f"{name[:limit]}... ({len(name)} characters)"
 
 
 def bucket_name_problem(bucket: str) -> str | None:

@@ -8,6 +8,11 @@ missing chunk.
 from __future__ import annotations
 
 
+def shorten(name: str, limit: int = 40) -> str:
+    """``name``, or its first ``limit`` characters and how long it is."""
+    return name if len(name) <= limit else f"{name[:limit]}... ({len(name)} characters)"
+
+
 class ZarrstoresError(Exception):
     """Base class of every zarrstores error."""
 

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .._names import shorten
 from ._secret import Secret
-from .errors import ConfigurationError, TokenError, TokenExpiredError, TokenNotFoundError
+from .errors import ConfigurationError, TokenError, TokenExpiredError, TokenNotFoundError, shorten
 
 log = logging.getLogger("zarrstores.auth")
 
