@@ -24,6 +24,7 @@ from .keystone import OIDC_DOMAIN, OIDC_GROUP, OIDC_IDP, OIDC_PROJECT, OIDC_PROT
 PREFIX = "OIDC-"
 _FEDERATED_AUTH = re.compile(r"^/v3/OS-FEDERATION/identity_providers/[^/]+/protocols/[^/]+/auth$")
 
+
 class OIDCFront:
     """WSGI middleware: validates the bearer token on the federated auth URL and passes its
     claims on as ``OIDC-<claim>`` (lists joined with ``;``) and ``REMOTE_USER`` (``sub``).

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
+import ssl as ssl_module
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 _PR_SET_PDEATHSIG = 1
 # Unix socket paths longer than this do not fit in sockaddr_un (108 bytes with the NUL).
@@ -25,21 +31,110 @@ TEST_USERS = {"test:tester": "testing", "test2:tester2": "testing2", "test:teste
 
 
 class LocalServer:
-    """Base of the launchers: ``with Server(...) as server`` starts it and always stops it."""
+    """Base of the launchers: ``with Server(...) as server`` starts it and always stops it.
+
+    A launcher of processes works in :attr:`dir` (``dir=None``: a temporary directory, removed
+    on stop), starts them with :meth:`_spawn` (:attr:`pids` lists them) in :meth:`_start`. A
+    failed start stops every process and keeps the directory, for its logs.
+    """
+
+    _START_TIMEOUT = 60.0  # generous: a loaded 2-core machine starts servers far slower
+    _own_dir = False
+
+    def __init__(self, dir: str | Path | None = None, kind: str = "server") -> None:
+        self._own_dir = dir is None
+        self.dir = Path(dir or tempfile.mkdtemp(prefix=f"zarrstores-{kind}-")).resolve()
+        self.pids: list[int] = []
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> Self:
-        """Start and wait until it answers; raises ``ServerStartError``."""
+        """Start and wait until it answers; raises ``ServerStartError`` naming a log file."""
+        try:
+            self._start()
+        except BaseException:
+            self._own_dir = False
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         raise NotImplementedError
 
     def stop(self) -> None:
-        """Stop every process it started."""
-        raise NotImplementedError
+        """Stop every process it started, the last one first; remove a temporary directory."""
+        while self._procs:
+            stop([self._procs.popitem()[1]])
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _spawn(self, name: str, cmd: Sequence[str], *, log: Path, **options: Any) -> None:
+        self._procs[name] = proc = spawn(cmd, log=log, **options)
+        self.pids.append(proc.pid)
+
+    def _wait(self, check: Callable[[], bool], what: str, log: Path) -> None:
+        """:func:`wait_until` ``check``, failing early if one of the processes exits."""
+        procs = list(self._procs.values())
+        wait_until(check, what=what, timeout=self._START_TIMEOUT, procs=procs, log=log)
 
     def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ThreadedProxy(LocalServer):
+    """Base of the proxies: ``url`` (127.0.0.1:``port``) forwards to ``target`` (``host:port``
+    or ``http://host:port``); :meth:`_handle` serves each connection on an event loop of its
+    own in a daemon thread. ``ssl=`` serves HTTPS."""
+
+    def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
+        parts = urlsplit(target if "://" in target else f"http://{target}")
+        self.target_host, self.target_port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.port = free_port()
+        self.url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
+        self._ssl = ssl
+        self._server: asyncio.Server | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> Self:
+        """Start listening (returns once it does)."""
+        self._thread.start()
+        self._call(self._listen())
+        return self
+
+    def stop(self) -> None:
+        """Stop listening, end every connection and the thread."""
+        if self._thread.is_alive():
+            self._call(self._shutdown())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
+
+    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def _listen(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._handle, "127.0.0.1", self.port, ssl=self._ssl, backlog=512
+            )
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def _shutdown(self) -> None:
+        await self._close()
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
 
 class ServerStartError(RuntimeError):

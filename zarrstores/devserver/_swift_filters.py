@@ -127,26 +127,9 @@ class DictCache:
         self._items[key] = (expires, False, str(new).encode("ascii"))
         return new
 
-    def decr(self, key: str, delta: int = 1, time: float = 0) -> int:
-        return self.incr(key, -delta, time)
-
     def delete(self, key: str, server_key: str | None = None) -> None:
         if self._items.pop(key, None) is not None and self._is_persisted(key):
             self._save_persisted()
-
-    def set_multi(
-        self,
-        mapping: dict[str, Any],
-        server_key: str,
-        serialize: bool = True,
-        time: float = 0,
-        min_compress_len: int = 0,
-    ) -> None:
-        for key, value in mapping.items():
-            self.set(key, value, serialize=serialize, time=time)
-
-    def get_multi(self, keys: Iterable[str], server_key: str) -> list[Any]:
-        return [self.get(key) for key in keys]
 
     # -- beyond memcache ----------------------------------------------------------------------
 

@@ -18,9 +18,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit
 
-from ._proc import LocalServer, free_port
+from ._proc import ThreadedProxy
 
 __all__ = ["Fault", "FaultProxy"]
 
@@ -49,7 +48,7 @@ class Fault:
         return self.kind != "corrupt" or body_size > 0  # only bodies can be corrupted
 
 
-class FaultProxy(LocalServer):
+class FaultProxy(ThreadedProxy):
     """Forwards ``127.0.0.1:<port>`` to ``target`` (``http://host:port`` or ``host:port``).
 
     ``inject(kind, ...)`` arms a fault; ``down()`` refuses connections and breaks those in
@@ -62,39 +61,18 @@ class FaultProxy(LocalServer):
     """
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
-        parts = urlsplit(target if "://" in target else f"http://{target}")
-        self.target_host, self.target_port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.port = free_port()
-        self.url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
+        super().__init__(target, ssl=ssl)
         self.injected: Counter[str] = Counter()
         self.seen: list[tuple[str, str, str]] = []
         self.bytes_received = 0
         self.answered: list[tuple[str, str, int]] = []  # (method, path, status) from the server
         self.peak_live = 0
-        self._ssl = ssl
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._server: asyncio.Server | None = None
         self._live: set[asyncio.StreamWriter] = set()
         self._waiting: set[asyncio.StreamWriter] = set()  # requests not answered yet
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     # -- control (from any thread) -------------------------------------------------------------
-    def start(self) -> FaultProxy:
-        """Start listening (returns once it does)."""
-        self._thread.start()
-        self._call(self._listen())
-        return self
-
-    def stop(self) -> None:
-        """Stop listening, break live connections and end the thread."""
-        if self._thread.is_alive():
-            self._call(self._shutdown())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-            self._loop.close()
-
     def inject(
         self,
         kind: FaultKind,
@@ -131,29 +109,11 @@ class FaultProxy(LocalServer):
         """Requests seen so far."""
         return len(self.seen)
 
-    def _call(self, coro: object) -> None:
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]
-
     # -- serving -------------------------------------------------------------------------------
-    async def _listen(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(
-                self._handle, "127.0.0.1", self.port, ssl=self._ssl, backlog=512
-            )
-
     async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        await super()._close()
         for writer in list(self._live):
             _reset(writer)
-
-    async def _shutdown(self) -> None:
-        await self._close()
-        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
 
     def _take(self, method: str, path: str, body_size: int) -> Fault | None:
         with self._lock:

@@ -8,16 +8,13 @@ wants. The caller only writes the configuration and waits for the process's stat
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
 
-from ._proc import LocalServer, ServerStartError, free_port, http_status, spawn, stop, wait_until
+from ._proc import LocalServer, ServerStartError, free_port, http_status
 
 ADMIN_PASSWORD = "admin-secret"  # a local test server: fixed, known credentials
 SERVICE_USER, SERVICE_PASSWORD = "swift", "swift-secret"
@@ -66,6 +63,8 @@ class KeystoneServer(LocalServer):
     domain ``oidc-users`` with the member role on project ``test``.
     """
 
+    _START_TIMEOUT = 90.0
+
     def __init__(
         self,
         dir: str | Path | None = None,
@@ -75,8 +74,7 @@ class KeystoneServer(LocalServer):
         oidc_issuer: str | None = None,
         oidc_audience: str = "zarrstores",
     ) -> None:
-        self._own_dir = dir is None
-        self.dir = Path(dir or tempfile.mkdtemp(prefix="zarrstores-keystone-")).absolute()
+        super().__init__(dir, "keystone")
         self.object_store_url = object_store_url
         self.token_life = token_life
         self.oidc_issuer = oidc_issuer
@@ -88,16 +86,12 @@ class KeystoneServer(LocalServer):
         self.application_credential_id = ""
         self.application_credential_secret = ""
         self.totp_secret = ""
-        self.pids: list[int] = []
-        self._proc: subprocess.Popen[bytes] | None = None
         self._log = self.dir / "keystone.log"
         self._state = self.dir / "state.json"
 
-    def start(self, timeout: float = 90.0) -> KeystoneServer:
-        """Launch and wait until Keystone answers and is provisioned; raises ServerStartError."""
+    def _start(self) -> None:
         self.launch()
-        self.wait_ready(timeout)
-        return self
+        self.wait_ready()
 
     def launch(self) -> None:
         """Start the process without waiting (so a caller can start other servers meanwhile)."""
@@ -121,40 +115,18 @@ class KeystoneServer(LocalServer):
             cmd += ["--object-store-url", self.object_store_url]
         if self.oidc_issuer:
             cmd += ["--oidc-issuer", self.oidc_issuer, "--oidc-audience", self.oidc_audience]
-        self._proc = spawn(cmd, log=self._log)
-        self.pids.append(self._proc.pid)
+        self._spawn("keystone", cmd, log=self._log)
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        """Wait for :meth:`launch`'s process; raises ServerStartError.
-
-        On failure the process is stopped and the directory kept, for its log.
-        """
-        assert self._proc is not None, "launch() first"
-        try:
-            wait_until(
-                lambda: self._state.exists() and http_status(self.url) == 200,
-                what="keystone",
-                timeout=timeout,
-                procs=[self._proc],
-                log=self._log,
-            )
-        except ServerStartError:
-            self._own_dir = False
-            self.stop()
-            raise
+    def wait_ready(self) -> None:
+        """Wait for :meth:`launch`'s process to answer, provisioned; raises ServerStartError."""
+        self._wait(
+            lambda: self._state.exists() and http_status(self.url) == 200, "keystone", self._log
+        )
         state = json.loads(self._state.read_text())
         self.project_ids = state["project_ids"]
         self.application_credential_id = state["application_credential"]["id"]
         self.application_credential_secret = state["application_credential"]["secret"]
         self.totp_secret = state["totp_secret"]
-
-    def stop(self) -> None:
-        """Stop the process; remove the directory if it was a temporary one."""
-        if self._proc is not None:
-            stop([self._proc])
-            self._proc = None
-        if self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
     def totp_passcode(self) -> str:
         """tester's current TOTP passcode (6 digits, 30 s, HMAC-SHA1, as Keystone checks it)."""

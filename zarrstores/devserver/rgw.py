@@ -15,7 +15,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,6 @@ from ._proc import (
     check_socket_path,
     free_ports,
     http_status,
-    spawn,
-    stop,
-    wait_until,
 )
 from .oidc import OIDCIssuer
 
@@ -82,8 +78,7 @@ class RGWServer(SwiftV1Users, LocalServer):
         self.memstore_bytes = memstore_bytes
         keystone = _keystone_conf(keystone_url) if keystone_url else {}
         self.extra_conf = {**keystone, **(extra_conf or {})}
-        self._temporary = dir is None
-        self.dir: Path = Path(dir).resolve() if dir is not None else Path()
+        super().__init__(dir, "rgw")
         # Swift v1 users (``account:user`` -> key), as tempauth's; each account has S3 keys.
         self.users = dict(TEST_USERS)
         self.s3_keys = {
@@ -96,31 +91,16 @@ class RGWServer(SwiftV1Users, LocalServer):
         self.readonly_role_arn = "arn:aws:iam:::role/readonly"
         self.endpoint = ""
         self.auth_url = ""
-        self.log = Path()
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.log = self.dir / "log"
         self._env: dict[str, str] = {}
         self._admin_client: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, timeout: float = 60.0) -> RGWServer:
-        """Start mon, OSD and radosgw, create users, provider and roles; ``ServerStartError``
-        names the daemon that failed and where its log is."""
-        if self._procs:
-            return self
-        problem = ceph_missing()
-        if problem:
+    def _start(self) -> None:
+        """Start mon, OSD and radosgw, create users, provider and roles."""
+        if problem := ceph_missing():
             raise ServerStartError(problem)
-        if self._temporary:
-            self.dir = Path(tempfile.mkdtemp(prefix="zarrstores-rgw-"))
-        try:
-            self._start(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _start(self, timeout: float) -> None:
         for sub in ("run", "log", "mon.a", "osd.0", "rgw"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         check_socket_path(self.dir, "run/client.rgw.asok", "RGWServer")
@@ -131,23 +111,22 @@ class RGWServer(SwiftV1Users, LocalServer):
         fsid = str(uuid.uuid4())
         conf.write_text(self._conf(fsid, mon_port, rgw_port))
         self._env = {**os.environ, "CEPH_CONF": str(conf)}
-        self.log = self.dir / "log"
 
         monmap = str(self.dir / "monmap")
         self._run("monmaptool", "--create", "--clobber", "--fsid", fsid,
                   "--addv", "a", f"[v2:127.0.0.1:{mon_port}]", monmap)  # fmt: skip
         self._run("ceph-mon", "--mkfs", "-i", "a", "--monmap", monmap)
-        self._spawn("mon", ["ceph-mon", "-f", "-i", "a"])
-        self._wait("ceph-mon", lambda: self._ok("ceph", "mon", "stat"), timeout)
+        self._start_daemon("mon", ["ceph-mon", "-f", "-i", "a"])
+        self._wait(lambda: self._ok("ceph", "mon", "stat"), "ceph-mon", self.log)
 
         osd_uuid = str(uuid.uuid4())
         osd_id = self._run("ceph", "osd", "new", osd_uuid).strip()
         self._run("ceph-osd", "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
-        self._spawn("osd", ["ceph-osd", "-f", "-i", osd_id])
-        self._wait("ceph-osd", lambda: self._osd_up(osd_id), timeout)
+        self._start_daemon("osd", ["ceph-osd", "-f", "-i", osd_id])
+        self._wait(lambda: self._osd_up(osd_id), "ceph-osd", self.log)
 
-        self._spawn("rgw", ["radosgw", "-f", "-n", "client.rgw"])
-        self._wait("radosgw", lambda: http_status(self.endpoint + "/") == 200, timeout)
+        self._start_daemon("rgw", ["radosgw", "-f", "-n", "client.rgw"])
+        self._wait(lambda: http_status(self.endpoint + "/") == 200, "radosgw", self.log)
         self._create_users()
         if self.issuer is not None:
             self._create_sts_roles(self.issuer)
@@ -155,18 +134,8 @@ class RGWServer(SwiftV1Users, LocalServer):
     def stop(self) -> None:
         """Stop radosgw, then the OSD, then the mon (radosgw hangs in shutdown when the OSD is
         gone first); remove the directory if it was temporary."""
-        for name in ("rgw", "osd", "mon"):
-            proc = self._procs.pop(name, None)
-            if proc is not None:
-                stop([proc], timeout=5.0)
+        super().stop()
         self._admin_client = None
-        if self._temporary and self.dir != Path():
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    @property
-    def pids(self) -> list[int]:
-        """The daemons' process ids (mon, OSD, radosgw)."""
-        return [p.pid for p in self._procs.values()]
 
     def __repr__(self) -> str:
         return f"RGWServer(endpoint={self.endpoint!r}, account_in_url={self.account_in_url})"
@@ -326,20 +295,16 @@ debug_rgw = 1
 
     # -- processes ---------------------------------------------------------------------------
 
-    def _spawn(self, name: str, cmd: list[str]) -> None:
+    def _start_daemon(self, name: str, cmd: list[str]) -> None:
         # SIGKILL when this process dies: the data is throw-away, and radosgw hangs for 10 s
         # or more in a SIGTERM shutdown when the OSD goes at the same time. The config path
         # on the command line shows in `ps` which cluster a daemon belongs to.
-        self._procs[name] = spawn(
+        self._spawn(
+            name,
             [*cmd, "--conf", self._env["CEPH_CONF"]],
             log=self.log / f"{name}.out",
             env=self._env,
             death_signal=signal.SIGKILL,
-        )
-
-    def _wait(self, what: str, check: Any, timeout: float) -> None:
-        wait_until(
-            check, what=what, timeout=timeout, procs=list(self._procs.values()), log=self.log
         )
 
     def _run(self, *cmd: str, timeout: float = 30.0) -> str:

@@ -13,8 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +23,7 @@ from ._proc import (
     check_socket_path,
     free_ports,
     http_status,
-    spawn,
-    stop,
     venv_bin,
-    wait_until,
 )
 from .oidc import OIDCIssuer
 
@@ -62,25 +57,17 @@ class S3Server(LocalServer):
         self.issuer = issuer
         self.max_session = max_session
         self.token_duration = token_duration
-        self._temporary = dir is None
-        self.dir: Path = Path(dir).resolve() if dir is not None else Path()
+        super().__init__(dir, "s3")
         self.admin_access_key = "zarrstores-admin"
         self.admin_secret_key = secrets.token_hex(20)
         # For AssumeRoleWithWebIdentity with a RoleArn (then the token needs no policy claim).
         self.readonly_role_arn = _role_arn(self.readonly_policy)
         self.readwrite_role_arn = _role_arn(self.readwrite_policy)
         self.endpoint = ""
-        self.pids: list[int] = []
-        self.log = Path()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.log = self.dir / "weed.log"
         self._admin_client: Any = None
 
-    def start(self, timeout: float = 60.0) -> S3Server:
-        """Start ``weed mini`` and wait until S3 answers; raises ``ServerStartError``."""
-        if self._proc is not None:
-            return self
-        if self._temporary:
-            self.dir = Path(tempfile.mkdtemp(prefix="zarrstores-s3-"))
+    def _start(self) -> None:
         check_socket_path(self.dir, "filer.sock", "S3Server")
         for sub in ("data", "logs", "tmp"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -88,7 +75,6 @@ class S3Server(LocalServer):
         self.endpoint = f"http://127.0.0.1:{s3}"
         (self.dir / "s3.json").write_text(json.dumps(self._s3_config(), indent=2))
         (self.dir / "iam.json").write_text(json.dumps(self._iam_config(), indent=2))
-        self.log = self.dir / "weed.log"
         cmd = [
             _weed(),
             f"-logdir={self.dir / 'logs'}",
@@ -113,29 +99,17 @@ class S3Server(LocalServer):
             f"-filer.localSocket={self.dir / 'filer.sock'}",
         ]
         env = {**os.environ, "TMPDIR": str(self.dir / "tmp")}
-        self._proc = spawn(cmd, log=self.log, env=env, cwd=self.dir)
-        self.pids = [self._proc.pid]
-        try:
-            wait_until(
-                lambda: http_status(self.endpoint + "/") == 403,
-                what=f"SeaweedFS S3 on {self.endpoint}",
-                timeout=timeout,
-                procs=[self._proc],
-                log=self.log,
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._spawn("weed", cmd, log=self.log, env=env, cwd=self.dir)
+        self._wait(
+            lambda: http_status(self.endpoint + "/") == 403,
+            f"SeaweedFS S3 on {self.endpoint}",
+            self.log,
+        )
 
     def stop(self) -> None:
         """SIGTERM the process group and wait; remove the directory if it was temporary."""
-        if self._proc is not None:
-            stop([self._proc])
-            self._proc = None
-            self._admin_client = None
-        if self._temporary and self.dir != Path():
-            shutil.rmtree(self.dir, ignore_errors=True)
+        super().stop()
+        self._admin_client = None
 
     def admin_client(self) -> Any:
         """A botocore S3 client with the static admin keys (path-style, SigV4), made once."""

@@ -13,11 +13,9 @@ import getpass
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +27,7 @@ from ._proc import (
     SwiftV1Users,
     free_ports,
     http_status,
-    spawn,
     stop,
-    wait_until,
 )
 from .keystone import SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER, KeystoneServer
 
@@ -39,7 +35,6 @@ if TYPE_CHECKING:
     from .oidc import OIDCIssuer
 
 _BACKENDS = ("account", "container", "object")
-_START_TIMEOUT = 60.0  # generous: a loaded 2-core machine starts these far slower than ~1 s
 
 # Importing swift pulls in eventlet, so rings are built in a child interpreter.
 _BUILD_RINGS = """
@@ -111,15 +106,13 @@ class SwiftServer(SwiftV1Users, LocalServer):
         container_listing_limit: int | None = None,
         oidc_issuer: OIDCIssuer | None = None,
     ) -> None:
-        self._own_dir = dir is None
-        self.dir = Path(dir or tempfile.mkdtemp(prefix="zarrstores-swift-")).absolute()
+        super().__init__(dir, "swift")
         self.with_keystone = keystone
         self.oidc_issuer = oidc_issuer
         self.token_life = token_life
         self.max_file_size = max_file_size
         self.container_listing_limit = container_listing_limit
         self.users = dict(TEST_USERS)
-        self.pids: list[int] = []
         self.proxy_url = ""
         self.auth_url = ""
         self.keystone_url = ""
@@ -127,25 +120,11 @@ class SwiftServer(SwiftV1Users, LocalServer):
         self.keystone_project_id = ""
         self.keystone: KeystoneServer | None = None
         self._ports: dict[str, int] = {}
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._etc = self.dir / "etc"
         self._run = self.dir / "run"
         self._logs = self.dir / "log"
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> SwiftServer:
-        """Start all servers and wait until they answer; raises ServerStartError.
-
-        On failure every process is stopped and the directory is kept, for its logs.
-        """
-        try:
-            self._start()
-        except BaseException:
-            self._own_dir = False
-            self.stop()
-            raise
-        return self
 
     def _start(self) -> None:
         for d in (self._etc, self._run, self._logs, self.dir / "srv" / "sdb1"):
@@ -178,11 +157,11 @@ class SwiftServer(SwiftV1Users, LocalServer):
 
         # Backends need no rings: start them while the rings are built.
         for name in _BACKENDS:
-            self._spawn(name)
+            self._spawn_server(name)
         self._build_rings()
-        self._spawn("proxy")
+        self._spawn_server("proxy")
         if self.keystone:
-            self._spawn("keystone-proxy")
+            self._spawn_server("keystone-proxy")
         self._wait_healthy(list(self._procs))
         if self.keystone:
             self.keystone.wait_ready()
@@ -190,12 +169,9 @@ class SwiftServer(SwiftV1Users, LocalServer):
 
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL after 10 s); remove a temporary dir."""
-        stop(self._procs.values())
-        self._procs.clear()
         if self.keystone:
             self.keystone.stop()
-        if self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        super().stop()
 
     # -- addresses and credentials ------------------------------------------------------------
 
@@ -291,41 +267,25 @@ class SwiftServer(SwiftV1Users, LocalServer):
         proc = self._procs.pop("proxy", None)
         if proc is not None:
             stop([proc])
-        self._spawn("proxy")
+        self._spawn_server("proxy")
         self._wait_healthy(["proxy"])
 
     # -- processes and configuration ----------------------------------------------------------
 
-    def _spawn(self, name: str) -> None:
+    def _spawn_server(self, name: str) -> None:
         server = "proxy" if name.endswith("proxy") else name
         conf = self._etc / f"{name}-server.conf"
         # The script's name first, so ps shows which server this is; -v: log to the console
         # too, which is the log file.
-        proc = spawn(
-            [
-                sys.executable,
-                "-c",
-                _RUN_SERVER,
-                f"swift-{server}-server",
-                _SERVER_MODULES[server],
-                str(conf),
-                "-v",
-            ],
-            log=self._logs / f"{name}.log",
-        )
-        self._procs[name] = proc
-        self.pids.append(proc.pid)
+        cmd = [sys.executable, "-c", _RUN_SERVER, f"swift-{server}-server"]
+        cmd += [_SERVER_MODULES[server], str(conf), "-v"]
+        self._spawn(name, cmd, log=self._logs / f"{name}.log")
 
     def _wait_healthy(self, names: list[str]) -> None:
         for name in names:
             url = f"http://127.0.0.1:{self._ports[name]}/healthcheck"
-            wait_until(
-                lambda url=url: http_status(url) == 200,
-                what=f"swift {name} server",
-                timeout=_START_TIMEOUT,
-                procs=[self._procs[name]],
-                log=self._logs / f"{name}.log",
-            )
+            log = self._logs / f"{name}.log"
+            self._wait(lambda url=url: http_status(url) == 200, f"swift {name} server", log)
 
     def _build_rings(self) -> None:
         ports = [str(self._ports[name]) for name in _BACKENDS]
@@ -333,7 +293,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
             [sys.executable, "-c", _BUILD_RINGS, str(self._etc), *ports],
             capture_output=True,
             text=True,
-            timeout=_START_TIMEOUT,
+            timeout=self._START_TIMEOUT,
         )
         if result.returncode != 0:
             raise ServerStartError(f"building the swift rings failed:\n{result.stderr}")
@@ -453,9 +413,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
 
 
 def _write_ini(path: Path, sections: dict[str, dict[str, Any]]) -> None:
-    lines = []
-    for section, options in sections.items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {value}" for key, value in options.items()]
-        lines.append("")
-    path.write_text("\n".join(lines))
+    ini = configparser.RawConfigParser()
+    ini.read_dict(sections)
+    with path.open("w") as f:
+        ini.write(f)
