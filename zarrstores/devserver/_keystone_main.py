@@ -203,21 +203,19 @@ def _ensure_object_store(api: Any, driver_hints: Any, url: str) -> None:
     hints = driver_hints.Hints()
     hints.add_filter("service_id", service_id)
     hints.add_filter("interface", "public")
-    endpoints = api.catalog_api.list_endpoints(hints)
-    if endpoints:
+    for old in api.catalog_api.list_endpoints(hints)[:1]:
         # A kept directory started again: same endpoint, new port.
-        ref = dict(endpoints[0], url=url)
-        api.catalog_api.update_endpoint(ref["id"], ref)
-    else:
-        ref = {
-            "id": uuid.uuid4().hex,
-            "service_id": service_id,
-            "interface": "public",
-            "region_id": REGION,
-            "url": url,
-            "enabled": True,
-        }
-        api.catalog_api.create_endpoint(ref["id"], ref)
+        api.catalog_api.update_endpoint(old["id"], dict(old, url=url))
+        return
+    ref = {
+        "id": uuid.uuid4().hex,
+        "service_id": service_id,
+        "interface": "public",
+        "region_id": REGION,
+        "url": url,
+        "enabled": True,
+    }
+    api.catalog_api.create_endpoint(ref["id"], ref)
 
 
 if __name__ == "__main__":

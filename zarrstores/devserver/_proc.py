@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import configparser
 import contextlib
 import ctypes
 import os
@@ -19,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 _PR_SET_PDEATHSIG = 1
@@ -159,60 +160,75 @@ class SwiftV1Users:
         return {"ST_AUTH": self.auth_url, "ST_USER": user, "ST_KEY": self.users[user]}
 
 
-def free_port(also_free: Iterable[int] = ()) -> int:
-    """A free TCP port on 127.0.0.1 such that ``port + o`` is free too for each offset."""
-    offsets = list(also_free)
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + max(offsets, default=0) > 65535:
-            continue
-        if all(_is_free(port + o) for o in offsets):
-            return port
-    raise ServerStartError("no free TCP port found on 127.0.0.1")
+class S3Admin:
+    """``admin_client()`` of a server with ``endpoint``, ``region`` and admin keys."""
+
+    region: str = "us-east-1"
+    endpoint: str
+    admin_access_key: str
+    admin_secret_key: str
+    _admin_retries: ClassVar[dict[str, int] | None] = None
+
+    def admin_client(self, service: str = "s3") -> Any:
+        """A botocore client (``s3`` path-style with SigV4, or e.g. ``iam``) with the admin keys,
+        made once per endpoint. The admin may read and write every bucket."""
+        import botocore.config
+        import botocore.session
+
+        clients = self.__dict__.setdefault("_admin_clients", {})
+        if (service, self.endpoint) not in clients:
+            config = botocore.config.Config(
+                signature_version="s3v4" if service == "s3" else "v4",
+                s3={"addressing_style": "path"},
+                retries=self._admin_retries,
+            )
+            clients[service, self.endpoint] = botocore.session.get_session().create_client(
+                service,
+                endpoint_url=self.endpoint,
+                region_name=self.region,
+                aws_access_key_id=self.admin_access_key,
+                aws_secret_access_key=self.admin_secret_key,
+                config=config,
+            )
+        return clients[service, self.endpoint]
 
 
 def free_ports(count: int, also_free: Iterable[int] = ()) -> list[int]:
-    """``count`` distinct free ports, each with ``port + o`` free for each offset, none of
-    these clashing with another port's."""
+    """``count`` distinct free TCP ports on 127.0.0.1, each with ``port + o`` free too for each
+    offset ``o`` of ``also_free``, none of these clashing with another port's."""
     offsets = [0, *also_free]
     taken: set[int] = set()
     ports: list[int] = []
-    for _ in range(100 * count):
-        port = free_port(also_free=offsets)
-        if not {port + o for o in offsets} & taken:
-            taken |= {port + o for o in offsets}
+    for _ in range(200 * count):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        wanted = {port + o for o in offsets}
+        if max(wanted) <= 65535 and not wanted & taken and all(map(_is_free, wanted)):
+            taken |= wanted
             ports.append(port)
             if len(ports) == count:
                 return ports
     raise ServerStartError("no free TCP ports found on 127.0.0.1")
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    return free_ports(1)[0]
+
+
+def write_ini(path: Path, sections: dict[str, dict[str, Any]]) -> None:
+    """Write ``sections`` (name -> option -> value) as an ini file."""
+    ini = configparser.RawConfigParser()
+    ini.read_dict(sections)
+    with path.open("w") as f:
+        ini.write(f)
+
+
 def check_socket_path(dir: Path, name: str, what: str) -> None:
     """ServerStartError when ``dir / name`` is too long for a unix socket path."""
     if len(str(dir / name)) > _MAX_SOCKET_PATH:
         raise ServerStartError(f"{what} dir {dir} is too long for unix socket paths")
-
-
-def admin_botocore(server: Any, service: str = "s3", **config: Any) -> Any:
-    """A botocore client (``s3`` path-style with SigV4, or e.g. ``iam``) of ``server``'s
-    ``endpoint``, ``region`` and admin keys."""
-    import botocore.config
-    import botocore.session
-
-    return botocore.session.get_session().create_client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name=server.region,
-        aws_access_key_id=server.admin_access_key,
-        aws_secret_access_key=server.admin_secret_key,
-        config=botocore.config.Config(
-            signature_version="s3v4" if service == "s3" else "v4",
-            s3={"addressing_style": "path"},
-            **config,
-        ),
-    )
 
 
 def _is_free(port: int) -> bool:

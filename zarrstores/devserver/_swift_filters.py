@@ -22,7 +22,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
+from http.client import responses
 from typing import Any
 
 import eventlet
@@ -34,38 +34,13 @@ _PURGE_ABOVE = 50_000
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class _ControlFile:
-    """The parsed control file, re-read only when the file changes (one ``stat`` per call)."""
-
-    _instances: dict[str, _ControlFile] = {}
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._sig: tuple[int, int, int] | None = None
-        self.data: dict[str, Any] = {}
-
-    @classmethod
-    def at(cls, path: str) -> _ControlFile:
-        # Both filters of one proxy share one reader per path.
-        return cls._instances.setdefault(path, cls(path))
-
-    def read(self) -> dict[str, Any]:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            self._sig, self.data = None, {}
-            return self.data
-        # Writers replace the file atomically, so a new inode marks a new version even when
-        # two writes fall within one tick of the file system's coarse clock.
-        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if sig != self._sig:
-            try:
-                with open(self.path, encoding="utf-8") as f:
-                    self.data = json.load(f)
-            except (OSError, ValueError):
-                return self.data  # mid-replace or malformed: keep the last good version
-            self._sig = sig
-        return self.data
+def _read_control(path: str) -> dict[str, Any]:
+    """The control file's content ({} without one); writers replace it atomically."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
 
 
 class DictCache:
@@ -152,8 +127,7 @@ class DictCache:
 
     def _save_persisted(self) -> None:
         # Tokens survive a proxy restart, as they would in a real memcached.
-        if not self._persist_file:
-            return
+        assert self._persist_file
         now = time.time()
         keep = {
             k: [exp, payload]
@@ -188,13 +162,13 @@ def _expiry(ttl: float) -> float | None:
 class CacheMiddleware:
     """Puts one :class:`DictCache` into ``env['swift.cache']``; empties it on a new generation."""
 
-    def __init__(self, app: WsgiApp, cache: DictCache, control: _ControlFile | None) -> None:
+    def __init__(self, app: WsgiApp, cache: DictCache, control: str | None) -> None:
         self.app, self.cache, self.control = app, cache, control
-        self._generation = control.read().get("generation", 0) if control else 0
+        self._generation = _read_control(control).get("generation", 0) if control else 0
 
     def __call__(self, env: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self.control is not None:
-            generation = self.control.read().get("generation", 0)
+            generation = _read_control(self.control).get("generation", 0)
             if generation != self._generation:
                 self._generation = generation
                 self.cache.clear()
@@ -205,14 +179,12 @@ class CacheMiddleware:
 class FaultMiddleware:
     """Answers matching requests with an error status, a delay, or a reset connection."""
 
-    def __init__(self, app: WsgiApp, control: _ControlFile) -> None:
+    def __init__(self, app: WsgiApp, control: str) -> None:
         self.app, self.control = app, control
         self._used: dict[str, int] = {}
 
     def _take(self, env: dict[str, Any]) -> dict[str, Any] | None:
-        faults = self.control.read().get("faults") or ()
-        if not faults:
-            return None
+        faults = _read_control(self.control).get("faults") or ()
         method, path = env["REQUEST_METHOD"], env.get("PATH_INFO", "")
         for fault in faults:
             if fault.get("method") and fault["method"].upper() != method:
@@ -239,10 +211,7 @@ class FaultMiddleware:
         if not status:
             return self.app(env, start_response)
         body = f"Injected fault: {status}\n".encode()
-        try:
-            reason = HTTPStatus(int(status)).phrase
-        except ValueError:
-            reason = "Injected Fault"
+        reason = responses.get(int(status), "Injected Fault")
         start_response(
             f"{int(status)} {reason}",
             [
@@ -272,8 +241,7 @@ def cache_filter_factory(
     global_conf: dict[str, str], **local_conf: str
 ) -> Callable[[WsgiApp], WsgiApp]:
     """``[filter:cache]``: options ``control_file``, ``persist_file``, ``persist_prefixes``."""
-    path = local_conf.get("control_file")
-    control = _ControlFile.at(path) if path else None
+    control = local_conf.get("control_file")
     cache = DictCache(
         local_conf.get("persist_file") or None, local_conf.get("persist_prefixes", "").split()
     )
@@ -284,5 +252,4 @@ def fault_filter_factory(
     global_conf: dict[str, str], **local_conf: str
 ) -> Callable[[WsgiApp], WsgiApp]:
     """``[filter:faults]``: option ``control_file`` (required)."""
-    control = _ControlFile.at(local_conf["control_file"])
-    return lambda app: FaultMiddleware(app, control)
+    return lambda app: FaultMiddleware(app, local_conf["control_file"])

@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from ._proc import LocalServer, ServerStartError, free_port, http_status
+from ._proc import LocalServer, ServerStartError, free_port, http_status, write_ini
 
 ADMIN_PASSWORD = "admin-secret"  # a local test server: fixed, known credentials
 SERVICE_USER, SERVICE_PASSWORD = "swift", "swift-secret"
@@ -38,15 +38,6 @@ USERS: dict[str, tuple[str, str, str]] = {
 
 # TOTP is enabled for v3totp / v3multifactor logins (tester has a TOTP credential).
 _AUTH_METHODS = "password,token,application_credential,totp"
-
-_OIDC_CONFIG = """
-[federation]
-# Only environ keys with this prefix are claims (set by the front): never a client's headers.
-assertion_prefix = OIDC-
-
-[openid]
-remote_id_attribute = OIDC-iss
-"""
 
 
 class KeystoneServer(LocalServer):
@@ -225,44 +216,28 @@ class KeystoneServer(LocalServer):
         return session.Session(auth=auth)
 
     def _write_config(self) -> Path:
-        repos = {}
+        sections: dict[str, dict[str, Any]] = {
+            "DEFAULT": {"debug": "false", "use_stderr": "true"},
+            "database": {"connection": f"sqlite:///{self.dir / 'keystone.db'}"},
+            # The minimum: hashing dominates set-up time, and these are test passwords.
+            "identity": {"password_hash_rounds": 4},
+            "token": {"provider": "fernet", "expiration": self.token_life},
+            "auth": {"methods": _AUTH_METHODS + (",openid" if self.oidc_issuer else "")},
+        }
         for name in ("fernet_tokens", "fernet_receipts", "credential"):
             repo = self.dir / f"keys-{name}"
             repo.mkdir(mode=0o700, exist_ok=True)
             # Kept across restarts of a given directory: they decrypt stored credentials.
-            for index in ("0", "1"):
-                key = repo / index
+            for key in (repo / "0", repo / "1"):
                 if not key.exists():
                     key.write_bytes(Fernet.generate_key())
                     key.chmod(0o600)
-            repos[name] = repo
+            sections[name] = {"key_repository": repo}
+        if self.oidc_issuer:
+            # Only environ keys with this prefix are claims (set by the front), never a
+            # client's headers.
+            sections["federation"] = {"assertion_prefix": "OIDC-"}
+            sections["openid"] = {"remote_id_attribute": "OIDC-iss"}
         config = self.dir / "keystone.conf"
-        config.write_text(
-            f"""[DEFAULT]
-debug = false
-use_stderr = true
-
-[database]
-connection = sqlite:///{self.dir / "keystone.db"}
-
-[identity]
-# The minimum: hashing dominates set-up time, and these are test passwords.
-password_hash_rounds = 4
-
-[token]
-provider = fernet
-expiration = {self.token_life}
-
-[fernet_tokens]
-key_repository = {repos["fernet_tokens"]}
-
-[fernet_receipts]
-key_repository = {repos["fernet_receipts"]}
-
-[credential]
-key_repository = {repos["credential"]}
-[auth]
-methods = {_AUTH_METHODS + (",openid" if self.oidc_issuer else "")}
-{_OIDC_CONFIG if self.oidc_issuer else ""}"""
-        )
+        write_ini(config, sections)
         return config

@@ -22,9 +22,9 @@ from typing import Any
 from ._proc import (
     TEST_USERS,
     LocalServer,
+    S3Admin,
     ServerStartError,
     SwiftV1Users,
-    admin_botocore,
     check_socket_path,
     free_ports,
     http_status,
@@ -47,7 +47,7 @@ def ceph_missing() -> str | None:
     )
 
 
-class RGWServer(SwiftV1Users, LocalServer):
+class RGWServer(S3Admin, SwiftV1Users, LocalServer):
     """Ceph RGW with Swift, S3, IAM and STS trusting ``issuer``; a context manager.
 
     ``account_in_url`` is RGW's ``rgw_swift_account_in_url``: storage URLs ``/swift/v1`` (False,
@@ -58,8 +58,8 @@ class RGWServer(SwiftV1Users, LocalServer):
     gateway's section of ``ceph.conf`` (e.g. ``rgw_keystone_url = ...``).
     """
 
-    region: str = "us-east-1"
-    """What clients sign with (RGW takes any region in the signature scope)."""
+    # Clients sign with S3Admin.region: RGW takes any region in the signature scope.
+    _admin_retries = {"max_attempts": 2}
     zonegroup: str = "default"
     """RGW's own zonegroup name: a bucket's LocationConstraint must be this (or absent)."""
 
@@ -93,7 +93,6 @@ class RGWServer(SwiftV1Users, LocalServer):
         self.auth_url = ""
         self.log = self.dir / "log"
         self._env: dict[str, str] = {}
-        self._admin_client: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -125,17 +124,13 @@ class RGWServer(SwiftV1Users, LocalServer):
         self._start_daemon("osd", ["ceph-osd", "-f", "-i", osd_id])
         self._wait(lambda: self._osd_up(osd_id), "ceph-osd", self.log)
 
+        # stop() ends radosgw first, then the OSD, then the mon: radosgw hangs in shutdown
+        # when the OSD is gone first.
         self._start_daemon("rgw", ["radosgw", "-f", "-n", "client.rgw"])
         self._wait(lambda: http_status(self.endpoint + "/") == 200, "radosgw", self.log)
         self._create_users()
         if self.issuer is not None:
             self._create_sts_roles(self.issuer)
-
-    def stop(self) -> None:
-        """Stop radosgw, then the OSD, then the mon (radosgw hangs in shutdown when the OSD is
-        gone first); remove the directory if it was temporary."""
-        super().stop()
-        self._admin_client = None
 
     def __repr__(self) -> str:
         return f"RGWServer(endpoint={self.endpoint!r}, account_in_url={self.account_in_url})"
@@ -160,16 +155,6 @@ class RGWServer(SwiftV1Users, LocalServer):
             "AWS_ROLE_ARN": self.readwrite_role_arn,
             "BEARER_TOKEN_FILE": str(token_file),
         }
-
-    def admin_client(self, service: str = "s3") -> Any:
-        """A botocore client (``s3`` path-style, or ``iam``) with the admin keys; the S3 one is
-        made once. The admin may read and write every bucket."""
-        if service == "s3" and self._admin_client is not None:
-            return self._admin_client
-        client = admin_botocore(self, service, retries={"max_attempts": 2})
-        if service == "s3":
-            self._admin_client = client
-        return client
 
     def revoke_sessions(self, role: str = "readwrite") -> None:
         """End every STS session of ``role`` now, as an expiry would: the role is made anew

@@ -18,8 +18,8 @@ from typing import Any
 
 from ._proc import (
     LocalServer,
+    S3Admin,
     ServerStartError,
-    admin_botocore,
     check_socket_path,
     free_ports,
     http_status,
@@ -34,7 +34,7 @@ _GRPC_OFFSET = 10000
 _PROVIDER = "zarrstores-oidc"
 
 
-class S3Server(LocalServer):
+class S3Server(S3Admin, LocalServer):
     """SeaweedFS S3 + STS trusting ``issuer``; a context manager, or ``start()``/``stop()``.
 
     ``max_session`` caps every STS session (a SeaweedFS duration such as ``"12h"`` or ``"8s"``),
@@ -42,7 +42,6 @@ class S3Server(LocalServer):
     asks for none. ``dir=None`` uses a temporary directory that ``stop()`` removes.
     """
 
-    region: str = "us-east-1"
     readonly_policy: str = "readonly"
     readwrite_policy: str = "readwrite"
 
@@ -65,7 +64,6 @@ class S3Server(LocalServer):
         self.readwrite_role_arn = _role_arn(self.readwrite_policy)
         self.endpoint = ""
         self.log = self.dir / "weed.log"
-        self._admin_client: Any = None
 
     def _start(self) -> None:
         check_socket_path(self.dir, "filer.sock", "S3Server")
@@ -105,17 +103,6 @@ class S3Server(LocalServer):
             f"SeaweedFS S3 on {self.endpoint}",
             self.log,
         )
-
-    def stop(self) -> None:
-        """SIGTERM the process group and wait; remove the directory if it was temporary."""
-        super().stop()
-        self._admin_client = None
-
-    def admin_client(self) -> Any:
-        """A botocore S3 client with the static admin keys (path-style, SigV4), made once."""
-        if self._admin_client is None:
-            self._admin_client = admin_botocore(self)
-        return self._admin_client
 
     def __repr__(self) -> str:
         return f"S3Server(endpoint={self.endpoint!r}, max_session={self.max_session!r})"

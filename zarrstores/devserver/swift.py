@@ -28,6 +28,7 @@ from ._proc import (
     free_ports,
     http_status,
     stop,
+    write_ini,
 )
 from .keystone import SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER, KeystoneServer
 
@@ -316,7 +317,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
         constraints = {k: v for k, v in constraints.items() if v is not None}
         if constraints:
             sections["swift-constraints"] = constraints
-        _write_ini(path, sections)
+        write_ini(path, sections)
 
     def _default_section(self, name: str) -> dict[str, Any]:
         return {
@@ -338,7 +339,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
         app: dict[str, Any] = {"use": f"egg:swift#{name}"}
         if name == "object":
             app["container_update_timeout"] = 10  # keeps listings consistent under load
-        _write_ini(
+        write_ini(
             self._etc / f"{name}-server.conf",
             {
                 "DEFAULT": self._default_section(name),
@@ -409,11 +410,4 @@ class SwiftServer(SwiftV1Users, LocalServer):
                 "operator_roles": "admin, member",
                 "reseller_prefix": "AUTH_",
             }
-        _write_ini(self._etc / f"{name}-server.conf", sections)
-
-
-def _write_ini(path: Path, sections: dict[str, dict[str, Any]]) -> None:
-    ini = configparser.RawConfigParser()
-    ini.read_dict(sections)
-    with path.open("w") as f:
-        ini.write(f)
+        write_ini(self._etc / f"{name}-server.conf", sections)
