@@ -10,8 +10,8 @@ HTTP every call pays ~75 ms of token validation, which made start-up 2 s slower.
 
 from __future__ import annotations
 
-import argparse
 import base64
+import configparser
 import contextlib
 import json
 import os
@@ -44,18 +44,12 @@ class _Handler(WSGIRequestHandler):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--port", required=True, type=int)
-    parser.add_argument("--state", required=True, type=Path)
-    parser.add_argument("--object-store-url", default=None)
-    parser.add_argument("--oidc-issuer", default=None)
-    parser.add_argument("--oidc-audience", default="zarrstores")
-    args = parser.parse_args()
-
+    config = configparser.RawConfigParser()
+    config.read(sys.argv[1])
+    args = config["zarrstores"]  # the launcher's settings, beside Keystone's own
     # Keystone's oslo.config parser reads sys.argv; keep our arguments away from it.
+    os.environ["OS_KEYSTONE_CONFIG_FILES"] = sys.argv[1]
     sys.argv = [sys.argv[0]]
-    os.environ["OS_KEYSTONE_CONFIG_FILES"] = str(args.config)
 
     from keystone.cmd import bootstrap
     from keystone.common.sql import upgrades
@@ -64,41 +58,37 @@ def main() -> None:
     app = wsgi.initialize_public_application()
     upgrades.offline_sync_database_to_version()
 
-    url = f"http://127.0.0.1:{args.port}/v3"
+    port = int(args["port"])
+    url = f"http://127.0.0.1:{port}/v3"
     bootstrap.backends.load_backends = lambda: None  # the app above loaded them already
     boot = bootstrap.Bootstrapper()
     boot.admin_username, boot.admin_password = "admin", ADMIN_PASSWORD
     boot.project_name, boot.admin_role_name = "admin", "admin"
     boot.service_name, boot.public_url, boot.region_id = "keystone", url, REGION
     boot.bootstrap()
-    roles = {
-        "admin": boot.admin_role_id,
-        "member": boot.member_role_id,
-        "reader": boot.reader_role_id,
-        "service": boot.service_role_id,
-    }
-    state = _provision(roles, args.object_store_url)
-    if args.oidc_issuer:
+    roles = {r: getattr(boot, f"{r}_role_id") for r in ("admin", "member", "reader", "service")}
+    state = _provision(roles, args["object_store_url"])
+    if issuer := args["oidc_issuer"]:
         from keystone.common import provider_api
 
         from zarrstores.devserver import _keystone_oidc
 
         _keystone_oidc.provision(
-            provider_api.ProviderAPIs, args.oidc_issuer, state["project_ids"], roles["member"]
+            provider_api.ProviderAPIs, issuer, state["project_ids"], roles["member"]
         )
-        app = _keystone_oidc.OIDCFront(app, args.oidc_issuer, args.oidc_audience)
+        app = _keystone_oidc.OIDCFront(app, issuer, args["oidc_audience"])
 
     server = make_server(
-        "127.0.0.1", args.port, app, server_class=_ThreadingWSGIServer, handler_class=_Handler
+        "127.0.0.1", port, app, server_class=_ThreadingWSGIServer, handler_class=_Handler
     )
-    tmp = args.state.with_suffix(".tmp")
+    tmp = Path(args["state"] + ".tmp")
     tmp.write_text(json.dumps(state, indent=1))
-    tmp.replace(args.state)  # the launcher waits for this file and for /v3 to answer
+    tmp.replace(args["state"])  # the launcher waits for this file and for /v3 to answer
     print(f"keystone ready at {url}", flush=True)
     server.serve_forever()
 
 
-def _provision(roles: dict[str, str], object_store_url: str | None) -> dict[str, Any]:
+def _provision(roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
     """Find or create users, projects, grants, catalog entry; replace the app credential.
 
     Idempotent, so a kept directory can be started again.

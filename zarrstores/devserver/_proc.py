@@ -309,7 +309,8 @@ def wait_until(
     procs: Sequence[subprocess.Popen[bytes]] = (),
     log: Path | None = None,
 ) -> None:
-    """Poll ``check`` until it is true; fail early if one of ``procs`` exits."""
+    """Poll ``check`` until it is true (not when it raises OSError or ServerStartError); fail
+    early if one of ``procs`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for p in procs:
@@ -317,11 +318,9 @@ def wait_until(
                 raise ServerStartError(
                     f"{what} exited with code {p.returncode} while starting; see {log or 'its log'}"
                 )
-        try:
+        with contextlib.suppress(OSError, ServerStartError):
             if check():
                 return
-        except OSError:
-            pass
         time.sleep(0.05)
     raise ServerStartError(f"{what} did not answer within {timeout:.0f} s; see {log or 'its log'}")
 

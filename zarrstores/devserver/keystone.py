@@ -90,22 +90,8 @@ class KeystoneServer(LocalServer):
         self._state.unlink(missing_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v3"
-        config = self._write_config()
-        cmd = [
-            sys.executable,
-            "-m",
-            "zarrstores.devserver._keystone_main",
-            "--config",
-            str(config),
-            "--port",
-            str(self.port),
-            "--state",
-            str(self._state),
-        ]
-        if self.object_store_url:
-            cmd += ["--object-store-url", self.object_store_url]
-        if self.oidc_issuer:
-            cmd += ["--oidc-issuer", self.oidc_issuer, "--oidc-audience", self.oidc_audience]
+        config = str(self._write_config())
+        cmd = [sys.executable, "-m", "zarrstores.devserver._keystone_main", config]
         self._spawn("keystone", cmd, log=self._log)
 
     def wait_ready(self) -> None:
@@ -223,6 +209,14 @@ class KeystoneServer(LocalServer):
             "identity": {"password_hash_rounds": 4},
             "token": {"provider": "fernet", "expiration": self.token_life},
             "auth": {"methods": _AUTH_METHODS + (",openid" if self.oidc_issuer else "")},
+            # For _keystone_main, not Keystone.
+            "zarrstores": {
+                "port": self.port,
+                "state": self._state,
+                "object_store_url": self.object_store_url or "",
+                "oidc_issuer": self.oidc_issuer or "",
+                "oidc_audience": self.oidc_audience,
+            },
         }
         for name in ("fernet_tokens", "fernet_receipts", "credential"):
             repo = self.dir / f"keys-{name}"

@@ -116,7 +116,9 @@ class RGWServer(S3Admin, SwiftV1Users, LocalServer):
                   "--addv", "a", f"[v2:127.0.0.1:{mon_port}]", monmap)  # fmt: skip
         self._run("ceph-mon", "--mkfs", "-i", "a", "--monmap", monmap)
         self._start_daemon("mon", ["ceph-mon", "-f", "-i", "a"])
-        self._wait(lambda: self._ok("ceph", "mon", "stat"), "ceph-mon", self.log)
+        self._wait(
+            lambda: bool(self._run("ceph", "mon", "stat", timeout=5.0)), "ceph-mon", self.log
+        )
 
         osd_uuid = str(uuid.uuid4())
         osd_id = self._run("ceph", "osd", "new", osd_uuid).strip()
@@ -306,13 +308,6 @@ debug_rgw = 1
                 f"`{command}` failed ({done.returncode}): {last[:200]}; logs in {self.log}"
             )
         return done.stdout
-
-    def _ok(self, *cmd: str) -> bool:
-        try:
-            self._run(*cmd, timeout=5.0)
-        except ServerStartError:
-            return False
-        return True
 
     def _osd_up(self, osd_id: str) -> bool:
         dump = self._run("ceph", "osd", "dump", "--format=json", timeout=5.0)

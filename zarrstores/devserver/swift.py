@@ -27,7 +27,6 @@ from ._proc import (
     SwiftV1Users,
     free_ports,
     http_status,
-    stop,
     write_ini,
 )
 from .keystone import SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER, KeystoneServer
@@ -62,12 +61,6 @@ constraints.reload_constraints()
 sys.argv = [name, *sys.argv[3:]]
 __import__(module, fromlist=["main"]).main()
 """
-_SERVER_MODULES = {
-    "account": "swift.account.server",
-    "container": "swift.container.server",
-    "object": "swift.obj.server",
-    "proxy": "swift.proxy.server",
-}
 
 # The two proxies differ only in {auth}. Faults come right after the outermost middlewares
 # (healthcheck stays truthful), so injected answers skip everything below, even the cache.
@@ -238,13 +231,8 @@ class SwiftServer(SwiftV1Users, LocalServer):
             raise ValueError(f"proxy is 'tempauth' or 'keystone', not {proxy!r}")
         if proxy == "keystone":
             self._require_keystone()
-        path = self._run / (
-            "proxy-control.json" if proxy == "tempauth" else "keystone-proxy-control.json"
-        )
-        try:
-            control = json.loads(path.read_text())
-        except FileNotFoundError:
-            control = {}
+        path = self._run / f"{'proxy' if proxy == 'tempauth' else 'keystone-proxy'}-control.json"
+        control = json.loads(path.read_text()) if path.exists() else {}
         change(control)
         tmp = path.with_name(f"{path.name}.tmp")
         tmp.write_text(json.dumps(control))
@@ -260,14 +248,12 @@ class SwiftServer(SwiftV1Users, LocalServer):
             proc.wait(10)
 
     def restart_proxy(self) -> None:
-        """Start the tempauth proxy again on the same port (stopping it first if it runs).
+        """Start the tempauth proxy again on the same port (killing it first if it runs).
 
         Tokens survive, as they would with a real memcached; faults' used counts do not. Call
         it from a thread that outlives the proxy: the proxy dies with the thread starting it.
         """
-        proc = self._procs.pop("proxy", None)
-        if proc is not None:
-            stop([proc])
+        self.kill_proxy()
         self._spawn_server("proxy")
         self._wait_healthy(["proxy"])
 
@@ -279,7 +265,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
         # The script's name first, so ps shows which server this is; -v: log to the console
         # too, which is the log file.
         cmd = [sys.executable, "-c", _RUN_SERVER, f"swift-{server}-server"]
-        cmd += [_SERVER_MODULES[server], str(conf), "-v"]
+        cmd += [f"swift.{'obj' if server == 'object' else server}.server", str(conf), "-v"]
         self._spawn(name, cmd, log=self._logs / f"{name}.log")
 
     def _wait_healthy(self, names: list[str]) -> None:
@@ -310,12 +296,9 @@ class SwiftServer(SwiftV1Users, LocalServer):
             "swift-hash": {name: hashes.get(name, secrets.token_hex(8)) for name in names},
             "storage-policy:0": {"name": "Policy-0", "default": "yes"},
         }
-        constraints = {
-            "max_file_size": self.max_file_size,
-            "container_listing_limit": self.container_listing_limit,
-        }
-        constraints = {k: v for k, v in constraints.items() if v is not None}
-        if constraints:
+        limits = {"max_file_size": self.max_file_size}
+        limits["container_listing_limit"] = self.container_listing_limit
+        if constraints := {k: v for k, v in limits.items() if v is not None}:
             sections["swift-constraints"] = constraints
         write_ini(path, sections)
 
