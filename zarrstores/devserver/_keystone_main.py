@@ -133,17 +133,12 @@ def _provision(roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
         _ensure_object_store(api, driver_hints, object_store_url)
 
     # The secret is shown only once: replace any credential left from an earlier start.
-    tester, test = user_ids["tester"], project_ids[USERS["tester"][1]]
+    _, project, role = USERS["tester"]
+    tester, test = user_ids["tester"], project_ids[project]
     hints = driver_hints.Hints()
     hints.add_filter("name", APPLICATION_CREDENTIAL_NAME)
     for old in api.application_credential_api.list_application_credentials(tester, hints):
         api.application_credential_api.delete_application_credential(old["id"])
-    role_ids = {
-        a["role_id"]
-        for a in api.assignment_api.list_role_assignments(
-            user_id=tester, project_id=test, effective=True
-        )
-    }
     secret = base64.urlsafe_b64encode(secrets.token_bytes(64)).rstrip(b"=").decode()
     created = api.application_credential_api.create_application_credential(
         {
@@ -153,7 +148,7 @@ def _provision(roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
             "secret": secret,
             "user_id": tester,
             "project_id": test,
-            "roles": [{"id": r} for r in sorted(role_ids)],
+            "roles": [{"id": roles[role]}],
             "unrestricted": False,
             "expires_at": None,
         }

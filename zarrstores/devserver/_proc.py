@@ -6,6 +6,7 @@ import asyncio
 import configparser
 import contextlib
 import ctypes
+import functools
 import os
 import shutil
 import signal
@@ -40,7 +41,6 @@ class LocalServer:
     """
 
     _START_TIMEOUT = 60.0  # generous: a loaded 2-core machine starts servers far slower
-    _own_dir = False
 
     def __init__(self, dir: str | Path | None = None, kind: str = "server") -> None:
         self._own_dir = dir is None
@@ -240,18 +240,13 @@ def _is_free(port: int) -> bool:
     return True
 
 
-def _die_with_parent(death_signal: int) -> Callable[[], None]:
-    def prepare() -> None:
-        # Runs in the child before exec: the kernel sends it ``death_signal`` when the process
-        # that started it dies, so a killed test run leaves no server behind. (The signal
-        # follows the starting *thread*: start servers from a thread that lives as long as
-        # they should.)
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, death_signal)
-        os.setpgrp()
-
-    return prepare
+def _die_with_parent(death_signal: int) -> None:
+    # Runs in the child before exec: the kernel sends it ``death_signal`` when the process that
+    # started it dies, so a killed test run leaves no server behind. (The signal follows the
+    # starting *thread*: start servers from a thread that lives as long as they should.)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, death_signal)
+    os.setpgrp()
 
 
 def spawn(
@@ -273,7 +268,7 @@ def spawn(
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=cwd,
-            preexec_fn=_die_with_parent(death_signal),
+            preexec_fn=functools.partial(_die_with_parent, death_signal),
         )
     finally:
         logf.close()

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import struct
 import time
 from collections.abc import Callable, Iterable
 from http.client import responses
+from pathlib import Path
 from typing import Any
 
 import eventlet
@@ -53,9 +55,9 @@ class DictCache:
     def __init__(
         self, persist_file: str | None = None, persist_prefixes: Iterable[str] = ()
     ) -> None:
-        self._items: dict[str, tuple[float | None, bool, Any]] = {}
+        self._items: dict[str, tuple[float, bool, Any]] = {}  # key -> (expires, is JSON, payload)
         self._persist_file = persist_file
-        self._persist_prefixes = tuple(persist_prefixes)
+        self._persisted = tuple(persist_prefixes) if persist_file else ()  # key prefixes
         self._load_persisted()
 
     # -- memcache API -------------------------------------------------------------------------
@@ -65,7 +67,7 @@ class DictCache:
         if item is None:
             return None
         expires, is_json, payload = item
-        if expires is not None and expires <= time.time():
+        if expires <= time.time():
             del self._items[key]
             return None
         return json.loads(payload) if is_json else payload
@@ -88,7 +90,7 @@ class DictCache:
         self._items[key] = (_expiry(time), serialize, payload)
         if len(self._items) > _PURGE_ABOVE:
             self._purge()
-        if self._is_persisted(key):
+        if key.startswith(self._persisted):
             self._save_persisted()
 
     def incr(self, key: str, delta: int = 1, time: float = 0) -> int:
@@ -103,7 +105,7 @@ class DictCache:
         return new
 
     def delete(self, key: str, server_key: str | None = None) -> None:
-        if self._items.pop(key, None) is not None and self._is_persisted(key):
+        if self._items.pop(key, None) is not None and key.startswith(self._persisted):
             self._save_persisted()
 
     # -- beyond memcache ----------------------------------------------------------------------
@@ -112,18 +114,12 @@ class DictCache:
         """Forget everything, also the persisted tokens."""
         self._items.clear()
         if self._persist_file:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._persist_file)
+            Path(self._persist_file).unlink(missing_ok=True)
 
     def _purge(self) -> None:
         now = time.time()
-        for key in [k for k, (exp, _, _) in self._items.items() if exp is not None and exp <= now]:
+        for key in [k for k, (exp, _, _) in self._items.items() if exp <= now]:
             del self._items[key]
-
-    def _is_persisted(self, key: str) -> bool:
-        return bool(self._persist_file and self._persist_prefixes) and key.startswith(
-            self._persist_prefixes
-        )
 
     def _save_persisted(self) -> None:
         # Tokens survive a proxy restart, as they would in a real memcached.
@@ -132,7 +128,7 @@ class DictCache:
         keep = {
             k: [exp, payload]
             for k, (exp, is_json, payload) in self._items.items()
-            if is_json and self._is_persisted(k) and (exp is None or exp > now)
+            if is_json and k.startswith(self._persisted) and exp > now
         }
         tmp = f"{self._persist_file}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -149,13 +145,13 @@ class DictCache:
             return
         now = time.time()
         for key, (exp, payload) in saved.items():
-            if exp is None or exp > now:
+            if exp > now:
                 self._items[key] = (exp, True, payload)
 
 
-def _expiry(ttl: float) -> float | None:
+def _expiry(ttl: float) -> float:
     if ttl <= 0:
-        return None
+        return math.inf
     return float(ttl) if ttl > _MEMCACHE_MAX_RELATIVE else time.time() + ttl
 
 

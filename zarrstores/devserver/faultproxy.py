@@ -1,16 +1,18 @@
 """An HTTP proxy on 127.0.0.1 that injects faults: error statuses, slow answers, reset
 connections, a flipped byte in a request body, or an outage (connections refused).
 
-It runs in a thread of this process with its own event loop, in front of any HTTP server (the
-S3 server, a Swift proxy). Every request gets a connection of its own (``Connection: close``
-both ways), so a fault never lands on a connection the client reuses, and each request is
-counted once. ``ssl=`` serves HTTPS (e.g. with a self-signed certificate, for TLS tests).
+It goes in front of any HTTP server (the S3 server, a Swift proxy). Every request gets a connection
+of its own (``Connection: close`` both ways), so a fault never lands on a connection the client
+reuses, and each request is counted once. ``ssl=`` serves HTTPS (e.g. with a self-signed
+certificate, for TLS tests).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
+import io
 import socket
 import ssl as ssl_module
 import struct
@@ -49,15 +51,13 @@ class Fault:
 
 
 class FaultProxy(ThreadedProxy):
-    """Forwards ``127.0.0.1:<port>`` to ``target`` (``http://host:port`` or ``host:port``).
-
-    ``inject(kind, ...)`` arms a fault; ``down()`` refuses connections and breaks those in
-    flight until ``up()``. ``requests`` counts requests seen, ``injected`` the faults applied
-    by kind, ``seen`` holds ``(method, path, what happened)`` for each request, ``answered``
-    ``(method, path, status)`` for each the server answered, ``bytes_received`` counts the
-    bytes of the server's answers passed on to clients, ``peak_live`` the most requests
-    in flight at once, each from its arrival to the server's answer (its head: a client that
-    has read a whole answer may send its next request before this proxy sees the end).
+    """A :class:`ThreadedProxy` for HTTP: ``inject(kind, ...)`` arms a fault; ``down()`` refuses
+    connections and breaks those in flight until ``up()``. ``requests`` counts requests seen,
+    ``injected`` the faults applied by kind, ``seen`` holds ``(method, path, what happened)`` for
+    each request, ``answered`` ``(method, path, status)`` for each the server answered,
+    ``bytes_received`` counts the bytes of the server's answers passed on to clients, ``peak_live``
+    the most requests in flight at once, each from its arrival to the server's answer (its head: a
+    client that has read a whole answer may send its next request before this proxy sees the end).
     """
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
@@ -130,8 +130,8 @@ class FaultProxy(ThreadedProxy):
             await self._serve_one(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             _reset(writer)
-        except asyncio.CancelledError:
-            _reset(writer)  # stopping; ending normally spares asyncio's stream callback a trace
+        except asyncio.CancelledError:  # stopping: returning spares asyncio's callback a trace
+            _reset(writer)
         finally:
             self._live.discard(writer)
             self._waiting.discard(writer)
@@ -184,14 +184,9 @@ class FaultProxy(ThreadedProxy):
             up_writer.close()
 
 
-def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return lines[0], headers
+def _parse_head(head: bytes) -> tuple[str, http.client.HTTPMessage]:
+    request_line, _, rest = head.partition(b"\r\n")
+    return request_line.decode("latin-1"), http.client.parse_headers(io.BytesIO(rest))
 
 
 def _rewrite_head(head: bytes) -> bytes:

@@ -124,11 +124,7 @@ class KeystoneServer(LocalServer):
         token discovery, e.g. ``BEARER_TOKEN_FILE``: not among these). Raises ValueError for
         another kind, and for ``"oidc"`` without ``oidc_issuer``.
         """
-        env = {
-            "OS_AUTH_URL": self.url,
-            "OS_IDENTITY_API_VERSION": "3",
-            "OS_REGION_NAME": REGION,
-        }
+        env = {"OS_AUTH_URL": self.url, "OS_IDENTITY_API_VERSION": "3", "OS_REGION_NAME": REGION}
         if kind == "password":
             password, project, _ = USERS[user]
             env.update(

@@ -56,8 +56,7 @@ class OIDCIssuer(LocalServer):
 
     Serves ``/.well-known/openid-configuration`` and ``/jwks.json``; ``mint()`` makes RS256
     tokens signed with the key published there (header ``kid``), with a self-signed certificate
-    for it in ``x5c`` (``thumbprint``: its SHA-1, as IAM's OIDC providers want it). Use it as a
-    context manager.
+    for it in ``x5c`` (``thumbprint``: its SHA-1, as IAM's OIDC providers want it).
     """
 
     def __init__(self, *, audience: str = "zarrstores", client_id: str = "zarrstores") -> None:
@@ -86,7 +85,7 @@ class OIDCIssuer(LocalServer):
             "issuer": self.url,
             "jwks_uri": self.jwks_uri,
             "authorization_endpoint": f"{self.url}/authorize",
-            # Placeholder: tokens come from mint(); the endpoint answers unsupported_grant_type.
+            # Placeholders (discovery requires them): tokens come from mint(), not from here.
             "token_endpoint": f"{self.url}/token",
             "response_types_supported": ["id_token", "token"],
             "subject_types_supported": ["public"],
@@ -242,13 +241,6 @@ def _handler_for(issuer: OIDCIssuer) -> type[BaseHTTPRequestHandler]:
             }
             if document := documents.get(self.path.split("?", 1)[0]):
                 self._json(200, document())
-            else:
-                self._json(404, {"error": "not_found"})
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.path.split("?", 1)[0] == "/token":
-                self._json(400, {"error": "unsupported_grant_type"})
             else:
                 self._json(404, {"error": "not_found"})
 

@@ -31,31 +31,19 @@ from ._proc import (
 )
 from .oidc import OIDCIssuer
 
-__all__ = ["RGWServer", "ceph_missing"]
+__all__ = ["RGWServer"]
 
 _DAEMONS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph")
 
 
-def ceph_missing() -> str | None:
-    """What to do when the Ceph programs are not installed (None when they are)."""
-    missing = [name for name in _DAEMONS if shutil.which(name) is None]
-    if not missing:
-        return None
-    return (
-        f"Ceph RGW needs {', '.join(missing)}: run scripts/install-ceph.sh as root (Debian: "
-        "apt-get install --no-install-recommends radosgw ceph-mon ceph-osd ceph-common)"
-    )
-
-
 class RGWServer(S3Admin, SwiftV1Users, LocalServer):
-    """Ceph RGW with Swift, S3, IAM and STS trusting ``issuer``; a context manager.
+    """Ceph RGW with Swift, S3, IAM and STS trusting ``issuer``.
 
     ``account_in_url`` is RGW's ``rgw_swift_account_in_url``: storage URLs ``/swift/v1`` (False,
     as CESNET and de.NBI hand them out) or ``/swift/v1/AUTH_<account>`` (True). With
     ``keystone_url`` (a :class:`~zarrstores.devserver.keystone.KeystoneServer`'s) the Swift API
-    also takes Keystone tokens, at ``/swift/v1/AUTH_<project id>``. ``dir=None``
-    uses a temporary directory that ``stop()`` removes. ``extra_conf`` lines go into the
-    gateway's section of ``ceph.conf`` (e.g. ``rgw_keystone_url = ...``).
+    also takes Keystone tokens, at ``/swift/v1/AUTH_<project id>``. ``extra_conf`` lines go
+    into the gateway's section of ``ceph.conf`` (e.g. ``rgw_keystone_url = ...``).
     """
 
     # Clients sign with S3Admin.region: RGW takes any region in the signature scope.
@@ -98,8 +86,12 @@ class RGWServer(S3Admin, SwiftV1Users, LocalServer):
 
     def _start(self) -> None:
         """Start mon, OSD and radosgw, create users, provider and roles."""
-        if problem := ceph_missing():
-            raise ServerStartError(problem)
+        if missing := [name for name in _DAEMONS if shutil.which(name) is None]:
+            raise ServerStartError(
+                f"Ceph RGW needs {', '.join(missing)}: run scripts/install-ceph.sh as root "
+                "(Debian: apt-get install --no-install-recommends radosgw ceph-mon ceph-osd "
+                "ceph-common)"
+            )
         for sub in ("run", "log", "mon.a", "osd.0", "rgw"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         check_socket_path(self.dir, "run/client.rgw.asok", "RGWServer")

@@ -35,12 +35,9 @@ _PROVIDER = "zarrstores-oidc"
 
 
 class S3Server(S3Admin, LocalServer):
-    """SeaweedFS S3 + STS trusting ``issuer``; a context manager, or ``start()``/``stop()``.
-
-    ``max_session`` caps every STS session (a SeaweedFS duration such as ``"12h"`` or ``"8s"``),
-    whatever ``DurationSeconds`` the client asks for; ``token_duration`` is the length when it
-    asks for none. ``dir=None`` uses a temporary directory that ``stop()`` removes.
-    """
+    """SeaweedFS S3 + STS trusting ``issuer``. ``max_session`` caps every STS session (a
+    SeaweedFS duration such as ``"12h"`` or ``"8s"``), whatever ``DurationSeconds`` the client
+    asks for; ``token_duration`` is the length when it asks for none."""
 
     readonly_policy: str = "readonly"
     readwrite_policy: str = "readwrite"
@@ -69,8 +66,9 @@ class S3Server(S3Admin, LocalServer):
         check_socket_path(self.dir, "filer.sock", "S3Server")
         for sub in ("data", "logs", "tmp"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        master, volume, filer, s3, admin = free_ports(5, also_free=(_GRPC_OFFSET,))
-        self.endpoint = f"http://127.0.0.1:{s3}"
+        names = ("master", "volume", "filer", "s3", "admin")
+        ports = dict(zip(names, free_ports(len(names), also_free=(_GRPC_OFFSET,)), strict=True))
+        self.endpoint = f"http://127.0.0.1:{ports['s3']}"
         (self.dir / "s3.json").write_text(json.dumps(self._s3_config(), indent=2))
         (self.dir / "iam.json").write_text(json.dumps(self._iam_config(), indent=2))
         cmd = [
@@ -81,11 +79,7 @@ class S3Server(S3Admin, LocalServer):
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
             "-master.telemetry=false",  # it reports home otherwise
-            f"-master.port={master}",
-            f"-volume.port={volume}",
-            f"-filer.port={filer}",
-            f"-s3.port={s3}",
-            f"-admin.port={admin}",
+            *(f"-{name}.port={port}" for name, port in ports.items()),
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-webdav=false",

@@ -68,8 +68,6 @@ _PIPELINE = (
     "catch_errors gatekeeper healthcheck faults proxy-logging cache listing_formats bulk "
     "tempurl {auth} copy slo dlo versioned_writes symlink proxy-logging proxy-server"
 )
-# Swift's own middlewares of both pipelines (loaded as egg:swift#<name with _ for ->).
-_SWIFT_FILTERS = set(_PIPELINE.format(auth="").split()) - {"faults", "cache", "proxy-server"}
 _TEMPAUTH_ADMINS = {"test:tester", "test2:tester2"}
 
 
@@ -79,12 +77,10 @@ class SwiftServer(SwiftV1Users, LocalServer):
 
     With ``keystone=True`` also Keystone (:attr:`keystone_url`, users in
     :data:`.keystone.USERS`) and a proxy using it (:attr:`keystone_proxy_url`) on the same
-    storage. ``dir`` keeps configuration and data (a temporary directory, removed on stop, when
-    None); a kept directory can be started again. ``token_life`` (seconds) applies to tempauth
+    storage. A kept ``dir`` can be started again. ``token_life`` (seconds) applies to tempauth
     and Keystone tokens. ``max_file_size`` overrides Swift's 5 GiB object size limit (for SLO
     tests), ``container_listing_limit`` its 10,000 names per listing (for paging tests).
     ``oidc_issuer`` federates Keystone with that issuer (``os_env("oidc")``).
-    Start raises ServerStartError naming a log file.
 
     Start it from a thread that lives as long as the servers should: they get SIGTERM when
     the starting thread ends.
@@ -334,9 +330,10 @@ class SwiftServer(SwiftV1Users, LocalServer):
 
     def _write_proxy_conf(self, name: str, auth: str) -> None:
         filters = "zarrstores.devserver._swift_filters"
+        pipeline = _PIPELINE.format(auth=auth)
         sections: dict[str, dict[str, Any]] = {
             "DEFAULT": self._default_section(name),
-            "pipeline:main": {"pipeline": _PIPELINE.format(auth=auth)},
+            "pipeline:main": {"pipeline": pipeline},
             "app:proxy-server": {
                 "use": "egg:swift#proxy",
                 "account_autocreate": "true",
@@ -354,7 +351,8 @@ class SwiftServer(SwiftV1Users, LocalServer):
                 "control_file": self._run / f"{name}-control.json",
             },
         }
-        for f in sorted(_SWIFT_FILTERS):
+        # Swift's own middlewares, loaded as egg:swift#<name with _ for ->.
+        for f in sorted(set(pipeline.split()) - {"faults", "cache", "authtoken", "proxy-server"}):
             sections[f"filter:{f}"] = {"use": f"egg:swift#{f.replace('-', '_')}"}
         # Swift logs the first 16 characters of every token by default: none here.
         sections["filter:proxy-logging"]["reveal_sensitive_prefix"] = 0
@@ -363,13 +361,12 @@ class SwiftServer(SwiftV1Users, LocalServer):
                 persist_file=self._run / "proxy-tokens.json",
                 persist_prefixes="AUTH_/token/ AUTH_/user/",
             )
-            sections["filter:s3api"] = {"use": "egg:swift#s3api"}
-            tempauth: dict[str, Any] = {"use": "egg:swift#tempauth", "token_life": self.token_life}
+            tempauth = sections["filter:tempauth"]
+            tempauth["token_life"] = self.token_life
             for user, key in self.users.items():
                 account, username = user.split(":")
                 groups = " .admin" if user in _TEMPAUTH_ADMINS else ""
                 tempauth[f"user_{account}_{username}"] = key + groups
-            sections["filter:tempauth"] = tempauth
         else:
             keystone = self._require_keystone()
             sections["filter:authtoken"] = {
@@ -388,9 +385,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
                 "include_service_catalog": "false",
                 "interface": "public",  # the catalog lists only public endpoints
             }
-            sections["filter:keystoneauth"] = {
-                "use": "egg:swift#keystoneauth",
-                "operator_roles": "admin, member",
-                "reseller_prefix": "AUTH_",
-            }
+            sections["filter:keystoneauth"].update(
+                operator_roles="admin, member", reseller_prefix="AUTH_"
+            )
         write_ini(self._etc / f"{name}-server.conf", sections)
