@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer, make_server
 
 from zarrstores.devserver.keystone import (
     ADMIN_PASSWORD,
@@ -36,11 +36,6 @@ from zarrstores.devserver.keystone import (
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
-
-
-class _Handler(WSGIRequestHandler):
-    def address_string(self) -> str:
-        return self.client_address[0]  # no reverse DNS per request
 
 
 def main() -> None:
@@ -78,9 +73,7 @@ def main() -> None:
         )
         app = _keystone_oidc.OIDCFront(app, issuer, args["oidc_audience"])
 
-    server = make_server(
-        "127.0.0.1", port, app, server_class=_ThreadingWSGIServer, handler_class=_Handler
-    )
+    server = make_server("127.0.0.1", port, app, server_class=_ThreadingWSGIServer)
     tmp = Path(args["state"] + ".tmp")
     tmp.write_text(json.dumps(state, indent=1))
     tmp.replace(args["state"])  # the launcher waits for this file and for /v3 to answer
@@ -103,12 +96,9 @@ def _provision(roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
         try:
             return api.resource_api.get_project_by_name(name, domain)["id"]
         except exception.ProjectNotFound:
+            project = {"name": name, "domain_id": domain, "enabled": True, "description": ""}
             new = uuid.uuid4().hex
-            api.resource_api.create_project(
-                new,
-                {"id": new, "name": name, "domain_id": domain, "enabled": True, "description": ""},
-            )
-            return new
+            return api.resource_api.create_project(new, {"id": new, **project})["id"]
 
     def user_id(name: str, password: str) -> str:
         try:

@@ -259,8 +259,7 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in its own process group, output to ``log``, dying with this process
     (it gets ``death_signal`` when this process ends)."""
-    logf = open(log, "ab")  # noqa: SIM115 - owned by the child; closed here right after fork
-    try:
+    with open(log, "ab") as logf:  # the child has its own copy
         return subprocess.Popen(
             list(cmd),
             stdout=logf,
@@ -270,8 +269,6 @@ def spawn(
             cwd=cwd,
             preexec_fn=functools.partial(_die_with_parent, death_signal),
         )
-    finally:
-        logf.close()
 
 
 def venv_bin(name: str) -> str:

@@ -1,8 +1,8 @@
-"""Paste filters for the local Swift proxies: an in-process memcache and fault injection.
+"""A paste filter for the local Swift proxies: an in-process memcache and fault injection.
 
 Loaded by ``swift-proxy-server`` (it runs with the project's virtual env, where this package is
-installed) through ``paste.filter_factory = zarrstores.devserver._swift_filters:<factory>``.
-Both filters read one JSON control file, written by :class:`~zarrstores.devserver.SwiftServer`::
+installed) through ``paste.filter_factory = zarrstores.devserver._swift_filters:filter_factory``.
+It reads a JSON control file, written by :class:`~zarrstores.devserver.SwiftServer`::
 
     {"generation": 2,
      "faults": [{"id": "f1", "status": 503, "count": 2, "method": "PUT",
@@ -155,32 +155,16 @@ def _expiry(ttl: float) -> float:
     return float(ttl) if ttl > _MEMCACHE_MAX_RELATIVE else time.time() + ttl
 
 
-class CacheMiddleware:
-    """Puts one :class:`DictCache` into ``env['swift.cache']``; empties it on a new generation."""
+class ControlMiddleware:
+    """Puts one :class:`DictCache` into ``env['swift.cache']`` (emptied on a new generation) and
+    answers requests matching a fault with an error status, a delay, or a reset connection."""
 
-    def __init__(self, app: WsgiApp, cache: DictCache, control: str | None) -> None:
+    def __init__(self, app: WsgiApp, cache: DictCache, control: str) -> None:
         self.app, self.cache, self.control = app, cache, control
-        self._generation = _read_control(control).get("generation", 0) if control else 0
-
-    def __call__(self, env: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if self.control is not None:
-            generation = _read_control(self.control).get("generation", 0)
-            if generation != self._generation:
-                self._generation = generation
-                self.cache.clear()
-        env["swift.cache"] = self.cache
-        return self.app(env, start_response)
-
-
-class FaultMiddleware:
-    """Answers matching requests with an error status, a delay, or a reset connection."""
-
-    def __init__(self, app: WsgiApp, control: str) -> None:
-        self.app, self.control = app, control
+        self._generation = _read_control(control).get("generation", 0)
         self._used: dict[str, int] = {}
 
-    def _take(self, env: dict[str, Any]) -> dict[str, Any] | None:
-        faults = _read_control(self.control).get("faults") or ()
+    def _take(self, faults: list[dict[str, Any]], env: dict[str, Any]) -> dict[str, Any] | None:
         method, path = env["REQUEST_METHOD"], env.get("PATH_INFO", "")
         for fault in faults:
             if fault.get("method") and fault["method"].upper() != method:
@@ -196,7 +180,12 @@ class FaultMiddleware:
         return None
 
     def __call__(self, env: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        fault = self._take(env)
+        control = _read_control(self.control)
+        if control.get("generation", 0) != self._generation:
+            self._generation = control.get("generation", 0)
+            self.cache.clear()
+        env["swift.cache"] = self.cache
+        fault = self._take(control.get("faults") or [], env)
         if fault is None:
             return self.app(env, start_response)
         if fault.get("delay"):
@@ -233,19 +222,10 @@ def _reset(env: dict[str, Any], start_response: Callable[..., Any]) -> list[byte
     return []
 
 
-def cache_filter_factory(
-    global_conf: dict[str, str], **local_conf: str
-) -> Callable[[WsgiApp], WsgiApp]:
-    """``[filter:cache]``: options ``control_file``, ``persist_file``, ``persist_prefixes``."""
-    control = local_conf.get("control_file")
+def filter_factory(global_conf: dict[str, str], **local_conf: str) -> Callable[[WsgiApp], WsgiApp]:
+    """``[filter:control]``: options ``control_file`` (required), ``persist_file``,
+    ``persist_prefixes``."""
     cache = DictCache(
         local_conf.get("persist_file") or None, local_conf.get("persist_prefixes", "").split()
     )
-    return lambda app: CacheMiddleware(app, cache, control)
-
-
-def fault_filter_factory(
-    global_conf: dict[str, str], **local_conf: str
-) -> Callable[[WsgiApp], WsgiApp]:
-    """``[filter:faults]``: option ``control_file`` (required)."""
-    return lambda app: FaultMiddleware(app, local_conf["control_file"])
+    return lambda app: ControlMiddleware(app, cache, local_conf["control_file"])

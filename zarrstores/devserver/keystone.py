@@ -72,7 +72,6 @@ class KeystoneServer(LocalServer):
         self.oidc_audience = oidc_audience
         self.port = 0
         self.url = ""
-        self.users = {name: password for name, (password, _, _) in USERS.items()}
         self.project_ids: dict[str, str] = {}
         self.application_credential_id = ""
         self.application_credential_secret = ""

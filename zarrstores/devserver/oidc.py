@@ -68,7 +68,6 @@ class OIDCIssuer(LocalServer):
         self.thumbprint = hashlib.sha1(self._cert_der, usedforsecurity=False).hexdigest()
         self._wrong_key: rsa.RSAPrivateKey | None = None  # made on first bad_signature mint
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"
         self.jwks_uri = f"{self.url}/jwks.json"
@@ -239,12 +238,8 @@ def _handler_for(issuer: OIDCIssuer) -> type[BaseHTTPRequestHandler]:
                 "/.well-known/openid-configuration": issuer.discovery,
                 "/jwks.json": issuer.jwks,
             }
-            if document := documents.get(self.path.split("?", 1)[0]):
-                self._json(200, document())
-            else:
-                self._json(404, {"error": "not_found"})
-
-        def _json(self, status: int, body: dict[str, Any]) -> None:
+            document = documents.get(self.path.split("?", 1)[0])
+            status, body = (200, document()) if document else (404, {"error": "not_found"})
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -62,10 +62,11 @@ sys.argv = [name, *sys.argv[3:]]
 __import__(module, fromlist=["main"]).main()
 """
 
-# The two proxies differ only in {auth}. Faults come right after the outermost middlewares
-# (healthcheck stays truthful), so injected answers skip everything below, even the cache.
+# The two proxies differ only in {auth}. The control filter (the token cache and faults) comes
+# right after the outermost middlewares (healthcheck stays truthful), so injected answers skip
+# everything below.
 _PIPELINE = (
-    "catch_errors gatekeeper healthcheck faults proxy-logging cache listing_formats bulk "
+    "catch_errors gatekeeper healthcheck control proxy-logging listing_formats bulk "
     "tempurl {auth} copy slo dlo versioned_writes symlink proxy-logging proxy-server"
 )
 _TEMPAUTH_ADMINS = {"test:tester", "test2:tester2"}
@@ -329,7 +330,6 @@ class SwiftServer(SwiftV1Users, LocalServer):
         )
 
     def _write_proxy_conf(self, name: str, auth: str) -> None:
-        filters = "zarrstores.devserver._swift_filters"
         pipeline = _PIPELINE.format(auth=auth)
         sections: dict[str, dict[str, Any]] = {
             "DEFAULT": self._default_section(name),
@@ -342,22 +342,18 @@ class SwiftServer(SwiftV1Users, LocalServer):
                 "error_suppression_interval": 1,
                 "error_suppression_limit": 100,
             },
-            "filter:faults": {
-                "paste.filter_factory": f"{filters}:fault_filter_factory",
-                "control_file": self._run / f"{name}-control.json",
-            },
-            "filter:cache": {
-                "paste.filter_factory": f"{filters}:cache_filter_factory",
+            "filter:control": {
+                "paste.filter_factory": "zarrstores.devserver._swift_filters:filter_factory",
                 "control_file": self._run / f"{name}-control.json",
             },
         }
         # Swift's own middlewares, loaded as egg:swift#<name with _ for ->.
-        for f in sorted(set(pipeline.split()) - {"faults", "cache", "authtoken", "proxy-server"}):
+        for f in sorted(set(pipeline.split()) - {"control", "authtoken", "proxy-server"}):
             sections[f"filter:{f}"] = {"use": f"egg:swift#{f.replace('-', '_')}"}
         # Swift logs the first 16 characters of every token by default: none here.
         sections["filter:proxy-logging"]["reveal_sensitive_prefix"] = 0
         if name == "proxy":
-            sections["filter:cache"].update(
+            sections["filter:control"].update(
                 persist_file=self._run / "proxy-tokens.json",
                 persist_prefixes="AUTH_/token/ AUTH_/user/",
             )
