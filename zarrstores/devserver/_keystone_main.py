@@ -122,7 +122,8 @@ def _provision(roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
     if object_store_url:
         _ensure_object_store(api, driver_hints, object_store_url)
 
-    # The secret is shown only once: replace any credential left from an earlier start.
+    # The secret is shown only once: replace any credential left from an earlier start. Without
+    # unrestricted and expires_at, it may not make other credentials and never expires.
     _, project, role = USERS["tester"]
     tester, test = user_ids["tester"], project_ids[project]
     hints = driver_hints.Hints()
@@ -134,13 +135,10 @@ def _provision(roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
         {
             "id": uuid.uuid4().hex,
             "name": APPLICATION_CREDENTIAL_NAME,
-            "description": None,
             "secret": secret,
             "user_id": tester,
             "project_id": test,
             "roles": [{"id": roles[role]}],
-            "unrestricted": False,
-            "expires_at": None,
         }
     )
     return {

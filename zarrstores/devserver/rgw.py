@@ -175,7 +175,6 @@ fsid = {fsid}
 mon_host = v2:127.0.0.1:{mon_port}
 public_addr = 127.0.0.1
 cluster_addr = 127.0.0.1
-ms_bind_ipv6 = false
 auth_cluster_required = none
 auth_service_required = none
 auth_client_required = none
@@ -207,7 +206,6 @@ paxos_min_wait = 0.01
 osd_data = {d}/osd.$id
 osd_objectstore = memstore
 memstore_device_bytes = {self.memstore_bytes}
-osd_crush_update_on_start = true
 [client.rgw]
 # secure mode (the default) is impossible without cephx: radosgw would loop on auth -13
 ms_mon_client_mode = crc
