@@ -122,8 +122,7 @@ def _provision(roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
     if object_store_url:
         _ensure_object_store(api, driver_hints, object_store_url)
 
-    # The secret is shown only once: replace any credential left from an earlier start. Without
-    # unrestricted and expires_at, it may not make other credentials and never expires.
+    # The secret is shown only once: replace one left from an earlier start (restricted, no expiry).
     _, project, role = USERS["tester"]
     tester, test = user_ids["tester"], project_ids[project]
     hints = driver_hints.Hints()

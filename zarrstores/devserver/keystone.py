@@ -223,8 +223,7 @@ class KeystoneServer(LocalServer):
                     key.chmod(0o600)
             sections[name] = {"key_repository": repo}
         if self.oidc_issuer:
-            # Only environ keys with this prefix are claims (set by the front), never a
-            # client's headers.
+            # Claims are environ keys with this prefix, set by the front, never client headers.
             sections["federation"] = {"assertion_prefix": "OIDC-"}
             sections["openid"] = {"remote_id_attribute": "OIDC-iss"}
         config = self.dir / "keystone.conf"

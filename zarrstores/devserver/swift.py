@@ -233,7 +233,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
         change(control)
         tmp = path.with_name(f"{path.name}.tmp")
         tmp.write_text(json.dumps(control))
-        # Atomic: the proxy sees either version, and a new inode even within one mtime tick.
+        # Atomic: the proxy reads either version, never a partial one.
         os.replace(tmp, path)
 
     def kill_proxy(self) -> None:
