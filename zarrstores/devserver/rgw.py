@@ -261,14 +261,11 @@ debug_rgw = 1
             self._create_role(iam, role, trust, {"Version": "2012-10-17", "Statement": [grant]})
 
     @staticmethod
-    def _create_role(iam: Any, role: str, trust: Any, policy: Any) -> None:
-        """A role with its trust document and one inline policy named like it (documents as
-        dicts or JSON text)."""
-        trust_text, policy_text = (
-            _compact(json.loads(d) if isinstance(d, str) else d) for d in (trust, policy)
-        )
-        iam.create_role(RoleName=role, Path="/", AssumeRolePolicyDocument=trust_text)
-        iam.put_role_policy(RoleName=role, PolicyName=role, PolicyDocument=policy_text)
+    def _create_role(iam: Any, role: str, trust: dict[str, Any], policy: dict[str, Any]) -> None:
+        """A role with its trust document and one inline policy named like it (botocore hands
+        IAM's documents back as dicts)."""
+        iam.create_role(RoleName=role, Path="/", AssumeRolePolicyDocument=_compact(trust))
+        iam.put_role_policy(RoleName=role, PolicyName=role, PolicyDocument=_compact(policy))
 
     # -- processes ---------------------------------------------------------------------------
 
