@@ -10,8 +10,8 @@ HTTP every call pays ~75 ms of token validation, which made start-up 2 s slower.
 
 from __future__ import annotations
 
-import argparse
 import base64
+import configparser
 import contextlib
 import json
 import os
@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer, make_server
 
 from zarrstores.devserver.keystone import (
     ADMIN_PASSWORD,
@@ -38,24 +38,13 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-class _Handler(WSGIRequestHandler):
-    def address_string(self) -> str:
-        return self.client_address[0]  # no reverse DNS per request
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--port", required=True, type=int)
-    parser.add_argument("--state", required=True, type=Path)
-    parser.add_argument("--object-store-url", default=None)
-    parser.add_argument("--oidc-issuer", default=None)
-    parser.add_argument("--oidc-audience", default="zarrstores")
-    args = parser.parse_args()
-
+    config = configparser.RawConfigParser()
+    config.read(sys.argv[1])
+    args = config["zarrstores"]  # the launcher's settings, beside Keystone's own
     # Keystone's oslo.config parser reads sys.argv; keep our arguments away from it.
+    os.environ["OS_KEYSTONE_CONFIG_FILES"] = sys.argv[1]
     sys.argv = [sys.argv[0]]
-    os.environ["OS_KEYSTONE_CONFIG_FILES"] = str(args.config)
 
     from keystone.cmd import bootstrap
     from keystone.common.sql import upgrades
@@ -64,41 +53,35 @@ def main() -> None:
     app = wsgi.initialize_public_application()
     upgrades.offline_sync_database_to_version()
 
-    url = f"http://127.0.0.1:{args.port}/v3"
+    port = int(args["port"])
+    url = f"http://127.0.0.1:{port}/v3"
     bootstrap.backends.load_backends = lambda: None  # the app above loaded them already
     boot = bootstrap.Bootstrapper()
     boot.admin_username, boot.admin_password = "admin", ADMIN_PASSWORD
     boot.project_name, boot.admin_role_name = "admin", "admin"
     boot.service_name, boot.public_url, boot.region_id = "keystone", url, REGION
     boot.bootstrap()
-    roles = {
-        "admin": boot.admin_role_id,
-        "member": boot.member_role_id,
-        "reader": boot.reader_role_id,
-        "service": boot.service_role_id,
-    }
-    state = _provision(roles, args.object_store_url)
-    if args.oidc_issuer:
+    roles = {r: getattr(boot, f"{r}_role_id") for r in ("admin", "member", "reader", "service")}
+    state = _provision(roles, args["object_store_url"])
+    if issuer := args["oidc_issuer"]:
         from keystone.common import provider_api
 
         from zarrstores.devserver import _keystone_oidc
 
         _keystone_oidc.provision(
-            provider_api.ProviderAPIs, args.oidc_issuer, state["project_ids"], roles["member"]
+            provider_api.ProviderAPIs, issuer, state["project_ids"], roles["member"]
         )
-        app = _keystone_oidc.OIDCFront(app, args.oidc_issuer, args.oidc_audience)
+        app = _keystone_oidc.OIDCFront(app, issuer, args["oidc_audience"])
 
-    server = make_server(
-        "127.0.0.1", args.port, app, server_class=_ThreadingWSGIServer, handler_class=_Handler
-    )
-    tmp = args.state.with_suffix(".tmp")
+    server = make_server("127.0.0.1", port, app, server_class=_ThreadingWSGIServer)
+    tmp = Path(args["state"] + ".tmp")
     tmp.write_text(json.dumps(state, indent=1))
-    tmp.replace(args.state)  # the launcher waits for this file and for /v3 to answer
+    tmp.replace(args["state"])  # the launcher waits for this file and for /v3 to answer
     print(f"keystone ready at {url}", flush=True)
     server.serve_forever()
 
 
-def _provision(roles: dict[str, str], object_store_url: str | None) -> dict[str, Any]:
+def _provision(roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
     """Find or create users, projects, grants, catalog entry; replace the app credential.
 
     Idempotent, so a kept directory can be started again.
@@ -113,12 +96,9 @@ def _provision(roles: dict[str, str], object_store_url: str | None) -> dict[str,
         try:
             return api.resource_api.get_project_by_name(name, domain)["id"]
         except exception.ProjectNotFound:
+            project = {"name": name, "domain_id": domain, "enabled": True, "description": ""}
             new = uuid.uuid4().hex
-            api.resource_api.create_project(
-                new,
-                {"id": new, "name": name, "domain_id": domain, "enabled": True, "description": ""},
-            )
-            return new
+            return api.resource_api.create_project(new, {"id": new, **project})["id"]
 
     def user_id(name: str, password: str) -> str:
         try:
@@ -142,30 +122,22 @@ def _provision(roles: dict[str, str], object_store_url: str | None) -> dict[str,
     if object_store_url:
         _ensure_object_store(api, driver_hints, object_store_url)
 
-    # The secret is shown only once: replace any credential left from an earlier start.
-    tester, test = user_ids["tester"], project_ids[USERS["tester"][1]]
+    # The secret is shown only once: replace one left from an earlier start (restricted, no expiry).
+    _, project, role = USERS["tester"]
+    tester, test = user_ids["tester"], project_ids[project]
     hints = driver_hints.Hints()
     hints.add_filter("name", APPLICATION_CREDENTIAL_NAME)
     for old in api.application_credential_api.list_application_credentials(tester, hints):
         api.application_credential_api.delete_application_credential(old["id"])
-    role_ids = {
-        a["role_id"]
-        for a in api.assignment_api.list_role_assignments(
-            user_id=tester, project_id=test, effective=True
-        )
-    }
     secret = base64.urlsafe_b64encode(secrets.token_bytes(64)).rstrip(b"=").decode()
     created = api.application_credential_api.create_application_credential(
         {
             "id": uuid.uuid4().hex,
             "name": APPLICATION_CREDENTIAL_NAME,
-            "description": None,
             "secret": secret,
             "user_id": tester,
             "project_id": test,
-            "roles": [{"id": r} for r in sorted(role_ids)],
-            "unrestricted": False,
-            "expires_at": None,
+            "roles": [{"id": roles[role]}],
         }
     )
     return {
@@ -203,21 +175,19 @@ def _ensure_object_store(api: Any, driver_hints: Any, url: str) -> None:
     hints = driver_hints.Hints()
     hints.add_filter("service_id", service_id)
     hints.add_filter("interface", "public")
-    endpoints = api.catalog_api.list_endpoints(hints)
-    if endpoints:
+    for old in api.catalog_api.list_endpoints(hints)[:1]:
         # A kept directory started again: same endpoint, new port.
-        ref = dict(endpoints[0], url=url)
-        api.catalog_api.update_endpoint(ref["id"], ref)
-    else:
-        ref = {
-            "id": uuid.uuid4().hex,
-            "service_id": service_id,
-            "interface": "public",
-            "region_id": REGION,
-            "url": url,
-            "enabled": True,
-        }
-        api.catalog_api.create_endpoint(ref["id"], ref)
+        api.catalog_api.update_endpoint(old["id"], dict(old, url=url))
+        return
+    ref = {
+        "id": uuid.uuid4().hex,
+        "service_id": service_id,
+        "interface": "public",
+        "region_id": REGION,
+        "url": url,
+        "enabled": True,
+    }
+    api.catalog_api.create_endpoint(ref["id"], ref)
 
 
 if __name__ == "__main__":

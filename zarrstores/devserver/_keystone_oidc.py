@@ -24,6 +24,7 @@ from .keystone import OIDC_DOMAIN, OIDC_GROUP, OIDC_IDP, OIDC_PROJECT, OIDC_PROT
 PREFIX = "OIDC-"
 _FEDERATED_AUTH = re.compile(r"^/v3/OS-FEDERATION/identity_providers/[^/]+/protocols/[^/]+/auth$")
 
+
 class OIDCFront:
     """WSGI middleware: validates the bearer token on the federated auth URL and passes its
     claims on as ``OIDC-<claim>`` (lists joined with ``;``) and ``REMOTE_USER`` (``sub``).
@@ -115,23 +116,18 @@ def provision(api: Any, issuer: str, project_ids: dict[str, str], member_role: s
                 {"user": {"name": "{0}", "id": "{0}", "domain": {"id": domain_id}}},
                 {"group": {"id": group_id}},
             ],
-            "remote": [
-                {"type": f"{PREFIX}sub"},
-                {"type": f"{PREFIX}iss", "any_one_of": [issuer]},
-            ],
+            "remote": [{"type": f"{PREFIX}sub"}, {"type": f"{PREFIX}iss", "any_one_of": [issuer]}],
         }
     ]
     mapping_id = f"{OIDC_IDP}-mapping"
     try:
-        api.federation_api.get_mapping(mapping_id)
-        api.federation_api.update_mapping(mapping_id, {"id": mapping_id, "rules": rules})
-    except exception.MappingNotFound:
         api.federation_api.create_mapping(mapping_id, {"id": mapping_id, "rules": rules})
+    except exception.Conflict:
+        api.federation_api.update_mapping(mapping_id, {"id": mapping_id, "rules": rules})
+    idp = {"id": OIDC_IDP, "enabled": True, "remote_ids": [issuer], "domain_id": domain_id}
     try:
-        api.federation_api.get_idp(OIDC_IDP)
-        api.federation_api.update_idp(OIDC_IDP, {"remote_ids": [issuer]})
-    except exception.IdentityProviderNotFound:
-        idp = {"id": OIDC_IDP, "enabled": True, "remote_ids": [issuer], "domain_id": domain_id}
         api.federation_api.create_idp(OIDC_IDP, idp)
+    except exception.Conflict:
+        api.federation_api.update_idp(OIDC_IDP, {"remote_ids": [issuer]})
     with contextlib.suppress(exception.Conflict):
         api.federation_api.create_protocol(OIDC_IDP, OIDC_PROTOCOL, {"mapping_id": mapping_id})

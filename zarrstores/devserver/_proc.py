@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import configparser
 import contextlib
 import ctypes
+import functools
 import os
+import shutil
 import signal
 import socket
+import ssl as ssl_module
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
 
 _PR_SET_PDEATHSIG = 1
 # Unix socket paths longer than this do not fit in sockaddr_un (108 bytes with the NUL).
@@ -25,21 +33,109 @@ TEST_USERS = {"test:tester": "testing", "test2:tester2": "testing2", "test:teste
 
 
 class LocalServer:
-    """Base of the launchers: ``with Server(...) as server`` starts it and always stops it."""
+    """Base of the launchers: ``with Server(...) as server`` starts it and always stops it.
+
+    A launcher of processes works in :attr:`dir` (``dir=None``: a temporary directory, removed
+    on stop), starts them with :meth:`_spawn` (:attr:`pids` lists them) in :meth:`_start`. A
+    failed start stops every process and keeps the directory, for its logs.
+    """
+
+    _START_TIMEOUT = 60.0  # generous: a loaded 2-core machine starts servers far slower
+
+    def __init__(self, dir: str | Path | None = None, kind: str = "server") -> None:
+        self._own_dir = dir is None
+        self.dir = Path(dir or tempfile.mkdtemp(prefix=f"zarrstores-{kind}-")).resolve()
+        self.pids: list[int] = []
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> Self:
-        """Start and wait until it answers; raises ``ServerStartError``."""
+        """Start and wait until it answers; raises ``ServerStartError`` naming a log file."""
+        try:
+            self._start()
+        except BaseException:
+            self._own_dir = False
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         raise NotImplementedError
 
     def stop(self) -> None:
-        """Stop every process it started."""
-        raise NotImplementedError
+        """Stop every process it started, the last one first; remove a temporary directory."""
+        while self._procs:
+            stop([self._procs.popitem()[1]])
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _spawn(self, name: str, cmd: Sequence[str], *, log: Path, **options: Any) -> None:
+        self._procs[name] = proc = spawn(cmd, log=log, **options)
+        self.pids.append(proc.pid)
+
+    def _wait(self, check: Callable[[], bool], what: str, log: Path) -> None:
+        """:func:`wait_until` ``check``, failing early if one of the processes exits."""
+        procs = list(self._procs.values())
+        wait_until(check, what=what, timeout=self._START_TIMEOUT, procs=procs, log=log)
 
     def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ThreadedProxy(LocalServer):
+    """Base of the proxies: ``url`` (127.0.0.1:``port``) forwards to ``target`` (``host:port``
+    or ``http://host:port``); :meth:`_handle` serves each connection on an event loop of its
+    own in a daemon thread. ``ssl=`` serves HTTPS."""
+
+    def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
+        parts = urlsplit(target if "://" in target else f"http://{target}")
+        self.target_host, self.target_port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.port = free_port()
+        self.url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
+        self._ssl = ssl
+        self._server: asyncio.Server | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self) -> Self:
+        """Start listening (returns once it does)."""
+        self._thread.start()
+        self._call(self._listen())
+        return self
+
+    def stop(self) -> None:
+        """Stop listening, end every connection and the thread."""
+        if self._thread.is_alive():
+            self._call(self._shutdown())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
+
+    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def _listen(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._handle, "127.0.0.1", self.port, ssl=self._ssl, backlog=512
+            )
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def _shutdown(self) -> None:
+        await self._close()
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
 
 class ServerStartError(RuntimeError):
@@ -64,60 +160,75 @@ class SwiftV1Users:
         return {"ST_AUTH": self.auth_url, "ST_USER": user, "ST_KEY": self.users[user]}
 
 
-def free_port(also_free: Iterable[int] = ()) -> int:
-    """A free TCP port on 127.0.0.1 such that ``port + o`` is free too for each offset."""
-    offsets = list(also_free)
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + max(offsets, default=0) > 65535:
-            continue
-        if all(_is_free(port + o) for o in offsets):
-            return port
-    raise ServerStartError("no free TCP port found on 127.0.0.1")
+class S3Admin:
+    """``admin_client()`` of a server with ``endpoint``, ``region`` and admin keys."""
+
+    region: str = "us-east-1"
+    endpoint: str
+    admin_access_key: str
+    admin_secret_key: str
+    _admin_retries: ClassVar[dict[str, int] | None] = None
+
+    def admin_client(self, service: str = "s3") -> Any:
+        """A botocore client (``s3`` path-style with SigV4, or e.g. ``iam``) with the admin keys,
+        made once per endpoint. The admin may read and write every bucket."""
+        import botocore.config
+        import botocore.session
+
+        clients = self.__dict__.setdefault("_admin_clients", {})
+        if (service, self.endpoint) not in clients:
+            config = botocore.config.Config(
+                signature_version="s3v4" if service == "s3" else "v4",
+                s3={"addressing_style": "path"},
+                retries=self._admin_retries,
+            )
+            clients[service, self.endpoint] = botocore.session.get_session().create_client(
+                service,
+                endpoint_url=self.endpoint,
+                region_name=self.region,
+                aws_access_key_id=self.admin_access_key,
+                aws_secret_access_key=self.admin_secret_key,
+                config=config,
+            )
+        return clients[service, self.endpoint]
 
 
 def free_ports(count: int, also_free: Iterable[int] = ()) -> list[int]:
-    """``count`` distinct free ports, each with ``port + o`` free for each offset, none of
-    these clashing with another port's."""
+    """``count`` distinct free TCP ports on 127.0.0.1, each with ``port + o`` free too for each
+    offset ``o`` of ``also_free``, none of these clashing with another port's."""
     offsets = [0, *also_free]
     taken: set[int] = set()
     ports: list[int] = []
-    for _ in range(100 * count):
-        port = free_port(also_free=offsets)
-        if not {port + o for o in offsets} & taken:
-            taken |= {port + o for o in offsets}
+    for _ in range(200 * count):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        wanted = {port + o for o in offsets}
+        if max(wanted) <= 65535 and not wanted & taken and all(map(_is_free, wanted)):
+            taken |= wanted
             ports.append(port)
             if len(ports) == count:
                 return ports
     raise ServerStartError("no free TCP ports found on 127.0.0.1")
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    return free_ports(1)[0]
+
+
+def write_ini(path: Path, sections: dict[str, dict[str, Any]]) -> None:
+    """Write ``sections`` (name -> option -> value) as an ini file."""
+    ini = configparser.RawConfigParser()
+    ini.read_dict(sections)
+    with path.open("w") as f:
+        ini.write(f)
+
+
 def check_socket_path(dir: Path, name: str, what: str) -> None:
     """ServerStartError when ``dir / name`` is too long for a unix socket path."""
     if len(str(dir / name)) > _MAX_SOCKET_PATH:
         raise ServerStartError(f"{what} dir {dir} is too long for unix socket paths")
-
-
-def admin_botocore(server: Any, service: str = "s3", **config: Any) -> Any:
-    """A botocore client (``s3`` path-style with SigV4, or e.g. ``iam``) of ``server``'s
-    ``endpoint``, ``region`` and admin keys."""
-    import botocore.config
-    import botocore.session
-
-    return botocore.session.get_session().create_client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name=server.region,
-        aws_access_key_id=server.admin_access_key,
-        aws_secret_access_key=server.admin_secret_key,
-        config=botocore.config.Config(
-            signature_version="s3v4" if service == "s3" else "v4",
-            s3={"addressing_style": "path"},
-            **config,
-        ),
-    )
 
 
 def _is_free(port: int) -> bool:
@@ -129,18 +240,13 @@ def _is_free(port: int) -> bool:
     return True
 
 
-def _die_with_parent(death_signal: int) -> Callable[[], None]:
-    def prepare() -> None:
-        # Runs in the child before exec: the kernel sends it ``death_signal`` when the process
-        # that started it dies, so a killed test run leaves no server behind. (The signal
-        # follows the starting *thread*: start servers from a thread that lives as long as
-        # they should.)
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, death_signal)
-        os.setpgrp()
-
-    return prepare
+def _die_with_parent(death_signal: int) -> None:
+    # Runs in the child before exec: the kernel sends it ``death_signal`` when the process that
+    # started it dies, so a killed test run leaves no server behind. (The signal follows the
+    # starting *thread*: start servers from a thread that lives as long as they should.)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, death_signal)
+    os.setpgrp()
 
 
 def spawn(
@@ -153,8 +259,7 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in its own process group, output to ``log``, dying with this process
     (it gets ``death_signal`` when this process ends)."""
-    logf = open(log, "ab")  # noqa: SIM115 - owned by the child; closed here right after fork
-    try:
+    with open(log, "ab") as logf:  # the child has its own copy
         return subprocess.Popen(
             list(cmd),
             stdout=logf,
@@ -162,10 +267,8 @@ def spawn(
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=cwd,
-            preexec_fn=_die_with_parent(death_signal),
+            preexec_fn=functools.partial(_die_with_parent, death_signal),
         )
-    finally:
-        logf.close()
 
 
 def venv_bin(name: str) -> str:
@@ -198,7 +301,8 @@ def wait_until(
     procs: Sequence[subprocess.Popen[bytes]] = (),
     log: Path | None = None,
 ) -> None:
-    """Poll ``check`` until it is true; fail early if one of ``procs`` exits."""
+    """Poll ``check`` until it is true (not when it raises OSError or ServerStartError); fail
+    early if one of ``procs`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for p in procs:
@@ -206,11 +310,9 @@ def wait_until(
                 raise ServerStartError(
                     f"{what} exited with code {p.returncode} while starting; see {log or 'its log'}"
                 )
-        try:
+        with contextlib.suppress(OSError, ServerStartError):
             if check():
                 return
-        except OSError:
-            pass
         time.sleep(0.05)
     raise ServerStartError(f"{what} did not answer within {timeout:.0f} s; see {log or 'its log'}")
 

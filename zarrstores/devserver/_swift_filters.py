@@ -1,8 +1,8 @@
-"""Paste filters for the local Swift proxies: an in-process memcache and fault injection.
+"""A paste filter for the local Swift proxies: an in-process memcache and fault injection.
 
 Loaded by ``swift-proxy-server`` (it runs with the project's virtual env, where this package is
-installed) through ``paste.filter_factory = zarrstores.devserver._swift_filters:<factory>``.
-Both filters read one JSON control file, written by :class:`~zarrstores.devserver.SwiftServer`::
+installed) through ``paste.filter_factory = zarrstores.devserver._swift_filters:filter_factory``.
+It reads a JSON control file, written by :class:`~zarrstores.devserver.SwiftServer`::
 
     {"generation": 2,
      "faults": [{"id": "f1", "status": 503, "count": 2, "method": "PUT",
@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import struct
 import time
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
+from http.client import responses
+from pathlib import Path
 from typing import Any
 
 import eventlet
@@ -34,38 +36,13 @@ _PURGE_ABOVE = 50_000
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class _ControlFile:
-    """The parsed control file, re-read only when the file changes (one ``stat`` per call)."""
-
-    _instances: dict[str, _ControlFile] = {}
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._sig: tuple[int, int, int] | None = None
-        self.data: dict[str, Any] = {}
-
-    @classmethod
-    def at(cls, path: str) -> _ControlFile:
-        # Both filters of one proxy share one reader per path.
-        return cls._instances.setdefault(path, cls(path))
-
-    def read(self) -> dict[str, Any]:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            self._sig, self.data = None, {}
-            return self.data
-        # Writers replace the file atomically, so a new inode marks a new version even when
-        # two writes fall within one tick of the file system's coarse clock.
-        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if sig != self._sig:
-            try:
-                with open(self.path, encoding="utf-8") as f:
-                    self.data = json.load(f)
-            except (OSError, ValueError):
-                return self.data  # mid-replace or malformed: keep the last good version
-            self._sig = sig
-        return self.data
+def _read_control(path: str) -> dict[str, Any]:
+    """The control file's content ({} without one); writers replace it atomically."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
 
 
 class DictCache:
@@ -78,9 +55,9 @@ class DictCache:
     def __init__(
         self, persist_file: str | None = None, persist_prefixes: Iterable[str] = ()
     ) -> None:
-        self._items: dict[str, tuple[float | None, bool, Any]] = {}
+        self._items: dict[str, tuple[float, bool, Any]] = {}  # key -> (expires, is JSON, payload)
         self._persist_file = persist_file
-        self._persist_prefixes = tuple(persist_prefixes)
+        self._persisted = tuple(persist_prefixes) if persist_file else ()  # key prefixes
         self._load_persisted()
 
     # -- memcache API -------------------------------------------------------------------------
@@ -90,7 +67,7 @@ class DictCache:
         if item is None:
             return None
         expires, is_json, payload = item
-        if expires is not None and expires <= time.time():
+        if expires <= time.time():
             del self._items[key]
             return None
         return json.loads(payload) if is_json else payload
@@ -113,7 +90,7 @@ class DictCache:
         self._items[key] = (_expiry(time), serialize, payload)
         if len(self._items) > _PURGE_ABOVE:
             self._purge()
-        if self._is_persisted(key):
+        if key.startswith(self._persisted):
             self._save_persisted()
 
     def incr(self, key: str, delta: int = 1, time: float = 0) -> int:
@@ -127,26 +104,9 @@ class DictCache:
         self._items[key] = (expires, False, str(new).encode("ascii"))
         return new
 
-    def decr(self, key: str, delta: int = 1, time: float = 0) -> int:
-        return self.incr(key, -delta, time)
-
     def delete(self, key: str, server_key: str | None = None) -> None:
-        if self._items.pop(key, None) is not None and self._is_persisted(key):
+        if self._items.pop(key, None) is not None and key.startswith(self._persisted):
             self._save_persisted()
-
-    def set_multi(
-        self,
-        mapping: dict[str, Any],
-        server_key: str,
-        serialize: bool = True,
-        time: float = 0,
-        min_compress_len: int = 0,
-    ) -> None:
-        for key, value in mapping.items():
-            self.set(key, value, serialize=serialize, time=time)
-
-    def get_multi(self, keys: Iterable[str], server_key: str) -> list[Any]:
-        return [self.get(key) for key in keys]
 
     # -- beyond memcache ----------------------------------------------------------------------
 
@@ -154,28 +114,21 @@ class DictCache:
         """Forget everything, also the persisted tokens."""
         self._items.clear()
         if self._persist_file:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._persist_file)
+            Path(self._persist_file).unlink(missing_ok=True)
 
     def _purge(self) -> None:
         now = time.time()
-        for key in [k for k, (exp, _, _) in self._items.items() if exp is not None and exp <= now]:
+        for key in [k for k, (exp, _, _) in self._items.items() if exp <= now]:
             del self._items[key]
-
-    def _is_persisted(self, key: str) -> bool:
-        return bool(self._persist_file and self._persist_prefixes) and key.startswith(
-            self._persist_prefixes
-        )
 
     def _save_persisted(self) -> None:
         # Tokens survive a proxy restart, as they would in a real memcached.
-        if not self._persist_file:
-            return
+        assert self._persist_file
         now = time.time()
         keep = {
             k: [exp, payload]
             for k, (exp, is_json, payload) in self._items.items()
-            if is_json and self._is_persisted(k) and (exp is None or exp > now)
+            if is_json and k.startswith(self._persisted) and exp > now
         }
         tmp = f"{self._persist_file}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -192,44 +145,26 @@ class DictCache:
             return
         now = time.time()
         for key, (exp, payload) in saved.items():
-            if exp is None or exp > now:
+            if exp > now:
                 self._items[key] = (exp, True, payload)
 
 
-def _expiry(ttl: float) -> float | None:
+def _expiry(ttl: float) -> float:
     if ttl <= 0:
-        return None
+        return math.inf
     return float(ttl) if ttl > _MEMCACHE_MAX_RELATIVE else time.time() + ttl
 
 
-class CacheMiddleware:
-    """Puts one :class:`DictCache` into ``env['swift.cache']``; empties it on a new generation."""
+class ControlMiddleware:
+    """Puts one :class:`DictCache` into ``env['swift.cache']`` (emptied on a new generation) and
+    answers requests matching a fault with an error status, a delay, or a reset connection."""
 
-    def __init__(self, app: WsgiApp, cache: DictCache, control: _ControlFile | None) -> None:
+    def __init__(self, app: WsgiApp, cache: DictCache, control: str) -> None:
         self.app, self.cache, self.control = app, cache, control
-        self._generation = control.read().get("generation", 0) if control else 0
-
-    def __call__(self, env: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if self.control is not None:
-            generation = self.control.read().get("generation", 0)
-            if generation != self._generation:
-                self._generation = generation
-                self.cache.clear()
-        env["swift.cache"] = self.cache
-        return self.app(env, start_response)
-
-
-class FaultMiddleware:
-    """Answers matching requests with an error status, a delay, or a reset connection."""
-
-    def __init__(self, app: WsgiApp, control: _ControlFile) -> None:
-        self.app, self.control = app, control
+        self._generation = _read_control(control).get("generation", 0)
         self._used: dict[str, int] = {}
 
-    def _take(self, env: dict[str, Any]) -> dict[str, Any] | None:
-        faults = self.control.read().get("faults") or ()
-        if not faults:
-            return None
+    def _take(self, faults: list[dict[str, Any]], env: dict[str, Any]) -> dict[str, Any] | None:
         method, path = env["REQUEST_METHOD"], env.get("PATH_INFO", "")
         for fault in faults:
             if fault.get("method") and fault["method"].upper() != method:
@@ -245,7 +180,12 @@ class FaultMiddleware:
         return None
 
     def __call__(self, env: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        fault = self._take(env)
+        control = _read_control(self.control)
+        if control.get("generation", 0) != self._generation:
+            self._generation = control.get("generation", 0)
+            self.cache.clear()
+        env["swift.cache"] = self.cache
+        fault = self._take(control.get("faults") or [], env)
         if fault is None:
             return self.app(env, start_response)
         if fault.get("delay"):
@@ -256,10 +196,7 @@ class FaultMiddleware:
         if not status:
             return self.app(env, start_response)
         body = f"Injected fault: {status}\n".encode()
-        try:
-            reason = HTTPStatus(int(status)).phrase
-        except ValueError:
-            reason = "Injected Fault"
+        reason = responses.get(int(status), "Injected Fault")
         start_response(
             f"{int(status)} {reason}",
             [
@@ -285,21 +222,10 @@ def _reset(env: dict[str, Any], start_response: Callable[..., Any]) -> list[byte
     return []
 
 
-def cache_filter_factory(
-    global_conf: dict[str, str], **local_conf: str
-) -> Callable[[WsgiApp], WsgiApp]:
-    """``[filter:cache]``: options ``control_file``, ``persist_file``, ``persist_prefixes``."""
-    path = local_conf.get("control_file")
-    control = _ControlFile.at(path) if path else None
+def filter_factory(global_conf: dict[str, str], **local_conf: str) -> Callable[[WsgiApp], WsgiApp]:
+    """``[filter:control]``: options ``control_file`` (required), ``persist_file``,
+    ``persist_prefixes``."""
     cache = DictCache(
         local_conf.get("persist_file") or None, local_conf.get("persist_prefixes", "").split()
     )
-    return lambda app: CacheMiddleware(app, cache, control)
-
-
-def fault_filter_factory(
-    global_conf: dict[str, str], **local_conf: str
-) -> Callable[[WsgiApp], WsgiApp]:
-    """``[filter:faults]``: option ``control_file`` (required)."""
-    control = _ControlFile.at(local_conf["control_file"])
-    return lambda app: FaultMiddleware(app, control)
+    return lambda app: ControlMiddleware(app, cache, local_conf["control_file"])

@@ -1,16 +1,18 @@
 """An HTTP proxy on 127.0.0.1 that injects faults: error statuses, slow answers, reset
 connections, a flipped byte in a request body, or an outage (connections refused).
 
-It runs in a thread of this process with its own event loop, in front of any HTTP server (the
-S3 server, a Swift proxy). Every request gets a connection of its own (``Connection: close``
-both ways), so a fault never lands on a connection the client reuses, and each request is
-counted once. ``ssl=`` serves HTTPS (e.g. with a self-signed certificate, for TLS tests).
+It goes in front of any HTTP server (the S3 server, a Swift proxy). Every request gets a connection
+of its own (``Connection: close`` both ways), so a fault never lands on a connection the client
+reuses, and each request is counted once. ``ssl=`` serves HTTPS (e.g. with a self-signed
+certificate, for TLS tests).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
+import io
 import socket
 import ssl as ssl_module
 import struct
@@ -18,9 +20,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit
 
-from ._proc import LocalServer, free_port
+from ._proc import ThreadedProxy
 
 __all__ = ["Fault", "FaultProxy"]
 
@@ -49,52 +50,29 @@ class Fault:
         return self.kind != "corrupt" or body_size > 0  # only bodies can be corrupted
 
 
-class FaultProxy(LocalServer):
-    """Forwards ``127.0.0.1:<port>`` to ``target`` (``http://host:port`` or ``host:port``).
-
-    ``inject(kind, ...)`` arms a fault; ``down()`` refuses connections and breaks those in
-    flight until ``up()``. ``requests`` counts requests seen, ``injected`` the faults applied
-    by kind, ``seen`` holds ``(method, path, what happened)`` for each request, ``answered``
-    ``(method, path, status)`` for each the server answered, ``bytes_received`` counts the
-    bytes of the server's answers passed on to clients, ``peak_live`` the most requests
-    in flight at once, each from its arrival to the server's answer (its head: a client that
-    has read a whole answer may send its next request before this proxy sees the end).
+class FaultProxy(ThreadedProxy):
+    """A :class:`ThreadedProxy` for HTTP: ``inject(kind, ...)`` arms a fault; ``down()`` refuses
+    connections and breaks those in flight until ``up()``. ``requests`` counts requests seen,
+    ``injected`` the faults applied by kind, ``seen`` holds ``(method, path, what happened)`` for
+    each request, ``answered`` ``(method, path, status)`` for each the server answered,
+    ``bytes_received`` counts the bytes of the server's answers passed on to clients, ``peak_live``
+    the most requests in flight at once, each from its arrival to the server's answer (its head: a
+    client that has read a whole answer may send its next request before this proxy sees the end).
     """
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
-        parts = urlsplit(target if "://" in target else f"http://{target}")
-        self.target_host, self.target_port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.port = free_port()
-        self.url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
+        super().__init__(target, ssl=ssl)
         self.injected: Counter[str] = Counter()
         self.seen: list[tuple[str, str, str]] = []
         self.bytes_received = 0
         self.answered: list[tuple[str, str, int]] = []  # (method, path, status) from the server
         self.peak_live = 0
-        self._ssl = ssl
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._server: asyncio.Server | None = None
         self._live: set[asyncio.StreamWriter] = set()
         self._waiting: set[asyncio.StreamWriter] = set()  # requests not answered yet
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     # -- control (from any thread) -------------------------------------------------------------
-    def start(self) -> FaultProxy:
-        """Start listening (returns once it does)."""
-        self._thread.start()
-        self._call(self._listen())
-        return self
-
-    def stop(self) -> None:
-        """Stop listening, break live connections and end the thread."""
-        if self._thread.is_alive():
-            self._call(self._shutdown())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-            self._loop.close()
-
     def inject(
         self,
         kind: FaultKind,
@@ -131,29 +109,11 @@ class FaultProxy(LocalServer):
         """Requests seen so far."""
         return len(self.seen)
 
-    def _call(self, coro: object) -> None:
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]
-
     # -- serving -------------------------------------------------------------------------------
-    async def _listen(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(
-                self._handle, "127.0.0.1", self.port, ssl=self._ssl, backlog=512
-            )
-
     async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        await super()._close()
         for writer in list(self._live):
             _reset(writer)
-
-    async def _shutdown(self) -> None:
-        await self._close()
-        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
 
     def _take(self, method: str, path: str, body_size: int) -> Fault | None:
         with self._lock:
@@ -170,8 +130,8 @@ class FaultProxy(LocalServer):
             await self._serve_one(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             _reset(writer)
-        except asyncio.CancelledError:
-            _reset(writer)  # stopping; ending normally spares asyncio's stream callback a trace
+        except asyncio.CancelledError:  # stopping: returning spares asyncio's callback a trace
+            _reset(writer)
         finally:
             self._live.discard(writer)
             self._waiting.discard(writer)
@@ -224,14 +184,9 @@ class FaultProxy(LocalServer):
             up_writer.close()
 
 
-def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return lines[0], headers
+def _parse_head(head: bytes) -> tuple[str, http.client.HTTPMessage]:
+    request_line, _, rest = head.partition(b"\r\n")
+    return request_line.decode("latin-1"), http.client.parse_headers(io.BytesIO(rest))
 
 
 def _rewrite_head(head: bytes) -> bytes:

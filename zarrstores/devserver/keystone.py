@@ -8,16 +8,13 @@ wants. The caller only writes the configuration and waits for the process's stat
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
 
-from ._proc import LocalServer, ServerStartError, free_port, http_status, spawn, stop, wait_until
+from ._proc import LocalServer, ServerStartError, free_port, http_status, write_ini
 
 ADMIN_PASSWORD = "admin-secret"  # a local test server: fixed, known credentials
 SERVICE_USER, SERVICE_PASSWORD = "swift", "swift-secret"
@@ -42,15 +39,6 @@ USERS: dict[str, tuple[str, str, str]] = {
 # TOTP is enabled for v3totp / v3multifactor logins (tester has a TOTP credential).
 _AUTH_METHODS = "password,token,application_credential,totp"
 
-_OIDC_CONFIG = """
-[federation]
-# Only environ keys with this prefix are claims (set by the front): never a client's headers.
-assertion_prefix = OIDC-
-
-[openid]
-remote_id_attribute = OIDC-iss
-"""
-
 
 class KeystoneServer(LocalServer):
     """Keystone on 127.0.0.1 with users ``tester``/``tester2``/``tester3`` (see :data:`USERS`).
@@ -66,6 +54,8 @@ class KeystoneServer(LocalServer):
     domain ``oidc-users`` with the member role on project ``test``.
     """
 
+    _START_TIMEOUT = 90.0
+
     def __init__(
         self,
         dir: str | Path | None = None,
@@ -75,29 +65,23 @@ class KeystoneServer(LocalServer):
         oidc_issuer: str | None = None,
         oidc_audience: str = "zarrstores",
     ) -> None:
-        self._own_dir = dir is None
-        self.dir = Path(dir or tempfile.mkdtemp(prefix="zarrstores-keystone-")).absolute()
+        super().__init__(dir, "keystone")
         self.object_store_url = object_store_url
         self.token_life = token_life
         self.oidc_issuer = oidc_issuer
         self.oidc_audience = oidc_audience
         self.port = 0
         self.url = ""
-        self.users = {name: password for name, (password, _, _) in USERS.items()}
         self.project_ids: dict[str, str] = {}
         self.application_credential_id = ""
         self.application_credential_secret = ""
         self.totp_secret = ""
-        self.pids: list[int] = []
-        self._proc: subprocess.Popen[bytes] | None = None
         self._log = self.dir / "keystone.log"
         self._state = self.dir / "state.json"
 
-    def start(self, timeout: float = 90.0) -> KeystoneServer:
-        """Launch and wait until Keystone answers and is provisioned; raises ServerStartError."""
+    def _start(self) -> None:
         self.launch()
-        self.wait_ready(timeout)
-        return self
+        self.wait_ready()
 
     def launch(self) -> None:
         """Start the process without waiting (so a caller can start other servers meanwhile)."""
@@ -105,56 +89,20 @@ class KeystoneServer(LocalServer):
         self._state.unlink(missing_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v3"
-        config = self._write_config()
-        cmd = [
-            sys.executable,
-            "-m",
-            "zarrstores.devserver._keystone_main",
-            "--config",
-            str(config),
-            "--port",
-            str(self.port),
-            "--state",
-            str(self._state),
-        ]
-        if self.object_store_url:
-            cmd += ["--object-store-url", self.object_store_url]
-        if self.oidc_issuer:
-            cmd += ["--oidc-issuer", self.oidc_issuer, "--oidc-audience", self.oidc_audience]
-        self._proc = spawn(cmd, log=self._log)
-        self.pids.append(self._proc.pid)
+        config = str(self._write_config())
+        cmd = [sys.executable, "-m", "zarrstores.devserver._keystone_main", config]
+        self._spawn("keystone", cmd, log=self._log)
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        """Wait for :meth:`launch`'s process; raises ServerStartError.
-
-        On failure the process is stopped and the directory kept, for its log.
-        """
-        assert self._proc is not None, "launch() first"
-        try:
-            wait_until(
-                lambda: self._state.exists() and http_status(self.url) == 200,
-                what="keystone",
-                timeout=timeout,
-                procs=[self._proc],
-                log=self._log,
-            )
-        except ServerStartError:
-            self._own_dir = False
-            self.stop()
-            raise
+    def wait_ready(self) -> None:
+        """Wait for :meth:`launch`'s process to answer, provisioned; raises ServerStartError."""
+        self._wait(
+            lambda: self._state.exists() and http_status(self.url) == 200, "keystone", self._log
+        )
         state = json.loads(self._state.read_text())
         self.project_ids = state["project_ids"]
         self.application_credential_id = state["application_credential"]["id"]
         self.application_credential_secret = state["application_credential"]["secret"]
         self.totp_secret = state["totp_secret"]
-
-    def stop(self) -> None:
-        """Stop the process; remove the directory if it was a temporary one."""
-        if self._proc is not None:
-            stop([self._proc])
-            self._proc = None
-        if self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
     def totp_passcode(self) -> str:
         """tester's current TOTP passcode (6 digits, 30 s, HMAC-SHA1, as Keystone checks it)."""
@@ -175,11 +123,7 @@ class KeystoneServer(LocalServer):
         token discovery, e.g. ``BEARER_TOKEN_FILE``: not among these). Raises ValueError for
         another kind, and for ``"oidc"`` without ``oidc_issuer``.
         """
-        env = {
-            "OS_AUTH_URL": self.url,
-            "OS_IDENTITY_API_VERSION": "3",
-            "OS_REGION_NAME": REGION,
-        }
+        env = {"OS_AUTH_URL": self.url, "OS_IDENTITY_API_VERSION": "3", "OS_REGION_NAME": REGION}
         if kind == "password":
             password, project, _ = USERS[user]
             env.update(
@@ -253,44 +197,35 @@ class KeystoneServer(LocalServer):
         return session.Session(auth=auth)
 
     def _write_config(self) -> Path:
-        repos = {}
+        sections: dict[str, dict[str, Any]] = {
+            "DEFAULT": {"debug": "false", "use_stderr": "true"},
+            "database": {"connection": f"sqlite:///{self.dir / 'keystone.db'}"},
+            # The minimum: hashing dominates set-up time, and these are test passwords.
+            "identity": {"password_hash_rounds": 4},
+            "token": {"provider": "fernet", "expiration": self.token_life},
+            "auth": {"methods": _AUTH_METHODS + (",openid" if self.oidc_issuer else "")},
+            # For _keystone_main, not Keystone.
+            "zarrstores": {
+                "port": self.port,
+                "state": self._state,
+                "object_store_url": self.object_store_url or "",
+                "oidc_issuer": self.oidc_issuer or "",
+                "oidc_audience": self.oidc_audience,
+            },
+        }
         for name in ("fernet_tokens", "fernet_receipts", "credential"):
             repo = self.dir / f"keys-{name}"
             repo.mkdir(mode=0o700, exist_ok=True)
             # Kept across restarts of a given directory: they decrypt stored credentials.
-            for index in ("0", "1"):
-                key = repo / index
+            for key in (repo / "0", repo / "1"):
                 if not key.exists():
                     key.write_bytes(Fernet.generate_key())
                     key.chmod(0o600)
-            repos[name] = repo
+            sections[name] = {"key_repository": repo}
+        if self.oidc_issuer:
+            # Claims are environ keys with this prefix, set by the front, never client headers.
+            sections["federation"] = {"assertion_prefix": "OIDC-"}
+            sections["openid"] = {"remote_id_attribute": "OIDC-iss"}
         config = self.dir / "keystone.conf"
-        config.write_text(
-            f"""[DEFAULT]
-debug = false
-use_stderr = true
-
-[database]
-connection = sqlite:///{self.dir / "keystone.db"}
-
-[identity]
-# The minimum: hashing dominates set-up time, and these are test passwords.
-password_hash_rounds = 4
-
-[token]
-provider = fernet
-expiration = {self.token_life}
-
-[fernet_tokens]
-key_repository = {repos["fernet_tokens"]}
-
-[fernet_receipts]
-key_repository = {repos["fernet_receipts"]}
-
-[credential]
-key_repository = {repos["credential"]}
-[auth]
-methods = {_AUTH_METHODS + (",openid" if self.oidc_issuer else "")}
-{_OIDC_CONFIG if self.oidc_issuer else ""}"""
-        )
+        write_ini(config, sections)
         return config

@@ -29,9 +29,6 @@ from ._proc import LocalServer
 
 __all__ = ["OIDCIssuer", "TokenFileRefresher"]
 
-# Values above this are absolute epoch times, below it offsets from now (see ``mint``).
-_EPOCH_THRESHOLD = 1e9
-
 
 def _rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -59,8 +56,7 @@ class OIDCIssuer(LocalServer):
 
     Serves ``/.well-known/openid-configuration`` and ``/jwks.json``; ``mint()`` makes RS256
     tokens signed with the key published there (header ``kid``), with a self-signed certificate
-    for it in ``x5c`` (``thumbprint``: its SHA-1, as IAM's OIDC providers want it). Use it as a
-    context manager.
+    for it in ``x5c`` (``thumbprint``: its SHA-1, as IAM's OIDC providers want it).
     """
 
     def __init__(self, *, audience: str = "zarrstores", client_id: str = "zarrstores") -> None:
@@ -72,7 +68,6 @@ class OIDCIssuer(LocalServer):
         self.thumbprint = hashlib.sha1(self._cert_der, usedforsecurity=False).hexdigest()
         self._wrong_key: rsa.RSAPrivateKey | None = None  # made on first bad_signature mint
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"
         self.jwks_uri = f"{self.url}/jwks.json"
@@ -89,7 +84,7 @@ class OIDCIssuer(LocalServer):
             "issuer": self.url,
             "jwks_uri": self.jwks_uri,
             "authorization_endpoint": f"{self.url}/authorize",
-            # Placeholder: tokens come from mint(); the endpoint answers unsupported_grant_type.
+            # Placeholders (discovery requires them): tokens come from mint(), not from here.
             "token_endpoint": f"{self.url}/token",
             "response_types_supported": ["id_token", "token"],
             "subject_types_supported": ["public"],
@@ -123,23 +118,18 @@ class OIDCIssuer(LocalServer):
 
         ``expires_in``: seconds until ``exp``; ``None`` leaves ``exp`` out, a negative value
         gives a token that has already expired. ``not_before``: ``nbf`` as seconds from now
-        (e.g. ``300``: valid only in five minutes), or an absolute epoch time if above 1e9;
-        ``None`` means now. ``aud`` defaults to ``self.audience``; ``policy=None`` leaves the
-        ``policy`` claim out. ``bad_signature`` signs with another key under the same ``kid``;
-        ``kid`` overrides the header's key id. ``extra_claims`` are merged last; a ``None``
-        value there removes the claim. There is no ``azp``: SeaweedFS takes an ``azp`` equal
-        to its client id as a matching audience, which would hide a wrong ``aud``.
+        (e.g. ``300``: valid only in five minutes; ``None``: now). ``aud`` defaults to
+        ``self.audience``; ``policy=None`` leaves the ``policy`` claim out. ``bad_signature``
+        signs with another key under the same ``kid``; ``kid`` overrides the header's key id.
+        ``extra_claims`` are merged last; a ``None`` value there removes the claim. There is no
+        ``azp``: SeaweedFS takes an ``azp`` equal to its client id as a matching audience,
+        which would hide a wrong ``aud``.
         """
         now = int(time.time())
         exp = None if expires_in is None else int(now + expires_in)
         # An already-expired token was issued (and valid) before it expired.
         iat = now if exp is None else min(now, exp - 1)
-        if not_before is None:
-            nbf = iat
-        elif not_before > _EPOCH_THRESHOLD:
-            nbf = int(not_before)
-        else:
-            nbf = int(now + not_before)
+        nbf = iat if not_before is None else int(now + not_before)
         claims: dict[str, Any] = {
             "iss": self.url,
             "sub": sub,
@@ -190,32 +180,23 @@ class OIDCIssuer(LocalServer):
         return f"OIDCIssuer(url={self.url!r}, audience={self.audience!r})"
 
 
-class TokenFileRefresher:
+class TokenFileRefresher(threading.Thread):
     """Rewrites a token file periodically in a daemon thread; ``count`` is the rewrites done."""
 
     def __init__(
-        self,
-        issuer: OIDCIssuer,
-        path: Path,
-        every: float,
-        pause: float,
-        mint_kwargs: dict[str, Any],
+        self, issuer: OIDCIssuer, path: Path, every: float, pause: float, mint: dict[str, Any]
     ) -> None:
-        self.path = path
-        self.every = every
-        self.count = 0
-        self._issuer = issuer
-        self._pause = pause
-        self._mint_kwargs = mint_kwargs
+        super().__init__(name="token-file-refresher", daemon=True)
+        self.path, self.every, self.count = path, every, 0
+        self._issuer, self._pause, self._mint = issuer, pause, mint
         self._stopped = threading.Event()
         # The first token is there when this returns, so readers never start with no file.
-        self.token = issuer.write_token(path, **mint_kwargs)
-        self._thread = threading.Thread(target=self._run, name="token-file-refresher", daemon=True)
-        self._thread.start()
+        self.token = issuer.write_token(path, **mint)
+        self.start()
 
-    def _run(self) -> None:
+    def run(self) -> None:
         while not self._stopped.wait(self.every):
-            token = self._issuer.mint(**self._mint_kwargs)
+            token = self._issuer.mint(**self._mint)
             _write_private(self.path, token, pause=self._pause)
             self.token = token
             self.count += 1
@@ -223,7 +204,7 @@ class TokenFileRefresher:
     def stop(self) -> None:
         """Stop rewriting (waits for a rewrite in progress to finish)."""
         self._stopped.set()
-        self._thread.join(self.every + self._pause + 5)
+        self.join(self.every + self._pause + 5)
 
     def __enter__(self) -> TokenFileRefresher:
         return self
@@ -253,23 +234,12 @@ def _handler_for(issuer: OIDCIssuer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/.well-known/openid-configuration":
-                self._json(200, issuer.discovery())
-            elif path == "/jwks.json":
-                self._json(200, issuer.jwks())
-            else:
-                self._json(404, {"error": "not_found"})
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
-            if self.path.split("?", 1)[0] == "/token":
-                self._json(400, {"error": "unsupported_grant_type"})
-            else:
-                self._json(404, {"error": "not_found"})
-
-        def _json(self, status: int, body: dict[str, Any]) -> None:
+            documents = {
+                "/.well-known/openid-configuration": issuer.discovery,
+                "/jwks.json": issuer.jwks,
+            }
+            document = documents.get(self.path.split("?", 1)[0])
+            status, body = (200, document()) if document else (404, {"error": "not_found"})
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

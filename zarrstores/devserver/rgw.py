@@ -15,7 +15,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,47 +22,32 @@ from typing import Any
 from ._proc import (
     TEST_USERS,
     LocalServer,
+    S3Admin,
     ServerStartError,
     SwiftV1Users,
-    admin_botocore,
     check_socket_path,
     free_ports,
     http_status,
-    spawn,
-    stop,
-    wait_until,
 )
 from .oidc import OIDCIssuer
 
-__all__ = ["RGWServer", "ceph_missing"]
+__all__ = ["RGWServer"]
 
 _DAEMONS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph")
 
 
-def ceph_missing() -> str | None:
-    """What to do when the Ceph programs are not installed (None when they are)."""
-    missing = [name for name in _DAEMONS if shutil.which(name) is None]
-    if not missing:
-        return None
-    return (
-        f"Ceph RGW needs {', '.join(missing)}: run scripts/install-ceph.sh as root (Debian: "
-        "apt-get install --no-install-recommends radosgw ceph-mon ceph-osd ceph-common)"
-    )
-
-
-class RGWServer(SwiftV1Users, LocalServer):
-    """Ceph RGW with Swift, S3, IAM and STS trusting ``issuer``; a context manager.
+class RGWServer(S3Admin, SwiftV1Users, LocalServer):
+    """Ceph RGW with Swift, S3, IAM and STS trusting ``issuer``.
 
     ``account_in_url`` is RGW's ``rgw_swift_account_in_url``: storage URLs ``/swift/v1`` (False,
     as CESNET and de.NBI hand them out) or ``/swift/v1/AUTH_<account>`` (True). With
     ``keystone_url`` (a :class:`~zarrstores.devserver.keystone.KeystoneServer`'s) the Swift API
-    also takes Keystone tokens, at ``/swift/v1/AUTH_<project id>``. ``dir=None``
-    uses a temporary directory that ``stop()`` removes. ``extra_conf`` lines go into the
-    gateway's section of ``ceph.conf`` (e.g. ``rgw_keystone_url = ...``).
+    also takes Keystone tokens, at ``/swift/v1/AUTH_<project id>``. ``extra_conf`` lines go
+    into the gateway's section of ``ceph.conf`` (e.g. ``rgw_keystone_url = ...``).
     """
 
-    region: str = "us-east-1"
-    """What clients sign with (RGW takes any region in the signature scope)."""
+    # Clients sign with S3Admin.region: RGW takes any region in the signature scope.
+    _admin_retries = {"max_attempts": 2}
     zonegroup: str = "default"
     """RGW's own zonegroup name: a bucket's LocationConstraint must be this (or absent)."""
 
@@ -82,8 +66,7 @@ class RGWServer(SwiftV1Users, LocalServer):
         self.memstore_bytes = memstore_bytes
         keystone = _keystone_conf(keystone_url) if keystone_url else {}
         self.extra_conf = {**keystone, **(extra_conf or {})}
-        self._temporary = dir is None
-        self.dir: Path = Path(dir).resolve() if dir is not None else Path()
+        super().__init__(dir, "rgw")
         # Swift v1 users (``account:user`` -> key), as tempauth's; each account has S3 keys.
         self.users = dict(TEST_USERS)
         self.s3_keys = {
@@ -96,31 +79,19 @@ class RGWServer(SwiftV1Users, LocalServer):
         self.readonly_role_arn = "arn:aws:iam:::role/readonly"
         self.endpoint = ""
         self.auth_url = ""
-        self.log = Path()
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.log = self.dir / "log"
         self._env: dict[str, str] = {}
-        self._admin_client: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, timeout: float = 60.0) -> RGWServer:
-        """Start mon, OSD and radosgw, create users, provider and roles; ``ServerStartError``
-        names the daemon that failed and where its log is."""
-        if self._procs:
-            return self
-        problem = ceph_missing()
-        if problem:
-            raise ServerStartError(problem)
-        if self._temporary:
-            self.dir = Path(tempfile.mkdtemp(prefix="zarrstores-rgw-"))
-        try:
-            self._start(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _start(self, timeout: float) -> None:
+    def _start(self) -> None:
+        """Start mon, OSD and radosgw, create users, provider and roles."""
+        if missing := [name for name in _DAEMONS if shutil.which(name) is None]:
+            raise ServerStartError(
+                f"Ceph RGW needs {', '.join(missing)}: run scripts/install-ceph.sh as root "
+                "(Debian: apt-get install --no-install-recommends radosgw ceph-mon ceph-osd "
+                "ceph-common)"
+            )
         for sub in ("run", "log", "mon.a", "osd.0", "rgw"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         check_socket_path(self.dir, "run/client.rgw.asok", "RGWServer")
@@ -131,42 +102,29 @@ class RGWServer(SwiftV1Users, LocalServer):
         fsid = str(uuid.uuid4())
         conf.write_text(self._conf(fsid, mon_port, rgw_port))
         self._env = {**os.environ, "CEPH_CONF": str(conf)}
-        self.log = self.dir / "log"
 
         monmap = str(self.dir / "monmap")
         self._run("monmaptool", "--create", "--clobber", "--fsid", fsid,
                   "--addv", "a", f"[v2:127.0.0.1:{mon_port}]", monmap)  # fmt: skip
         self._run("ceph-mon", "--mkfs", "-i", "a", "--monmap", monmap)
-        self._spawn("mon", ["ceph-mon", "-f", "-i", "a"])
-        self._wait("ceph-mon", lambda: self._ok("ceph", "mon", "stat"), timeout)
+        self._start_daemon("mon", ["ceph-mon", "-f", "-i", "a"])
+        self._wait(
+            lambda: bool(self._run("ceph", "mon", "stat", timeout=5.0)), "ceph-mon", self.log
+        )
 
         osd_uuid = str(uuid.uuid4())
         osd_id = self._run("ceph", "osd", "new", osd_uuid).strip()
         self._run("ceph-osd", "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
-        self._spawn("osd", ["ceph-osd", "-f", "-i", osd_id])
-        self._wait("ceph-osd", lambda: self._osd_up(osd_id), timeout)
+        self._start_daemon("osd", ["ceph-osd", "-f", "-i", osd_id])
+        self._wait(lambda: self._osd_up(osd_id), "ceph-osd", self.log)
 
-        self._spawn("rgw", ["radosgw", "-f", "-n", "client.rgw"])
-        self._wait("radosgw", lambda: http_status(self.endpoint + "/") == 200, timeout)
+        # stop() ends radosgw first, then the OSD, then the mon: radosgw hangs in shutdown
+        # when the OSD is gone first.
+        self._start_daemon("rgw", ["radosgw", "-f", "-n", "client.rgw"])
+        self._wait(lambda: http_status(self.endpoint + "/") == 200, "radosgw", self.log)
         self._create_users()
         if self.issuer is not None:
             self._create_sts_roles(self.issuer)
-
-    def stop(self) -> None:
-        """Stop radosgw, then the OSD, then the mon (radosgw hangs in shutdown when the OSD is
-        gone first); remove the directory if it was temporary."""
-        for name in ("rgw", "osd", "mon"):
-            proc = self._procs.pop(name, None)
-            if proc is not None:
-                stop([proc], timeout=5.0)
-        self._admin_client = None
-        if self._temporary and self.dir != Path():
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    @property
-    def pids(self) -> list[int]:
-        """The daemons' process ids (mon, OSD, radosgw)."""
-        return [p.pid for p in self._procs.values()]
 
     def __repr__(self) -> str:
         return f"RGWServer(endpoint={self.endpoint!r}, account_in_url={self.account_in_url})"
@@ -191,16 +149,6 @@ class RGWServer(SwiftV1Users, LocalServer):
             "AWS_ROLE_ARN": self.readwrite_role_arn,
             "BEARER_TOKEN_FILE": str(token_file),
         }
-
-    def admin_client(self, service: str = "s3") -> Any:
-        """A botocore client (``s3`` path-style, or ``iam``) with the admin keys; the S3 one is
-        made once. The admin may read and write every bucket."""
-        if service == "s3" and self._admin_client is not None:
-            return self._admin_client
-        client = admin_botocore(self, service, retries={"max_attempts": 2})
-        if service == "s3":
-            self._admin_client = client
-        return client
 
     def revoke_sessions(self, role: str = "readwrite") -> None:
         """End every STS session of ``role`` now, as an expiry would: the role is made anew
@@ -227,7 +175,6 @@ fsid = {fsid}
 mon_host = v2:127.0.0.1:{mon_port}
 public_addr = 127.0.0.1
 cluster_addr = 127.0.0.1
-ms_bind_ipv6 = false
 auth_cluster_required = none
 auth_service_required = none
 auth_client_required = none
@@ -259,7 +206,6 @@ paxos_min_wait = 0.01
 osd_data = {d}/osd.$id
 osd_objectstore = memstore
 memstore_device_bytes = {self.memstore_bytes}
-osd_crush_update_on_start = true
 [client.rgw]
 # secure mode (the default) is impossible without cephx: radosgw would loop on auth -13
 ms_mon_client_mode = crc
@@ -315,31 +261,24 @@ debug_rgw = 1
             self._create_role(iam, role, trust, {"Version": "2012-10-17", "Statement": [grant]})
 
     @staticmethod
-    def _create_role(iam: Any, role: str, trust: Any, policy: Any) -> None:
-        """A role with its trust document and one inline policy named like it (documents as
-        dicts or JSON text)."""
-        trust_text, policy_text = (
-            _compact(json.loads(d) if isinstance(d, str) else d) for d in (trust, policy)
-        )
-        iam.create_role(RoleName=role, Path="/", AssumeRolePolicyDocument=trust_text)
-        iam.put_role_policy(RoleName=role, PolicyName=role, PolicyDocument=policy_text)
+    def _create_role(iam: Any, role: str, trust: dict[str, Any], policy: dict[str, Any]) -> None:
+        """A role with its trust document and one inline policy named like it (botocore hands
+        IAM's documents back as dicts)."""
+        iam.create_role(RoleName=role, Path="/", AssumeRolePolicyDocument=_compact(trust))
+        iam.put_role_policy(RoleName=role, PolicyName=role, PolicyDocument=_compact(policy))
 
     # -- processes ---------------------------------------------------------------------------
 
-    def _spawn(self, name: str, cmd: list[str]) -> None:
+    def _start_daemon(self, name: str, cmd: list[str]) -> None:
         # SIGKILL when this process dies: the data is throw-away, and radosgw hangs for 10 s
         # or more in a SIGTERM shutdown when the OSD goes at the same time. The config path
         # on the command line shows in `ps` which cluster a daemon belongs to.
-        self._procs[name] = spawn(
+        self._spawn(
+            name,
             [*cmd, "--conf", self._env["CEPH_CONF"]],
             log=self.log / f"{name}.out",
             env=self._env,
             death_signal=signal.SIGKILL,
-        )
-
-    def _wait(self, what: str, check: Any, timeout: float) -> None:
-        wait_until(
-            check, what=what, timeout=timeout, procs=list(self._procs.values()), log=self.log
         )
 
     def _run(self, *cmd: str, timeout: float = 30.0) -> str:
@@ -356,13 +295,6 @@ debug_rgw = 1
                 f"`{command}` failed ({done.returncode}): {last[:200]}; logs in {self.log}"
             )
         return done.stdout
-
-    def _ok(self, *cmd: str) -> bool:
-        try:
-            self._run(*cmd, timeout=5.0)
-        except ServerStartError:
-            return False
-        return True
 
     def _osd_up(self, osd_id: str) -> bool:
         dump = self._run("ceph", "osd", "dump", "--format=json", timeout=5.0)

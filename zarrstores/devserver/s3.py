@@ -13,22 +13,17 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ._proc import (
     LocalServer,
+    S3Admin,
     ServerStartError,
-    admin_botocore,
     check_socket_path,
     free_ports,
     http_status,
-    spawn,
-    stop,
     venv_bin,
-    wait_until,
 )
 from .oidc import OIDCIssuer
 
@@ -39,15 +34,11 @@ _GRPC_OFFSET = 10000
 _PROVIDER = "zarrstores-oidc"
 
 
-class S3Server(LocalServer):
-    """SeaweedFS S3 + STS trusting ``issuer``; a context manager, or ``start()``/``stop()``.
+class S3Server(S3Admin, LocalServer):
+    """SeaweedFS S3 + STS trusting ``issuer``. ``max_session`` caps every STS session (a
+    SeaweedFS duration such as ``"12h"`` or ``"8s"``), whatever ``DurationSeconds`` the client
+    asks for; ``token_duration`` is the length when it asks for none."""
 
-    ``max_session`` caps every STS session (a SeaweedFS duration such as ``"12h"`` or ``"8s"``),
-    whatever ``DurationSeconds`` the client asks for; ``token_duration`` is the length when it
-    asks for none. ``dir=None`` uses a temporary directory that ``stop()`` removes.
-    """
-
-    region: str = "us-east-1"
     readonly_policy: str = "readonly"
     readwrite_policy: str = "readwrite"
 
@@ -62,33 +53,24 @@ class S3Server(LocalServer):
         self.issuer = issuer
         self.max_session = max_session
         self.token_duration = token_duration
-        self._temporary = dir is None
-        self.dir: Path = Path(dir).resolve() if dir is not None else Path()
+        super().__init__(dir, "s3")
         self.admin_access_key = "zarrstores-admin"
         self.admin_secret_key = secrets.token_hex(20)
         # For AssumeRoleWithWebIdentity with a RoleArn (then the token needs no policy claim).
         self.readonly_role_arn = _role_arn(self.readonly_policy)
         self.readwrite_role_arn = _role_arn(self.readwrite_policy)
         self.endpoint = ""
-        self.pids: list[int] = []
-        self.log = Path()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._admin_client: Any = None
+        self.log = self.dir / "weed.log"
 
-    def start(self, timeout: float = 60.0) -> S3Server:
-        """Start ``weed mini`` and wait until S3 answers; raises ``ServerStartError``."""
-        if self._proc is not None:
-            return self
-        if self._temporary:
-            self.dir = Path(tempfile.mkdtemp(prefix="zarrstores-s3-"))
+    def _start(self) -> None:
         check_socket_path(self.dir, "filer.sock", "S3Server")
         for sub in ("data", "logs", "tmp"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        master, volume, filer, s3, admin = free_ports(5, also_free=(_GRPC_OFFSET,))
-        self.endpoint = f"http://127.0.0.1:{s3}"
+        names = ("master", "volume", "filer", "s3", "admin")
+        ports = dict(zip(names, free_ports(len(names), also_free=(_GRPC_OFFSET,)), strict=True))
+        self.endpoint = f"http://127.0.0.1:{ports['s3']}"
         (self.dir / "s3.json").write_text(json.dumps(self._s3_config(), indent=2))
         (self.dir / "iam.json").write_text(json.dumps(self._iam_config(), indent=2))
-        self.log = self.dir / "weed.log"
         cmd = [
             _weed(),
             f"-logdir={self.dir / 'logs'}",
@@ -97,11 +79,7 @@ class S3Server(LocalServer):
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
             "-master.telemetry=false",  # it reports home otherwise
-            f"-master.port={master}",
-            f"-volume.port={volume}",
-            f"-filer.port={filer}",
-            f"-s3.port={s3}",
-            f"-admin.port={admin}",
+            *(f"-{name}.port={port}" for name, port in ports.items()),
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-webdav=false",
@@ -113,35 +91,12 @@ class S3Server(LocalServer):
             f"-filer.localSocket={self.dir / 'filer.sock'}",
         ]
         env = {**os.environ, "TMPDIR": str(self.dir / "tmp")}
-        self._proc = spawn(cmd, log=self.log, env=env, cwd=self.dir)
-        self.pids = [self._proc.pid]
-        try:
-            wait_until(
-                lambda: http_status(self.endpoint + "/") == 403,
-                what=f"SeaweedFS S3 on {self.endpoint}",
-                timeout=timeout,
-                procs=[self._proc],
-                log=self.log,
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """SIGTERM the process group and wait; remove the directory if it was temporary."""
-        if self._proc is not None:
-            stop([self._proc])
-            self._proc = None
-            self._admin_client = None
-        if self._temporary and self.dir != Path():
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def admin_client(self) -> Any:
-        """A botocore S3 client with the static admin keys (path-style, SigV4), made once."""
-        if self._admin_client is None:
-            self._admin_client = admin_botocore(self)
-        return self._admin_client
+        self._spawn("weed", cmd, log=self.log, env=env, cwd=self.dir)
+        self._wait(
+            lambda: http_status(self.endpoint + "/") == 403,
+            f"SeaweedFS S3 on {self.endpoint}",
+            self.log,
+        )
 
     def __repr__(self) -> str:
         return f"S3Server(endpoint={self.endpoint!r}, max_session={self.max_session!r})"

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ._proc import LocalServer, free_port, listening, spawn, stop, wait_until
+from ._proc import LocalServer, free_port, listening
 
 __all__ = ["SHOOTS_VERSION", "ShootsServerProcess", "shoots_python"]
 
@@ -41,23 +41,14 @@ class ShootsServerProcess(LocalServer):
     """``shoots-server`` on 127.0.0.1 storing in ``bucket_dir`` (plain gRPC, no JWT)."""
 
     def __init__(self, bucket_dir: Path, log: Path) -> None:
-        self.bucket_dir = bucket_dir
+        super().__init__(bucket_dir)
         self.log = log
         self.port = 0
-        self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> ShootsServerProcess:
+    def _start(self) -> None:
         self.port = free_port()
         server = shoots_python().parent / "shoots-server"
         cmd = [str(server), "--host", "127.0.0.1", "--port", str(self.port),
-               "--bucket_dir", str(self.bucket_dir)]
-        self._proc = spawn(cmd, log=self.log)
-        wait_until(
-            lambda: listening(self.port), what="shoots-server", procs=[self._proc], log=self.log
-        )
-        return self
-
-    def stop(self) -> None:
-        if self._proc:
-            stop([self._proc])
-            self._proc = None
+               "--bucket_dir", str(self.dir)]  # fmt: skip
+        self._spawn("shoots", cmd, log=self.log)
+        self._wait(lambda: listening(self.port), "shoots-server", self.log)

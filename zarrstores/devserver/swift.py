@@ -13,11 +13,9 @@ import getpass
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +27,7 @@ from ._proc import (
     SwiftV1Users,
     free_ports,
     http_status,
-    spawn,
-    stop,
-    wait_until,
+    write_ini,
 )
 from .keystone import SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER, KeystoneServer
 
@@ -39,7 +35,6 @@ if TYPE_CHECKING:
     from .oidc import OIDCIssuer
 
 _BACKENDS = ("account", "container", "object")
-_START_TIMEOUT = 60.0  # generous: a loaded 2-core machine starts these far slower than ~1 s
 
 # Importing swift pulls in eventlet, so rings are built in a child interpreter.
 _BUILD_RINGS = """
@@ -66,21 +61,14 @@ constraints.reload_constraints()
 sys.argv = [name, *sys.argv[3:]]
 __import__(module, fromlist=["main"]).main()
 """
-_SERVER_MODULES = {
-    "account": "swift.account.server",
-    "container": "swift.container.server",
-    "object": "swift.obj.server",
-    "proxy": "swift.proxy.server",
-}
 
-# The two proxies differ only in {auth}. Faults come right after the outermost middlewares
-# (healthcheck stays truthful), so injected answers skip everything below, even the cache.
+# The two proxies differ only in {auth}. The control filter (the token cache and faults) comes
+# right after the outermost middlewares (healthcheck stays truthful), so injected answers skip
+# everything below.
 _PIPELINE = (
-    "catch_errors gatekeeper healthcheck faults proxy-logging cache listing_formats bulk "
+    "catch_errors gatekeeper healthcheck control proxy-logging listing_formats bulk "
     "tempurl {auth} copy slo dlo versioned_writes symlink proxy-logging proxy-server"
 )
-# Swift's own middlewares of both pipelines (loaded as egg:swift#<name with _ for ->).
-_SWIFT_FILTERS = set(_PIPELINE.format(auth="").split()) - {"faults", "cache", "proxy-server"}
 _TEMPAUTH_ADMINS = {"test:tester", "test2:tester2"}
 
 
@@ -90,12 +78,10 @@ class SwiftServer(SwiftV1Users, LocalServer):
 
     With ``keystone=True`` also Keystone (:attr:`keystone_url`, users in
     :data:`.keystone.USERS`) and a proxy using it (:attr:`keystone_proxy_url`) on the same
-    storage. ``dir`` keeps configuration and data (a temporary directory, removed on stop, when
-    None); a kept directory can be started again. ``token_life`` (seconds) applies to tempauth
+    storage. A kept ``dir`` can be started again. ``token_life`` (seconds) applies to tempauth
     and Keystone tokens. ``max_file_size`` overrides Swift's 5 GiB object size limit (for SLO
     tests), ``container_listing_limit`` its 10,000 names per listing (for paging tests).
     ``oidc_issuer`` federates Keystone with that issuer (``os_env("oidc")``).
-    Start raises ServerStartError naming a log file.
 
     Start it from a thread that lives as long as the servers should: they get SIGTERM when
     the starting thread ends.
@@ -111,15 +97,13 @@ class SwiftServer(SwiftV1Users, LocalServer):
         container_listing_limit: int | None = None,
         oidc_issuer: OIDCIssuer | None = None,
     ) -> None:
-        self._own_dir = dir is None
-        self.dir = Path(dir or tempfile.mkdtemp(prefix="zarrstores-swift-")).absolute()
+        super().__init__(dir, "swift")
         self.with_keystone = keystone
         self.oidc_issuer = oidc_issuer
         self.token_life = token_life
         self.max_file_size = max_file_size
         self.container_listing_limit = container_listing_limit
         self.users = dict(TEST_USERS)
-        self.pids: list[int] = []
         self.proxy_url = ""
         self.auth_url = ""
         self.keystone_url = ""
@@ -127,25 +111,11 @@ class SwiftServer(SwiftV1Users, LocalServer):
         self.keystone_project_id = ""
         self.keystone: KeystoneServer | None = None
         self._ports: dict[str, int] = {}
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._etc = self.dir / "etc"
         self._run = self.dir / "run"
         self._logs = self.dir / "log"
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> SwiftServer:
-        """Start all servers and wait until they answer; raises ServerStartError.
-
-        On failure every process is stopped and the directory is kept, for its logs.
-        """
-        try:
-            self._start()
-        except BaseException:
-            self._own_dir = False
-            self.stop()
-            raise
-        return self
 
     def _start(self) -> None:
         for d in (self._etc, self._run, self._logs, self.dir / "srv" / "sdb1"):
@@ -178,11 +148,11 @@ class SwiftServer(SwiftV1Users, LocalServer):
 
         # Backends need no rings: start them while the rings are built.
         for name in _BACKENDS:
-            self._spawn(name)
+            self._spawn_server(name)
         self._build_rings()
-        self._spawn("proxy")
+        self._spawn_server("proxy")
         if self.keystone:
-            self._spawn("keystone-proxy")
+            self._spawn_server("keystone-proxy")
         self._wait_healthy(list(self._procs))
         if self.keystone:
             self.keystone.wait_ready()
@@ -190,12 +160,9 @@ class SwiftServer(SwiftV1Users, LocalServer):
 
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL after 10 s); remove a temporary dir."""
-        stop(self._procs.values())
-        self._procs.clear()
         if self.keystone:
             self.keystone.stop()
-        if self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        super().stop()
 
     # -- addresses and credentials ------------------------------------------------------------
 
@@ -261,17 +228,12 @@ class SwiftServer(SwiftV1Users, LocalServer):
             raise ValueError(f"proxy is 'tempauth' or 'keystone', not {proxy!r}")
         if proxy == "keystone":
             self._require_keystone()
-        path = self._run / (
-            "proxy-control.json" if proxy == "tempauth" else "keystone-proxy-control.json"
-        )
-        try:
-            control = json.loads(path.read_text())
-        except FileNotFoundError:
-            control = {}
+        path = self._run / f"{'proxy' if proxy == 'tempauth' else 'keystone-proxy'}-control.json"
+        control = json.loads(path.read_text()) if path.exists() else {}
         change(control)
         tmp = path.with_name(f"{path.name}.tmp")
         tmp.write_text(json.dumps(control))
-        # Atomic: the proxy sees either version, and a new inode even within one mtime tick.
+        # Atomic: the proxy reads either version, never a partial one.
         os.replace(tmp, path)
 
     def kill_proxy(self) -> None:
@@ -283,49 +245,31 @@ class SwiftServer(SwiftV1Users, LocalServer):
             proc.wait(10)
 
     def restart_proxy(self) -> None:
-        """Start the tempauth proxy again on the same port (stopping it first if it runs).
+        """Start the tempauth proxy again on the same port (killing it first if it runs).
 
         Tokens survive, as they would with a real memcached; faults' used counts do not. Call
         it from a thread that outlives the proxy: the proxy dies with the thread starting it.
         """
-        proc = self._procs.pop("proxy", None)
-        if proc is not None:
-            stop([proc])
-        self._spawn("proxy")
+        self.kill_proxy()
+        self._spawn_server("proxy")
         self._wait_healthy(["proxy"])
 
     # -- processes and configuration ----------------------------------------------------------
 
-    def _spawn(self, name: str) -> None:
+    def _spawn_server(self, name: str) -> None:
         server = "proxy" if name.endswith("proxy") else name
         conf = self._etc / f"{name}-server.conf"
         # The script's name first, so ps shows which server this is; -v: log to the console
         # too, which is the log file.
-        proc = spawn(
-            [
-                sys.executable,
-                "-c",
-                _RUN_SERVER,
-                f"swift-{server}-server",
-                _SERVER_MODULES[server],
-                str(conf),
-                "-v",
-            ],
-            log=self._logs / f"{name}.log",
-        )
-        self._procs[name] = proc
-        self.pids.append(proc.pid)
+        cmd = [sys.executable, "-c", _RUN_SERVER, f"swift-{server}-server"]
+        cmd += [f"swift.{'obj' if server == 'object' else server}.server", str(conf), "-v"]
+        self._spawn(name, cmd, log=self._logs / f"{name}.log")
 
     def _wait_healthy(self, names: list[str]) -> None:
         for name in names:
             url = f"http://127.0.0.1:{self._ports[name]}/healthcheck"
-            wait_until(
-                lambda url=url: http_status(url) == 200,
-                what=f"swift {name} server",
-                timeout=_START_TIMEOUT,
-                procs=[self._procs[name]],
-                log=self._logs / f"{name}.log",
-            )
+            log = self._logs / f"{name}.log"
+            self._wait(lambda url=url: http_status(url) == 200, f"swift {name} server", log)
 
     def _build_rings(self) -> None:
         ports = [str(self._ports[name]) for name in _BACKENDS]
@@ -333,7 +277,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
             [sys.executable, "-c", _BUILD_RINGS, str(self._etc), *ports],
             capture_output=True,
             text=True,
-            timeout=_START_TIMEOUT,
+            timeout=self._START_TIMEOUT,
         )
         if result.returncode != 0:
             raise ServerStartError(f"building the swift rings failed:\n{result.stderr}")
@@ -349,14 +293,11 @@ class SwiftServer(SwiftV1Users, LocalServer):
             "swift-hash": {name: hashes.get(name, secrets.token_hex(8)) for name in names},
             "storage-policy:0": {"name": "Policy-0", "default": "yes"},
         }
-        constraints = {
-            "max_file_size": self.max_file_size,
-            "container_listing_limit": self.container_listing_limit,
-        }
-        constraints = {k: v for k, v in constraints.items() if v is not None}
-        if constraints:
+        limits = {"max_file_size": self.max_file_size}
+        limits["container_listing_limit"] = self.container_listing_limit
+        if constraints := {k: v for k, v in limits.items() if v is not None}:
             sections["swift-constraints"] = constraints
-        _write_ini(path, sections)
+        write_ini(path, sections)
 
     def _default_section(self, name: str) -> dict[str, Any]:
         return {
@@ -378,7 +319,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
         app: dict[str, Any] = {"use": f"egg:swift#{name}"}
         if name == "object":
             app["container_update_timeout"] = 10  # keeps listings consistent under load
-        _write_ini(
+        write_ini(
             self._etc / f"{name}-server.conf",
             {
                 "DEFAULT": self._default_section(name),
@@ -389,10 +330,10 @@ class SwiftServer(SwiftV1Users, LocalServer):
         )
 
     def _write_proxy_conf(self, name: str, auth: str) -> None:
-        filters = "zarrstores.devserver._swift_filters"
+        pipeline = _PIPELINE.format(auth=auth)
         sections: dict[str, dict[str, Any]] = {
             "DEFAULT": self._default_section(name),
-            "pipeline:main": {"pipeline": _PIPELINE.format(auth=auth)},
+            "pipeline:main": {"pipeline": pipeline},
             "app:proxy-server": {
                 "use": "egg:swift#proxy",
                 "account_autocreate": "true",
@@ -401,31 +342,27 @@ class SwiftServer(SwiftV1Users, LocalServer):
                 "error_suppression_interval": 1,
                 "error_suppression_limit": 100,
             },
-            "filter:faults": {
-                "paste.filter_factory": f"{filters}:fault_filter_factory",
-                "control_file": self._run / f"{name}-control.json",
-            },
-            "filter:cache": {
-                "paste.filter_factory": f"{filters}:cache_filter_factory",
+            "filter:control": {
+                "paste.filter_factory": "zarrstores.devserver._swift_filters:filter_factory",
                 "control_file": self._run / f"{name}-control.json",
             },
         }
-        for f in sorted(_SWIFT_FILTERS):
+        # Swift's own middlewares, loaded as egg:swift#<name with _ for ->.
+        for f in sorted(set(pipeline.split()) - {"control", "authtoken", "proxy-server"}):
             sections[f"filter:{f}"] = {"use": f"egg:swift#{f.replace('-', '_')}"}
         # Swift logs the first 16 characters of every token by default: none here.
         sections["filter:proxy-logging"]["reveal_sensitive_prefix"] = 0
         if name == "proxy":
-            sections["filter:cache"].update(
+            sections["filter:control"].update(
                 persist_file=self._run / "proxy-tokens.json",
                 persist_prefixes="AUTH_/token/ AUTH_/user/",
             )
-            sections["filter:s3api"] = {"use": "egg:swift#s3api"}
-            tempauth: dict[str, Any] = {"use": "egg:swift#tempauth", "token_life": self.token_life}
+            tempauth = sections["filter:tempauth"]
+            tempauth["token_life"] = self.token_life
             for user, key in self.users.items():
                 account, username = user.split(":")
                 groups = " .admin" if user in _TEMPAUTH_ADMINS else ""
                 tempauth[f"user_{account}_{username}"] = key + groups
-            sections["filter:tempauth"] = tempauth
         else:
             keystone = self._require_keystone()
             sections["filter:authtoken"] = {
@@ -444,18 +381,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
                 "include_service_catalog": "false",
                 "interface": "public",  # the catalog lists only public endpoints
             }
-            sections["filter:keystoneauth"] = {
-                "use": "egg:swift#keystoneauth",
-                "operator_roles": "admin, member",
-                "reseller_prefix": "AUTH_",
-            }
-        _write_ini(self._etc / f"{name}-server.conf", sections)
-
-
-def _write_ini(path: Path, sections: dict[str, dict[str, Any]]) -> None:
-    lines = []
-    for section, options in sections.items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {value}" for key, value in options.items()]
-        lines.append("")
-    path.write_text("\n".join(lines))
+            sections["filter:keystoneauth"].update(
+                operator_roles="admin, member", reseller_prefix="AUTH_"
+            )
+        write_ini(self._etc / f"{name}-server.conf", sections)
