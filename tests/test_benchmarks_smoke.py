@@ -5,6 +5,7 @@ The full run is ``make bench`` (``python -m benchmarks.run``), not part of the t
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,17 @@ def test_ratios_per_server_put_each_server_in_a_column() -> None:
     assert lines[4] == "| SwiftStore | 0.50x | 4.00x |"
     assert lines[5] == "| raw aiohttp | 1.00x | 1.00x |"
     assert not any("S3" in line for line in lines)  # S3 ran on one server only
+
+
+def test_a_tiny_read_cpu_round_prints_both_ratios() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.readcpu", "--mib", "4", "--reps", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    pattern = r"MinioStore x ObjectStore: time (\d+\.\d+)x, CPU (\d+\.\d+)x"
+    ratios = re.findall(pattern, result.stdout)
+    assert len(ratios) == 2 and all(float(t) > 0 and float(c) > 0 for t, c in ratios), result.stdout

@@ -99,7 +99,7 @@ def assume_role_with_web_identity(
             "endpoint_url and that the server is up"
         ) from None
     text = redact(r.text, token)
-    if r.status_code >= 500:
+    if r.status_code >= 500 and r.status_code != 501:  # 501: no POST there, not a busy STS
         raise TransientError(f"STS endpoint {endpoint_url} answered {r.status_code}")
     try:
         root = ET.fromstring(text)
