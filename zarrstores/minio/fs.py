@@ -8,7 +8,6 @@ import hashlib
 import logging
 import os
 import re
-import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -131,12 +130,6 @@ class _CachedByCredentials(type(s3fs.S3FileSystem)):  # type: ignore[misc]
             if not plain and f"{name}_id" not in kwargs:
                 kwargs[f"{name}_id"] = id(value)
         return super().__call__(*args, **kwargs)
-
-
-def _invalid_bucket_or(bucket: str) -> BaseException:
-    """The ``FileNotFoundError`` being handled: a missing bucket (``S3Client`` raises
-    ``ConfigurationError`` itself for a bucket name that cannot exist)."""
-    return sys.exc_info()[1]  # type: ignore[return-value]
 
 
 class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
@@ -331,10 +324,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
                     raise self._missing(bucket, key)
                 first, last = absolute_range(first, last, size)
             byte_range = (first, last)  # (-n, None): the last n bytes
-        try:
-            data = await client.get_object(bucket, key, byte_range, view=True)
-        except FileNotFoundError:  # no such bucket
-            raise _invalid_bucket_or(bucket) from None
+        data = await client.get_object(bucket, key, byte_range, view=True)  # no bucket: raises
         if data is None:
             raise self._missing(bucket, key)
         if isinstance(data, memoryview) and (len(data) < _VIEW_MIN or not self.asynchronous):
