@@ -20,8 +20,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlencode
 
@@ -192,8 +192,7 @@ class Capabilities:
 
 
 def quote_name(container: str, name: str | None = None) -> str:
-    """``/container[/name]`` URL-quoted segment by segment (spaces, ``#``, ``?``, ``%``,
-    unicode round-trip)."""
+    """``/container[/name]`` URL-quoted segment by segment."""
     path = f"/{container}/{name}" if name is not None else f"/{container}"
     return quote(path, safe="/")
 
@@ -203,22 +202,10 @@ CLIENT_OPTIONS = ("segment_size", "max_concurrency", "retry", "proxy")
 
 
 def client_from_options(options: Mapping[str, Any]) -> SwiftClient:
-    """A client for ``storage_options``: auth from ``swift_auth(**rest)`` (or the environment),
-    ``segment_size``/``max_concurrency``/``retry``/``proxy`` for the client. Raises
-    ``ConfigurationError`` for unusable options."""
+    """A client for ``storage_options`` (``ConfigurationError`` for unusable ones)."""
     client_opts = {k: v for k, v in options.items() if k in CLIENT_OPTIONS and v is not None}
     auth_opts = {k: v for k, v in options.items() if k not in CLIENT_OPTIONS}
     return SwiftClient(swift_auth(**auth_opts), **client_opts)
-
-
-@dataclass(slots=True)
-class _LoopState:
-    """What may only be used from one event loop: the containers being created and the
-    ``/info`` request. (The loop's session holds at most ``max_concurrency`` connections:
-    that is the limit of requests in flight.)"""
-
-    creating: dict[str, asyncio.Future[None]] = field(default_factory=dict)
-    caps: asyncio.Future[Capabilities] | None = None  # the /info request under way
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -258,7 +245,8 @@ class SwiftClient:
             verify=auth.verify, limit=max_concurrency, timeout=retry.timeout
         )
         self._caps: Capabilities | None = None
-        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        # Per event loop, the requests under way that concurrent callers share (by key).
+        self._loops: dict[asyncio.AbstractEventLoop, dict[str, asyncio.Future[Any]]] = {}
         self._checked: SwiftCredentials | None = None  # credentials known to be sendable
 
     def __getstate__(self) -> dict[str, Any]:
@@ -268,14 +256,19 @@ class SwiftClient:
         return f"SwiftClient({self.auth.describe()})"
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _state(self) -> _LoopState:
+    def _shared(self, key: str, make: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        """``make()`` run once per event loop while under way: concurrent callers (zarr writing
+        several shards at once) share one request."""
         loop = asyncio.get_running_loop()
-        state = self._loops.get(loop)
-        if state is None:
-            for old in [lp for lp in list(self._loops) if lp.is_closed()]:
-                self._loops.pop(old, None)
-            state = self._loops[loop] = _LoopState()
-        return state
+        pending = self._loops.get(loop)
+        if pending is None:
+            for old in [lp for lp in self._loops if lp.is_closed()]:
+                del self._loops[old]
+            pending = self._loops[loop] = {}
+        if key not in pending:
+            task = pending[key] = asyncio.ensure_future(make())
+            task.add_done_callback(lambda _: pending.pop(key, None))
+        return asyncio.shield(pending[key])
 
     async def close(self) -> None:
         """Close the connections of the running event loop."""
@@ -432,14 +425,10 @@ class SwiftClient:
         return error_for_status(text, status, kinds=_KINDS)
 
     async def capabilities(self) -> Capabilities:
-        """The cluster's ``/info`` (cached; defaults when the proxy does not publish it).
-        Concurrent callers (zarr writing several shards at once) share one request."""
+        """The cluster's ``/info`` (cached; defaults when the proxy does not publish it)."""
         if self._caps is not None:
             return self._caps
-        state = self._state()
-        if state.caps is None or state.caps.done():  # done here: failed, so ask again
-            state.caps = asyncio.ensure_future(self._fetch_capabilities())
-        return await asyncio.shield(state.caps)
+        return await self._shared("/info", self._fetch_capabilities)
 
     async def _fetch_capabilities(self) -> Capabilities:
         url = _info_url((await self.auth.aget()).storage_url)
@@ -650,12 +639,12 @@ class SwiftClient:
 
     async def delete_prefix(self, container: str, prefix: str) -> int:
         """Delete every object under ``prefix`` (one listing); returns how many there were."""
-        plain: list[str] = []
-        slos: list[str] = []
-        async for entry in self.list(container, prefix):
-            (slos if "slo_etag" in entry else plain).append(entry["name"])
-        await self.delete_known(container, plain, slos)
-        return len(plain) + len(slos)
+        entries = [entry async for entry in self.list(container, prefix)]
+        slos = [e["name"] for e in entries if "slo_etag" in e]
+        await self.delete_known(
+            container, [e["name"] for e in entries if "slo_etag" not in e], slos
+        )
+        return len(entries)
 
     async def delete_known(
         self, container: str, plain: list[str], slos: Iterable[str] = ()
@@ -706,13 +695,11 @@ class SwiftClient:
                 data=body,
             )
             result = json.loads(reply.body or b"{}")
-            errors = result.get("Errors") or []
-            if attempt == 0 and any(str(status).startswith("401") for _, status in errors):
-                # The whole answer is 200; the token's rejection shows per name.
-                await self.auth.arefresh_after_failure(await self.auth.aget())
-                continue
-            _check_bulk(result, container, self)
-            return
+            # The whole answer is 200; a rejected token shows per name: authenticate again.
+            if attempt or not any(str(s).startswith("401") for _, s in result.get("Errors") or []):
+                break
+            await self.auth.arefresh_after_failure(await self.auth.aget())
+        _check_bulk(result, container, self)
 
     async def slo_segments(self, container: str, name: str) -> dict[str, list[str]]:
         """The segments (container -> names) of the SLO at ``name``; empty when there is no
@@ -809,34 +796,23 @@ class SwiftClient:
 
     async def create_container(self, container: str) -> None:
         """Create the container (idempotent; concurrent callers share one request)."""
-        state = self._state()
-        pending = state.creating.get(container)
-        if pending is not None:
-            await asyncio.shield(pending)
-            return
-        future = state.creating[container] = asyncio.get_running_loop().create_future()
+        await self._shared(container, functools.partial(self._create_container, container))
+
+    async def _create_container(self, container: str) -> None:
         path = quote_name(container)
-        try:
-            reply = await self.request("PUT", path, op="create", container=container, accept=(409,))
-            if reply.status == 409:  # a HEAD tells whether the container is ours
-                reply = await self.request(
-                    "HEAD", path, op="stat", container=container, accept=(403, 404)
-                )
-            if reply.status >= 300:
-                raise SwiftError(
-                    f"swift://{container} cannot be created: the name is taken by another "
-                    "account (Ceph RGW shares container names between accounts); choose "
-                    "another name",
-                    status=409,
-                )
-            # 409 otherwise: Ceph RGW's answer for an existing container whose ACL differs.
-            future.set_result(None)
-        except BaseException as e:
-            future.set_exception(e)
-            future.exception()  # retrieved here: the waiters, if any, see it too
-            raise
-        finally:
-            del state.creating[container]
+        reply = await self.request("PUT", path, op="create", container=container, accept=(409,))
+        if reply.status == 409:  # a HEAD tells whether the container is ours
+            reply = await self.request(
+                "HEAD", path, op="stat", container=container, accept=(403, 404)
+            )
+        if reply.status >= 300:
+            raise SwiftError(
+                f"swift://{container} cannot be created: the name is taken by another "
+                "account (Ceph RGW shares container names between accounts); choose "
+                "another name",
+                status=409,
+            )
+        # 409 otherwise: Ceph RGW's answer for an existing container whose ACL differs.
 
     async def delete_container(self, container: str) -> None:
         """Delete an empty container; ``OSError`` when it holds objects."""
@@ -983,26 +959,22 @@ class SloWriter:
 def _check_bulk(result: Mapping[str, Any], container: str, client: SwiftClient) -> None:
     """Raise for the failures a bulk/SLO delete reports in its (200) answer body."""
     errors = [(n, str(s)) for n, s in result.get("Errors") or [] if not str(s).startswith("404")]
-    if not errors:
-        status = str(result.get("Response Status", "200"))
-        if status[:1] in ("2", "4") or not status:
-            return
-        raise SwiftError(
-            f"delete in container {container!r}: Swift answered {status}",
-            status=int(status.split()[0]) if status.split()[0].isdigit() else 0,
-        )
-    codes = {s.split()[0] for _, s in errors}
-    if codes & {"401", "403"}:
+    status = str(result.get("Response Status") or "200")
+    if not errors and status[:1] in "24":
+        return
+    first = errors[0][1] if errors else status
+    code = int(first[:3]) if first[:3].isdigit() else 0
+    if any(s[:3] in ("401", "403") for _, s in errors):
         raise SwiftPermissionError(
-            f"Swift refused delete in container {container!r} ({errors[0][1]}): "
+            f"Swift refused delete in container {container!r} ({first}): "
             f"{client.auth.describe()} has no rights for that there",
-            status=int(errors[0][1].split()[0]),
+            status=code,
         )
     sample = ", ".join(f"{n} ({s})" for n, s in errors[:3])
-    raise SwiftError(
-        f"delete in container {container!r} failed for {len(errors)} object(s): {sample}",
-        status=int(errors[0][1].split()[0]) if errors[0][1][:3].isdigit() else 0,
+    more = (
+        f" failed for {len(errors)} object(s): {sample}" if errors else f": Swift answered {status}"
     )
+    raise SwiftError(f"delete in container {container!r}{more}", status=code)
 
 
 def _query(**params: Any) -> str:

@@ -32,23 +32,20 @@ def is_public(target: Target, storage_options: Mapping[str, Any] | None = None) 
     environment give the credentials). Raises ``FileNotFoundError`` for a missing container
     and ``PermissionError`` for credentials that may not read its ACL.
     """
-    client, container = _resolve(target, storage_options)
-    return ".r:*" in sync(_read_acl(client, container, "see"))
+    return ".r:*" in sync(_read_acl(*_resolve(target, storage_options), "see"))
 
 
 def make_public(target: Target, storage_options: Mapping[str, Any] | None = None) -> None:
     """Let anyone list and read the container (adds ``.r:*,.rlistings``, keeps other
     entries). Raises like ``is_public``; ``PermissionError`` says when the credentials
     may not change the ACL (only the account's admins can)."""
-    client, container = _resolve(target, storage_options)
-    sync(_change(client, container, public=True))
+    sync(_change(*_resolve(target, storage_options), public=True))
 
 
 def make_private(target: Target, storage_options: Mapping[str, Any] | None = None) -> None:
     """Stop anonymous access (removes ``.r:*`` and ``.rlistings``, keeps other entries).
     Raises like ``make_public``."""
-    client, container = _resolve(target, storage_options)
-    sync(_change(client, container, public=False))
+    sync(_change(*_resolve(target, storage_options), public=False))
 
 
 def toggle_public(target: Target, storage_options: Mapping[str, Any] | None = None) -> bool:

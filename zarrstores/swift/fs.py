@@ -280,9 +280,6 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
             raise IsADirectoryError(f"swift://{container} is a container, not an object")
         return container, name
 
-    async def _rm_file(self, path: str, **kwargs: Any) -> None:
-        await self._rm(path)
-
     async def _rm(
         self,
         path: str | list[str],
@@ -308,6 +305,8 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         found += sum(await asyncio.gather(*(self.client.delete(c, n) for c, n in named.items())))
         if not found and not (recursive and not named):
             raise FileNotFoundError(f"nothing to delete at {path!r}")
+
+    _rm_file = _rm
 
     # -- containers ----------------------------------------------------------------------------
     async def _mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
@@ -341,14 +340,13 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         if mode != "rb":
             self._writable(path)
             return open_for_upload(self, path, mode, {"autocommit": autocommit, **kwargs})
-        cache_type = kwargs.pop("cache_type", None)
         return SwiftFile(
             self,
             path,
             mode,
             autocommit=autocommit,
             cache_options=cache_options,
-            **read_options(block_size, cache_type),
+            **read_options(block_size, kwargs.pop("cache_type", None)),
             **kwargs,
         )
 

@@ -45,9 +45,6 @@ class _ContainerDriver:
             name = entry.get("name")
             yield (name, False) if name is not None else (entry["subdir"], True)
 
-    async def close(self) -> None:
-        await self.client.close()
-
 
 class SwiftStore(ObjectStore):
     """A zarr v3 store under ``prefix`` in Swift container ``container``; also a
