@@ -614,14 +614,12 @@ class SwiftClient:
         step = writer.segment_size
         sem = asyncio.Semaphore(_SEGMENT_PARALLELISM)
 
-        async def one(index: int, chunk: memoryview) -> None:
+        async def one(index: int, offset: int) -> None:
             async with sem:
-                await writer.put_segment(index, chunk)
+                await writer.put_segment(index, view[offset : offset + step])
 
         try:
-            await asyncio.gather(
-                *(one(i, view[o : o + step]) for i, o in enumerate(range(0, len(view), step)))
-            )
+            await asyncio.gather(*(one(i, o) for i, o in enumerate(range(0, len(view), step))))
             await writer.commit()
         except BaseException:
             await writer.abort()
@@ -650,7 +648,7 @@ class SwiftClient:
         self, container: str, plain: list[str], slos: Iterable[str] = ()
     ) -> None:
         """Delete objects already known to be plain objects or SLO manifests."""
-        jobs = [self._delete_slo(container, n) for n in slos]
+        jobs = [self._delete_one(container, n, slo=True) for n in slos]
         caps = await self.capabilities() if len(plain) > 1 else None
         if caps and caps.bulk_delete:
             step = max(_BULK_MIN, -(-len(plain) // _BULK_SPREAD))
@@ -663,22 +661,18 @@ class SwiftClient:
             jobs += [self._delete_one(container, n) for n in plain]
         await asyncio.gather(*jobs)
 
-    async def _delete_one(self, container: str, name: str) -> None:
-        await self.request(
-            "DELETE", quote_name(container, name), op="delete", container=container, accept=(404,)
-        )
-
-    async def _delete_slo(self, container: str, name: str) -> None:
+    async def _delete_one(self, container: str, name: str, slo: bool = False) -> None:
+        """DELETE one object; an SLO's manifest with its segments (reported like a bulk delete)."""
         reply = await self.request(
             "DELETE",
             quote_name(container, name),
             op="delete",
             container=container,
-            query="?multipart-manifest=delete",
-            headers={"Accept": "application/json"},
+            query="?multipart-manifest=delete" if slo else "",
+            headers={"Accept": "application/json"} if slo else None,
             accept=(404,),
         )
-        if reply.status != 404:
+        if slo and reply.status != 404:
             _check_bulk(json.loads(reply.body or b"{}"), container, self)
 
     async def _bulk_delete(self, container: str, names: list[str]) -> None:

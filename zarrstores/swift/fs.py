@@ -135,9 +135,9 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     async def _ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         container, name = self.split_path(path)
         if not container:
-            containers = await self.client.list_containers()
             out = [
-                _dir_info(c["name"], c.get("bytes", 0), count=c.get("count", 0)) for c in containers
+                _dir_info(c["name"], c.get("bytes", 0), count=c.get("count", 0))
+                for c in await self.client.list_containers()
             ]
         else:
             prefix = f"{name}/" if name else ""
@@ -305,8 +305,6 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         found += sum(await asyncio.gather(*(self.client.delete(c, n) for c, n in named.items())))
         if not found and not (recursive and not named):
             raise FileNotFoundError(f"nothing to delete at {path!r}")
-
-    _rm_file = _rm
 
     # -- containers ----------------------------------------------------------------------------
     async def _mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
