@@ -29,6 +29,7 @@ from typing import Any
 
 import eventlet
 import eventlet.wsgi
+from swift.common.swob import Response
 
 _MEMCACHE_MAX_RELATIVE = 30 * 24 * 3600  # memcached reads larger "time" values as epoch seconds
 _PURGE_ABOVE = 50_000
@@ -46,7 +47,8 @@ def _read_control(path: str) -> dict[str, Any]:
 
 
 class DictCache:
-    """The part of ``swift.common.memcached.MemcacheRing`` the proxy uses, held in a dict.
+    """The part of ``swift.common.memcached.MemcacheRing`` the proxy uses, held in a dict (no
+    ``incr``: only sharded containers use it, and nothing shards them here).
 
     Values round-trip through JSON like real memcache, so callers never share mutable objects.
     Only valid within one proxy process.
@@ -92,17 +94,6 @@ class DictCache:
             self._purge()
         if key.startswith(self._persisted):
             self._save_persisted()
-
-    def incr(self, key: str, delta: int = 1, time: float = 0) -> int:
-        current = self.get(key)
-        if current is None:
-            new = max(int(delta), 0)
-            expires = _expiry(time)
-        else:
-            new = max(int(current) + int(delta), 0)  # memcached stores unsigned counters
-            expires = self._items[key][0]
-        self._items[key] = (expires, False, str(new).encode("ascii"))
-        return new
 
     def delete(self, key: str, server_key: str | None = None) -> None:
         if self._items.pop(key, None) is not None and key.startswith(self._persisted):
@@ -195,17 +186,15 @@ class ControlMiddleware:
         status = fault.get("status")
         if not status:
             return self.app(env, start_response)
-        body = f"Injected fault: {status}\n".encode()
         reason = responses.get(int(status), "Injected Fault")
-        start_response(
+        # swob sends no body to a HEAD and sets Content-Length.
+        answer = Response(
+            f"Injected fault: {status}\n",
             f"{int(status)} {reason}",
-            [
-                ("Content-Type", "text/plain"),
-                ("Content-Length", str(len(body))),
-                ("X-Injected-Fault", "true"),
-            ],
+            {"X-Injected-Fault": "true"},
+            content_type="text/plain",
         )
-        return [] if env["REQUEST_METHOD"] == "HEAD" else [body]
+        return answer(env, start_response)
 
 
 def _reset(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
