@@ -63,13 +63,9 @@ def main() -> None:
     roles = {r: getattr(boot, f"{r}_role_id") for r in ("admin", "member", "reader", "service")}
     state = _provision(boot, roles, args["object_store_url"])
     if issuer := args["oidc_issuer"]:
-        from keystone.common import provider_api
-
         from zarrstores.devserver import _keystone_oidc
 
-        _keystone_oidc.provision(
-            provider_api.ProviderAPIs, issuer, state["project_ids"], roles["member"]
-        )
+        _keystone_oidc.provision(issuer, state["project_ids"], roles["member"])
         app = _keystone_oidc.OIDCFront(app, issuer, args["oidc_audience"])
 
     server = make_server("127.0.0.1", port, app, server_class=_ThreadingWSGIServer)
