@@ -104,14 +104,9 @@ class S3Server(S3Admin, LocalServer):
     # -- configuration -----------------------------------------------------------------------
 
     def _s3_config(self) -> dict[str, Any]:
-        admin = {
-            "name": "admin",
-            "credentials": [
-                {"accessKey": self.admin_access_key, "secretKey": self.admin_secret_key}
-            ],
-            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-        }
-        return {"identities": [admin]}
+        credentials = [{"accessKey": self.admin_access_key, "secretKey": self.admin_secret_key}]
+        actions = ["Admin", "Read", "List", "Tagging", "Write"]
+        return {"identities": [{"name": "admin", "credentials": credentials, "actions": actions}]}
 
     def _iam_config(self) -> dict[str, Any]:
         # HeadBucket is authorised by s3:ListBucket; clients such as s3fs ask for the location.
