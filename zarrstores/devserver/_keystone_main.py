@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import configparser
-import contextlib
 import json
 import os
 import secrets
@@ -62,15 +61,11 @@ def main() -> None:
     boot.service_name, boot.public_url, boot.region_id = "keystone", url, REGION
     boot.bootstrap()
     roles = {r: getattr(boot, f"{r}_role_id") for r in ("admin", "member", "reader", "service")}
-    state = _provision(roles, args["object_store_url"])
+    state = _provision(boot, roles, args["object_store_url"])
     if issuer := args["oidc_issuer"]:
-        from keystone.common import provider_api
-
         from zarrstores.devserver import _keystone_oidc
 
-        _keystone_oidc.provision(
-            provider_api.ProviderAPIs, issuer, state["project_ids"], roles["member"]
-        )
+        _keystone_oidc.provision(issuer, state["project_ids"], roles["member"])
         app = _keystone_oidc.OIDCFront(app, issuer, args["oidc_audience"])
 
     server = make_server("127.0.0.1", port, app, server_class=_ThreadingWSGIServer)
@@ -81,43 +76,26 @@ def main() -> None:
     server.serve_forever()
 
 
-def _provision(roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
+def _provision(boot: Any, roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
     """Find or create users, projects, grants, catalog entry; replace the app credential.
 
-    Idempotent, so a kept directory can be started again.
+    Idempotent, so a kept directory can be started again. Users, projects and grants go through
+    the bootstrapper's own find-or-create steps, as for the admin.
     """
-    from keystone import exception
     from keystone.common import driver_hints, provider_api
 
     api = provider_api.ProviderAPIs
-    domain = "default"
-
-    def project_id(name: str) -> str:
-        try:
-            return api.resource_api.get_project_by_name(name, domain)["id"]
-        except exception.ProjectNotFound:
-            project = {"name": name, "domain_id": domain, "enabled": True, "description": ""}
-            new = uuid.uuid4().hex
-            return api.resource_api.create_project(new, {"id": new, **project})["id"]
-
-    def user_id(name: str, password: str) -> str:
-        try:
-            return api.identity_api.get_user_by_name(name, domain)["id"]
-        except exception.UserNotFound:
-            user = {"name": name, "password": password, "domain_id": domain, "enabled": True}
-            return api.identity_api.create_user(user)["id"]
-
     grants = [(SERVICE_USER, SERVICE_PASSWORD, SERVICE_PROJECT, r) for r in ("service", "admin")]
     grants += [(user, password, project, role) for user, (password, project, role) in USERS.items()]
     project_ids: dict[str, str] = {}
     user_ids: dict[str, str] = {}
     for user, password, project, role in grants:
-        project_ids.setdefault(project, project_id(project))
-        user_ids.setdefault(user, user_id(user, password))
-        with contextlib.suppress(exception.Conflict):  # granted at an earlier start
-            api.assignment_api.add_role_to_user_and_project(
-                user_ids[user], project_ids[project], roles[role]
-            )
+        boot.admin_username, boot.admin_password, boot.project_name = user, password, project
+        boot.admin_role_id = roles[role]
+        boot._bootstrap_project()
+        boot._bootstrap_admin_user()
+        boot._bootstrap_project_role_assignment()  # granted at an earlier start: a no-op
+        project_ids[project], user_ids[user] = boot.project_id, boot.admin_user_id
 
     if object_store_url:
         _ensure_object_store(api, driver_hints, object_store_url)
@@ -142,7 +120,6 @@ def _provision(roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
     )
     return {
         "project_ids": project_ids,
-        "user_ids": user_ids,
         "application_credential": {"id": created["id"], "secret": secret},
         "totp_secret": _totp_credential(api, tester),
     }
@@ -162,32 +139,16 @@ def _totp_credential(api: Any, user_id: str) -> str:
 
 
 def _ensure_object_store(api: Any, driver_hints: Any, url: str) -> None:
+    """The object-store service with one public endpoint at ``url``."""
     hints = driver_hints.Hints()
     hints.add_filter("type", "object-store")
-    services = api.catalog_api.list_services(hints)
-    if services:
-        service_id = services[0]["id"]
-    else:
-        service_id = uuid.uuid4().hex
-        api.catalog_api.create_service(
-            service_id, {"id": service_id, "type": "object-store", "name": "swift", "enabled": True}
-        )
-    hints = driver_hints.Hints()
-    hints.add_filter("service_id", service_id)
-    hints.add_filter("interface", "public")
-    for old in api.catalog_api.list_endpoints(hints)[:1]:
-        # A kept directory started again: same endpoint, new port.
-        api.catalog_api.update_endpoint(old["id"], dict(old, url=url))
-        return
-    ref = {
-        "id": uuid.uuid4().hex,
-        "service_id": service_id,
-        "interface": "public",
-        "region_id": REGION,
-        "url": url,
-        "enabled": True,
-    }
-    api.catalog_api.create_endpoint(ref["id"], ref)
+    for old in api.catalog_api.list_services(hints):
+        api.catalog_api.delete_service(old["id"])  # with its endpoints: a kept dir, a new port
+    service = {"id": uuid.uuid4().hex, "type": "object-store", "name": "swift", "enabled": True}
+    api.catalog_api.create_service(service["id"], service)
+    endpoint = {"id": uuid.uuid4().hex, "service_id": service["id"], "interface": "public"}
+    endpoint.update(region_id=REGION, url=url, enabled=True)
+    api.catalog_api.create_endpoint(endpoint["id"], endpoint)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import jwt
+import webob
 
 from .keystone import OIDC_DOMAIN, OIDC_GROUP, OIDC_IDP, OIDC_PROJECT, OIDC_PROTOCOL
 
@@ -53,7 +54,7 @@ class OIDCFront:
             return self.app(environ, start_response)
         scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return _unauthorized(start_response, "no bearer token")
+            return _unauthorized("no bearer token")(environ, start_response)
         try:
             key = self._keys().get_signing_key_from_jwt(token)
             claims = jwt.decode(
@@ -65,7 +66,7 @@ class OIDCFront:
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except (jwt.PyJWTError, OSError) as e:
-            return _unauthorized(start_response, type(e).__name__)
+            return _unauthorized(type(e).__name__)(environ, start_response)
         for name, value in claims.items():
             values = value if isinstance(value, list) else [value]
             environ[PREFIX + name] = ";".join(str(v) for v in values)
@@ -73,26 +74,21 @@ class OIDCFront:
         return self.app(environ, start_response)
 
 
-def _unauthorized(start_response: Callable[..., Any], reason: str) -> list[bytes]:
-    body = json.dumps({"error": {"code": 401, "title": "Unauthorized", "message": reason}})
-    start_response(
-        "401 Unauthorized",
-        [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))),
-            ("WWW-Authenticate", 'Bearer error="invalid_token"'),
-        ],
-    )
-    return [body.encode()]
+def _unauthorized(reason: str) -> webob.Response:
+    error = {"code": 401, "title": "Unauthorized", "message": reason}
+    answer = webob.Response(status=401, json_body={"error": error})
+    answer.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return answer
 
 
-def provision(api: Any, issuer: str, project_ids: dict[str, str], member_role: str) -> None:
+def provision(issuer: str, project_ids: dict[str, str], member_role: str) -> None:
     """Domain, group (member of the ``test`` project), identity provider trusting ``issuer``,
     mapping (``sub`` -> ephemeral user in the group) and the ``openid`` protocol.
 
     Idempotent: a kept directory started again gets the issuer's new URL.
     """
     from keystone import exception
+    from keystone.common.provider_api import ProviderAPIs as api
 
     try:
         domain_id = api.resource_api.get_domain_by_name(OIDC_DOMAIN)["id"]

@@ -29,6 +29,7 @@ from typing import Any
 
 import eventlet
 import eventlet.wsgi
+from swift.common.swob import Response
 
 _MEMCACHE_MAX_RELATIVE = 30 * 24 * 3600  # memcached reads larger "time" values as epoch seconds
 _PURGE_ABOVE = 50_000
@@ -46,16 +47,18 @@ def _read_control(path: str) -> dict[str, Any]:
 
 
 class DictCache:
-    """The part of ``swift.common.memcached.MemcacheRing`` the proxy uses, held in a dict.
+    """The part of ``swift.common.memcached.MemcacheRing`` the proxy uses, held in a dict (no
+    ``incr``: only sharded containers use it, and nothing shards them here).
 
-    Values round-trip through JSON like real memcache, so callers never share mutable objects.
+    Values round-trip through JSON like real memcache, so callers never share mutable objects
+    (``serialize=False``, for ratelimit's raw counters, is ignored: no ratelimit here).
     Only valid within one proxy process.
     """
 
     def __init__(
         self, persist_file: str | None = None, persist_prefixes: Iterable[str] = ()
     ) -> None:
-        self._items: dict[str, tuple[float, bool, Any]] = {}  # key -> (expires, is JSON, payload)
+        self._items: dict[str, tuple[float, str]] = {}  # key -> (expires, value as JSON)
         self._persist_file = persist_file
         self._persisted = tuple(persist_prefixes) if persist_file else ()  # key prefixes
         self._load_persisted()
@@ -64,13 +67,10 @@ class DictCache:
 
     def get(self, key: str, raise_on_error: bool = False) -> Any:
         item = self._items.get(key)
-        if item is None:
+        if item is None or item[0] <= time.time():
+            self._items.pop(key, None)
             return None
-        expires, is_json, payload = item
-        if expires <= time.time():
-            del self._items[key]
-            return None
-        return json.loads(payload) if is_json else payload
+        return json.loads(item[1])
 
     def set(
         self,
@@ -81,28 +81,13 @@ class DictCache:
         min_compress_len: int = 0,
         raise_on_error: bool = False,
     ) -> None:
-        if serialize:
-            if isinstance(value, bytes):
-                value = value.decode("utf8")
-            payload: Any = json.dumps(value)
-        else:
-            payload = value if isinstance(value, bytes) else str(value).encode("utf-8")
-        self._items[key] = (_expiry(time), serialize, payload)
+        if isinstance(value, bytes):
+            value = value.decode("utf8")
+        self._items[key] = (_expiry(time), json.dumps(value))
         if len(self._items) > _PURGE_ABOVE:
             self._purge()
         if key.startswith(self._persisted):
             self._save_persisted()
-
-    def incr(self, key: str, delta: int = 1, time: float = 0) -> int:
-        current = self.get(key)
-        if current is None:
-            new = max(int(delta), 0)
-            expires = _expiry(time)
-        else:
-            new = max(int(current) + int(delta), 0)  # memcached stores unsigned counters
-            expires = self._items[key][0]
-        self._items[key] = (expires, False, str(new).encode("ascii"))
-        return new
 
     def delete(self, key: str, server_key: str | None = None) -> None:
         if self._items.pop(key, None) is not None and key.startswith(self._persisted):
@@ -118,7 +103,7 @@ class DictCache:
 
     def _purge(self) -> None:
         now = time.time()
-        for key in [k for k, (exp, _, _) in self._items.items() if exp <= now]:
+        for key in [k for k, (exp, _) in self._items.items() if exp <= now]:
             del self._items[key]
 
     def _save_persisted(self) -> None:
@@ -126,9 +111,7 @@ class DictCache:
         assert self._persist_file
         now = time.time()
         keep = {
-            k: [exp, payload]
-            for k, (exp, is_json, payload) in self._items.items()
-            if is_json and k.startswith(self._persisted) and exp > now
+            k: v for k, v in self._items.items() if k.startswith(self._persisted) and v[0] > now
         }
         tmp = f"{self._persist_file}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -144,9 +127,7 @@ class DictCache:
         except (OSError, ValueError):
             return
         now = time.time()
-        for key, (exp, payload) in saved.items():
-            if exp > now:
-                self._items[key] = (exp, True, payload)
+        self._items.update((k, (exp, payload)) for k, (exp, payload) in saved.items() if exp > now)
 
 
 def _expiry(ttl: float) -> float:
@@ -195,17 +176,15 @@ class ControlMiddleware:
         status = fault.get("status")
         if not status:
             return self.app(env, start_response)
-        body = f"Injected fault: {status}\n".encode()
         reason = responses.get(int(status), "Injected Fault")
-        start_response(
+        # swob sends no body to a HEAD and sets Content-Length.
+        answer = Response(
+            f"Injected fault: {status}\n",
             f"{int(status)} {reason}",
-            [
-                ("Content-Type", "text/plain"),
-                ("Content-Length", str(len(body))),
-                ("X-Injected-Fault", "true"),
-            ],
+            {"X-Injected-Fault": "true"},
+            content_type="text/plain",
         )
-        return [] if env["REQUEST_METHOD"] == "HEAD" else [body]
+        return answer(env, start_response)
 
 
 def _reset(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

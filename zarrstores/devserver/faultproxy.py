@@ -140,8 +140,9 @@ class FaultProxy(ThreadedProxy):
 
     async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        request_line, headers = _parse_head(head)
-        method, path = request_line.split(" ")[:2]
+        request_line, _, rest = head.partition(b"\r\n")
+        method, path = request_line.decode("latin-1").split(" ")[:2]
+        headers = http.client.parse_headers(io.BytesIO(rest))
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         size = int(headers.get("content-length", "0") or 0)
         fault = self._take(method, path, size)
@@ -182,11 +183,6 @@ class FaultProxy(ThreadedProxy):
             upload.cancel()
         finally:
             up_writer.close()
-
-
-def _parse_head(head: bytes) -> tuple[str, http.client.HTTPMessage]:
-    request_line, _, rest = head.partition(b"\r\n")
-    return request_line.decode("latin-1"), http.client.parse_headers(io.BytesIO(rest))
 
 
 def _rewrite_head(head: bytes) -> bytes:

@@ -7,6 +7,7 @@ wants. The caller only writes the configuration and waits for the process's stat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -160,31 +161,24 @@ class KeystoneServer(LocalServer):
         """Add a public ``object-store`` endpoint ``url`` in ``region`` (made if missing) to the
         catalog, through Keystone's API as admin; its id. Clients with ``OS_REGION_NAME=region``
         reach it; ``$(project_id)s`` in ``url`` becomes the token's project."""
-        session = self._admin_session()
-        reply = session.post(
-            f"{self.url}/regions", json={"region": {"id": region}}, raise_exc=False
-        )
-        if reply.status_code not in (201, 409):  # 409: the region exists
-            raise ServerStartError(f"keystone refused region {region!r}: {reply.status_code}")
-        services = session.get(f"{self.url}/services?type=object-store").json()["services"]
+        from keystoneauth1 import exceptions
+
+        admin = self._admin_client()
+        with contextlib.suppress(exceptions.Conflict):  # the region exists
+            admin.regions.create(id=region)
+        services = admin.services.list(type="object-store")
         if not services:
             raise ServerStartError("keystone has no object-store service: pass object_store_url")
-        endpoint = {
-            "service_id": services[0]["id"],
-            "interface": "public",
-            "region_id": region,
-            "url": url,
-        }
-        reply = session.post(f"{self.url}/endpoints", json={"endpoint": endpoint})
-        return str(reply.json()["endpoint"]["id"])
+        return str(admin.endpoints.create(services[0], url, "public", region).id)
 
     def remove_endpoint(self, endpoint_id: str) -> None:
         """Remove a catalog endpoint (one :meth:`add_object_store` added)."""
-        self._admin_session().delete(f"{self.url}/endpoints/{endpoint_id}")
+        self._admin_client().endpoints.delete(endpoint_id)
 
-    def _admin_session(self) -> Any:
+    def _admin_client(self) -> Any:
         from keystoneauth1 import session
         from keystoneauth1.identity import v3
+        from keystoneclient.v3 import client
 
         auth = v3.Password(
             auth_url=self.url,
@@ -194,7 +188,7 @@ class KeystoneServer(LocalServer):
             user_domain_id="default",
             project_domain_id="default",
         )
-        return session.Session(auth=auth)
+        return client.Client(session=session.Session(auth=auth))
 
     def _write_config(self) -> Path:
         sections: dict[str, dict[str, Any]] = {

@@ -7,6 +7,7 @@ any claims, including broken ones, and S3 servers with STS can verify them again
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import json
@@ -89,8 +90,6 @@ class OIDCIssuer(LocalServer):
             "response_types_supported": ["id_token", "token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": ["openid"],
-            "claims_supported": ["iss", "sub", "aud", "iat", "nbf", "exp", "jti", "policy"],
         }
 
     def jwks(self) -> dict[str, Any]:
@@ -180,7 +179,7 @@ class OIDCIssuer(LocalServer):
         return f"OIDCIssuer(url={self.url!r}, audience={self.audience!r})"
 
 
-class TokenFileRefresher(threading.Thread):
+class TokenFileRefresher(threading.Thread, contextlib.AbstractContextManager["TokenFileRefresher"]):
     """Rewrites a token file periodically in a daemon thread; ``count`` is the rewrites done."""
 
     def __init__(
@@ -205,9 +204,6 @@ class TokenFileRefresher(threading.Thread):
         """Stop rewriting (waits for a rewrite in progress to finish)."""
         self._stopped.set()
         self.join(self.every + self._pause + 5)
-
-    def __enter__(self) -> TokenFileRefresher:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -104,18 +104,14 @@ class S3Server(S3Admin, LocalServer):
     # -- configuration -----------------------------------------------------------------------
 
     def _s3_config(self) -> dict[str, Any]:
-        admin = {
-            "name": "admin",
-            "credentials": [
-                {"accessKey": self.admin_access_key, "secretKey": self.admin_secret_key}
-            ],
-            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-        }
-        return {"identities": [admin]}
+        credentials = [{"accessKey": self.admin_access_key, "secretKey": self.admin_secret_key}]
+        actions = ["Admin", "Read", "List", "Tagging", "Write"]
+        return {"identities": [{"name": "admin", "credentials": credentials, "actions": actions}]}
 
     def _iam_config(self) -> dict[str, Any]:
         # HeadBucket is authorised by s3:ListBucket; clients such as s3fs ask for the location.
         readonly = ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"]
+        actions = {self.readwrite_policy: ["s3:*"], self.readonly_policy: readonly}
         return {
             "sts": {
                 "tokenDuration": self.token_duration,
@@ -136,11 +132,8 @@ class S3Server(S3Admin, LocalServer):
                 }
             ],
             "policy": {"defaultEffect": "Deny"},
-            "roles": [_role(self.readwrite_policy), _role(self.readonly_policy)],
-            "policies": [
-                _policy(self.readwrite_policy, ["s3:*"]),
-                _policy(self.readonly_policy, readonly),
-            ],
+            "roles": [_role(name) for name in actions],
+            "policies": [_policy(name, allowed) for name, allowed in actions.items()],
         }
 
 

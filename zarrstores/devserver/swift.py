@@ -140,18 +140,14 @@ class SwiftServer(SwiftV1Users, LocalServer):
             self.keystone_url = self.keystone.url
 
         self._write_swift_conf()
-        for name in _BACKENDS:
+        for name in _BACKENDS:  # backends need no rings: they start while the rings are built
             self._write_backend_conf(name)
-        self._write_proxy_conf("proxy", "s3api tempauth")
-        if self.keystone:
-            self._write_proxy_conf("keystone-proxy", "authtoken keystoneauth")
-
-        # Backends need no rings: start them while the rings are built.
-        for name in _BACKENDS:
             self._spawn_server(name)
         self._build_rings()
+        self._write_proxy_conf("proxy", "s3api tempauth")
         self._spawn_server("proxy")
         if self.keystone:
+            self._write_proxy_conf("keystone-proxy", "authtoken keystoneauth")
             self._spawn_server("keystone-proxy")
         self._wait_healthy(list(self._procs))
         if self.keystone:
