@@ -199,15 +199,9 @@ def swift_auth_from_env(
         return _swiftclient_style(
             env["ST_AUTH"], env["ST_USER"], env["ST_KEY"], version, None, {}, verify
         )
-    place = _place_from_env(env)
-    if env.get("OS_CLOUD"):
-        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, {})
-    if env.get("OS_AUTH_URL"):
-        token = env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")
-        default = "token" if token and not env.get("OS_PASSWORD") else "password"
-        auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN") or default
-        options = keystone_options_from_env(env, auth_type)
-        return _keystone(options, auth_type, place, verify, env)
+    auth = _keystone_from_env(env, verify, {})
+    if auth is not None:
+        return auth
     raise ConfigurationError(
         "no Swift credentials found. Set ST_AUTH/ST_USER/ST_KEY (v1 auth), or OS_AUTH_URL with "
         "OS_AUTH_TYPE and its OS_* options (default password: OS_USERNAME/OS_PASSWORD/"
@@ -223,12 +217,25 @@ def _verify_from_env(env: Mapping[str, str], verify: bool | str = True) -> bool 
     return env.get("OS_CACERT") or verify
 
 
-def _place_from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    return {
+def _keystone_from_env(
+    env: Mapping[str, str], verify: bool | str, overrides: dict[str, Any]
+) -> KeystoneAuth | None:
+    """The Keystone login of ``OS_CLOUD``, else of ``OS_AUTH_URL`` and the ``OS_*`` options of
+    its auth type; None when neither is set."""
+    place = {
         "region_name": env.get("OS_REGION_NAME"),
         "interface": env.get("OS_INTERFACE") or env.get("OS_ENDPOINT_TYPE"),
         "storage_url": env.get("OS_STORAGE_URL"),
     }
+    if env.get("OS_CLOUD"):
+        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, overrides)
+    if not env.get("OS_AUTH_URL"):
+        return None
+    token = env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")
+    default = "token" if token and not env.get("OS_PASSWORD") else "password"
+    auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN") or default
+    options = keystone_options_from_env(env, auth_type) | overrides
+    return _keystone(options, auth_type, place, verify, env)
 
 
 def keystone_for_token(
@@ -238,16 +245,13 @@ def keystone_for_token(
     an OIDC access token (``v3oidcaccesstoken``), using ``source``; None when they configure
     none."""
     env = os.environ if env is None else env
-    verify = _verify_from_env(env)
-    place = _place_from_env(env)
     if env.get("OS_CLOUD"):
-        if load_cloud(env["OS_CLOUD"], env).auth_type != OIDC_ACCESS_TOKEN:
-            return None
-        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, {"access_token": source})
-    if env.get("OS_AUTH_URL") and env.get("OS_AUTH_TYPE") == OIDC_ACCESS_TOKEN:
-        options = keystone_options_from_env(env, OIDC_ACCESS_TOKEN) | {"access_token": source}
-        return _keystone(options, OIDC_ACCESS_TOKEN, place, verify, env)
-    return None
+        oidc = load_cloud(env["OS_CLOUD"], env).auth_type == OIDC_ACCESS_TOKEN
+    else:
+        oidc = bool(env.get("OS_AUTH_URL")) and env.get("OS_AUTH_TYPE") == OIDC_ACCESS_TOKEN
+    return (
+        _keystone_from_env(env, _verify_from_env(env), {"access_token": source}) if oidc else None
+    )
 
 
 def getenv_auth(env: Mapping[str, str] | None = None) -> dict[str, str]:
