@@ -199,8 +199,7 @@ def swift_auth_from_env(
         return _swiftclient_style(
             env["ST_AUTH"], env["ST_USER"], env["ST_KEY"], version, None, {}, verify
         )
-    auth = _keystone_from_env(env, verify, {})
-    if auth is not None:
+    if (auth := _keystone_from_env(env, verify, {})) is not None:
         return auth
     raise ConfigurationError(
         "no Swift credentials found. Set ST_AUTH/ST_USER/ST_KEY (v1 auth), or OS_AUTH_URL with "
@@ -220,8 +219,7 @@ def _verify_from_env(env: Mapping[str, str], verify: bool | str = True) -> bool 
 def _keystone_from_env(
     env: Mapping[str, str], verify: bool | str, overrides: dict[str, Any]
 ) -> KeystoneAuth | None:
-    """The Keystone login of ``OS_CLOUD``, else of ``OS_AUTH_URL`` and the ``OS_*`` options of
-    its auth type; None when neither is set."""
+    """The Keystone login of ``OS_CLOUD``, else of ``OS_AUTH_URL``; None without either."""
     place = {
         "region_name": env.get("OS_REGION_NAME"),
         "interface": env.get("OS_INTERFACE") or env.get("OS_ENDPOINT_TYPE"),
@@ -245,13 +243,11 @@ def keystone_for_token(
     an OIDC access token (``v3oidcaccesstoken``), using ``source``; None when they configure
     none."""
     env = os.environ if env is None else env
-    if env.get("OS_CLOUD"):
-        oidc = load_cloud(env["OS_CLOUD"], env).auth_type == OIDC_ACCESS_TOKEN
-    else:
-        oidc = bool(env.get("OS_AUTH_URL")) and env.get("OS_AUTH_TYPE") == OIDC_ACCESS_TOKEN
-    return (
-        _keystone_from_env(env, _verify_from_env(env), {"access_token": source}) if oidc else None
-    )
+    cloud = env.get("OS_CLOUD")
+    auth_type = load_cloud(cloud, env).auth_type if cloud else env.get("OS_AUTH_TYPE")
+    if auth_type != OIDC_ACCESS_TOKEN:
+        return None
+    return _keystone_from_env(env, _verify_from_env(env), {"access_token": source})
 
 
 def getenv_auth(env: Mapping[str, str] | None = None) -> dict[str, str]:
