@@ -385,13 +385,9 @@ def s3_credentials(
         try:
             token = find_token(env)
         except TokenNotFoundError as e:
-            if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-                static = StaticS3Credentials(
-                    env["AWS_ACCESS_KEY_ID"],
-                    env["AWS_SECRET_ACCESS_KEY"],
-                    env.get("AWS_SESSION_TOKEN"),
-                )
-                return static, endpoint_url
+            keys = [env.get(f"AWS_{k}") for k in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")]
+            if all(keys):
+                return StaticS3Credentials(*keys, env.get("AWS_SESSION_TOKEN")), endpoint_url
             raise TokenNotFoundError(
                 f"{e}\nFor static keys pass key=/secret= or set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY; for public data pass anon=True."
