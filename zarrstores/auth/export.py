@@ -62,6 +62,5 @@ def s3_exports(
 
 def format_exports(exports: dict[str, str], shell: str = "sh") -> str:
     """``export NAME='value'`` lines (``shell="fish"``: ``set -gx``), safe to paste or eval."""
-    if shell == "fish":
-        return "\n".join(f"set -gx {k} {shlex.quote(v)}" for k, v in exports.items())
-    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in exports.items())
+    line = "set -gx {} {}" if shell == "fish" else "export {}={}"
+    return "\n".join(line.format(k, shlex.quote(v)) for k, v in exports.items())

@@ -330,8 +330,7 @@ def keystone_options_from_env(env: Mapping[str, str], auth_type: str) -> dict[st
     known = plugin_options(auth_type, _methods(env.get("OS_AUTH_METHODS")))
     options: dict[str, Any] = {}
     for dest, opt in known.items():
-        value = next((env[var] for var in opt.argparse_envvars if env.get(var)), None)
-        if value:
+        if value := next((env[var] for var in opt.argparse_envvars if env.get(var)), None):
             options[dest] = value
     # The swift CLI's name for a Keystone token is OS_AUTH_TOKEN.
     if "token" in known and env.get("OS_AUTH_TOKEN"):

@@ -39,16 +39,11 @@ class SwiftAuth(CachedCredentials[SwiftCredentials]):
         self.verify = verify
         self.proxy: str | None = None
         """The HTTP(S) proxy of the auth requests (set by the client's ``proxy=``)."""
-        self._cache = RefreshingCache(self._fetch_checked, expires_at)
+        self._cache = RefreshingCache(self._fetch, expires_at)
 
     def _fetch(self) -> SwiftCredentials:
+        """A login's credentials, at ``storage_url_override`` when one is given."""
         raise NotImplementedError
-
-    def _fetch_checked(self) -> SwiftCredentials:
-        creds = self._fetch()
-        if self.storage_url_override:
-            creds = SwiftCredentials(self.storage_url_override, creds.token, creds.expires_at)
-        return creds
 
     def describe(self) -> str:
         """The kind and who, for messages."""
@@ -109,7 +104,7 @@ class TempAuth(SwiftAuth):
             )
         expires = r.headers.get("X-Auth-Token-Expires")
         return SwiftCredentials(
-            storage_url=r.headers["X-Storage-Url"].rstrip("/"),
+            storage_url=self.storage_url_override or r.headers["X-Storage-Url"].rstrip("/"),
             token=Secret(r.headers["X-Auth-Token"]),
             expires_at=time.time() + float(expires) if expires else None,
         )
