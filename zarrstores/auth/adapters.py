@@ -11,12 +11,9 @@ from .s3 import S3CredentialProvider, S3Credentials
 
 def _metadata(creds: S3Credentials) -> dict[str, Any]:
     expiry = creds.expires_at if creds.expires_at is not None else time.time() + 10 * 365 * 86400
-    return {
-        "access_key": creds.access_key,
-        "secret_key": creds.secret_key.reveal(),
-        "token": creds.session_token.reveal() if creds.session_token else None,
-        "expiry_time": datetime.fromtimestamp(expiry, UTC).isoformat(),
-    }
+    metadata = creds.as_dict()
+    metadata["token"] = metadata.pop("session_token")
+    return metadata | {"expiry_time": datetime.fromtimestamp(expiry, UTC).isoformat()}
 
 
 def botocore_credentials(provider: S3CredentialProvider) -> Any:

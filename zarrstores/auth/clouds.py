@@ -60,13 +60,11 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(dict(merged[key]), value)
-        else:
-            merged[key] = value
+        both = isinstance(value, Mapping) and isinstance(merged.get(key), Mapping)
+        merged[key] = _merge(merged[key], value) if both else value
     return merged
 
 
@@ -99,15 +97,11 @@ def load_cloud(name: str, env: Mapping[str, str] | None = None) -> CloudConfig:
     auth = {k.replace("-", "_"): v for k, v in (cloud.get("auth") or {}).items()}
     if not auth:
         raise ConfigurationError(f"cloud {name!r} in {path} has no 'auth' section")
-    verify: bool | str = True
-    if cloud.get("cacert"):
-        verify = str(Path(cloud["cacert"]).expanduser())
+    verify: bool | str = str(Path(cloud["cacert"]).expanduser()) if cloud.get("cacert") else True
     if cloud.get("verify") is False or cloud.get("insecure") is True:
         verify = False
-    regions = cloud.get("regions") or []
-    region = cloud.get("region_name") or (
-        (regions[0]["name"] if isinstance(regions[0], Mapping) else regions[0]) if regions else None
-    )
+    first = (cloud.get("regions") or [None])[0]  # a name, or a mapping with one
+    region = cloud.get("region_name") or (first["name"] if isinstance(first, Mapping) else first)
     return CloudConfig(
         auth_type=cloud.get("auth_type") or "password",
         auth=auth,

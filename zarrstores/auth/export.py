@@ -47,35 +47,20 @@ def s3_exports(
     """AWS CLI variables, an ``MC_HOST_<alias>`` for ``mc`` and an rclone remote ``<alias>:``."""
     secret = creds.secret_key.reveal()
     token = creds.session_token.reveal() if creds.session_token else None
-    exports = {
-        "AWS_ACCESS_KEY_ID": creds.access_key,
-        "AWS_SECRET_ACCESS_KEY": secret,
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_DEFAULT_REGION": region,
-    }
-    if token:
-        exports["AWS_SESSION_TOKEN"] = token
+    keys = {"ACCESS_KEY_ID": creds.access_key, "SECRET_ACCESS_KEY": secret, "SESSION_TOKEN": token}
+    keys = {k: v for k, v in keys.items() if v}
+    exports = {f"AWS_{k}": v for k, v in keys.items()}
+    exports |= {"AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": region}
     url = urlsplit(endpoint_url)
-    userinfo = ":".join(quote(p, safe="") for p in (creds.access_key, secret, token) if p)
+    userinfo = ":".join(quote(p, safe="") for p in keys.values())
     name = re.sub(r"\W", "_", alias)
     exports[f"MC_HOST_{name}"] = f"{url.scheme}://{userinfo}@{url.netloc}"
-    remote = f"RCLONE_CONFIG_{name.upper()}"
-    exports |= {
-        f"{remote}_TYPE": "s3",
-        f"{remote}_PROVIDER": "Minio",
-        f"{remote}_ENV_AUTH": "false",
-        f"{remote}_ACCESS_KEY_ID": creds.access_key,
-        f"{remote}_SECRET_ACCESS_KEY": secret,
-        f"{remote}_ENDPOINT": endpoint_url,
-        f"{remote}_REGION": region,
-    }
-    if token:
-        exports[f"{remote}_SESSION_TOKEN"] = token
-    return exports
+    rclone = {"TYPE": "s3", "PROVIDER": "Minio", "ENV_AUTH": "false", "ENDPOINT": endpoint_url}
+    rclone |= {"REGION": region, **keys}
+    return exports | {f"RCLONE_CONFIG_{name.upper()}_{k}": v for k, v in rclone.items()}
 
 
 def format_exports(exports: dict[str, str], shell: str = "sh") -> str:
     """``export NAME='value'`` lines (``shell="fish"``: ``set -gx``), safe to paste or eval."""
-    if shell == "fish":
-        return "\n".join(f"set -gx {k} {shlex.quote(v)}" for k, v in exports.items())
-    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in exports.items())
+    line = "set -gx {} {}" if shell == "fish" else "export {}={}"
+    return "\n".join(line.format(k, shlex.quote(v)) for k, v in exports.items())

@@ -224,9 +224,11 @@ class KeystoneAuth(SwiftAuth):
         from keystoneauth1 import exceptions as ks_exc
 
         at = f"Keystone at {self.auth_url}"
-        said = ""
-        if isinstance(e, ks_exc.HttpError):
-            said = "\nKeystone said: " + re.sub(r"\s*\(HTTP \d+\).*", "", str(e.message))
+        http = isinstance(e, ks_exc.HttpError)
+        said = (
+            "\nKeystone said: " + re.sub(r"\s*\(HTTP \d+\).*", "", str(e.message)) if http else ""
+        )
+        v3 = "is it Keystone's v3 endpoint, e.g. https://keystone.example.org:5000/v3?"
         if isinstance(e, ks_exc.SSLError):
             from .._transport import tls_error_text
 
@@ -238,9 +240,9 @@ class KeystoneAuth(SwiftAuth):
                 f"{at} lists no object-store endpoint (interface={self.interface!r}, "
                 f"region={self.region_name!r}); pass region_name/interface, or storage_url"
             )
-        if isinstance(e, ks_exc.HttpError) and e.http_status >= 500:
+        if http and e.http_status >= 500:
             return TransientError(f"{at} answered {e.http_status}{said}")
-        if "identity_provider" in self._options and isinstance(e, ks_exc.HttpError):
+        if http and "identity_provider" in self._options:
             return self._federation_error(e, at, said)
         if isinstance(e, ks_exc.Unauthorized):
             kind = "password" if self.auth_type.endswith("password") else self.auth_type
@@ -254,15 +256,9 @@ class KeystoneAuth(SwiftAuth):
                 f"may do{said}"
             )
         if isinstance(e, ks_exc.DiscoveryFailure):
-            return SwiftAuthError(
-                f"{at} answered no Keystone version document: is it Keystone's v3 endpoint, "
-                f"e.g. https://keystone.example.org:5000/v3?\n{e}"
-            )
-        if isinstance(e, ks_exc.HttpError):
-            return SwiftAuthError(
-                f"{at} answered {e.http_status}: is it Keystone's v3 endpoint, e.g. "
-                f"https://keystone.example.org:5000/v3?{said}"
-            )
+            return SwiftAuthError(f"{at} answered no Keystone version document: {v3}\n{e}")
+        if http:
+            return SwiftAuthError(f"{at} answered {e.http_status}: {v3}{said}")
         return SwiftAuthError(f"Keystone {self.auth_type} login failed: {type(e).__name__}: {e}")
 
     def _federation_error(self, e: Any, at: str, said: str) -> Exception:
@@ -334,8 +330,7 @@ def keystone_options_from_env(env: Mapping[str, str], auth_type: str) -> dict[st
     known = plugin_options(auth_type, _methods(env.get("OS_AUTH_METHODS")))
     options: dict[str, Any] = {}
     for dest, opt in known.items():
-        value = next((env[var] for var in opt.argparse_envvars if env.get(var)), None)
-        if value:
+        if value := next((env[var] for var in opt.argparse_envvars if env.get(var)), None):
             options[dest] = value
     # The swift CLI's name for a Keystone token is OS_AUTH_TOKEN.
     if "token" in known and env.get("OS_AUTH_TOKEN"):

@@ -199,15 +199,8 @@ def swift_auth_from_env(
         return _swiftclient_style(
             env["ST_AUTH"], env["ST_USER"], env["ST_KEY"], version, None, {}, verify
         )
-    place = _place_from_env(env)
-    if env.get("OS_CLOUD"):
-        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, {})
-    if env.get("OS_AUTH_URL"):
-        token = env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")
-        default = "token" if token and not env.get("OS_PASSWORD") else "password"
-        auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN") or default
-        options = keystone_options_from_env(env, auth_type)
-        return _keystone(options, auth_type, place, verify, env)
+    if (auth := _keystone_from_env(env, verify, {})) is not None:
+        return auth
     raise ConfigurationError(
         "no Swift credentials found. Set ST_AUTH/ST_USER/ST_KEY (v1 auth), or OS_AUTH_URL with "
         "OS_AUTH_TYPE and its OS_* options (default password: OS_USERNAME/OS_PASSWORD/"
@@ -223,12 +216,24 @@ def _verify_from_env(env: Mapping[str, str], verify: bool | str = True) -> bool 
     return env.get("OS_CACERT") or verify
 
 
-def _place_from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    return {
+def _keystone_from_env(
+    env: Mapping[str, str], verify: bool | str, overrides: dict[str, Any]
+) -> KeystoneAuth | None:
+    """The Keystone login of ``OS_CLOUD``, else of ``OS_AUTH_URL``; None without either."""
+    place = {
         "region_name": env.get("OS_REGION_NAME"),
         "interface": env.get("OS_INTERFACE") or env.get("OS_ENDPOINT_TYPE"),
         "storage_url": env.get("OS_STORAGE_URL"),
     }
+    if env.get("OS_CLOUD"):
+        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, overrides)
+    if not env.get("OS_AUTH_URL"):
+        return None
+    token = env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")
+    default = "token" if token and not env.get("OS_PASSWORD") else "password"
+    auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN") or default
+    options = keystone_options_from_env(env, auth_type) | overrides
+    return _keystone(options, auth_type, place, verify, env)
 
 
 def keystone_for_token(
@@ -238,16 +243,11 @@ def keystone_for_token(
     an OIDC access token (``v3oidcaccesstoken``), using ``source``; None when they configure
     none."""
     env = os.environ if env is None else env
-    verify = _verify_from_env(env)
-    place = _place_from_env(env)
-    if env.get("OS_CLOUD"):
-        if load_cloud(env["OS_CLOUD"], env).auth_type != OIDC_ACCESS_TOKEN:
-            return None
-        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, {"access_token": source})
-    if env.get("OS_AUTH_URL") and env.get("OS_AUTH_TYPE") == OIDC_ACCESS_TOKEN:
-        options = keystone_options_from_env(env, OIDC_ACCESS_TOKEN) | {"access_token": source}
-        return _keystone(options, OIDC_ACCESS_TOKEN, place, verify, env)
-    return None
+    cloud = env.get("OS_CLOUD")
+    auth_type = load_cloud(cloud, env).auth_type if cloud else env.get("OS_AUTH_TYPE")
+    if auth_type != OIDC_ACCESS_TOKEN:
+        return None
+    return _keystone_from_env(env, _verify_from_env(env), {"access_token": source})
 
 
 def getenv_auth(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -385,13 +385,9 @@ def s3_credentials(
         try:
             token = find_token(env)
         except TokenNotFoundError as e:
-            if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-                static = StaticS3Credentials(
-                    env["AWS_ACCESS_KEY_ID"],
-                    env["AWS_SECRET_ACCESS_KEY"],
-                    env.get("AWS_SESSION_TOKEN"),
-                )
-                return static, endpoint_url
+            keys = [env.get(f"AWS_{k}") for k in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")]
+            if all(keys):
+                return StaticS3Credentials(*keys, env.get("AWS_SESSION_TOKEN")), endpoint_url
             raise TokenNotFoundError(
                 f"{e}\nFor static keys pass key=/secret= or set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY; for public data pass anon=True."

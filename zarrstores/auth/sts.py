@@ -82,10 +82,7 @@ def assume_role_with_web_identity(
         "RoleSessionName": session_name or _session_name(),
         "DurationSeconds": str(duration),
     }
-    if role_arn:
-        form["RoleArn"] = role_arn
-    if session_policy:
-        form["Policy"] = session_policy
+    form |= {k: v for k, v in (("RoleArn", role_arn), ("Policy", session_policy)) if v}
     url = check_endpoint(endpoint_url) + "/"
     from .._transport import requests_options, tls_error_text
 

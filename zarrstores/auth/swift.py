@@ -39,16 +39,11 @@ class SwiftAuth(CachedCredentials[SwiftCredentials]):
         self.verify = verify
         self.proxy: str | None = None
         """The HTTP(S) proxy of the auth requests (set by the client's ``proxy=``)."""
-        self._cache = RefreshingCache(self._fetch_checked, expires_at)
+        self._cache = RefreshingCache(self._fetch, expires_at)
 
     def _fetch(self) -> SwiftCredentials:
+        """A login's credentials, at ``storage_url_override`` when one is given."""
         raise NotImplementedError
-
-    def _fetch_checked(self) -> SwiftCredentials:
-        creds = self._fetch()
-        if self.storage_url_override:
-            creds = SwiftCredentials(self.storage_url_override, creds.token, creds.expires_at)
-        return creds
 
     def describe(self) -> str:
         """The kind and who, for messages."""
@@ -109,7 +104,7 @@ class TempAuth(SwiftAuth):
             )
         expires = r.headers.get("X-Auth-Token-Expires")
         return SwiftCredentials(
-            storage_url=r.headers["X-Storage-Url"].rstrip("/"),
+            storage_url=self.storage_url_override or r.headers["X-Storage-Url"].rstrip("/"),
             token=Secret(r.headers["X-Auth-Token"]),
             expires_at=time.time() + float(expires) if expires else None,
         )
@@ -122,6 +117,7 @@ class _FixedAuth(SwiftAuth):
     """Credentials given once, never renewed: a rejection is final, with a message that says
     what to do."""
 
+    _KIND: str  # what they are, for describe()
     _REJECTED: str  # the message when the server refuses them, of {url}
 
     def __init__(self, url: str, token: str | None, *, verify: bool | str = True) -> None:
@@ -137,6 +133,9 @@ class _FixedAuth(SwiftAuth):
 
     def refresh_after_failure(self, failed: SwiftCredentials | None) -> SwiftCredentials:
         raise SwiftAuthError(self._rejected())
+
+    def describe(self) -> str:
+        return f"{self._KIND} {self._creds.storage_url}"
 
 
 class PreAuth(_FixedAuth):
@@ -162,14 +161,12 @@ class PreAuth(_FixedAuth):
                 return self._cache.refresh_after_failure(failed)
         return super().refresh_after_failure(failed)
 
+    _KIND = "pre-authenticated token for"
     _REJECTED = (
         "Swift rejected the pre-authenticated token for {url}: it has expired or was revoked. "
         "Get a new one (`swift auth`, `zarrstores env swift`, or zarrstores.acquire_token(...)) "
         "or pass authurl/user/key so zarrstores can re-authenticate by itself"
     )
-
-    def describe(self) -> str:
-        return f"pre-authenticated token for {self._creds.storage_url}"
 
 
 class AnonymousSwift(_FixedAuth):
@@ -178,10 +175,8 @@ class AnonymousSwift(_FixedAuth):
     def __init__(self, storage_url: str, *, verify: bool | str = True) -> None:
         super().__init__(storage_url, None, verify=verify)
 
+    _KIND = "anonymous access to"
     _REJECTED = (
         "anonymous access to {url} was refused: the container is not public (its owner can run "
         "zarrstores.make_public(...)); pass credentials otherwise"
     )
-
-    def describe(self) -> str:
-        return f"anonymous access to {self._creds.storage_url}"

@@ -234,29 +234,27 @@ class CallableToken(TokenSource):
 def find_token(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> TokenSource:
     """The first token source found in the discovery order (module docstring)."""
     env = os.environ if env is None else env
-    uid = os.getuid()
+    uid, xdg, file = os.getuid(), env.get("XDG_RUNTIME_DIR"), env.get("BEARER_TOKEN_FILE")
     bearer = env.get("BEARER_TOKEN", "").strip()
-    source = EnvToken() if env is os.environ else StaticToken(bearer, name="$BEARER_TOKEN")
-    places: list[tuple[str, TokenSource | None]] = [("$BEARER_TOKEN", source if bearer else None)]
-    # Set but missing, BEARER_TOKEN_FILE still wins (as the WLCG spec says): its writer may
-    # not have run yet, and the error then names that file instead of using another token.
-    file = env.get("BEARER_TOKEN_FILE")
-    places.append((f"$BEARER_TOKEN_FILE ({file or 'not set'})", FileToken(file) if file else None))
-    xdg = env.get("XDG_RUNTIME_DIR")
-    candidates = [
-        (f"$XDG_RUNTIME_DIR/bt_u{uid}", Path(xdg) / f"bt_u{uid}" if xdg else None),
-        (f"/tmp/bt_u{uid}", Path(f"/tmp/bt_u{uid}")),
-        ("./.token", (cwd or Path.cwd()) / ".token"),
-        ("~/.token", Path.home() / ".token"),
-    ]
-    for name, path in candidates:
-        label = name if path is None or str(path) in name else f"{name} ({path})"
-        places.append((label, FileToken(path) if path is not None and path.is_file() else None))
-    for _, source in places:
-        if source is not None:
-            log.debug("OIDC token found in %s", source.describe())
-            return source
-    looked = "\n  ".join(name for name, _ in places)
+    source: TokenSource | None = None
+    if bearer:
+        source = EnvToken() if env is os.environ else StaticToken(bearer, name="$BEARER_TOKEN")
+    elif file:
+        # Set but missing, BEARER_TOKEN_FILE still wins (as the WLCG spec says): its writer may
+        # not have run yet, and the error then names that file instead of using another token.
+        source = FileToken(file)
+    files = {
+        f"$XDG_RUNTIME_DIR/bt_u{uid}": Path(xdg) / f"bt_u{uid}" if xdg else None,
+        f"/tmp/bt_u{uid}": Path(f"/tmp/bt_u{uid}"),
+        "./.token": (cwd or Path.cwd()) / ".token",
+        "~/.token": Path.home() / ".token",
+    }
+    source = source or next((FileToken(p) for p in files.values() if p and p.is_file()), None)
+    if source is not None:
+        log.debug("OIDC token found in %s", source.describe())
+        return source
+    places = [n if p is None or str(p) in n else f"{n} ({p})" for n, p in files.items()]
+    looked = "\n  ".join(["$BEARER_TOKEN", "$BEARER_TOKEN_FILE (not set)", *places])
     raise TokenNotFoundError(
         f"no OIDC access token found. Looked in, in this order:\n  {looked}\n"
         "Set BEARER_TOKEN_FILE to the file sts-wire or oidc-agent keeps fresh, or pass "
