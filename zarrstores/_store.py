@@ -161,9 +161,6 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
                 "(zarr/xarray mode 'r+', 'a' or 'w') to write"
             )
 
-    def _strip(self, path: str) -> str:
-        return path[len(self.prefix) + 1 :] if self.prefix else path
-
     @property
     def fsspec_url(self) -> str:
         """``<protocol>://<container>/<prefix>``: the same data as a URL for xarray/fsspec."""
@@ -286,8 +283,9 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:  # type: ignore[override]
         """Every key that starts with ``prefix``."""
+        skip = len(self.prefix) + 1 if self.prefix else 0
         async for path, _ in self._driver().list(self._path("") + prefix.lstrip("/")):
-            yield self._strip(path)
+            yield path[skip:]
 
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:  # type: ignore[override]
         """Names of the keys and sub-prefixes directly under ``prefix``."""
@@ -332,7 +330,7 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         self.set_sync(key, value)
 
     def __delitem__(self, key: str) -> None:
-        if not self.__contains__(key):
+        if key not in self:
             raise KeyError(key)
         self.delete_sync(key)
 

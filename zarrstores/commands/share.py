@@ -37,24 +37,18 @@ async def _signing_key(fs: Any, container: str, large_objects: bool) -> tuple[st
     """(key, "container" or "account"): the container's Temp-URL key, created when missing;
     the account's when the store has large objects, whose segments live in another container
     that a container key does not reach."""
-    client = fs.client
-    if not large_objects:
-        headers = await client.head_container(container)
-        if headers is None:
-            raise FileNotFoundError(f"swift://{container} not found")
-        key = headers.get(KEY_HEADER)
-        if not key:
-            key = secrets.token_urlsafe(32)
-            await client.post_container(container, {KEY_HEADER: key})
-        return key, "container"
-    account = await client.request("HEAD", "", op="read the Temp-URL key of the account")
-    key = account.headers.get(ACCOUNT_KEY_HEADER)
+    scope = "account" if large_objects else "container"
+    path, where = ("", "") if large_objects else (quote(f"/{container}"), container)
+    header = ACCOUNT_KEY_HEADER if large_objects else KEY_HEADER
+    op = f"the Temp-URL key of the {scope}"
+    reply = await fs.client.request("HEAD", path, op=f"read {op}", container=where)
+    key = reply.headers.get(header)
     if not key:
         key = secrets.token_urlsafe(32)
-        await client.request(
-            "POST", "", op="set the Temp-URL key of the account", headers={ACCOUNT_KEY_HEADER: key}
+        await fs.client.request(
+            "POST", path, op=f"set {op}", container=where, headers={header: key}
         )
-    return key, "account"
+    return key, scope
 
 
 async def swift_link(location: Location, options: dict[str, Any], seconds: int) -> dict[str, Any]:
@@ -134,15 +128,14 @@ def s3_link(location: Location, options: dict[str, Any], seconds: int) -> dict[s
 def _temporary_link(
     location: Location, options: dict[str, Any], seconds: int, as_json: bool
 ) -> int:
-    if location.scheme != "swift":
+    swift = location.scheme == "swift"
+    if swift:
+        link = asyncio.run(swift_link(location, options, seconds))
+    else:
         link = s3_link(location, options, seconds)
-        print(json.dumps(link, indent=2) if as_json else link["url"])
+    print(json.dumps(link, indent=2) if as_json else link["url"])
+    if as_json or not swift:
         return 0
-    link = asyncio.run(swift_link(location, options, seconds))
-    if as_json:
-        print(json.dumps(link, indent=2))
-        return 0
-    print(link["url"])
     print(
         f"# read-only, for anyone holding the link, until {link['expires_at']}; "
         "the container stays private"

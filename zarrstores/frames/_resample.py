@@ -6,8 +6,6 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["AGGREGATIONS", "resample_frame"]
-
 AGGREGATIONS = frozenset(
     {"count", "first", "last", "max", "mean", "median", "min", "nunique", "prod", "sem", "size",
      "std", "sum", "var"}

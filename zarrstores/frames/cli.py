@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
+
+from ..auth import ConfigurationError
 
 __all__ = ["add_frames_parser"]
 
@@ -37,17 +38,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .server import FrameServer
 
     if not args.root:
-        print("zarrstores frames serve: --root URL (or ZARRSTORES_FRAMES_ROOT) is required",
-              file=sys.stderr)
-        return 2
+        raise ConfigurationError("--root URL (or ZARRSTORES_FRAMES_ROOT) is required")
     if bool(args.tls_cert) != bool(args.tls_key):
-        print("zarrstores frames serve: give both --tls-cert and --tls-key, or neither",
-              file=sys.stderr)
-        return 2
+        raise ConfigurationError("give both --tls-cert and --tls-key, or neither")
     if args.secret and not args.tls_cert:
-        print("zarrstores frames serve: --secret needs --tls-cert and --tls-key "
-              "(Shoots clients send tokens only over TLS)", file=sys.stderr)
-        return 2
+        raise ConfigurationError(
+            "--secret needs --tls-cert and --tls-key (Shoots clients send tokens only over TLS)"
+        )
     certs = None
     if args.tls_cert:
         certs = (Path(args.tls_cert).read_bytes(), Path(args.tls_key).read_bytes())

@@ -131,11 +131,7 @@ class FrameServer(flight.FlightServerBase):
 
     def _action_resample(self, info: dict[str, Any]) -> list[flight.Result]:
         keys = ("sql", "rule", "time_col", "aggregation_func", "source_bucket", "target_bucket")
-        options = {k: info.get(k) for k in keys}
-        if options["sql"]:
-            options.update(rule=None, time_col=None, aggregation_func=None)
-        else:
-            options["sql"] = None
+        options = {k: info.get(k) for k in keys} | {"sql": info.get("sql") or None}
         counts = _translated(
             lambda: self.store.resample(
                 info.get("source"), info.get("target"), mode=info.get("mode", "append"), **options
@@ -163,10 +159,13 @@ def _result(value: Any) -> list[flight.Result]:
     return [flight.Result(json.dumps(value).encode())]
 
 
-def _shoots_error(kind: str, message: str) -> flight.FlightServerError:
-    """An error the Shoots client raises as ``kind`` (FileNotFoundError, ...) with ``message``."""
-    info = json.dumps({"type": kind, "message": message}).encode()
-    return flight.FlightServerError(message, extra_info=info)
+# Errors the Shoots client raises by name (as FileNotFoundError, ...) from the extra info.
+_SHOOTS_ERRORS = {
+    FileExistsError: "FileExistsError",
+    FileNotFoundError: "FileNotFoundError",
+    BucketNotEmptyError: "BucketNotEmptyError",
+    SQLError: "DataFusionError",
+}
 
 
 def _translated(call: Callable[[], Any]) -> Any:
@@ -175,14 +174,10 @@ def _translated(call: Callable[[], Any]) -> Any:
         return call()
     except flight.FlightError:
         raise
-    except FileExistsError as e:
-        raise _shoots_error("FileExistsError", str(e)) from None
-    except FileNotFoundError as e:
-        raise _shoots_error("FileNotFoundError", str(e)) from None
-    except BucketNotEmptyError as e:
-        raise _shoots_error("BucketNotEmptyError", str(e)) from None
-    except SQLError as e:
-        raise _shoots_error("DataFusionError", str(e)) from None
+    except tuple(_SHOOTS_ERRORS) as e:
+        kind = next(name for cls, name in _SHOOTS_ERRORS.items() if isinstance(e, cls))
+        info = json.dumps({"type": kind, "message": str(e)}).encode()
+        raise flight.FlightServerError(str(e), extra_info=info) from None
     except PermissionError as e:
         raise flight.FlightUnauthorizedError(str(e)) from None
     except Exception as e:  # a one-line reason for the client, not a server traceback

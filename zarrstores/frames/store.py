@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import re
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -104,10 +105,10 @@ class FrameStore:
         once for readers of this store; its files are deleted after."""
         directory = self._dir(name, bucket)
         if self._marker(directory) is None:
-            self._remove(self._data_files(directory))  # what a delete that failed midway left
+            self._remove(self._files(directory))  # what a delete that failed midway left
             raise FileNotFoundError(f"Dataframe {name} not found")
         self.fs.rm_file(f"{directory}/{FRAME_MARKER}")
-        self._remove(self._data_files(directory))
+        self._remove(self._files(directory))
 
     def buckets(self) -> builtins.list[str]:
         """Names of the buckets (created by the first ``put`` with ``bucket=``)."""
@@ -200,14 +201,19 @@ class FrameStore:
             return marker.schema.empty_table()
         return pa.concat_tables(tables, promote_options="permissive")
 
-    def _files(self, directory: str, generation: str) -> dict[str, int]:
-        """The data files of ``generation`` in write order, with their sizes."""
-        entries = self.fs.ls(directory, detail=True, refresh=True)
-        return {
-            e["name"]: int(e["size"])
-            for e in sorted(entries, key=lambda e: e["name"])
-            if generation_of(e["name"].rsplit("/", 1)[-1]) == generation
-        }
+    def _files(self, directory: str, generation: str | None = None) -> dict[str, int]:
+        """The data files of ``generation`` (of every one for None) in write order, with their
+        sizes."""
+        try:
+            entries = self.fs.ls(directory, detail=True, refresh=True)
+        except FileNotFoundError:
+            return {}
+        files = {}
+        for e in sorted(entries, key=lambda e: e["name"]):
+            found = generation_of(e["name"].rsplit("/", 1)[-1])
+            if found is not None and generation in (None, found):
+                files[e["name"]] = int(e["size"])
+        return files
 
     def _marker(self, directory: str) -> Marker | None:
         path = f"{directory}/{FRAME_MARKER}"
@@ -285,7 +291,7 @@ class FrameStore:
         self.fs.pipe_file(f"{directory}/{FRAME_MARKER}", Marker(generation, table.schema).dumps())
         stale = [
             path
-            for path in self._data_files(directory)
+            for path in self._files(directory)
             if generation_of(path.rsplit("/", 1)[-1]) <= old.generation  # type: ignore[operator]
         ]
         self._remove(stale)
@@ -344,17 +350,9 @@ class FrameStore:
         except FileNotFoundError:
             return []
 
-    def _data_files(self, directory: str) -> builtins.list[str]:
-        """The Parquet files of every generation directly in ``directory``."""
-        try:
-            names = self.fs.ls(directory, detail=False, refresh=True)
-        except FileNotFoundError:
-            return []
-        return [n for n in names if generation_of(n.rsplit("/", 1)[-1]) is not None]
-
-    def _remove(self, paths: builtins.list[str]) -> None:
+    def _remove(self, paths: Iterable[str]) -> None:
         if paths:
-            self.fs.rm(paths)
+            self.fs.rm(builtins.list(paths))
 
 
 def _check_schema(new: pa.Schema, stored: pa.Schema, directory: str) -> None:

@@ -30,38 +30,27 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _anonymous(statement: Policy) -> bool:
-    principal = statement.get("Principal")
-    if isinstance(principal, dict):
-        principal = principal.get("AWS")
-    return statement.get("Effect") == "Allow" and "*" in _as_list(principal)
-
-
-def _allows(statement: Policy, action: str) -> bool:
-    return any(fnmatchcase(action, a) for a in _as_list(statement.get("Action", [])))
-
-
 def _statements(bucket: str, prefix: str) -> list[Policy]:
     """The two statements that make ``prefix`` (all of ``bucket`` for "") public."""
-    objects = f"arn:aws:s3:::{bucket}/{prefix}/*" if prefix else f"arn:aws:s3:::{bucket}/*"
-    listing: Policy = {
-        "Effect": "Allow",
-        "Principal": "*",
-        "Action": ["s3:ListBucket"],
-        "Resource": [f"arn:aws:s3:::{bucket}"],
-    }
+    arn, anyone = f"arn:aws:s3:::{bucket}", {"Effect": "Allow", "Principal": "*"}
+    objects = f"{arn}/{prefix}/*" if prefix else f"{arn}/*"
+    get = {**anyone, "Action": ["s3:GetObject"], "Resource": [objects]}
+    listing: Policy = {**anyone, "Action": ["s3:ListBucket"], "Resource": [arn]}
     if prefix:
         listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
-    get = {"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject"], "Resource": [objects]}
     return [get, listing]
 
 
 def _covers(statement: Policy, bucket: str, prefix: str) -> bool:
     """Whether ``statement`` lets anyone read every object under ``prefix``."""
     probe = f"arn:aws:s3:::{bucket}/{prefix}/" if prefix else f"arn:aws:s3:::{bucket}/"
+    principal = statement.get("Principal")
+    if isinstance(principal, dict):
+        principal = principal.get("AWS")
     return (
-        _anonymous(statement)
-        and _allows(statement, "s3:GetObject")
+        statement.get("Effect") == "Allow"
+        and "*" in _as_list(principal)
+        and any(fnmatchcase("s3:GetObject", a) for a in _as_list(statement.get("Action", [])))
         and any(fnmatchcase(probe + "*", r) for r in _as_list(statement.get("Resource", [])))
     )
 
