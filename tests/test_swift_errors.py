@@ -225,3 +225,30 @@ def test_logs_carry_no_token(
     token = auth.get().token.reveal()  # type: ignore[union-attr]
     assert caplog.records and not any(token in r.getMessage() for r in caplog.records)
     assert np.all(zarr.open_array(store, path="a", mode="r")[:] == 1)
+
+
+def test_a_shared_request_failing_after_its_waiters_left_is_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Container creation and /info are one request per loop for all callers: when every
+    caller was cancelled and the request then fails, asyncio must not log an unretrieved error."""
+    import gc
+
+    from zarrstores.auth import PreAuth
+    from zarrstores.swift._client import SwiftClient
+
+    async def fails_later() -> None:
+        await asyncio.sleep(0.05)
+        raise RuntimeError("refused")
+
+    async def main() -> None:
+        client = SwiftClient(PreAuth("http://127.0.0.1:9/v1/AUTH_x", "token"))
+        waiter = asyncio.ensure_future(client._shared("c", fails_later))
+        await asyncio.sleep(0.01)
+        waiter.cancel()
+        await asyncio.sleep(0.1)
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        asyncio.run(main())
+        gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

@@ -267,7 +267,7 @@ class SwiftClient:
             pending = self._loops[loop] = {}
         if key not in pending:
             task = pending[key] = asyncio.ensure_future(make())
-            task.add_done_callback(lambda _: pending.pop(key, None))
+            task.add_done_callback(functools.partial(_forget, pending, key))
         return asyncio.shield(pending[key])
 
     async def close(self) -> None:
@@ -974,6 +974,14 @@ def _check_bulk(result: Mapping[str, Any], container: str, client: SwiftClient) 
 def _query(**params: Any) -> str:
     """``?k=v&...`` for the parameters that are set, each value quoted whole."""
     return "?" + urlencode({k: v for k, v in params.items() if v}, safe="", quote_via=quote)
+
+
+def _forget(pending: dict[str, Any], key: str, task: asyncio.Future[Any]) -> None:
+    """Drop a finished shared request; its error is retrieved here (each waiter gets its own
+    copy), so a failure after every waiter was cancelled is not logged as never retrieved."""
+    pending.pop(key, None)
+    if not task.cancelled():
+        task.exception()
 
 
 def _is_slo(headers: Mapping[str, str]) -> bool:
