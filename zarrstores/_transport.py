@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import requests
 from yarl import URL
 
-from .auth.errors import ConfigurationError, ZarrstoresError
+from .auth.errors import AuthConnectionError, ConfigurationError, TransientError, ZarrstoresError
 
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "AWS_CA_BUNDLE")
 """Environment variables naming a CA bundle (file or directory), in the order they are read
@@ -163,6 +164,35 @@ def requests_options(
         "proxies": {"http": chosen, "https": chosen} if chosen else None,
         "timeout": (min(AUTH_CONNECT_TIMEOUT, read), read),
     }
+
+
+def auth_request(
+    method: str,
+    url: str,
+    *,
+    what: str,
+    check: str,
+    verify: bool | str | os.PathLike[str] | None,
+    proxy: str | None,
+    read: float = 30.0,
+    origin: str | None = None,
+    **kwargs: Any,
+) -> requests.Response:
+    """One auth request through requests (Swift v1 auth, STS) with the data path's CA and proxy
+    policy. An untrusted certificate (of ``origin``, else ``url``) is ``AuthConnectionError``;
+    no answer, or a 5xx, is ``TransientError`` (worth a retry), but not 501: the address does
+    not do this at all. ``what`` names the service in messages, ``check`` the option to fix."""
+    try:
+        r = requests.request(method, url, **requests_options(verify, proxy, url, read), **kwargs)
+    except requests.exceptions.SSLError:
+        raise AuthConnectionError(tls_error_text(origin or url)) from None
+    except requests.exceptions.RequestException as e:
+        raise TransientError(
+            f"cannot reach {what} ({type(e).__name__}): check {check} and that the server is up"
+        ) from None
+    if r.status_code >= 500 and r.status_code != 501:
+        raise TransientError(f"{what} answered {r.status_code}")
+    return r
 
 
 # -- proxies ----------------------------------------------------------------------------------

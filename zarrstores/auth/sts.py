@@ -11,11 +11,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import datetime
 
-import requests
-
 from ._refresh import CachedCredentials, RefreshingCache, expires_at
 from ._secret import Secret, redact
-from .errors import AuthConnectionError, ConfigurationError, STSError, TransientError
+from .errors import ConfigurationError, STSError
 from .s3 import S3CredentialProvider, S3Credentials, check_endpoint
 from .tokens import TokenSource, token_source
 
@@ -84,20 +82,20 @@ def assume_role_with_web_identity(
     }
     form |= {k: v for k, v in (("RoleArn", role_arn), ("Policy", session_policy)) if v}
     url = check_endpoint(endpoint_url) + "/"
-    from .._transport import requests_options, tls_error_text
+    from .._transport import auth_request
 
-    try:
-        r = requests.post(url, data=form, **requests_options(verify, proxy, url, timeout))
-    except requests.exceptions.SSLError:
-        raise AuthConnectionError(tls_error_text(endpoint_url)) from None
-    except requests.exceptions.RequestException as e:
-        raise TransientError(
-            f"cannot reach the STS endpoint {endpoint_url} ({type(e).__name__}): check "
-            "endpoint_url and that the server is up"
-        ) from None
+    r = auth_request(
+        "POST",
+        url,
+        data=form,
+        what=f"the STS endpoint {endpoint_url}",
+        check="endpoint_url",
+        verify=verify,
+        proxy=proxy,
+        read=timeout,
+        origin=endpoint_url,
+    )
     text = redact(r.text, token)
-    if r.status_code >= 500 and r.status_code != 501:  # 501: no POST there, not a busy STS
-        raise TransientError(f"STS endpoint {endpoint_url} answered {r.status_code}")
     try:
         root = ET.fromstring(text)
     except ET.ParseError:

@@ -11,12 +11,10 @@ import os
 import time
 from dataclasses import dataclass, field
 
-import requests
-
 from ._refresh import CachedCredentials, RefreshingCache, expires_at
 from ._secret import Secret
 from ._urls import check_url
-from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, TransientError
+from .errors import ConfigurationError, SwiftAuthError
 
 _EXAMPLE = "https://swift.example.org/v1/AUTH_<project>"
 
@@ -76,20 +74,17 @@ class TempAuth(SwiftAuth):
         super().__init__(storage_url=storage_url, verify=verify)
 
     def _fetch(self) -> SwiftCredentials:
-        from .._transport import requests_options, tls_error_text
+        from .._transport import auth_request
 
-        url, headers = self.authurl, {"X-Auth-User": self.user, "X-Auth-Key": self._key.reveal()}
-        try:
-            r = requests.get(url, headers=headers, **requests_options(self.verify, self.proxy, url))
-        except requests.exceptions.SSLError:
-            raise AuthConnectionError(tls_error_text(url)) from None
-        except requests.exceptions.RequestException as e:
-            raise TransientError(
-                f"cannot reach Swift auth at {url} ({type(e).__name__}): check the URL and that "
-                "the server is up"
-            ) from None
-        if r.status_code >= 500:
-            raise TransientError(f"Swift auth at {url} answered {r.status_code}")
+        r = auth_request(
+            "GET",
+            self.authurl,
+            headers={"X-Auth-User": self.user, "X-Auth-Key": self._key.reveal()},
+            what=f"Swift auth at {self.authurl}",
+            check="the URL",
+            verify=self.verify,
+            proxy=self.proxy,
+        )
         if r.status_code in (401, 403):
             raise SwiftAuthError(
                 f"Swift auth at {self.authurl} rejected user {self.user!r} ({r.status_code}): "
