@@ -37,13 +37,32 @@ _PURGE_ABOVE = 50_000
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _read_control(path: str) -> dict[str, Any]:
-    """The control file's content ({} without one); writers replace it atomically."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return {}
+class _ControlFile:
+    """The control file's content ({} without one), read and parsed again only when a stat
+    shows it changed: one stat per request on the proxy's path, not a read and a JSON parse.
+    Writers replace it atomically, so a new inode marks a new version even within one tick of
+    the file system's clock; a malformed file keeps the last good version."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._sig: tuple[int, int, int] | None = None
+        self.data: dict[str, Any] = {}
+
+    def read(self) -> dict[str, Any]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._sig, self.data = None, {}
+            return self.data
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if sig != self._sig:
+            try:
+                with open(self.path, encoding="utf-8") as f:
+                    self.data = json.load(f)
+            except (OSError, ValueError):
+                return self.data  # mid-replace or malformed: the last good version
+            self._sig = sig
+        return self.data
 
 
 class DictCache:
@@ -141,8 +160,8 @@ class ControlMiddleware:
     answers requests matching a fault with an error status, a delay, or a reset connection."""
 
     def __init__(self, app: WsgiApp, cache: DictCache, control: str) -> None:
-        self.app, self.cache, self.control = app, cache, control
-        self._generation = _read_control(control).get("generation", 0)
+        self.app, self.cache, self.control = app, cache, _ControlFile(control)
+        self._generation = self.control.read().get("generation", 0)
         self._used: dict[str, int] = {}
 
     def _take(self, faults: list[dict[str, Any]], env: dict[str, Any]) -> dict[str, Any] | None:
@@ -161,7 +180,7 @@ class ControlMiddleware:
         return None
 
     def __call__(self, env: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        control = _read_control(self.control)
+        control = self.control.read()
         if control.get("generation", 0) != self._generation:
             self._generation = control.get("generation", 0)
             self.cache.clear()
