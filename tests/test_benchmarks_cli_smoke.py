@@ -4,24 +4,15 @@ working; the numbers of so few objects mean nothing."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench_support import run_benchmark
 
 
 def test_a_tiny_copy_benchmark_writes_both_tables(tmp_path: Path) -> None:
     out = tmp_path / "cli_copy.md"
     args = ["--objects", "120", "--jobs", "1", "--out", str(out)]
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.cli_copy", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_benchmark("cli_copy", *args)
     text = out.read_text()
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ")]
     named = {cells[0].strip(): cells for cells in rows}

@@ -6,9 +6,10 @@ The full run is ``make bench`` (``python -m benchmarks.run``), not part of the t
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
+
+from bench_support import run_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks/ is not an installed package
@@ -33,16 +34,9 @@ def _table(markdown: str, title: str) -> list[dict[str, str]]:
 
 def test_a_tiny_s3_round_writes_a_table_with_numbers(tmp_path: Path) -> None:
     out = tmp_path / "results.md"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--tiny", "--only", "s3", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = run_benchmark("run", "--tiny", "--only", "s3", "--out", str(out), timeout=120)
     markdown = out.read_text()
-    assert result.stdout.strip() == markdown.strip()
+    assert stdout.strip() == markdown.strip()
     assert "## Goals" in markdown and "S3 read: MinioStore >= 3x s3fs" in markdown
 
     for op in ("write", "read"):
@@ -125,14 +119,7 @@ def test_ratios_per_server_put_each_server_in_a_column() -> None:
 
 
 def test_a_tiny_read_cpu_round_prints_both_ratios() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.readcpu", "--mib", "4", "--reps", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = run_benchmark("readcpu", "--mib", "4", "--reps", "1")
     pattern = r"MinioStore x ObjectStore: time (\d+\.\d+)x, CPU (\d+\.\d+)x"
-    ratios = re.findall(pattern, result.stdout)
-    assert len(ratios) == 2 and all(float(t) > 0 and float(c) > 0 for t, c in ratios), result.stdout
+    ratios = re.findall(pattern, stdout)
+    assert len(ratios) == 2 and all(float(t) > 0 and float(c) > 0 for t, c in ratios), stdout

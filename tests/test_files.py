@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from backends import FAST, Backend, swift_and_s3_fixture  # noqa: F401 (fixture)
+from bench_support import run_benchmark
 from fsspec.core import OpenFile
 
 from zarrstores.auth import STSCredentials
@@ -363,16 +364,7 @@ def test_reading_a_slice_of_a_large_netcdf_transfers_a_small_part(backend: Backe
 
 def test_files_benchmark_runs_a_tiny_round() -> None:
     """``benchmarks/files.py`` keeps working (the numbers of so small a file mean nothing)."""
-    root = Path(__file__).resolve().parent.parent
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.files", "--mib", "4", "--reps", "1"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
+    lines = run_benchmark("files", "--mib", "4", "--reps", "1").splitlines()
     for backend in ("swift", "s3"):
         assert any(line.startswith(f"{backend} write 4 MiB: ") for line in lines)
         reads = [line for line in lines if line.startswith(f"{backend} read (")]

@@ -3,18 +3,14 @@ mean nothing at this size)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench_support import run_benchmark
 
 
 def test_frames_benchmark_runs(tmp_path: Path) -> None:
     out = tmp_path / "frames.md"
-    cmd = [sys.executable, "-m", "benchmarks.frames", "--mb", "2", "--reps", "1", "--out", str(out)]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_benchmark("frames", "--mb", "2", "--reps", "1", "--out", str(out), timeout=280)
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ")][1:]
     assert [row.split(" | ")[0].lstrip("| ") for row in rows] == [
         "FrameStore on Swift",
