@@ -1,8 +1,5 @@
-"""Run Keystone for :class:`~zarrstores.devserver.keystone.KeystoneServer` (``python -m``).
-
-One process: load the app, sync the SQLite database, bootstrap the admin, create the test
-users, projects, catalog entry and application credential, write the state file, then serve
-with a threaded wsgiref server until SIGTERM.
+"""Run Keystone for :class:`~zarrstores.devserver.keystone.KeystoneServer` (``python -m``):
+sync the database, provision, write the state file, serve with threaded wsgiref until SIGTERM.
 
 Provisioning uses Keystone's internal managers, as ``keystone-manage bootstrap`` does: over
 HTTP every call pays ~75 ms of token validation, which made start-up 2 s slower.
@@ -77,11 +74,8 @@ def main() -> None:
 
 
 def _provision(boot: Any, roles: dict[str, str], object_store_url: str) -> dict[str, Any]:
-    """Find or create users, projects, grants, catalog entry; replace the app credential.
-
-    Idempotent, so a kept directory can be started again. Users, projects and grants go through
-    the bootstrapper's own find-or-create steps, as for the admin.
-    """
+    """Find or create users, projects and grants (by the bootstrapper's own steps, as for the
+    admin) and the catalog entry; replace the app credential. Idempotent, for a kept directory."""
     from keystone.common import driver_hints, provider_api
 
     api = provider_api.ProviderAPIs
@@ -97,8 +91,16 @@ def _provision(boot: Any, roles: dict[str, str], object_store_url: str) -> dict[
         boot._bootstrap_project_role_assignment()  # granted at an earlier start: a no-op
         project_ids[project], user_ids[user] = boot.project_id, boot.admin_user_id
 
-    if object_store_url:
-        _ensure_object_store(api, driver_hints, object_store_url)
+    if object_store_url:  # the object-store service anew: a kept dir has a new port
+        hints = driver_hints.Hints()
+        hints.add_filter("type", "object-store")
+        for old in api.catalog_api.list_services(hints):
+            api.catalog_api.delete_service(old["id"])  # with its endpoints
+        service = {"id": uuid.uuid4().hex, "type": "object-store", "name": "swift", "enabled": True}
+        api.catalog_api.create_service(service["id"], service)
+        endpoint = {"id": uuid.uuid4().hex, "service_id": service["id"], "interface": "public"}
+        endpoint.update(region_id=REGION, url=object_store_url, enabled=True)
+        api.catalog_api.create_endpoint(endpoint["id"], endpoint)
 
     # The secret is shown only once: replace one left from an earlier start (restricted, no expiry).
     _, project, role = USERS["tester"]
@@ -136,19 +138,6 @@ def _totp_credential(api: Any, user_id: str) -> str:
         {"id": credential_id, "user_id": user_id, "type": "totp", "blob": blob, "project_id": None},
     )
     return blob
-
-
-def _ensure_object_store(api: Any, driver_hints: Any, url: str) -> None:
-    """The object-store service with one public endpoint at ``url``."""
-    hints = driver_hints.Hints()
-    hints.add_filter("type", "object-store")
-    for old in api.catalog_api.list_services(hints):
-        api.catalog_api.delete_service(old["id"])  # with its endpoints: a kept dir, a new port
-    service = {"id": uuid.uuid4().hex, "type": "object-store", "name": "swift", "enabled": True}
-    api.catalog_api.create_service(service["id"], service)
-    endpoint = {"id": uuid.uuid4().hex, "service_id": service["id"], "interface": "public"}
-    endpoint.update(region_id=REGION, url=url, enabled=True)
-    api.catalog_api.create_endpoint(endpoint["id"], endpoint)
 
 
 if __name__ == "__main__":

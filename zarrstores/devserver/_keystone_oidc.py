@@ -1,10 +1,8 @@
 """Keystone federated with an OIDC issuer, as Apache's mod_auth_openidc makes it in production.
 
-Keystone 30 validates no outside JWT: :class:`OIDCFront` does, in front of Keystone's WSGI app,
-on the federated auth URL only. It checks the bearer token against the issuer's JWKS (signature,
-``iss``, ``aud``, ``exp``) and hands Keystone the claims as ``OIDC-<claim>`` environ keys; the
-``openid`` auth method maps them to an ephemeral user in a group with a role on a project.
-Runs inside the Keystone process (``_keystone_main``).
+Keystone 30 validates no outside JWT: :class:`OIDCFront` does, in front of Keystone's WSGI app in
+its process, and hands Keystone the claims; the ``openid`` auth method maps them to an ephemeral
+user in a group with a role on a project.
 """
 
 from __future__ import annotations
@@ -27,12 +25,9 @@ _FEDERATED_AUTH = re.compile(r"^/v3/OS-FEDERATION/identity_providers/[^/]+/proto
 
 
 class OIDCFront:
-    """WSGI middleware: validates the bearer token on the federated auth URL and passes its
-    claims on as ``OIDC-<claim>`` (lists joined with ``;``) and ``REMOTE_USER`` (``sub``).
-
-    A missing or invalid token gets 401 with ``WWW-Authenticate: Bearer error="invalid_token"``
-    before Keystone sees the request.
-    """
+    """WSGI middleware: checks the bearer token on the federated auth URL against the issuer's
+    JWKS (signature, ``iss``, ``aud``, ``exp``), passes its claims on as ``OIDC-<claim>`` (lists
+    joined with ``;``) and ``REMOTE_USER`` (``sub``), or answers 401 itself."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], issuer: str, audience: str) -> None:
         self.app = app
@@ -83,10 +78,8 @@ def _unauthorized(reason: str) -> webob.Response:
 
 def provision(issuer: str, project_ids: dict[str, str], member_role: str) -> None:
     """Domain, group (member of the ``test`` project), identity provider trusting ``issuer``,
-    mapping (``sub`` -> ephemeral user in the group) and the ``openid`` protocol.
-
-    Idempotent: a kept directory started again gets the issuer's new URL.
-    """
+    mapping (``sub`` -> ephemeral user in the group) and the ``openid`` protocol. Idempotent:
+    a kept directory started again gets the issuer's new URL."""
     from keystone import exception
     from keystone.common.provider_api import ProviderAPIs as api
 

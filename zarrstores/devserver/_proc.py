@@ -34,11 +34,8 @@ TEST_USERS = {"test:tester": "testing", "test2:tester2": "testing2", "test:teste
 
 class LocalServer:
     """Base of the launchers: ``with Server(...) as server`` starts it and always stops it.
-
-    A launcher of processes works in :attr:`dir` (``dir=None``: a temporary directory, removed
-    on stop), starts them with :meth:`_spawn` (:attr:`pids` lists them) in :meth:`_start`. A
-    failed start stops every process and keeps the directory, for its logs.
-    """
+    :meth:`_start` spawns processes working in :attr:`dir` (``None``: a temporary one, removed on
+    stop); a failed start stops them all and keeps the directory, for its logs."""
 
     _START_TIMEOUT = 60.0  # generous: a loaded 2-core machine starts servers far slower
 
@@ -191,6 +188,11 @@ class S3Admin:
                 config=config,
             )
         return clients[service, self.endpoint]
+
+
+def allow_document(**statement: Any) -> dict[str, Any]:
+    """An IAM policy document with one ``Allow`` statement."""
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **statement}]}
 
 
 def free_ports(count: int, also_free: Iterable[int] = ()) -> list[int]:

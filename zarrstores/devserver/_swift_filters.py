@@ -1,8 +1,5 @@
-"""A paste filter for the local Swift proxies: an in-process memcache and fault injection.
-
-Loaded by ``swift-proxy-server`` (it runs with the project's virtual env, where this package is
-installed) through ``paste.filter_factory = zarrstores.devserver._swift_filters:filter_factory``.
-It reads a JSON control file, written by :class:`~zarrstores.devserver.SwiftServer`::
+"""A paste filter for the local Swift proxies (``filter_factory``): an in-process memcache and
+fault injection, steered by a JSON control file that :class:`~.swift.SwiftServer` writes::
 
     {"generation": 2,
      "faults": [{"id": "f1", "status": 503, "count": 2, "method": "PUT",
@@ -38,10 +35,9 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class _ControlFile:
-    """The control file's content ({} without one), read and parsed again only when a stat
-    shows it changed: one stat per request on the proxy's path, not a read and a JSON parse.
-    Writers replace it atomically, so a new inode marks a new version even within one tick of
-    the file system's clock; a malformed file keeps the last good version."""
+    """The control file's content ({} without one), parsed again only when a stat shows it
+    changed (a stat per request, not a read and a JSON parse). Writers replace it atomically: a
+    new inode marks a new version even within one clock tick. A malformed file keeps the last."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -66,13 +62,9 @@ class _ControlFile:
 
 
 class DictCache:
-    """The part of ``swift.common.memcached.MemcacheRing`` the proxy uses, held in a dict (no
-    ``incr``: only sharded containers use it, and nothing shards them here).
-
-    Values round-trip through JSON like real memcache, so callers never share mutable objects
-    (``serialize=False``, for ratelimit's raw counters, is ignored: no ratelimit here).
-    Only valid within one proxy process.
-    """
+    """The part of ``swift.common.memcached.MemcacheRing`` the proxy uses (no ``incr``: only
+    sharded containers need it), in a dict of one proxy process. Values round-trip through JSON
+    like real memcache, so callers never share mutable objects."""
 
     def __init__(
         self, persist_file: str | None = None, persist_prefixes: Iterable[str] = ()
@@ -80,7 +72,10 @@ class DictCache:
         self._items: dict[str, tuple[float, str]] = {}  # key -> (expires, value as JSON)
         self._persist_file = persist_file
         self._persisted = tuple(persist_prefixes) if persist_file else ()  # key prefixes
-        self._load_persisted()
+        if persist_file:  # tokens survive a proxy restart, as they would in a real memcached
+            with contextlib.suppress(OSError, ValueError):
+                saved, now = json.loads(Path(persist_file).read_text("utf-8")), time.time()
+                self._items.update((k, (exp, v)) for k, (exp, v) in saved.items() if exp > now)
 
     # -- memcache API -------------------------------------------------------------------------
 
@@ -126,7 +121,6 @@ class DictCache:
             del self._items[key]
 
     def _save_persisted(self) -> None:
-        # Tokens survive a proxy restart, as they would in a real memcached.
         assert self._persist_file
         now = time.time()
         keep = {
@@ -136,17 +130,6 @@ class DictCache:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(keep, f)
         os.replace(tmp, self._persist_file)
-
-    def _load_persisted(self) -> None:
-        if not self._persist_file:
-            return
-        try:
-            with open(self._persist_file, encoding="utf-8") as f:
-                saved = json.load(f)
-        except (OSError, ValueError):
-            return
-        now = time.time()
-        self._items.update((k, (exp, payload)) for k, (exp, payload) in saved.items() if exp > now)
 
 
 def _expiry(ttl: float) -> float:

@@ -1,10 +1,8 @@
-"""An HTTP proxy on 127.0.0.1 that injects faults: error statuses, slow answers, reset
-connections, a flipped byte in a request body, or an outage (connections refused).
+"""An HTTP proxy on 127.0.0.1 in front of any HTTP server that injects faults: error statuses,
+slow answers, reset connections, a flipped byte in a request body, or an outage.
 
-It goes in front of any HTTP server (the S3 server, a Swift proxy). Every request gets a connection
-of its own (``Connection: close`` both ways), so a fault never lands on a connection the client
-reuses, and each request is counted once. ``ssl=`` serves HTTPS (e.g. with a self-signed
-certificate, for TLS tests).
+Every request gets a connection of its own (``Connection: close`` both ways), so a fault never
+lands on a connection the client reuses, and each request is counted once.
 """
 
 from __future__ import annotations
@@ -52,21 +50,19 @@ class Fault:
 
 class FaultProxy(ThreadedProxy):
     """A :class:`ThreadedProxy` for HTTP: ``inject(kind, ...)`` arms a fault; ``down()`` refuses
-    connections and breaks those in flight until ``up()``. ``requests`` counts requests seen,
-    ``injected`` the faults applied by kind, ``seen`` holds ``(method, path, what happened)`` for
-    each request, ``answered`` ``(method, path, status)`` for each the server answered,
-    ``bytes_received`` counts the bytes of the server's answers passed on to clients, ``peak_live``
-    the most requests in flight at once, each from its arrival to the server's answer (its head: a
-    client that has read a whole answer may send its next request before this proxy sees the end).
+    connections and breaks those in flight until ``up()``.
+
+    ``peak_live`` counts requests from arrival to the server's answer head, not connections: a
+    client that has read a whole answer may send its next request before this proxy sees the end.
     """
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
         super().__init__(target, ssl=ssl)
-        self.injected: Counter[str] = Counter()
-        self.seen: list[tuple[str, str, str]] = []
-        self.bytes_received = 0
+        self.injected: Counter[str] = Counter()  # faults applied, by kind
+        self.seen: list[tuple[str, str, str]] = []  # (method, path, fault kind or "forwarded")
+        self.bytes_received = 0  # of the server's answers, passed on to clients
         self.answered: list[tuple[str, str, int]] = []  # (method, path, status) from the server
-        self.peak_live = 0
+        self.peak_live = 0  # the most requests in flight at once
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._live: set[asyncio.StreamWriter] = set()

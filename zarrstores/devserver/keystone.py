@@ -1,8 +1,7 @@
 """A local Keystone (identity v3) with test users, projects and an ``object-store`` catalog entry.
 
-Keystone runs in its own Python process (``python -m zarrstores.devserver._keystone_main``):
-importing it pulls in eventlet and oslo.config (which reads ``sys.argv``), nothing a caller
-wants. The caller only writes the configuration and waits for the process's state file.
+It runs in a process of its own (:mod:`._keystone_main`): importing Keystone pulls in eventlet
+and oslo.config (which reads ``sys.argv``). The caller writes the config and waits for a state file.
 """
 
 from __future__ import annotations
@@ -45,14 +44,10 @@ class KeystoneServer(LocalServer):
     """Keystone on 127.0.0.1 with users ``tester``/``tester2``/``tester3`` (see :data:`USERS`).
 
     ``object_store_url`` is the catalog's ``object-store`` endpoint, e.g.
-    ``http://127.0.0.1:8080/v1/AUTH_$(project_id)s``. An application credential for ``tester``
-    in project ``test`` is (re)created at every start, and tester has a TOTP credential
-    (:attr:`totp_secret`, base32; :meth:`totp_passcode` gives the current passcode).
-
-    With ``oidc_issuer`` (the issuer's URL), Keystone is federated with it: identity provider
-    ``local-oidc``, protocol ``openid``, and a front validating the bearer token against the
-    issuer's JWKS (``aud`` must be ``oidc_audience``); a token's ``sub`` becomes a user in
-    domain ``oidc-users`` with the member role on project ``test``.
+    ``http://127.0.0.1:8080/v1/AUTH_$(project_id)s``. Every start (re)creates an application
+    credential of tester in project ``test``; tester has a TOTP credential (:attr:`totp_secret`).
+    ``oidc_issuer`` (a URL) federates Keystone with it (``OIDC_IDP``, ``OIDC_PROTOCOL``): a token
+    with ``aud`` ``oidc_audience`` maps its ``sub`` to a member of project ``test``.
     """
 
     _START_TIMEOUT = 90.0
@@ -120,9 +115,9 @@ class KeystoneServer(LocalServer):
         """``OS_*`` variables for the ``swift`` CLI and keystoneauth1's loaders.
 
         ``kind`` is ``"password"`` (``user`` in its project), ``"application_credential"``
-        (tester's) or ``"oidc"`` (``v3oidcaccesstoken``; the OIDC access token comes from
-        token discovery, e.g. ``BEARER_TOKEN_FILE``: not among these). Raises ValueError for
-        another kind, and for ``"oidc"`` without ``oidc_issuer``.
+        (tester's) or ``"oidc"`` (``v3oidcaccesstoken``, without the token: it comes from token
+        discovery, e.g. ``BEARER_TOKEN_FILE``). ValueError for another kind, or ``"oidc"``
+        without ``oidc_issuer``.
         """
         env = {"OS_AUTH_URL": self.url, "OS_IDENTITY_API_VERSION": "3", "OS_REGION_NAME": REGION}
         if kind == "password":

@@ -1,8 +1,5 @@
-"""A test OpenID Connect issuer: discovery document, JWKS and RS256 tokens minted on demand.
-
-It runs in this process (a stdlib HTTP server in a daemon thread), so tests can mint tokens with
-any claims, including broken ones, and S3 servers with STS can verify them against its JWKS.
-"""
+"""A test OpenID Connect issuer in this process (discovery document, JWKS), so tests can mint
+RS256 tokens with any claims, broken ones too, that servers with STS verify against its JWKS."""
 
 from __future__ import annotations
 
@@ -53,12 +50,9 @@ def _self_signed_der(key: rsa.RSAPrivateKey) -> bytes:
 
 
 class OIDCIssuer(LocalServer):
-    """An OIDC issuer on ``http://127.0.0.1:<port>``, serving from construction until ``stop()``.
-
-    Serves ``/.well-known/openid-configuration`` and ``/jwks.json``; ``mint()`` makes RS256
-    tokens signed with the key published there (header ``kid``), with a self-signed certificate
-    for it in ``x5c`` (``thumbprint``: its SHA-1, as IAM's OIDC providers want it).
-    """
+    """An OIDC issuer at :attr:`url`, serving from construction until ``stop()``; ``mint()``
+    signs with the key in its JWKS, whose ``x5c`` certificate has the SHA-1 :attr:`thumbprint`
+    (as IAM's OIDC providers want it)."""
 
     def __init__(self, *, audience: str = "zarrstores", client_id: str = "zarrstores") -> None:
         self.audience = audience
@@ -115,14 +109,12 @@ class OIDCIssuer(LocalServer):
     ) -> str:
         """An RS256 JWT from this issuer.
 
-        ``expires_in``: seconds until ``exp``; ``None`` leaves ``exp`` out, a negative value
-        gives a token that has already expired. ``not_before``: ``nbf`` as seconds from now
-        (e.g. ``300``: valid only in five minutes; ``None``: now). ``aud`` defaults to
-        ``self.audience``; ``policy=None`` leaves the ``policy`` claim out. ``bad_signature``
-        signs with another key under the same ``kid``; ``kid`` overrides the header's key id.
-        ``extra_claims`` are merged last; a ``None`` value there removes the claim. There is no
-        ``azp``: SeaweedFS takes an ``azp`` equal to its client id as a matching audience,
-        which would hide a wrong ``aud``.
+        ``expires_in``: seconds until ``exp`` (``None``: no ``exp``; negative: already expired).
+        ``not_before``: ``nbf`` in seconds from now (``None``: now). ``aud`` (default
+        :attr:`audience`) and ``kid`` override those; ``policy=None`` leaves that claim out.
+        ``bad_signature`` signs with another key under the same ``kid``.
+        ``extra_claims`` are merged last; a ``None`` value removes the claim. No ``azp``:
+        SeaweedFS takes one equal to its client id as the audience, hiding a wrong ``aud``.
         """
         now = int(time.time())
         exp = None if expires_in is None else int(now + expires_in)
@@ -155,11 +147,9 @@ class OIDCIssuer(LocalServer):
     def refresh_token_file(
         self, path: str | Path, every: float, *, pause: float = 0.02, **mint_kwargs: Any
     ) -> TokenFileRefresher:
-        """Write a token to ``path`` now, then a fresh one every ``every`` s in a thread.
-
-        Each rewrite truncates the file, waits ``pause`` s and then writes, so readers can
-        catch an empty file, as with sts-wire. Stop it with ``.stop()`` or a ``with`` block.
-        """
+        """Write a token to ``path`` now, then a fresh one every ``every`` s in a thread (stop
+        it with ``.stop()`` or ``with``). A rewrite truncates the file and writes ``pause`` s
+        later, so readers can catch an empty file, as with sts-wire."""
         return TokenFileRefresher(self, Path(path), every, pause, mint_kwargs)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -210,10 +200,8 @@ class TokenFileRefresher(threading.Thread, contextlib.AbstractContextManager["To
 
 
 def _write_private(path: Path, text: str, pause: float = 0.0) -> None:
-    """Truncate ``path`` (mode 0600), wait ``pause`` s, write ``text``.
-
-    The file is rewritten in place, not replaced, as token daemons do it.
-    """
+    """Truncate ``path`` (mode 0600), wait ``pause`` s, write ``text``: in place, as token
+    daemons do, not replaced."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already exists

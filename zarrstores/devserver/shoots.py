@@ -1,9 +1,7 @@
-"""Shoots (PyPI ``shoots``), the reference the frame store is compared with and tested
-against, in a virtual env of its own, and its server on local disk.
+"""Shoots (PyPI ``shoots``), the frame store's reference, and its server on local disk.
 
-``shoots`` depends on the ``jwt`` package, which replaces PyJWT's ``jwt`` module (the OIDC
-issuer here needs PyJWT), so it cannot share the project's env. The env is made on first use
-(a minute; pip's cache makes later ones fast) and reused while its stamp file is there.
+Its env is its own (its ``jwt`` package replaces PyJWT's module, which the OIDC issuer needs),
+made on first use (a minute; pip's cache makes later ones fast), reused while its stamp is there.
 """
 
 from __future__ import annotations

@@ -1,19 +1,14 @@
-"""A real OpenStack Swift on 127.0.0.1: account, container and object servers plus a tempauth
-proxy (with S3 API), and optionally Keystone and a second proxy that authenticates with it.
-
-Everything runs from the project's virtual env; configuration, rings and data live under one
-directory. Processes die with the process that started them (see :func:`._proc.spawn`).
-"""
+"""A real OpenStack Swift on 127.0.0.1 from the project's virtual env: account, container and
+object servers plus a tempauth proxy (with S3 API), and optionally Keystone and a second proxy
+that authenticates with it. Configuration, rings and data live under one directory."""
 
 from __future__ import annotations
 
 import configparser
-import contextlib
 import getpass
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import uuid
@@ -69,22 +64,17 @@ _PIPELINE = (
     "catch_errors gatekeeper healthcheck control proxy-logging listing_formats bulk "
     "tempurl {auth} copy slo dlo versioned_writes symlink proxy-logging proxy-server"
 )
-_TEMPAUTH_ADMINS = {"test:tester", "test2:tester2"}
 
 
 class SwiftServer(SwiftV1Users, LocalServer):
-    """Swift with tempauth users ``test:tester`` (admin), ``test2:tester2`` (admin) and
-    ``test:tester3`` (not admin): :attr:`users` maps each to its key.
+    """Swift with tempauth users ``test:tester``, ``test2:tester2`` (admins) and ``test:tester3``
+    (not admin): :attr:`users` maps each to its key. A kept ``dir`` can be started again.
 
-    With ``keystone=True`` also Keystone (:attr:`keystone_url`, users in
-    :data:`.keystone.USERS`) and a proxy using it (:attr:`keystone_proxy_url`) on the same
-    storage. A kept ``dir`` can be started again. ``token_life`` (seconds) applies to tempauth
-    and Keystone tokens. ``max_file_size`` overrides Swift's 5 GiB object size limit (for SLO
-    tests), ``container_listing_limit`` its 10,000 names per listing (for paging tests).
-    ``oidc_issuer`` federates Keystone with that issuer (``os_env("oidc")``).
-
-    Start it from a thread that lives as long as the servers should: they get SIGTERM when
-    the starting thread ends.
+    ``keystone=True`` adds Keystone (:attr:`keystone_url`, users in :data:`.keystone.USERS`) and
+    a proxy using it (:attr:`keystone_proxy_url`) on the same storage; ``oidc_issuer`` federates
+    that Keystone with the issuer. ``token_life`` (s) applies to both kinds of token.
+    ``max_file_size`` and ``container_listing_limit`` override Swift's 5 GiB and 10,000 names.
+    Start it from a thread that lives as long as the servers: they die with that thread.
     """
 
     def __init__(
@@ -155,7 +145,6 @@ class SwiftServer(SwiftV1Users, LocalServer):
             self.keystone_project_id = self.keystone.project_ids["test"]
 
     def stop(self) -> None:
-        """Stop every process (SIGTERM, then SIGKILL after 10 s); remove a temporary dir."""
         if self.keystone:
             self.keystone.stop()
         super().stop()
@@ -189,13 +178,11 @@ class SwiftServer(SwiftV1Users, LocalServer):
         proxy: str = "tempauth",
     ) -> None:
         """Make the next ``count`` client requests matching ``method`` and ``path_contains``
-        (every one when ``count`` < 1, until :meth:`clear_faults`) wait ``delay`` seconds,
-        then lose their connection without any response (``reset``), or get ``status``, or
-        else go through.
+        (every one when ``count`` < 1, until :meth:`clear_faults`) wait ``delay`` seconds, then
+        lose their connection (``reset``), or get ``status``, or else go through.
 
-        ``proxy`` is ``"tempauth"`` or ``"keystone"``. Faults add up; each matching request
-        takes the first that is not used up. Requests the proxy makes internally (SLO segments,
-        bulk) are not affected.
+        ``proxy`` is ``"tempauth"`` or ``"keystone"``. Faults add up; a request takes the first
+        not used up. The proxy's internal requests (SLO segments, bulk) are not affected.
         """
         fault = {
             "id": uuid.uuid4().hex,
@@ -234,17 +221,13 @@ class SwiftServer(SwiftV1Users, LocalServer):
 
     def kill_proxy(self) -> None:
         """SIGKILL the tempauth proxy (connections in flight break); see :meth:`restart_proxy`."""
-        proc = self._procs.pop("proxy", None)
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        if proc := self._procs.pop("proxy", None):
+            proc.kill()  # nothing when it has exited already
             proc.wait(10)
 
     def restart_proxy(self) -> None:
-        """Start the tempauth proxy again on the same port (killing it first if it runs).
-
-        Tokens survive, as they would with a real memcached; faults' used counts do not. Call
-        it from a thread that outlives the proxy: the proxy dies with the thread starting it.
+        """Start the tempauth proxy again on the same port (killing it first if it runs), from a
+        thread that outlives it. Tokens survive, as with a real memcached; faults' counts do not.
         """
         self.kill_proxy()
         self._spawn_server("proxy")
@@ -357,7 +340,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
             tempauth["token_life"] = self.token_life
             for user, key in self.users.items():
                 account, username = user.split(":")
-                groups = " .admin" if user in _TEMPAUTH_ADMINS else ""
+                groups = "" if user == "test:tester3" else " .admin"
                 tempauth[f"user_{account}_{username}"] = key + groups
         else:
             keystone = self._require_keystone()
