@@ -243,9 +243,8 @@ def _is_free(port: int) -> bool:
 
 
 def _die_with_parent(death_signal: int) -> None:
-    # Runs in the child before exec: the kernel sends it ``death_signal`` when the process that
-    # started it dies, so a killed test run leaves no server behind. (The signal follows the
-    # starting *thread*: start servers from a thread that lives as long as they should.)
+    # In the child before exec: it gets ``death_signal`` when its starter dies, so a killed test
+    # run leaves no server behind. (It follows the starting *thread*: start from a lasting one.)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, death_signal)
     os.setpgrp()

@@ -190,10 +190,9 @@ class ControlMiddleware:
 
 
 def _reset(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-    # already_handled makes eventlet write nothing and close the connection, as for hijacked
-    # (websocket) connections; SO_LINGER 0 makes that close end in an RST, so a client still
-    # sending its body fails at once. The middlewares above still need a start_response call,
-    # which is never sent.
+    # already_handled: eventlet writes nothing and closes, as for hijacked (websocket) connections;
+    # SO_LINGER 0 makes it an RST, so a client still sending fails at once. The start_response
+    # call, which the middlewares above need, is never sent.
     sock = getattr(env.get("eventlet.input"), "_sock", None)
     if sock is not None:
         with contextlib.suppress(OSError):

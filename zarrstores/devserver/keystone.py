@@ -21,9 +21,8 @@ SERVICE_USER, SERVICE_PASSWORD = "swift", "swift-secret"
 SERVICE_PROJECT = "service"
 REGION = "RegionOne"
 APPLICATION_CREDENTIAL_NAME = "zarrstores-tester"
-# Federation with an OIDC issuer (``oidc_issuer=``): the identity provider, its protocol, and
-# where mapped users land (a group with the member role on project "test"). Not "federated":
-# Keystone reserves that domain name.
+# Federation (``oidc_issuer=``): identity provider, protocol, and where mapped users land (a group,
+# member of project "test"). The domain is not "federated": Keystone reserves that name.
 OIDC_IDP, OIDC_PROTOCOL = "local-oidc", "openid"
 OIDC_DOMAIN, OIDC_GROUP, OIDC_PROJECT = "oidc-users", "oidc-members", "test"
 

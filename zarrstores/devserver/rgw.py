@@ -252,9 +252,8 @@ debug_rgw = 1
     # -- processes ---------------------------------------------------------------------------
 
     def _start_daemon(self, name: str, cmd: list[str]) -> None:
-        # SIGKILL when this process dies: the data is throw-away, and radosgw hangs for 10 s
-        # or more in a SIGTERM shutdown when the OSD goes at the same time. The config path
-        # on the command line shows in `ps` which cluster a daemon belongs to.
+        # SIGKILL when this process dies: the data is throw-away, and radosgw hangs 10 s or more
+        # in a SIGTERM shutdown when the OSD goes too. `ps` shows the config path: the cluster.
         self._spawn(
             name,
             [*cmd, "--conf", self._env["CEPH_CONF"]],

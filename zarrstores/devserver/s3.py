@@ -119,6 +119,15 @@ class S3Server(S3Admin, LocalServer):
         actions = {self.readwrite_policy: ["s3:*"], self.readonly_policy: readonly}
         issuer = self.issuer
         oidc = {"issuer": issuer.url, "clientId": issuer.client_id, "policyClaim": "policy"}
+        # Roles named like their one policy, assumable with a token from our provider.
+        trust = allow_document(
+            Principal={"Federated": _PROVIDER}, Action=["sts:AssumeRoleWithWebIdentity"]
+        )
+        resources = ["arn:aws:s3:::*", "arn:aws:s3:::*/*"]
+        roles = [
+            {"roleName": n, "roleArn": _role_arn(n), "trustPolicy": trust, "attachedPolicies": [n]}
+            for n in actions
+        ]
         return {
             "sts": {
                 "tokenDuration": self.token_duration,
@@ -128,28 +137,13 @@ class S3Server(S3Admin, LocalServer):
             },
             "providers": [{"name": _PROVIDER, "type": "oidc", "enabled": True, "config": oidc}],
             "policy": {"defaultEffect": "Deny"},
-            "roles": [_role(name) for name in actions],
-            "policies": [_policy(name, allowed) for name, allowed in actions.items()],
+            "roles": roles,
+            "policies": [
+                {"name": n, "document": allow_document(Action=a, Resource=resources)}
+                for n, a in actions.items()
+            ],
         }
 
 
 def _role_arn(name: str) -> str:
     return f"arn:aws:iam::role/{name}"
-
-
-def _role(name: str) -> dict[str, Any]:
-    """A role named like its one attached policy, assumable with a token from our provider."""
-    trust = allow_document(
-        Principal={"Federated": _PROVIDER}, Action=["sts:AssumeRoleWithWebIdentity"]
-    )
-    return {
-        "roleName": name,
-        "roleArn": _role_arn(name),
-        "trustPolicy": trust,
-        "attachedPolicies": [name],
-    }
-
-
-def _policy(name: str, actions: list[str]) -> dict[str, Any]:
-    document = allow_document(Action=actions, Resource=["arn:aws:s3:::*", "arn:aws:s3:::*/*"])
-    return {"name": name, "document": document}

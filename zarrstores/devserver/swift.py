@@ -57,9 +57,8 @@ sys.argv = [name, *sys.argv[3:]]
 __import__(module, fromlist=["main"]).main()
 """
 
-# The two proxies differ only in {auth}. The control filter (the token cache and faults) comes
-# right after the outermost middlewares (healthcheck stays truthful), so injected answers skip
-# everything below.
+# The two proxies differ only in {auth}. The control filter (token cache, faults) comes right
+# after the outermost middlewares (healthcheck stays truthful): injected answers skip the rest.
 _PIPELINE = (
     "catch_errors gatekeeper healthcheck control proxy-logging listing_formats bulk "
     "tempurl {auth} copy slo dlo versioned_writes symlink proxy-logging proxy-server"
@@ -238,8 +237,7 @@ class SwiftServer(SwiftV1Users, LocalServer):
     def _spawn_server(self, name: str) -> None:
         server = "proxy" if name.endswith("proxy") else name
         conf = self._etc / f"{name}-server.conf"
-        # The script's name first, so ps shows which server this is; -v: log to the console
-        # too, which is the log file.
+        # The script's name first, so ps shows which server this is; -v: log to the log file.
         cmd = [sys.executable, "-c", _RUN_SERVER, f"swift-{server}-server"]
         cmd += [f"swift.{'obj' if server == 'object' else server}.server", str(conf), "-v"]
         self._spawn(name, cmd, log=self._logs / f"{name}.log")
@@ -266,10 +264,10 @@ class SwiftServer(SwiftV1Users, LocalServer):
         old = configparser.ConfigParser()
         old.read(path)
         # A kept directory keeps its hash path prefix/suffix, or its objects would be lost.
-        hashes = old["swift-hash"] if old.has_section("swift-hash") else {}
         names = ("swift_hash_path_prefix", "swift_hash_path_suffix")
+        hashes = {n: old.get("swift-hash", n, fallback=secrets.token_hex(8)) for n in names}
         sections: dict[str, dict[str, Any]] = {
-            "swift-hash": {name: hashes.get(name, secrets.token_hex(8)) for name in names},
+            "swift-hash": hashes,
             "storage-policy:0": {"name": "Policy-0", "default": "yes"},
         }
         limits = {"max_file_size": self.max_file_size}
