@@ -24,9 +24,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
-_PR_SET_PDEATHSIG = 1
-# Unix socket paths longer than this do not fit in sockaddr_un (108 bytes with the NUL).
-_MAX_SOCKET_PATH = 100
 # The v1 (tempauth) users of the Swift test beds: test:tester3 is in account test without being
 # its admin: it may read, not change ACLs.
 TEST_USERS = {"test:tester": "testing", "test2:tester2": "testing2", "test:tester3": "testing3"}
@@ -167,8 +164,7 @@ class S3Admin:
     _admin_retries: ClassVar[dict[str, int] | None] = None
 
     def admin_client(self, service: str = "s3") -> Any:
-        """A botocore client (``s3`` path-style with SigV4, or e.g. ``iam``) with the admin keys,
-        made once per endpoint. The admin may read and write every bucket."""
+        """A botocore client (``s3`` path-style, or e.g. ``iam``) with the admin's keys, cached."""
         import botocore.config
         import botocore.session
 
@@ -196,8 +192,7 @@ def allow_document(**statement: Any) -> dict[str, Any]:
 
 
 def free_ports(count: int, also_free: Iterable[int] = ()) -> list[int]:
-    """``count`` distinct free TCP ports on 127.0.0.1, each with ``port + o`` free too for each
-    offset ``o`` of ``also_free``, none of these clashing with another port's."""
+    """``count`` free TCP ports on 127.0.0.1, each also with ``port + o`` free for ``also_free``."""
     offsets = [0, *also_free]
     taken: set[int] = set()
     ports: list[int] = []
@@ -229,7 +224,7 @@ def write_ini(path: Path, sections: dict[str, dict[str, Any]]) -> None:
 
 def check_socket_path(dir: Path, name: str, what: str) -> None:
     """ServerStartError when ``dir / name`` is too long for a unix socket path."""
-    if len(str(dir / name)) > _MAX_SOCKET_PATH:
+    if len(str(dir / name)) > 100:  # sockaddr_un holds 108 bytes with the NUL
         raise ServerStartError(f"{what} dir {dir} is too long for unix socket paths")
 
 
@@ -246,7 +241,7 @@ def _die_with_parent(death_signal: int) -> None:
     # In the child before exec: it gets ``death_signal`` when its starter dies, so a killed test
     # run leaves no server behind. (It follows the starting *thread*: start from a lasting one.)
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, death_signal)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, death_signal)  # PR_SET_PDEATHSIG
     os.setpgrp()
 
 
@@ -258,8 +253,7 @@ def spawn(
     cwd: Path | None = None,
     death_signal: int = signal.SIGTERM,
 ) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in its own process group, output to ``log``, dying with this process
-    (it gets ``death_signal`` when this process ends)."""
+    """Start ``cmd`` in a process group of its own, output to ``log``, dying with this one."""
     with open(log, "ab") as logf:  # the child has its own copy
         return subprocess.Popen(
             list(cmd),
@@ -302,8 +296,7 @@ def wait_until(
     procs: Sequence[subprocess.Popen[bytes]] = (),
     log: Path | None = None,
 ) -> None:
-    """Poll ``check`` until it is true (not when it raises OSError or ServerStartError); fail
-    early if one of ``procs`` exits."""
+    """Poll ``check`` until true (OSError, ServerStartError: not yet); fail if a ``procs`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for p in procs:

@@ -203,8 +203,7 @@ def _reset(env: dict[str, Any], start_response: Callable[..., Any]) -> list[byte
 
 
 def filter_factory(global_conf: dict[str, str], **local_conf: str) -> Callable[[WsgiApp], WsgiApp]:
-    """``[filter:control]``: options ``control_file`` (required), ``persist_file``,
-    ``persist_prefixes``."""
+    """``[filter:control]`` with ``control_file`` and optionally ``persist_file/_prefixes``."""
     cache = DictCache(
         local_conf.get("persist_file") or None, local_conf.get("persist_prefixes", "").split()
     )

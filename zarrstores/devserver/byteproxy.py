@@ -12,8 +12,7 @@ __all__ = ["ByteCountingProxy"]
 
 
 class ByteCountingProxy(ThreadedProxy):
-    """``url`` forwards to ``target`` (``http://host:port``); ``received`` counts the bytes
-    sent by the server to clients, ``sent`` those from clients to the server."""
+    """``received`` counts the bytes from the server to clients, ``sent`` those the other way."""
 
     def __init__(self, target: str) -> None:
         super().__init__(target)

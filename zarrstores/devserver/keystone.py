@@ -6,13 +6,17 @@ and oslo.config (which reads ``sys.argv``). The caller writes the config and wai
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from ._proc import LocalServer, ServerStartError, free_port, http_status, write_ini
 
@@ -101,12 +105,6 @@ class KeystoneServer(LocalServer):
 
     def totp_passcode(self) -> str:
         """tester's current TOTP passcode (6 digits, 30 s, HMAC-SHA1, as Keystone checks it)."""
-        import base64
-        import time
-
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.twofactor.totp import TOTP
-
         key = base64.b32decode(self.totp_secret + "=" * (-len(self.totp_secret) % 8))
         return TOTP(key, 6, hashes.SHA1(), 30).generate(time.time()).decode()
 

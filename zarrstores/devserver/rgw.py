@@ -283,8 +283,7 @@ debug_rgw = 1
 
 
 def _keystone_conf(url: str) -> dict[str, str]:
-    """RGW settings that validate Swift tokens at the Keystone of the test bed (its service
-    user) and give each project its own account."""
+    """RGW settings to validate Swift tokens at Keystone, with an account per project."""
     from .keystone import SERVICE_PASSWORD, SERVICE_PROJECT, SERVICE_USER
 
     return {
