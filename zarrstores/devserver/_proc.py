@@ -229,12 +229,10 @@ def check_socket_path(dir: Path, name: str, what: str) -> None:
 
 
 def _is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    with socket.socket() as s, contextlib.suppress(OSError):
+        s.bind(("127.0.0.1", port))
+        return True
+    return False
 
 
 def _die_with_parent(death_signal: int) -> None:

@@ -5,9 +5,8 @@ fault injection, steered by a JSON control file that :class:`~.swift.SwiftServer
      "faults": [{"id": "f1", "status": 503, "count": 2, "method": "PUT",
                  "path_contains": "/cont", "delay": 0.0, "reset": false}]}
 
-A changed ``generation`` empties the cache (so every tempauth token stops working); each fault
-applies to the next ``count`` matching requests (every one when ``count`` < 1). Faults keep
-their consumed counts by ``id`` across re-reads, so adding one does not re-arm the others.
+A changed ``generation`` empties the cache (every tempauth token stops working). Faults (see
+``SwiftServer.inject_faults``) keep their used counts by ``id``: adding one re-arms no other.
 """
 
 from __future__ import annotations
@@ -150,16 +149,14 @@ class ControlMiddleware:
     def _take(self, faults: list[dict[str, Any]], env: dict[str, Any]) -> dict[str, Any] | None:
         method, path = env["REQUEST_METHOD"], env.get("PATH_INFO", "")
         for fault in faults:
-            if fault.get("method") and fault["method"].upper() != method:
-                continue
-            if fault.get("path_contains") and fault["path_contains"] not in path:
-                continue
-            used = self._used.get(fault["id"], 0)
-            count = int(fault.get("count", 1))
-            if count >= 1 and used >= count:
-                continue
-            self._used[fault["id"]] = used + 1
-            return fault
+            used, count = self._used.get(fault["id"], 0), int(fault.get("count", 1))
+            if (
+                not 0 < count <= used
+                and (not fault.get("method") or fault["method"].upper() == method)
+                and (fault.get("path_contains") or "") in path
+            ):
+                self._used[fault["id"]] = used + 1
+                return fault
         return None
 
     def __call__(self, env: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -39,13 +39,12 @@ class Fault:
     used: int = field(default=0, compare=False)
 
     def matches(self, method: str, path: str, body_size: int) -> bool:
-        if self.count >= 1 and self.used >= self.count:
-            return False
-        if self.method and self.method.upper() != method:
-            return False
-        if self.path_contains and self.path_contains not in path:
-            return False
-        return self.kind != "corrupt" or body_size > 0  # only bodies can be corrupted
+        return (
+            not 0 < self.count <= self.used
+            and (not self.method or self.method.upper() == method)
+            and (self.path_contains or "") in path
+            and (self.kind != "corrupt" or body_size > 0)  # only bodies can be corrupted
+        )
 
 
 class FaultProxy(ThreadedProxy):
