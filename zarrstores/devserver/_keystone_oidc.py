@@ -1,9 +1,6 @@
-"""Keystone federated with an OIDC issuer, as Apache's mod_auth_openidc makes it in production.
-
-Keystone 30 validates no outside JWT: :class:`OIDCFront` does, in front of Keystone's WSGI app in
-its process, and hands Keystone the claims; the ``openid`` auth method maps them to an ephemeral
-user in a group with a role on a project.
-"""
+"""Keystone federated with an OIDC issuer, as Apache's mod_auth_openidc makes it in production:
+Keystone 30 validates no outside JWT, so :class:`OIDCFront` does, in Keystone's process, and the
+``openid`` auth method maps the claims to an ephemeral user in a group with a role on a project."""
 
 from __future__ import annotations
 

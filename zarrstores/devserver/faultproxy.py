@@ -49,11 +49,9 @@ class Fault:
 
 class FaultProxy(ThreadedProxy):
     """A :class:`ThreadedProxy` for HTTP: ``inject(kind, ...)`` arms a fault; ``down()`` refuses
-    connections and breaks those in flight until ``up()``.
-
-    ``peak_live`` counts requests from arrival to the server's answer head, not connections: a
-    client that has read a whole answer may send its next request before this proxy sees the end.
-    """
+    connections and breaks those in flight until ``up()``. ``peak_live`` counts requests from
+    arrival to the server's answer head, not connections: a client that has read a whole answer
+    may send its next request before this proxy sees the end."""
 
     def __init__(self, target: str, *, ssl: ssl_module.SSLContext | None = None) -> None:
         super().__init__(target, ssl=ssl)

@@ -68,7 +68,6 @@ _PIPELINE = (
 class SwiftServer(SwiftV1Users, LocalServer):
     """Swift with tempauth users ``test:tester``, ``test2:tester2`` (admins) and ``test:tester3``
     (not admin): :attr:`users` maps each to its key. A kept ``dir`` can be started again.
-
     ``keystone=True`` adds Keystone (:attr:`keystone_url`, users in :data:`.keystone.USERS`) and
     a proxy using it (:attr:`keystone_proxy_url`) on the same storage; ``oidc_issuer`` federates
     that Keystone with the issuer. ``token_life`` (s) applies to both kinds of token.
