@@ -1,8 +1,7 @@
 """Keystone auth for Swift: any auth type keystoneauth1 ships, built by its own loaders.
 
-Logs in through a keystoneauth1 ``Session`` whenever the cached Swift token nears its end. A
-``v3oidcaccesstoken`` token is read again before every login: oidc-agent or sts-wire keep its
-file fresh, so a long job keeps going.
+A ``v3oidcaccesstoken`` token is read again before every login (oidc-agent or sts-wire keep its
+file fresh), so a long job keeps going.
 """
 
 from __future__ import annotations
@@ -84,12 +83,11 @@ class KeystoneIdentity:
 class KeystoneAuth(SwiftAuth):
     """Keystone through keystoneauth1's loaders: every auth type they ship.
 
-    ``options`` are the plugin's options (``username``, ``password``, ``project_name``,
-    ``application_credential_id``, ``identity_provider``, ``protocol``, ``access_token``...,
+    ``options`` are the plugin's options (``username``, ``project_name``, ``identity_provider``...,
     dashes or underscores). The object-store endpoint comes from the catalog (``region_name``,
     ``interface``) unless ``storage_url`` is given. For ``v3oidcaccesstoken``, ``access_token``
     may also be a ``TokenSource`` or a callable, ``access_token_file`` a token file; without
-    either, token discovery finds the token. It is read again before every login.
+    either, token discovery finds the token, read again before every login.
     Raises ConfigurationError for an unknown auth type, an unknown or a missing option.
     """
 
@@ -117,7 +115,9 @@ class KeystoneAuth(SwiftAuth):
         _check(auth_type, known, set(given) | ({"access_token"} if self.token_source else set()))
         if given.get("auth_url"):
             url = check_url(given["auth_url"], "auth_url", "https://keystone.example.org:5000/v3")
-            given["auth_url"] = _versioned(url, auth_type)
+            # /v3 appended when the URL names no API version (v1/v2 types: left as they are)
+            versioned = re.search(r"/v\d+(\.\d+)?$", url) or auth_type.startswith(("v2", "v1"))
+            given["auth_url"] = url if versioned else url + "/v3"
         self.auth_url: str = given.get("auth_url", "")
         self.auth_type = auth_type
         self.region_name = region_name
@@ -315,13 +315,6 @@ def _check(auth_type: str, known: Mapping[str, Any], given: set[str]) -> None:
             f"Keystone auth type {auth_type!r} needs option {opt.dest!r}: "
             f"{env_var(opt.name)} is not set (or pass {opt.dest}=... in storage_options)"
         )
-
-
-def _versioned(url: str, auth_type: str) -> str:
-    """``url`` with ``/v3`` appended when it names no API version (v2 types: left as is)."""
-    if re.search(r"/v\d+(\.\d+)?$", url) or auth_type.startswith(("v2", "v1")):
-        return url
-    return url + "/v3"
 
 
 def keystone_options_from_env(env: Mapping[str, str], auth_type: str) -> dict[str, Any]:
