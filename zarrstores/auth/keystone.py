@@ -21,6 +21,7 @@ from .tokens import TokenSource, token_source
 
 OIDC_ACCESS_TOKEN = "v3oidcaccesstoken"
 
+_INTERFACES = {"publicURL": "public", "internalURL": "internal", "adminURL": "admin"}
 _USER = ("username", "user_id")
 _WHO = (*_USER, "application_credential_id", "application_credential_name")
 # What a login needs beyond the loader's required options (keystoneauth leaves these optional
@@ -97,7 +98,7 @@ class KeystoneAuth(SwiftAuth):
         *,
         auth_type: str = "password",
         region_name: str | None = None,
-        interface: str = "public",
+        interface: str | None = "public",
         storage_url: str | None = None,
         verify: bool | str = True,
         **options: Any,
@@ -121,7 +122,8 @@ class KeystoneAuth(SwiftAuth):
         self.auth_url: str = given.get("auth_url", "")
         self.auth_type = auth_type
         self.region_name = region_name
-        self.interface = interface
+        interface = interface or "public"
+        self.interface = _INTERFACES.get(interface, interface)
         self._options = {
             k: (Secret(v) if known[k].secret and isinstance(v, str) else v)
             for k, v in given.items()

@@ -29,7 +29,6 @@ _SWIFTCLIENT_NAMES = {
     "endpoint_type": "interface",
     "object_storage_url": "storage_url",
 }
-_INTERFACES = {"publicURL": "public", "internalURL": "internal", "adminURL": "admin"}
 
 
 def swift_auth(
@@ -85,10 +84,10 @@ def swift_auth(
         return PreAuth(preauthurl, preauthtoken, verify=verify)
     place = {"region_name": region_name, "interface": interface, "storage_url": storage_url}
     if cloud:
-        return _keystone_from_cloud(cloud, env, verify, place, keystone_options)
+        return _keystone_from_cloud(cloud, env, verify, {**keystone_options, **place})
     if auth_type or auth_url or keystone_options:
-        options = {"auth_url": auth_url or authurl, **keystone_options}
-        return _keystone(options, auth_type or "password", place, verify, env)
+        options = {"auth_url": auth_url or authurl, **keystone_options, **place}
+        return _keystone(options, auth_type or "password", verify, env)
     if authurl:
         return _swiftclient_style(authurl, user, key, auth_version, os_options, place, verify)
     return swift_auth_from_env(env, verify=verify)
@@ -105,19 +104,18 @@ def _swiftclient_style(
 ) -> SwiftAuth:
     """swiftclient's ``authurl``/``user``/``key``/``os_options``: v1 auth, or Keystone."""
     options = {_SWIFTCLIENT_NAMES.get(k, k): v for k, v in (os_options or {}).items() if v}
-    found = {k: options.pop(k) for k in ("region_name", "interface", "storage_url") if k in options}
-    place = found | {k: v for k, v in place.items() if v}  # the arguments win over os_options
+    options |= {k: v for k, v in place.items() if v}  # the arguments win over os_options
     options.pop("service_type", None)  # always object-store
     auth_type = options.pop("auth_type", None)
     if auth_type and auth_type not in ("password", "v3password"):
-        return _keystone({"auth_url": authurl, **options}, auth_type, place, verify)
+        return _keystone({"auth_url": authurl, **options}, auth_type, verify)
     if not user or not key:
         raise ConfigurationError(
             f"authurl {authurl!r} given without user= and key= (for a Keystone application "
             "credential pass os_options={'auth_type': 'v3applicationcredential', "
             "'application_credential_id': ..., 'application_credential_secret': ...})"
         )
-    keystone = re.search(r"/v3/?$", authurl) or options
+    keystone = re.search(r"/v3/?$", authurl) or options.keys() - place.keys()
     version = str(auth_version or ("3" if keystone else "1"))
     if version.startswith(("2", "3")):
         options = {"auth_url": authurl, "username": user, "password": key, **options}
@@ -126,14 +124,13 @@ def _swiftclient_style(
         for kind in ("user", "project"):
             if not any(f"{kind}_domain_{k}" in options for k in ("id", "name")):
                 options[f"{kind}_domain_name"] = "Default"
-        return _keystone(options, auth_type or "v3password", place, verify)
-    return TempAuth(authurl, user, key, storage_url=place.get("storage_url"), verify=verify)
+        return _keystone(options, auth_type or "v3password", verify)
+    return TempAuth(authurl, user, key, storage_url=options.get("storage_url"), verify=verify)
 
 
 def _keystone(
     options: Mapping[str, Any],
     auth_type: str,
-    place: Mapping[str, Any],
     verify: bool | str,
     env: Mapping[str, str] | None = None,
 ) -> KeystoneAuth:
@@ -151,31 +148,17 @@ def _keystone(
         # The credential's project is fixed: a scope beside it (a project from an earlier
         # openrc in the environment) makes Keystone refuse the login.
         options = {k: v for k, v in options.items() if not k.startswith(("project", "domain"))}
-    interface = place.get("interface") or "public"
-    return KeystoneAuth(
-        auth_type=auth_type,
-        region_name=place.get("region_name"),
-        interface=_INTERFACES.get(interface, interface),
-        storage_url=place.get("storage_url"),
-        verify=verify,
-        **options,
-    )
+    return KeystoneAuth(auth_type=auth_type, verify=verify, **options)
 
 
 def _keystone_from_cloud(
-    name: str,
-    env: Mapping[str, str],
-    verify: bool | str,
-    place: Mapping[str, Any],
-    overrides: Mapping[str, Any],
+    name: str, env: Mapping[str, str], verify: bool | str, given: Mapping[str, Any]
 ) -> KeystoneAuth:
     config = load_cloud(name, env)  # the cloud's region and interface, unless given
-    place = {"region_name": config.region_name, "interface": config.interface} | {
-        k: v for k, v in place.items() if v
-    }
+    options = {**config.auth, "region_name": config.region_name, "interface": config.interface}
     if config.verify is not True and verify is True:
         verify = config.verify
-    return _keystone({**config.auth, **overrides}, config.auth_type, place, verify, env)
+    return _keystone(options | {k: v for k, v in given.items() if v}, config.auth_type, verify, env)
 
 
 def swift_auth_from_env(
@@ -226,14 +209,14 @@ def _keystone_from_env(
         "storage_url": env.get("OS_STORAGE_URL"),
     }
     if env.get("OS_CLOUD"):
-        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, overrides)
+        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, overrides | place)
     if not env.get("OS_AUTH_URL"):
         return None
     token = env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")
     default = "token" if token and not env.get("OS_PASSWORD") else "password"
     auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN") or default
-    options = keystone_options_from_env(env, auth_type) | overrides
-    return _keystone(options, auth_type, place, verify, env)
+    options = keystone_options_from_env(env, auth_type) | overrides | place
+    return _keystone(options, auth_type, verify, env)
 
 
 def keystone_for_token(

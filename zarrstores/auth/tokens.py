@@ -3,20 +3,16 @@
 zarrstores never refreshes an OIDC token itself (one valid token per user: a refresh here would
 invalidate the one sts-wire or oidc-agent keeps). A file source is re-read at every use.
 
-Discovery order (``find_token``), after the WLCG bearer token discovery spec, then sts-wire:
-
-1. ``BEARER_TOKEN`` (the token itself)
-2. ``BEARER_TOKEN_FILE`` (a path)
-3. ``$XDG_RUNTIME_DIR/bt_u$UID``
-4. ``/tmp/bt_u$UID``
-5. ``.token`` in the working directory (sts-wire)
-6. ``~/.token``
+Discovery order (``find_token``), after the WLCG bearer token discovery spec: ``BEARER_TOKEN``
+(the token), ``BEARER_TOKEN_FILE`` (a path), ``$XDG_RUNTIME_DIR/bt_u$UID``, ``/tmp/bt_u$UID``;
+then sts-wire's ``.token`` in the working directory, and ``~/.token``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import os
@@ -200,19 +196,15 @@ class FileToken(TokenSource):
         return token
 
     def _check_mode(self) -> None:
-        if self._warned:
-            return
-        try:
-            mode = self.path.stat().st_mode
-        except OSError:
-            return
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
-            self._warned = True
-            warnings.warn(
-                f"token file {self.path} is readable by other users; run `chmod 600 {self.path}`",
-                TokenFilePermissionWarning,
-                stacklevel=4,
-            )
+        with contextlib.suppress(OSError):
+            if not self._warned and self.path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
+                self._warned = True
+                warnings.warn(
+                    f"token file {self.path} is readable by other users; run "
+                    f"`chmod 600 {self.path}`",
+                    TokenFilePermissionWarning,
+                    stacklevel=4,
+                )
 
     def describe(self) -> str:
         return f"file {self.path}"
