@@ -80,9 +80,8 @@ def load_cloud(name: str, env: Mapping[str, str] | None = None) -> CloudConfig:
             "(OS_CLIENT_CONFIG_FILE names another)"
         )
     clouds = _read(path).get("clouds") or {}
-    secure_path = _first(env, "OS_CLIENT_SECURE_FILE", "secure")
-    if secure_path is not None:
-        clouds = _merge(clouds, _read(secure_path).get("clouds") or {})
+    if (secure := _first(env, "OS_CLIENT_SECURE_FILE", "secure")) is not None:
+        clouds = _merge(clouds, _read(secure).get("clouds") or {})
     if name not in clouds:
         known = ", ".join(sorted(clouds)) or "none"
         raise ConfigurationError(f"cloud {name!r} is not in {path} (clouds there: {known})")

@@ -172,9 +172,8 @@ class KeystoneAuth(SwiftAuth):
         http = requests.Session()
         http.proxies.update(options["proxies"] or {})
         session = ks_session.Session(auth=plugin, verify=options["verify"], session=http)
-        # requests' (connect, read) pair, which keystoneauth passes on as it is (its timeout=
-        # takes one number for both, and without one a login waits as long as the system lets
-        # a connection attempt hang: minutes per address on a broken IPv6 route).
+        # requests' (connect, read) pair, passed on as it is (keystoneauth's timeout= takes one
+        # number; without one a login waits minutes per address on a broken IPv6 route).
         session.timeout = options["timeout"]
         ref = None
         try:

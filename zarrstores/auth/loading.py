@@ -54,15 +54,13 @@ def swift_auth(
     env: Mapping[str, str] | None = None,
     **keystone_options: Any,
 ) -> SwiftAuth:
-    """The Swift auth that options describe, else the one the environment describes
-    (``swift_auth_from_env``).
+    """The Swift auth that options describe, else the environment's (``swift_auth_from_env``).
 
     Options are swiftclient's / zarr-swiftstore's (``authurl``, ``user``, ``key``,
-    ``os_options``, ``preauthurl``...), or keystoneauth1's: ``auth_type`` with the plugin's
-    own option names (``auth_url``, ``project_name``, ``identity_provider``...), or ``cloud``
-    (a ``clouds.yaml`` entry, those options overriding it). ``v3oidcaccesstoken`` takes its
-    OIDC access token from ``access_token`` (a value, ``TokenSource`` or callable) or
-    ``access_token_file``, else from token discovery.
+    ``os_options``, ``preauthurl``...), or keystoneauth1's: ``auth_type`` with the plugin's own
+    option names (``auth_url``, ``project_name``, ``identity_provider``...), or ``cloud`` (a
+    ``clouds.yaml`` entry, those options overriding it). ``KeystoneAuth`` says where a
+    ``v3oidcaccesstoken`` login takes its token from.
     """
     verify = False if insecure else (cacert or verify)
     env = os.environ if env is None else env
@@ -222,9 +220,8 @@ def _keystone_from_env(
 def keystone_for_token(
     source: TokenSource, env: Mapping[str, str] | None = None
 ) -> KeystoneAuth | None:
-    """The Keystone login that ``OS_CLOUD`` or ``OS_AUTH_URL`` + ``OS_AUTH_TYPE`` configure for
-    an OIDC access token (``v3oidcaccesstoken``), using ``source``; None when they configure
-    none."""
+    """The ``v3oidcaccesstoken`` login that ``OS_CLOUD`` or ``OS_AUTH_URL`` + ``OS_AUTH_TYPE``
+    configure, with the token from ``source``; None when they configure none."""
     env = os.environ if env is None else env
     cloud = env.get("OS_CLOUD")
     auth_type = load_cloud(cloud, env).auth_type if cloud else env.get("OS_AUTH_TYPE")
@@ -236,13 +233,8 @@ def keystone_for_token(
 def getenv_auth(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """zarr-swiftstore's ``getenv_auth``: Swift v1 / pre-auth options from the environment."""
     env = os.environ if env is None else env
-    names = {
-        "preauthurl": "OS_STORAGE_URL",
-        "preauthtoken": "OS_AUTH_TOKEN",
-        "authurl": "ST_AUTH",
-        "user": "ST_USER",
-        "key": "ST_KEY",
-    }
+    names = {"preauthurl": "OS_STORAGE_URL", "preauthtoken": "OS_AUTH_TOKEN"}
+    names |= {"authurl": "ST_AUTH", "user": "ST_USER", "key": "ST_KEY"}
     auth = {k: env[v] for k, v in names.items() if env.get(v)}
     if not auth:
         raise ConfigurationError(
@@ -257,9 +249,7 @@ def acquire_token(
 ) -> dict[str, str]:
     """zarr-swiftstore's ``acquire_token``: v1 auth once; prints the time left, returns
     ``{"preauthurl", "preauthtoken"}`` and (``update_env``) sets OS_STORAGE_URL/OS_AUTH_TOKEN."""
-    if key is None:
-        key = getpass.getpass("Key: ")
-    creds = TempAuth(authurl, user, key).get()
+    creds = TempAuth(authurl, user, getpass.getpass("Key: ") if key is None else key).get()
     if creds.expires_at is not None:
         left = timedelta(seconds=int(creds.expires_at - time.time()))
         print(f"Token expires in: {left}")
@@ -343,10 +333,8 @@ def s3_credentials(
     changed).
     """
     env = os.environ if env is None else env
-    if mc_alias_name:
-        provider, alias_endpoint = mc_alias(mc_alias_name, env=env)
-        endpoint_url = endpoint_url or alias_endpoint
-    endpoint_url = endpoint_url or getattr(credentials, "endpoint_url", None)
+    provider, alias_endpoint = mc_alias(mc_alias_name, env=env) if mc_alias_name else (None, "")
+    endpoint_url = endpoint_url or alias_endpoint or getattr(credentials, "endpoint_url", None)
     endpoint_url = endpoint_url or endpoint_from_env(env)
     if not endpoint_url:
         raise ConfigurationError(
@@ -362,7 +350,7 @@ def s3_credentials(
         if not (key and secret):
             raise ConfigurationError("static S3 keys need both key= and secret=")
         return StaticS3Credentials(key, secret, session_token), endpoint_url
-    if mc_alias_name:
+    if provider is not None:
         return provider, endpoint_url
     if token is None and token_file is None:
         try:

@@ -93,6 +93,8 @@ def _looks_like_jwt(token: str) -> bool:
 class TokenSource:
     """Where an OIDC access token comes from. ``get()`` returns the current token."""
 
+    _where: str  # what describe() says: set by each kind
+
     def get(self) -> str:
         """The current token: stripped, a JWT, not expired; raises ``TokenError`` otherwise."""
         token, where = self._read(), self.describe()
@@ -112,7 +114,7 @@ class TokenSource:
 
     def describe(self) -> str:
         """Where the token comes from, for messages (never the token itself)."""
-        raise NotImplementedError
+        return self._where
 
     def info(self) -> TokenInfo:
         """Claims of the current token, for ``zarrstores token`` and error messages."""
@@ -134,13 +136,10 @@ class StaticToken(TokenSource):
 
     def __init__(self, token: str, *, name: str = "the token given") -> None:
         self._token = Secret(token.strip())
-        self._name = name
+        self._where = name
 
     def _read(self) -> str:
         return self._token.reveal()
-
-    def describe(self) -> str:
-        return self._name
 
 
 class EnvToken(TokenSource):
@@ -148,12 +147,10 @@ class EnvToken(TokenSource):
 
     def __init__(self, var: str = "BEARER_TOKEN") -> None:
         self.var = var
+        self._where = f"${var}"
 
     def _read(self) -> str:
         return os.environ.get(self.var, "").strip()
-
-    def describe(self) -> str:
-        return f"${self.var}"
 
 
 class FileToken(TokenSource):
@@ -167,6 +164,7 @@ class FileToken(TokenSource):
         self.path = Path(path).expanduser()
         self.settle = settle
         self._warned = False
+        self._where = f"file {self.path}"
 
     def _read(self) -> str:
         deadline = time.monotonic() + self.settle
@@ -206,21 +204,16 @@ class FileToken(TokenSource):
                     stacklevel=4,
                 )
 
-    def describe(self) -> str:
-        return f"file {self.path}"
-
 
 class CallableToken(TokenSource):
     """A token returned by a function, called at every use."""
 
     def __init__(self, fn: Callable[[], str]) -> None:
         self.fn = fn
+        self._where = f"callable {getattr(fn, '__qualname__', type(fn).__name__)}"
 
     def _read(self) -> str:
         return str(self.fn()).strip()
-
-    def describe(self) -> str:
-        return f"callable {getattr(self.fn, '__qualname__', type(self.fn).__name__)}"
 
 
 def find_token(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> TokenSource:
