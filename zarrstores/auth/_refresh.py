@@ -145,8 +145,7 @@ class RefreshingCache(Generic[T]):
                 log.info("credential fetch failed (%s); retrying in %.2f s", e, delay)
                 time.sleep(delay)
                 continue
-            self._value = value
-            self._fetched_at = started
+            self._value, self._fetched_at = value, started
             self.exchanges += 1
             return
 

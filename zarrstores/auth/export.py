@@ -30,8 +30,7 @@ def swift_exports(creds: SwiftCredentials, auth: SwiftAuth | None = None) -> dic
                 exports[env_var(name)] = value.reveal() if isinstance(value, Secret) else value
     else:
         exports |= {"OS_AUTH_TYPE": "v3token", "OS_TOKEN": creds.token.reveal()}
-        project = auth.identity().project_id
-        if project:
+        if project := auth.identity().project_id:
             exports["OS_PROJECT_ID"] = project
     if auth.region_name:
         exports["OS_REGION_NAME"] = auth.region_name

@@ -175,13 +175,22 @@ class KeystoneAuth(SwiftAuth):
         # requests' (connect, read) pair, passed on as it is (keystoneauth's timeout= takes one
         # number; without one a login waits minutes per address on a broken IPv6 route).
         session.timeout = options["timeout"]
-        ref = None
         try:
             if isinstance(plugin, BaseIdentityPlugin):
-                # One login, its token and its catalog: asking the session twice would log in
-                # twice when Keystone's tokens live under keystoneauth's 120 s margin.
+                # One login for its token, catalog and identity: asking the session twice would
+                # log in twice when Keystone's tokens live under keystoneauth's 120 s margin.
                 ref = plugin.get_access(session)
                 token, expires = ref.auth_token, ref.expires and ref.expires.timestamp()
+                self._identity = KeystoneIdentity(
+                    user=ref.username,
+                    user_id=ref.user_id,
+                    user_domain=ref.user_domain_name,
+                    project=ref.project_name,
+                    project_id=ref.project_id,
+                    project_domain=ref.project_domain_name,
+                    roles=tuple(ref.role_names or ()),
+                    federated=bool(ref.is_federated),
+                )
                 endpoint = self.storage_url_override or ref.service_catalog.url_for(
                     service_type="object-store",
                     interface=self.interface,
@@ -197,17 +206,6 @@ class KeystoneAuth(SwiftAuth):
         if not endpoint:
             raise ConfigurationError(
                 f"Keystone at {self.auth_url} gave no object-store endpoint: pass storage_url"
-            )
-        if ref is not None:
-            self._identity = KeystoneIdentity(
-                user=ref.username,
-                user_id=ref.user_id,
-                user_domain=ref.user_domain_name,
-                project=ref.project_name,
-                project_id=ref.project_id,
-                project_domain=ref.project_domain_name,
-                roles=tuple(ref.role_names or ()),
-                federated=bool(ref.is_federated),
             )
         return SwiftCredentials(endpoint.rstrip("/"), Secret(token) if token else None, expires)
 
@@ -302,8 +300,7 @@ class KeystoneAuth(SwiftAuth):
 
 def _check(auth_type: str, known: Mapping[str, Any], given: set[str]) -> None:
     """ConfigurationError naming an unknown option, or the first missing one and its variable."""
-    unknown = sorted(given - set(known))
-    if unknown:
+    if unknown := sorted(given - set(known)):
         raise ConfigurationError(
             f"Keystone auth type {auth_type!r} has no option {', '.join(map(repr, unknown))}"
             f"; its options are:\n  {', '.join(sorted(known))}"

@@ -173,8 +173,7 @@ def swift_auth_from_env(
             env["OS_STORAGE_URL"], env["OS_AUTH_TOKEN"], verify=verify, from_env=env is os.environ
         )
     if env.get("ST_AUTH"):
-        missing = [v for v in ("ST_USER", "ST_KEY") if not env.get(v)]
-        if missing:
+        if missing := [v for v in ("ST_USER", "ST_KEY") if not env.get(v)]:
             raise ConfigurationError(f"ST_AUTH is set but {' and '.join(missing)} not")
         version = env.get("ST_AUTH_VERSION", "1")
         return _swiftclient_style(
@@ -269,8 +268,7 @@ def mc_alias(
     """Credentials and endpoint of an ``mc`` alias: ``MC_HOST_<alias>`` first, then the
     ``mc`` config file (``$MC_CONFIG_DIR/config.json`` or ``~/.mc/config.json``)."""
     env = os.environ if env is None else env
-    url = env.get(f"MC_HOST_{alias}")
-    if url:
+    if url := env.get(f"MC_HOST_{alias}"):
         m = _MC_HOST.match(url)
         parts = [unquote(p) for p in m.group("creds").split(":")] if m else []
         if not m or len(parts) not in (2, 3):
