@@ -288,9 +288,9 @@ def mc_alias(
         ) from None
     except (OSError, ValueError) as e:
         raise ConfigurationError(f"mc config {path} cannot be read: {type(e).__name__}") from None
-    entry = (data.get("aliases") or data.get("hosts") or {}).get(alias)
-    if not entry:
-        known = ", ".join(sorted(data.get("aliases") or data.get("hosts") or {})) or "none"
+    aliases = data.get("aliases") or data.get("hosts") or {}
+    if not (entry := aliases.get(alias)):
+        known = ", ".join(sorted(aliases)) or "none"
         raise ConfigurationError(f"mc alias {alias!r} not in {path} (aliases there: {known})")
     creds = StaticS3Credentials(
         entry.get("accessKey", ""), entry.get("secretKey", ""), entry.get("sessionToken") or None
@@ -324,11 +324,10 @@ def s3_credentials(
 ) -> tuple[S3CredentialProvider, str]:
     """The credential provider and endpoint that options (else the environment) describe.
 
-    Precedence: ``credentials`` > ``anon`` > ``key``/``secret`` > ``mc_alias_name`` >
-    an OIDC token (``token``/``token_file``, else discovery) exchanged via STS >
-    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` when no token is found. ``proxy``: the
-    HTTP(S) proxy of the STS exchanges (a ``credentials`` provider is copied with it, never
-    changed).
+    Precedence: ``credentials`` > ``anon`` > ``key``/``secret`` > ``mc_alias_name`` > an OIDC
+    token (``token``/``token_file``, else discovery) exchanged via STS > ``AWS_ACCESS_KEY_ID``/
+    ``AWS_SECRET_ACCESS_KEY`` when no token is found. ``proxy``: the HTTP(S) proxy of the STS
+    exchanges (a ``credentials`` provider is copied with it, never changed).
     """
     env = os.environ if env is None else env
     provider, alias_endpoint = mc_alias(mc_alias_name, env=env) if mc_alias_name else (None, "")

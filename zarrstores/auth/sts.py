@@ -135,8 +135,7 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
     """Temporary S3 keys from an OIDC token, exchanged again before they expire.
 
     The token is read from its source at every exchange (never refreshed here). Safe to share
-    between threads and event loops; concurrent callers during a refresh share one exchange.
-    ``exchanges`` counts STS calls.
+    between threads and event loops: concurrent callers share one exchange (``exchanges``).
     """
 
     can_refresh = True

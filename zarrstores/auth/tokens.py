@@ -154,11 +154,8 @@ class EnvToken(TokenSource):
 
 
 class FileToken(TokenSource):
-    """A token file kept fresh by another program; re-read at every use.
-
-    Writers such as sts-wire truncate and then write, so an empty or partial read is retried
-    for up to ``settle`` seconds before it counts as an error.
-    """
+    """A token file kept fresh by another program; re-read at every use. Writers such as sts-wire
+    truncate and then write: an empty or partial read is retried for up to ``settle`` seconds."""
 
     def __init__(self, path: str | os.PathLike[str], *, settle: float = 2.0) -> None:
         self.path = Path(path).expanduser()
