@@ -59,10 +59,9 @@ class RefreshingCache(Generic[T]):
             _originals[self._key] = self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # The lock cannot travel; the cached (short-lived) credentials may, so a worker
-        # does not re-authenticate before its first request. dask ships a store once per
-        # task: all copies unpickled in one process are one cache (the original, in its own
-        # process), so a worker refreshes once per credential lifetime, not once per task.
+        # The lock cannot travel; the short-lived credentials may (a worker need not log in
+        # before its first request). dask ships a store per task: all copies unpickled in one
+        # process are one cache, so a worker refreshes once per credential lifetime, not per task.
         state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_deadlines")}
         return (_shared_copy, (self._key,), state)
 

@@ -55,8 +55,7 @@ def plugin_loader(auth_type: str) -> Any:
 
 
 def plugin_options(auth_type: str, methods: list[str] | None = None) -> dict[str, Any]:
-    """The options of ``auth_type`` by name (``dest``), with those of each of ``methods`` for
-    ``v3multifactor``."""
+    """The options of ``auth_type`` (and of each of ``methods``: v3multifactor) by ``dest``."""
     names = [auth_type, *(methods or ())]
     return {opt.dest: opt for name in names for opt in plugin_loader(name).get_options()}
 
