@@ -1,8 +1,7 @@
 """Credentials for both backends: OIDC token sources, STS exchange with refresh, Swift auth.
 
-Backends build their auth object once (``swift_auth(**options)``,
-``s3_credentials(endpoint, **options)``) and then only ask it for credentials, and to refresh
-them after the server rejected them.
+Backends build their auth once (``swift_auth(**options)``, ``s3_credentials(endpoint, ...)``),
+then only ask it for credentials, and to refresh them after the server rejected them.
 """
 
 from ._secret import Secret

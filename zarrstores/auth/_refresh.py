@@ -1,9 +1,6 @@
-"""Cached, expiring credentials: refreshed before they expire, once for all callers.
-
-One mechanism for every kind (STS keys, Swift tokens): a fetch function, the expiry it
-reports, two windows before that expiry, and single-flight refresh across threads, asyncio
-tasks and the copies of one cache unpickled in one process (dask ships one per task).
-"""
+"""Credentials of every kind (STS keys, Swift tokens) cached and refreshed before they expire,
+once for all threads, asyncio tasks and the copies of a cache unpickled in one process (dask
+ships one per task)."""
 
 from __future__ import annotations
 
@@ -30,13 +27,11 @@ T = TypeVar("T")
 class RefreshingCache(Generic[T]):
     """Credentials from ``fetch``, kept until they near ``expires_at(creds)``.
 
-    - advisory window (``advisory`` s before expiry): one caller refreshes, the others go on
-      with the old credentials; if that refresh fails the old ones are still used;
-    - mandatory window (``mandatory`` s before expiry): every caller waits for the refresh.
-
-    The windows default to a quarter and a tenth of the credentials' lifetime, capped at
-    5 and 1 minutes, so 900 s credentials are fetched once per ~11 minutes, never per request.
-    ``TransientError`` from ``fetch`` is retried with backoff; other errors raise at once.
+    Advisory window (``advisory`` s before expiry): one caller refreshes, the others go on with
+    the old credentials, still used if that refresh fails; mandatory window (``mandatory`` s):
+    every caller waits for the refresh. They default to a quarter and a tenth of the lifetime,
+    capped at 5 and 1 minutes: 900 s credentials are fetched once per ~11 minutes, never per
+    request. ``TransientError`` from ``fetch`` is retried with backoff; others raise at once.
     """
 
     def __init__(
@@ -58,17 +53,15 @@ class RefreshingCache(Generic[T]):
         self._lock = threading.Lock()
         self._value: T | None = None
         self._fetched_at = 0.0
-        self.exchanges = 0
-        """Number of successful fetches (one per STS exchange or Swift authentication)."""
+        self.exchanges = 0  # successful fetches: STS exchanges, Swift logins
         self._key = uuid.uuid4().hex  # names this cache in every process it is unpickled in
         with _shared_lock:
             _originals[self._key] = self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # The lock cannot travel; the cached (short-lived) credentials may, so a worker
-        # does not re-authenticate before its first request. dask ships a store once per
-        # task: all copies unpickled in one process are one cache (the original, in its own
-        # process), so a worker refreshes once per credential lifetime, not once per task.
+        # The lock cannot travel; the short-lived credentials may (a worker need not log in
+        # before its first request). dask ships a store per task: all copies unpickled in one
+        # process are one cache, so a worker refreshes once per credential lifetime, not per task.
         state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_deadlines")}
         return (_shared_copy, (self._key,), state)
 
@@ -102,21 +95,17 @@ class RefreshingCache(Generic[T]):
     def get(self) -> T:
         """Current credentials, fetched or refreshed if needed (thread-safe, single-flight)."""
         state = self._state()
-        if state == "fresh":
-            return self._value  # type: ignore[return-value]
-        if state == "advisory":
-            if not self._lock.acquire(blocking=False):
-                return self._value  # type: ignore[return-value]  # someone is refreshing
+        if state == "advisory" and self._lock.acquire(blocking=False):
             try:
                 if self._state() == "advisory":
-                    try:
-                        self._refresh()
-                    except Exception as e:
-                        log.warning("early credential refresh failed, will retry: %s", e)
-                if self._state() != "stale":
-                    return self._value  # type: ignore[return-value]
+                    self._refresh()
+            except Exception as e:
+                log.warning("early credential refresh failed, will retry: %s", e)
             finally:
                 self._lock.release()
+            state = self._state()
+        if state != "stale":
+            return self._value  # type: ignore[return-value]
         with self._lock:
             if self._state() == "stale":
                 self._refresh()
@@ -155,8 +144,7 @@ class RefreshingCache(Generic[T]):
                 log.info("credential fetch failed (%s); retrying in %.2f s", e, delay)
                 time.sleep(delay)
                 continue
-            self._value = value
-            self._fetched_at = started
+            self._value, self._fetched_at = value, started
             self.exchanges += 1
             return
 
@@ -185,8 +173,7 @@ class CachedCredentials(Generic[T]):
         return self._cache.exchanges
 
 
-# Expiry of credentials with an ``expires_at``; picklable, as auth objects must be (dask
-# workers, stores).
+# Picklable (a lambda is not), as auth objects must be for dask workers.
 expires_at = operator.attrgetter("expires_at")
 
 _shared_lock = threading.Lock()

@@ -32,12 +32,6 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
-    def __getstate__(self) -> str:
-        return self._value
-
-    def __setstate__(self, state: str) -> None:
-        self._value = state
-
 
 def mask(value: str | None, keep: int = 4) -> str:
     """``ASIA****WXYZ``-style mask of an identifier: enough to tell two apart, not to use one."""

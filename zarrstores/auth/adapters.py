@@ -67,10 +67,8 @@ def aiobotocore_session(provider: S3CredentialProvider) -> Any:
 
 
 def obstore_credential_provider(provider: S3CredentialProvider) -> Any:
-    """A callable for ``obstore.store.S3Store(credential_provider=...)``.
-
-    Synchronous, so that obstore's sync API can call it too (an async one needs a running
-    loop); it only blocks while a refresh is under way."""
+    """A callable for ``obstore.store.S3Store(credential_provider=...)``: synchronous, for
+    obstore's sync API too (an async one needs a running loop); it blocks only during a refresh."""
 
     def credentials() -> dict[str, Any]:
         creds = provider.get()

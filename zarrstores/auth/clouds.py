@@ -1,12 +1,10 @@
 """``clouds.yaml`` (openstacksdk's format): the named cloud's auth type, options and endpoint.
 
-A small reader instead of openstacksdk: that library brings some twenty packages (dogpile.cache,
-jmespath, jsonpatch, os-service-types, psutil, ...) and a second session layer for what is
-here a file lookup and a dict merge. It reads what openstacksdk reads for auth: the first file
-found among ``$OS_CLIENT_CONFIG_FILE``, ``./clouds.yaml``, ``~/.config/openstack/clouds.yaml``,
-``/etc/openstack/clouds.yaml`` (also ``.yml``/``.json``), deep-merged with the first
-``secure.yaml`` found in the same places (``$OS_CLIENT_SECURE_FILE`` first). Vendor
-``profile``s are not read.
+Not openstacksdk: some twenty packages (dogpile.cache, psutil, ...) and a second session layer
+for a file lookup and a dict merge. Read as openstacksdk reads it for auth: the first of
+``$OS_CLIENT_CONFIG_FILE``, ``./clouds.yaml``, ``~/.config/openstack/clouds.yaml``,
+``/etc/openstack/clouds.yaml`` (or ``.yml``/``.json``), deep-merged with the first
+``secure.yaml`` in the same places (``$OS_CLIENT_SECURE_FILE`` first); no vendor ``profile``.
 """
 
 from __future__ import annotations
@@ -82,9 +80,8 @@ def load_cloud(name: str, env: Mapping[str, str] | None = None) -> CloudConfig:
             "(OS_CLIENT_CONFIG_FILE names another)"
         )
     clouds = _read(path).get("clouds") or {}
-    secure_path = _first(env, "OS_CLIENT_SECURE_FILE", "secure")
-    if secure_path is not None:
-        clouds = _merge(clouds, _read(secure_path).get("clouds") or {})
+    if (secure := _first(env, "OS_CLIENT_SECURE_FILE", "secure")) is not None:
+        clouds = _merge(clouds, _read(secure).get("clouds") or {})
     if name not in clouds:
         known = ", ".join(sorted(clouds)) or "none"
         raise ConfigurationError(f"cloud {name!r} is not in {path} (clouds there: {known})")

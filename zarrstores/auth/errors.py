@@ -1,8 +1,7 @@
 """Exceptions of zarrstores, by cause. Each message says what went wrong and what to do.
 
-Auth failures are ``PermissionError`` subclasses so that they propagate through zarr and
-fsspec (which only treat ``FileNotFoundError`` as "missing"): an auth error never reads as a
-missing chunk.
+Auth failures are ``PermissionError``s: zarr and fsspec take only ``FileNotFoundError`` as
+"missing", so an auth error propagates and never reads as a missing chunk.
 """
 
 from __future__ import annotations

@@ -13,13 +13,10 @@ from .swift import SwiftAuth, SwiftCredentials
 
 
 def swift_exports(creds: SwiftCredentials, auth: SwiftAuth | None = None) -> dict[str, str]:
-    """``OS_STORAGE_URL`` and ``OS_AUTH_TOKEN``, as ``swift auth`` prints them.
-
-    For a Keystone ``auth`` also what the ``openstack`` CLI needs, for every auth type: that
-    Keystone token (``OS_AUTH_TYPE=v3token``, ``OS_TOKEN``, ``OS_PROJECT_ID``), or for an
-    application credential, whose tokens Keystone does not let make new ones, the credential
-    itself; with ``OS_AUTH_URL``, ``OS_INTERFACE`` and ``OS_REGION_NAME``.
-    """
+    """``OS_STORAGE_URL`` and ``OS_AUTH_TOKEN``, as ``swift auth`` prints them; for a Keystone
+    ``auth`` also what the ``openstack`` CLI needs: that Keystone token (``OS_AUTH_TYPE=v3token``,
+    ``OS_TOKEN``, ``OS_PROJECT_ID``), or the application credential itself (Keystone does not let
+    its tokens make new ones); with ``OS_AUTH_URL``, ``OS_INTERFACE`` and ``OS_REGION_NAME``."""
     exports = {"OS_STORAGE_URL": creds.storage_url}
     if creds.token:
         exports["OS_AUTH_TOKEN"] = creds.token.reveal()
@@ -33,8 +30,7 @@ def swift_exports(creds: SwiftCredentials, auth: SwiftAuth | None = None) -> dic
                 exports[env_var(name)] = value.reveal() if isinstance(value, Secret) else value
     else:
         exports |= {"OS_AUTH_TYPE": "v3token", "OS_TOKEN": creds.token.reveal()}
-        project = auth.identity().project_id
-        if project:
+        if project := auth.identity().project_id:
             exports["OS_PROJECT_ID"] = project
     if auth.region_name:
         exports["OS_REGION_NAME"] = auth.region_name

@@ -1,8 +1,7 @@
 """Keystone auth for Swift: any auth type keystoneauth1 ships, built by its own loaders.
 
-Logs in through a keystoneauth1 ``Session`` whenever the cached Swift token nears its end. A
-``v3oidcaccesstoken`` token is read again before every login: oidc-agent or sts-wire keep its
-file fresh, so a long job keeps going.
+A ``v3oidcaccesstoken`` token is read again before every login (oidc-agent or sts-wire keep its
+file fresh), so a long job keeps going.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from .tokens import TokenSource, token_source
 
 OIDC_ACCESS_TOKEN = "v3oidcaccesstoken"
 
+_INTERFACES = {"publicURL": "public", "internalURL": "internal", "adminURL": "admin"}
 _USER = ("username", "user_id")
 _WHO = (*_USER, "application_credential_id", "application_credential_name")
 # What a login needs beyond the loader's required options (keystoneauth leaves these optional
@@ -55,8 +55,7 @@ def plugin_loader(auth_type: str) -> Any:
 
 
 def plugin_options(auth_type: str, methods: list[str] | None = None) -> dict[str, Any]:
-    """The options of ``auth_type`` by name (``dest``), with those of each of ``methods`` for
-    ``v3multifactor``."""
+    """The options of ``auth_type`` (and of each of ``methods``: v3multifactor) by ``dest``."""
     names = [auth_type, *(methods or ())]
     return {opt.dest: opt for name in names for opt in plugin_loader(name).get_options()}
 
@@ -84,12 +83,11 @@ class KeystoneIdentity:
 class KeystoneAuth(SwiftAuth):
     """Keystone through keystoneauth1's loaders: every auth type they ship.
 
-    ``options`` are the plugin's options (``username``, ``password``, ``project_name``,
-    ``application_credential_id``, ``identity_provider``, ``protocol``, ``access_token``...,
+    ``options`` are the plugin's options (``username``, ``project_name``, ``identity_provider``...,
     dashes or underscores). The object-store endpoint comes from the catalog (``region_name``,
     ``interface``) unless ``storage_url`` is given. For ``v3oidcaccesstoken``, ``access_token``
     may also be a ``TokenSource`` or a callable, ``access_token_file`` a token file; without
-    either, token discovery finds the token. It is read again before every login.
+    either, token discovery finds the token, read again before every login.
     Raises ConfigurationError for an unknown auth type, an unknown or a missing option.
     """
 
@@ -99,7 +97,7 @@ class KeystoneAuth(SwiftAuth):
         *,
         auth_type: str = "password",
         region_name: str | None = None,
-        interface: str = "public",
+        interface: str | None = "public",
         storage_url: str | None = None,
         verify: bool | str = True,
         **options: Any,
@@ -117,11 +115,14 @@ class KeystoneAuth(SwiftAuth):
         _check(auth_type, known, set(given) | ({"access_token"} if self.token_source else set()))
         if given.get("auth_url"):
             url = check_url(given["auth_url"], "auth_url", "https://keystone.example.org:5000/v3")
-            given["auth_url"] = _versioned(url, auth_type)
+            # /v3 appended when the URL names no API version (v1/v2 types: left as they are)
+            versioned = re.search(r"/v\d+(\.\d+)?$", url) or auth_type.startswith(("v2", "v1"))
+            given["auth_url"] = url if versioned else url + "/v3"
         self.auth_url: str = given.get("auth_url", "")
         self.auth_type = auth_type
         self.region_name = region_name
-        self.interface = interface
+        interface = interface or "public"
+        self.interface = _INTERFACES.get(interface, interface)
         self._options = {
             k: (Secret(v) if known[k].secret and isinstance(v, str) else v)
             for k, v in given.items()
@@ -170,17 +171,25 @@ class KeystoneAuth(SwiftAuth):
         http = requests.Session()
         http.proxies.update(options["proxies"] or {})
         session = ks_session.Session(auth=plugin, verify=options["verify"], session=http)
-        # requests' (connect, read) pair, which keystoneauth passes on as it is (its timeout=
-        # takes one number for both, and without one a login waits as long as the system lets
-        # a connection attempt hang: minutes per address on a broken IPv6 route).
+        # requests' (connect, read) pair, passed on as it is (keystoneauth's timeout= takes one
+        # number; without one a login waits minutes per address on a broken IPv6 route).
         session.timeout = options["timeout"]
-        ref = None
         try:
             if isinstance(plugin, BaseIdentityPlugin):
-                # One login, its token and its catalog: asking the session twice would log in
-                # twice when Keystone's tokens live under keystoneauth's 120 s margin.
+                # One login for its token, catalog and identity: asking the session twice would
+                # log in twice when Keystone's tokens live under keystoneauth's 120 s margin.
                 ref = plugin.get_access(session)
                 token, expires = ref.auth_token, ref.expires and ref.expires.timestamp()
+                self._identity = KeystoneIdentity(
+                    user=ref.username,
+                    user_id=ref.user_id,
+                    user_domain=ref.user_domain_name,
+                    project=ref.project_name,
+                    project_id=ref.project_id,
+                    project_domain=ref.project_domain_name,
+                    roles=tuple(ref.role_names or ()),
+                    federated=bool(ref.is_federated),
+                )
                 endpoint = self.storage_url_override or ref.service_catalog.url_for(
                     service_type="object-store",
                     interface=self.interface,
@@ -196,17 +205,6 @@ class KeystoneAuth(SwiftAuth):
         if not endpoint:
             raise ConfigurationError(
                 f"Keystone at {self.auth_url} gave no object-store endpoint: pass storage_url"
-            )
-        if ref is not None:
-            self._identity = KeystoneIdentity(
-                user=ref.username,
-                user_id=ref.user_id,
-                user_domain=ref.user_domain_name,
-                project=ref.project_name,
-                project_id=ref.project_id,
-                project_domain=ref.project_domain_name,
-                roles=tuple(ref.role_names or ()),
-                federated=bool(ref.is_federated),
             )
         return SwiftCredentials(endpoint.rstrip("/"), Secret(token) if token else None, expires)
 
@@ -301,8 +299,7 @@ class KeystoneAuth(SwiftAuth):
 
 def _check(auth_type: str, known: Mapping[str, Any], given: set[str]) -> None:
     """ConfigurationError naming an unknown option, or the first missing one and its variable."""
-    unknown = sorted(given - set(known))
-    if unknown:
+    if unknown := sorted(given - set(known)):
         raise ConfigurationError(
             f"Keystone auth type {auth_type!r} has no option {', '.join(map(repr, unknown))}"
             f"; its options are:\n  {', '.join(sorted(known))}"
@@ -315,13 +312,6 @@ def _check(auth_type: str, known: Mapping[str, Any], given: set[str]) -> None:
             f"Keystone auth type {auth_type!r} needs option {opt.dest!r}: "
             f"{env_var(opt.name)} is not set (or pass {opt.dest}=... in storage_options)"
         )
-
-
-def _versioned(url: str, auth_type: str) -> str:
-    """``url`` with ``/v3`` appended when it names no API version (v2 types: left as is)."""
-    if re.search(r"/v\d+(\.\d+)?$", url) or auth_type.startswith(("v2", "v1")):
-        return url
-    return url + "/v3"
 
 
 def keystone_options_from_env(env: Mapping[str, str], auth_type: str) -> dict[str, Any]:

@@ -29,7 +29,6 @@ _SWIFTCLIENT_NAMES = {
     "endpoint_type": "interface",
     "object_storage_url": "storage_url",
 }
-_INTERFACES = {"publicURL": "public", "internalURL": "internal", "adminURL": "admin"}
 
 
 def swift_auth(
@@ -55,15 +54,13 @@ def swift_auth(
     env: Mapping[str, str] | None = None,
     **keystone_options: Any,
 ) -> SwiftAuth:
-    """The Swift auth that options describe, else the one the environment describes
-    (``swift_auth_from_env``).
+    """The Swift auth that options describe, else the environment's (``swift_auth_from_env``).
 
     Options are swiftclient's / zarr-swiftstore's (``authurl``, ``user``, ``key``,
-    ``os_options``, ``preauthurl``...), or keystoneauth1's: ``auth_type`` with the plugin's
-    own option names (``auth_url``, ``project_name``, ``identity_provider``...), or ``cloud``
-    (a ``clouds.yaml`` entry, those options overriding it). ``v3oidcaccesstoken`` takes its
-    OIDC access token from ``access_token`` (a value, ``TokenSource`` or callable) or
-    ``access_token_file``, else from token discovery.
+    ``os_options``, ``preauthurl``...), or keystoneauth1's: ``auth_type`` with the plugin's own
+    option names (``auth_url``, ``project_name``, ``identity_provider``...), or ``cloud`` (a
+    ``clouds.yaml`` entry, those options overriding it). ``KeystoneAuth`` says where a
+    ``v3oidcaccesstoken`` login takes its token from.
     """
     verify = False if insecure else (cacert or verify)
     env = os.environ if env is None else env
@@ -85,10 +82,10 @@ def swift_auth(
         return PreAuth(preauthurl, preauthtoken, verify=verify)
     place = {"region_name": region_name, "interface": interface, "storage_url": storage_url}
     if cloud:
-        return _keystone_from_cloud(cloud, env, verify, place, keystone_options)
+        return _keystone_from_cloud(cloud, env, verify, {**keystone_options, **place})
     if auth_type or auth_url or keystone_options:
-        options = {"auth_url": auth_url or authurl, **keystone_options}
-        return _keystone(options, auth_type or "password", place, verify, env)
+        options = {"auth_url": auth_url or authurl, **keystone_options, **place}
+        return _keystone(options, auth_type or "password", verify, env)
     if authurl:
         return _swiftclient_style(authurl, user, key, auth_version, os_options, place, verify)
     return swift_auth_from_env(env, verify=verify)
@@ -105,19 +102,18 @@ def _swiftclient_style(
 ) -> SwiftAuth:
     """swiftclient's ``authurl``/``user``/``key``/``os_options``: v1 auth, or Keystone."""
     options = {_SWIFTCLIENT_NAMES.get(k, k): v for k, v in (os_options or {}).items() if v}
-    found = {k: options.pop(k) for k in ("region_name", "interface", "storage_url") if k in options}
-    place = found | {k: v for k, v in place.items() if v}  # the arguments win over os_options
+    options |= {k: v for k, v in place.items() if v}  # the arguments win over os_options
     options.pop("service_type", None)  # always object-store
     auth_type = options.pop("auth_type", None)
     if auth_type and auth_type not in ("password", "v3password"):
-        return _keystone({"auth_url": authurl, **options}, auth_type, place, verify)
+        return _keystone({"auth_url": authurl, **options}, auth_type, verify)
     if not user or not key:
         raise ConfigurationError(
             f"authurl {authurl!r} given without user= and key= (for a Keystone application "
             "credential pass os_options={'auth_type': 'v3applicationcredential', "
             "'application_credential_id': ..., 'application_credential_secret': ...})"
         )
-    keystone = re.search(r"/v3/?$", authurl) or options
+    keystone = re.search(r"/v3/?$", authurl) or options.keys() - place.keys()
     version = str(auth_version or ("3" if keystone else "1"))
     if version.startswith(("2", "3")):
         options = {"auth_url": authurl, "username": user, "password": key, **options}
@@ -126,14 +122,13 @@ def _swiftclient_style(
         for kind in ("user", "project"):
             if not any(f"{kind}_domain_{k}" in options for k in ("id", "name")):
                 options[f"{kind}_domain_name"] = "Default"
-        return _keystone(options, auth_type or "v3password", place, verify)
-    return TempAuth(authurl, user, key, storage_url=place.get("storage_url"), verify=verify)
+        return _keystone(options, auth_type or "v3password", verify)
+    return TempAuth(authurl, user, key, storage_url=options.get("storage_url"), verify=verify)
 
 
 def _keystone(
     options: Mapping[str, Any],
     auth_type: str,
-    place: Mapping[str, Any],
     verify: bool | str,
     env: Mapping[str, str] | None = None,
 ) -> KeystoneAuth:
@@ -151,31 +146,17 @@ def _keystone(
         # The credential's project is fixed: a scope beside it (a project from an earlier
         # openrc in the environment) makes Keystone refuse the login.
         options = {k: v for k, v in options.items() if not k.startswith(("project", "domain"))}
-    interface = place.get("interface") or "public"
-    return KeystoneAuth(
-        auth_type=auth_type,
-        region_name=place.get("region_name"),
-        interface=_INTERFACES.get(interface, interface),
-        storage_url=place.get("storage_url"),
-        verify=verify,
-        **options,
-    )
+    return KeystoneAuth(auth_type=auth_type, verify=verify, **options)
 
 
 def _keystone_from_cloud(
-    name: str,
-    env: Mapping[str, str],
-    verify: bool | str,
-    place: Mapping[str, Any],
-    overrides: Mapping[str, Any],
+    name: str, env: Mapping[str, str], verify: bool | str, given: Mapping[str, Any]
 ) -> KeystoneAuth:
     config = load_cloud(name, env)  # the cloud's region and interface, unless given
-    place = {"region_name": config.region_name, "interface": config.interface} | {
-        k: v for k, v in place.items() if v
-    }
+    options = {**config.auth, "region_name": config.region_name, "interface": config.interface}
     if config.verify is not True and verify is True:
         verify = config.verify
-    return _keystone({**config.auth, **overrides}, config.auth_type, place, verify, env)
+    return _keystone(options | {k: v for k, v in given.items() if v}, config.auth_type, verify, env)
 
 
 def swift_auth_from_env(
@@ -192,8 +173,7 @@ def swift_auth_from_env(
             env["OS_STORAGE_URL"], env["OS_AUTH_TOKEN"], verify=verify, from_env=env is os.environ
         )
     if env.get("ST_AUTH"):
-        missing = [v for v in ("ST_USER", "ST_KEY") if not env.get(v)]
-        if missing:
+        if missing := [v for v in ("ST_USER", "ST_KEY") if not env.get(v)]:
             raise ConfigurationError(f"ST_AUTH is set but {' and '.join(missing)} not")
         version = env.get("ST_AUTH_VERSION", "1")
         return _swiftclient_style(
@@ -226,22 +206,21 @@ def _keystone_from_env(
         "storage_url": env.get("OS_STORAGE_URL"),
     }
     if env.get("OS_CLOUD"):
-        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, place, overrides)
+        return _keystone_from_cloud(env["OS_CLOUD"], env, verify, overrides | place)
     if not env.get("OS_AUTH_URL"):
         return None
     token = env.get("OS_TOKEN") or env.get("OS_AUTH_TOKEN")
     default = "token" if token and not env.get("OS_PASSWORD") else "password"
     auth_type = env.get("OS_AUTH_TYPE") or env.get("OS_AUTH_PLUGIN") or default
-    options = keystone_options_from_env(env, auth_type) | overrides
-    return _keystone(options, auth_type, place, verify, env)
+    options = keystone_options_from_env(env, auth_type) | overrides | place
+    return _keystone(options, auth_type, verify, env)
 
 
 def keystone_for_token(
     source: TokenSource, env: Mapping[str, str] | None = None
 ) -> KeystoneAuth | None:
-    """The Keystone login that ``OS_CLOUD`` or ``OS_AUTH_URL`` + ``OS_AUTH_TYPE`` configure for
-    an OIDC access token (``v3oidcaccesstoken``), using ``source``; None when they configure
-    none."""
+    """The ``v3oidcaccesstoken`` login that ``OS_CLOUD`` or ``OS_AUTH_URL`` + ``OS_AUTH_TYPE``
+    configure, with the token from ``source``; None when they configure none."""
     env = os.environ if env is None else env
     cloud = env.get("OS_CLOUD")
     auth_type = load_cloud(cloud, env).auth_type if cloud else env.get("OS_AUTH_TYPE")
@@ -253,13 +232,8 @@ def keystone_for_token(
 def getenv_auth(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """zarr-swiftstore's ``getenv_auth``: Swift v1 / pre-auth options from the environment."""
     env = os.environ if env is None else env
-    names = {
-        "preauthurl": "OS_STORAGE_URL",
-        "preauthtoken": "OS_AUTH_TOKEN",
-        "authurl": "ST_AUTH",
-        "user": "ST_USER",
-        "key": "ST_KEY",
-    }
+    names = {"preauthurl": "OS_STORAGE_URL", "preauthtoken": "OS_AUTH_TOKEN"}
+    names |= {"authurl": "ST_AUTH", "user": "ST_USER", "key": "ST_KEY"}
     auth = {k: env[v] for k, v in names.items() if env.get(v)}
     if not auth:
         raise ConfigurationError(
@@ -274,9 +248,7 @@ def acquire_token(
 ) -> dict[str, str]:
     """zarr-swiftstore's ``acquire_token``: v1 auth once; prints the time left, returns
     ``{"preauthurl", "preauthtoken"}`` and (``update_env``) sets OS_STORAGE_URL/OS_AUTH_TOKEN."""
-    if key is None:
-        key = getpass.getpass("Key: ")
-    creds = TempAuth(authurl, user, key).get()
+    creds = TempAuth(authurl, user, getpass.getpass("Key: ") if key is None else key).get()
     if creds.expires_at is not None:
         left = timedelta(seconds=int(creds.expires_at - time.time()))
         print(f"Token expires in: {left}")
@@ -296,8 +268,7 @@ def mc_alias(
     """Credentials and endpoint of an ``mc`` alias: ``MC_HOST_<alias>`` first, then the
     ``mc`` config file (``$MC_CONFIG_DIR/config.json`` or ``~/.mc/config.json``)."""
     env = os.environ if env is None else env
-    url = env.get(f"MC_HOST_{alias}")
-    if url:
+    if url := env.get(f"MC_HOST_{alias}"):
         m = _MC_HOST.match(url)
         parts = [unquote(p) for p in m.group("creds").split(":")] if m else []
         if not m or len(parts) not in (2, 3):
@@ -317,9 +288,9 @@ def mc_alias(
         ) from None
     except (OSError, ValueError) as e:
         raise ConfigurationError(f"mc config {path} cannot be read: {type(e).__name__}") from None
-    entry = (data.get("aliases") or data.get("hosts") or {}).get(alias)
-    if not entry:
-        known = ", ".join(sorted(data.get("aliases") or data.get("hosts") or {})) or "none"
+    aliases = data.get("aliases") or data.get("hosts") or {}
+    if not (entry := aliases.get(alias)):
+        known = ", ".join(sorted(aliases)) or "none"
         raise ConfigurationError(f"mc alias {alias!r} not in {path} (aliases there: {known})")
     creds = StaticS3Credentials(
         entry.get("accessKey", ""), entry.get("secretKey", ""), entry.get("sessionToken") or None
@@ -353,17 +324,14 @@ def s3_credentials(
 ) -> tuple[S3CredentialProvider, str]:
     """The credential provider and endpoint that options (else the environment) describe.
 
-    Precedence: ``credentials`` > ``anon`` > ``key``/``secret`` > ``mc_alias_name`` >
-    an OIDC token (``token``/``token_file``, else discovery) exchanged via STS >
-    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` when no token is found. ``proxy``: the
-    HTTP(S) proxy of the STS exchanges (a ``credentials`` provider is copied with it, never
-    changed).
+    Precedence: ``credentials`` > ``anon`` > ``key``/``secret`` > ``mc_alias_name`` > an OIDC
+    token (``token``/``token_file``, else discovery) exchanged via STS > ``AWS_ACCESS_KEY_ID``/
+    ``AWS_SECRET_ACCESS_KEY`` when no token is found. ``proxy``: the HTTP(S) proxy of the STS
+    exchanges (a ``credentials`` provider is copied with it, never changed).
     """
     env = os.environ if env is None else env
-    if mc_alias_name:
-        provider, alias_endpoint = mc_alias(mc_alias_name, env=env)
-        endpoint_url = endpoint_url or alias_endpoint
-    endpoint_url = endpoint_url or getattr(credentials, "endpoint_url", None)
+    provider, alias_endpoint = mc_alias(mc_alias_name, env=env) if mc_alias_name else (None, "")
+    endpoint_url = endpoint_url or alias_endpoint or getattr(credentials, "endpoint_url", None)
     endpoint_url = endpoint_url or endpoint_from_env(env)
     if not endpoint_url:
         raise ConfigurationError(
@@ -379,7 +347,7 @@ def s3_credentials(
         if not (key and secret):
             raise ConfigurationError("static S3 keys need both key= and secret=")
         return StaticS3Credentials(key, secret, session_token), endpoint_url
-    if mc_alias_name:
+    if provider is not None:
         return provider, endpoint_url
     if token is None and token_file is None:
         try:

@@ -119,12 +119,10 @@ def assume_role_with_web_identity(
             code=code,
             status=r.status_code,
         )
-    access_key = _find(root, "AccessKeyId")
-    secret = _find(root, "SecretAccessKey")
+    fields = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+    access_key, secret, session_token, expiration = (_find(root, name) for name in fields)
     if not access_key or not secret:
         raise STSError(f"STS response from {endpoint_url} holds no credentials", status=200)
-    session_token = _find(root, "SessionToken")
-    expiration = _find(root, "Expiration")
     return S3Credentials(
         access_key=access_key,
         secret_key=Secret(secret),
@@ -137,8 +135,7 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
     """Temporary S3 keys from an OIDC token, exchanged again before they expire.
 
     The token is read from its source at every exchange (never refreshed here). Safe to share
-    between threads and event loops; concurrent callers during a refresh share one exchange.
-    ``exchanges`` counts STS calls.
+    between threads and event loops: concurrent callers share one exchange (``exchanges``).
     """
 
     can_refresh = True
@@ -163,8 +160,7 @@ class STSCredentials(CachedCredentials[S3Credentials], S3CredentialProvider):
         self.duration = duration
         self.session_policy = session_policy
         self.verify = verify
-        self.proxy = proxy
-        """The HTTP(S) proxy of the exchanges (else ``HTTPS_PROXY``... from the environment)."""
+        self.proxy = proxy  # of the exchanges; None: HTTPS_PROXY... from the environment
         self._cache: RefreshingCache[S3Credentials] = RefreshingCache(
             self._exchange, expires_at, advisory=advisory, mandatory=mandatory
         )

@@ -1,8 +1,6 @@
 """Swift auth kinds behind one interface: tempauth v1, pre-authenticated, anonymous (Keystone:
-``keystone.py``).
-
-Each gives ``SwiftCredentials`` (storage URL, token, expiry), cached and refreshed before expiry;
-after a 401 the backend calls ``refresh_after_failure`` and retries once.
+``keystone.py``). Each gives ``SwiftCredentials``, cached and refreshed before expiry; after a 401
+the backend calls ``refresh_after_failure`` and retries once.
 """
 
 from __future__ import annotations
@@ -21,8 +19,7 @@ _EXAMPLE = "https://swift.example.org/v1/AUTH_<project>"
 
 @dataclass(frozen=True)
 class SwiftCredentials:
-    """Where the account is and the token to use there (None for anonymous access; never in
-    the repr)."""
+    """The account's URL and the token to use there (None: anonymous; never in the repr)."""
 
     storage_url: str
     token: Secret | None = field(default=None, repr=False)
@@ -35,8 +32,7 @@ class SwiftAuth(CachedCredentials[SwiftCredentials]):
     def __init__(self, *, storage_url: str | None = None, verify: bool | str = True) -> None:
         self.storage_url_override = storage_url and check_url(storage_url, "storage_url", _EXAMPLE)
         self.verify = verify
-        self.proxy: str | None = None
-        """The HTTP(S) proxy of the auth requests (set by the client's ``proxy=``)."""
+        self.proxy: str | None = None  # of the auth requests: the client's proxy= sets it
         self._cache = RefreshingCache(self._fetch, expires_at)
 
     def _fetch(self) -> SwiftCredentials:
@@ -109,8 +105,7 @@ class TempAuth(SwiftAuth):
 
 
 class _FixedAuth(SwiftAuth):
-    """Credentials given once, never renewed: a rejection is final, with a message that says
-    what to do."""
+    """Credentials given once, never renewed: a rejection is final, its message says what to do."""
 
     _KIND: str  # what they are, for describe()
     _REJECTED: str  # the message when the server refuses them, of {url}
@@ -136,10 +131,9 @@ class _FixedAuth(SwiftAuth):
 class PreAuth(_FixedAuth):
     """A storage URL and token obtained elsewhere (``OS_STORAGE_URL`` + ``OS_AUTH_TOKEN``).
 
-    Cannot re-authenticate: when Swift rejects the token, the error says to get a new one.
-    With ``from_env`` (what ``swift_auth_from_env`` makes), a rejected token is first replaced
-    by a newer one found in those variables, as ``acquire_token`` or ``eval $(swift auth)``
-    leave it: a long-lived filesystem or notebook picks it up without being rebuilt.
+    Cannot re-authenticate: a rejected token's error says to get a new one. With ``from_env``
+    (as ``swift_auth_from_env`` makes it) a newer token in those variables, as ``acquire_token``
+    or ``eval $(swift auth)`` leave it, is used first: a long-lived notebook picks it up.
     """
 
     def __init__(

@@ -3,20 +3,16 @@
 zarrstores never refreshes an OIDC token itself (one valid token per user: a refresh here would
 invalidate the one sts-wire or oidc-agent keeps). A file source is re-read at every use.
 
-Discovery order (``find_token``), after the WLCG bearer token discovery spec, then sts-wire:
-
-1. ``BEARER_TOKEN`` (the token itself)
-2. ``BEARER_TOKEN_FILE`` (a path)
-3. ``$XDG_RUNTIME_DIR/bt_u$UID``
-4. ``/tmp/bt_u$UID``
-5. ``.token`` in the working directory (sts-wire)
-6. ``~/.token``
+Discovery order (``find_token``), after the WLCG bearer token discovery spec: ``BEARER_TOKEN``
+(the token), ``BEARER_TOKEN_FILE`` (a path), ``$XDG_RUNTIME_DIR/bt_u$UID``, ``/tmp/bt_u$UID``;
+then sts-wire's ``.token`` in the working directory, and ``~/.token``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import os
@@ -97,6 +93,8 @@ def _looks_like_jwt(token: str) -> bool:
 class TokenSource:
     """Where an OIDC access token comes from. ``get()`` returns the current token."""
 
+    _where: str  # what describe() says: set by each kind
+
     def get(self) -> str:
         """The current token: stripped, a JWT, not expired; raises ``TokenError`` otherwise."""
         token, where = self._read(), self.describe()
@@ -116,7 +114,7 @@ class TokenSource:
 
     def describe(self) -> str:
         """Where the token comes from, for messages (never the token itself)."""
-        raise NotImplementedError
+        return self._where
 
     def info(self) -> TokenInfo:
         """Claims of the current token, for ``zarrstores token`` and error messages."""
@@ -138,13 +136,10 @@ class StaticToken(TokenSource):
 
     def __init__(self, token: str, *, name: str = "the token given") -> None:
         self._token = Secret(token.strip())
-        self._name = name
+        self._where = name
 
     def _read(self) -> str:
         return self._token.reveal()
-
-    def describe(self) -> str:
-        return self._name
 
 
 class EnvToken(TokenSource):
@@ -152,25 +147,21 @@ class EnvToken(TokenSource):
 
     def __init__(self, var: str = "BEARER_TOKEN") -> None:
         self.var = var
+        self._where = f"${var}"
 
     def _read(self) -> str:
         return os.environ.get(self.var, "").strip()
 
-    def describe(self) -> str:
-        return f"${self.var}"
-
 
 class FileToken(TokenSource):
-    """A token file kept fresh by another program; re-read at every use.
-
-    Writers such as sts-wire truncate and then write, so an empty or partial read is retried
-    for up to ``settle`` seconds before it counts as an error.
-    """
+    """A token file kept fresh by another program; re-read at every use. Writers such as sts-wire
+    truncate and then write: an empty or partial read is retried for up to ``settle`` seconds."""
 
     def __init__(self, path: str | os.PathLike[str], *, settle: float = 2.0) -> None:
         self.path = Path(path).expanduser()
         self.settle = settle
         self._warned = False
+        self._where = f"file {self.path}"
 
     def _read(self) -> str:
         deadline = time.monotonic() + self.settle
@@ -200,22 +191,15 @@ class FileToken(TokenSource):
         return token
 
     def _check_mode(self) -> None:
-        if self._warned:
-            return
-        try:
-            mode = self.path.stat().st_mode
-        except OSError:
-            return
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
-            self._warned = True
-            warnings.warn(
-                f"token file {self.path} is readable by other users; run `chmod 600 {self.path}`",
-                TokenFilePermissionWarning,
-                stacklevel=4,
-            )
-
-    def describe(self) -> str:
-        return f"file {self.path}"
+        with contextlib.suppress(OSError):
+            if not self._warned and self.path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
+                self._warned = True
+                warnings.warn(
+                    f"token file {self.path} is readable by other users; run "
+                    f"`chmod 600 {self.path}`",
+                    TokenFilePermissionWarning,
+                    stacklevel=4,
+                )
 
 
 class CallableToken(TokenSource):
@@ -223,12 +207,10 @@ class CallableToken(TokenSource):
 
     def __init__(self, fn: Callable[[], str]) -> None:
         self.fn = fn
+        self._where = f"callable {getattr(fn, '__qualname__', type(fn).__name__)}"
 
     def _read(self) -> str:
         return str(self.fn()).strip()
-
-    def describe(self) -> str:
-        return f"callable {getattr(self.fn, '__qualname__', type(self.fn).__name__)}"
 
 
 def find_token(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> TokenSource:
