@@ -306,7 +306,7 @@ def test_tls_verification_is_on_by_default_and_a_ca_bundle_is_honoured(
         STSCredentials("https://h", "t.t.t"),
     ]
     assert all(auth.verify is True for auth in defaults)
-    assert MinioStore("b", endpoint_url="https://h", key="a", secret="b")._client.verify is True
+    assert MinioStore("b", endpoint_url="https://h", key="a", secret="b")._verify is True
     ca = str(tls_cert[0])
     swift_tls = tls_proxy(swift_server.proxy_url, tls_cert)
     s3_tls = tls_proxy(s3_server.endpoint, tls_cert)

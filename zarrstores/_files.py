@@ -5,6 +5,7 @@ on ``close()``), ``fs.open(url)`` reads through :class:`SmallReadBlockCache`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -166,6 +167,12 @@ class SmallReadBlockCache(BlockCache):
 
 
 register_cache(SmallReadBlockCache, clobber=True)
+
+
+def md5_of_file(path: str | os.PathLike[str]) -> str:
+    """The hex MD5 of a local file (what Swift and S3 state as ETag)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
 
 
 def read_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -143,9 +143,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         return self._path(key)
 
     def _check_key(self, key: str) -> None:
-        """Raise ``ValueError`` for a key no object can have (backends add their rules).
-
-        An empty key would address the container itself (a listing read, a container write)."""
+        """Raise ``ValueError`` for a key no object can have (backends add their rules); an
+        empty key would address the container itself (a listing read, a container write)."""
         if not key.strip("/"):
             raise ValueError(
                 f"empty key {key!r} in {self.fsspec_url}: a key names an object, e.g. 'zarr.json'"

@@ -112,12 +112,14 @@ class MinioStore(ObjectStore):
         """The HTTP(S) proxy of every request (else ``HTTPS_PROXY``... from the environment)."""
         self.credentials, self.endpoint_url = credentials_from_options(endpoint_url, token, options)
         """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
+        self.region = region
+        self._verify = options.get("verify", True)  # both as minio.acl's filesystem needs them
         self._client = S3Client(
             self.endpoint_url,
             self.credentials,
             region=region,
             retry=retry,
-            verify=options.get("verify", True),
+            verify=self._verify,
             max_connections=max_connections,
             max_concurrency=max_concurrency,
             proxy=self.proxy,

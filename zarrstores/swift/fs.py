@@ -6,16 +6,15 @@ import asyncio
 import datetime
 import email.utils
 import functools
-import hashlib
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from fsspec import register_implementation
 from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.spec import AbstractBufferedFile
 
-from .._files import SPOOL_OPTIONS, CachedByIdentity, UploadOnClose, open_for_upload, read_options
+from .._files import SPOOL_OPTIONS, CachedByIdentity, md5_of_file, open_for_upload, read_options
 from .._names import check_swift_container, no_container_error
 from ._client import SloWriter, SwiftClient, client_from_options, quote_name
 from ._urls import check_account, split_account
@@ -74,9 +73,8 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
 
     @staticmethod
     def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
-        """``url_account="<host>/<account>"`` for swiftspec's URL form
-        ``swift://<host>/<account>/<container>/<path>``: checked against the credentials'
-        storage URL, so the objects are the same as those of ``swift://<container>/<path>``."""
+        """``url_account`` of swiftspec's ``swift://<host>/<account>/<container>/<path>``,
+        checked against the credentials' storage URL (the objects of ``swift://<container>/...``)."""
         path = str(path).removeprefix("swift://")
         location, rest = split_account(path.strip("/"))
         if not rest.partition("/")[0]:
@@ -207,7 +205,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
             with open(lpath, "rb") as f:
                 await self.client.put(container, name, f.read(), exclusive=exclusive)
         elif size <= segment:
-            headers = {"ETag": await asyncio.to_thread(_md5_of_file, lpath)}
+            headers = {"ETag": await asyncio.to_thread(md5_of_file, lpath)}
             body = functools.partial(open, lpath, "rb")  # a fresh file for each attempt
             await self.client._put(container, name, headers, body, exclusive=exclusive)
         else:
@@ -309,7 +307,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
 
     rmdir = sync_wrapper(_rmdir)
 
-    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> SwiftFile | UploadOnClose:
+    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> SwiftFile | IO[bytes]:
         if mode != "rb":
             self._object(path)
             return open_for_upload(self, path, mode, kwargs)
@@ -339,12 +337,6 @@ class SwiftFile(AbstractBufferedFile):
 # swiftspec registers "swift" too, and fsspec takes whichever entry point it finds first: once
 # this module is imported, swift:// URLs are ours.
 register_implementation("swift", SwiftFileSystem, clobber=True)
-
-
-def _md5_of_file(path: str) -> str:
-    """The hex MD5 of a local file (what Swift states as ETag)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
 
 
 def _dir_info(name: str, size: int = 0, **more: Any) -> dict[str, Any]:
