@@ -1,7 +1,6 @@
-"""Files on both backends: ``fs.open(url, "wb")`` returns an :class:`UploadOnClose`, seekable
-(for formats that write a table of contents at the end: HDF5/netCDF4, zip) and uploaded whole
-on ``close()`` with the filesystem's own verified writes; ``fs.open(url)`` reads through
-:class:`SmallReadBlockCache` (HDF5's scattered small metadata reads, then whole variables).
+"""What both fsspec filesystems share: ``fs.open(url, "wb")`` gives an :class:`UploadOnClose`
+(seekable, for formats that write a table of contents last: HDF5/netCDF4, zip; uploaded whole
+on ``close()``), ``fs.open(url)`` reads through :class:`SmallReadBlockCache`.
 """
 
 from __future__ import annotations
@@ -25,14 +24,26 @@ SPOOL_OPTIONS = ("spool_dir", "spool_size")
 logger = logging.getLogger(__name__)
 
 
+class CachedByIdentity(type(AbstractFileSystem)):  # type: ignore[misc]
+    """fsspec reuses instances whose options print the same; credential objects print without
+    their secrets, so the cache key also takes the identity of each of the class's
+    ``identity_options`` (as ``<name>_id``): different credentials never share an instance."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        for name in cls.identity_options:
+            if not isinstance(value := kwargs.get(name), str | os.PathLike | None):
+                kwargs.setdefault(f"{name}_id", id(value))
+        return super().__call__(*args, **kwargs)
+
+
 class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
     """A local, seekable file that becomes the object at ``path`` when closed without error.
 
-    ``discard()`` (and leaving a ``with`` block by an exception, also that of
-    ``fsspec.open``) drops it without sending anything; so does garbage collection of a file
-    that was never closed, and ``close()`` while an exception raised since it was opened is
-    being handled. ``close()`` raises what the upload raised, and the object at ``path`` is
-    then as it was before.
+    ``discard()`` drops it without sending anything; so do leaving a ``with`` block by an
+    exception, garbage collection of a file never closed, and ``close()`` while an exception
+    raised since it was opened is being handled (``fsspec.open``'s with block closes its file
+    whatever happened; so does a library's cleanup after it failed half-way). ``close()``
+    raises what the upload raised, and the object at ``path`` is then as it was before.
     """
 
     def __init__(
@@ -65,10 +76,7 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
         super().close()
 
     def close(self) -> None:
-        """Upload the file and remove the temporary file; discard it instead (and log why)
-        when closed while an exception raised since it was opened is on its way: in the exit
-        of a with block that raised (``fsspec.open``'s closes its file whatever happened), or
-        in the cleanup of a library that failed half-way."""
+        """Upload the file and remove the temporary file (or discard it and log why, see above)."""
         if self.closed:
             return
         raised = sys.exception()
@@ -124,9 +132,12 @@ def open_for_upload(
 ) -> UploadOnClose:
     """The file ``fs.open(path, mode)`` returns for ``"wb"``/``"xb"``: ``spool_dir`` and
     ``spool_size`` from ``options`` (``open()``'s keywords), else the filesystem's
-    ``storage_options``; ``put_options`` go to ``fs.put_file``."""
+    ``storage_options``; ``put_options`` go to ``fs.put_file``. ``"xb"`` raises
+    ``FileExistsError`` at once when the object exists (its upload is conditional too)."""
     if mode not in ("wb", "xb"):
         raise ValueError(f"mode {mode!r} is not supported for writing: use 'wb' or 'xb'")
+    if mode == "xb" and fs.isfile(path):
+        raise FileExistsError(f"{fs.protocol[0]}://{path} exists")
     if not options.get("autocommit", True):
         raise NotImplementedError(
             "fsspec transactions (autocommit=False) are not supported for writing: every file "
@@ -158,18 +169,16 @@ class SmallReadBlockCache(BlockCache):
 register_cache(SmallReadBlockCache, clobber=True)
 
 
-def read_options(block_size: int | None, cache_type: str | None) -> dict[str, Any]:
-    """``block_size``/``cache_type`` for a file opened for reading: the caller's, else ours."""
-    return {
-        "block_size": block_size or READ_BLOCK_SIZE,
-        "cache_type": cache_type or SmallReadBlockCache.name,
-    }
-
-
 def md5_of_file(path: str | os.PathLike[str]) -> str:
-    """The hex MD5 of a local file, read 16 MiB at a time (what Swift and S3 state as ETag)."""
-    digest = hashlib.md5(usedforsecurity=False)
+    """The hex MD5 of a local file (what Swift and S3 state as ETag)."""
     with open(path, "rb") as f:
-        while block := f.read(16 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
+
+
+def read_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``open()``'s keywords for reading, ``block_size``/``cache_type`` the caller's or ours."""
+    return {
+        **options,
+        "block_size": options.get("block_size") or READ_BLOCK_SIZE,
+        "cache_type": options.get("cache_type") or SmallReadBlockCache.name,
+    }

@@ -8,6 +8,7 @@ Error policy (as zarr's own stores): only a missing object reads as missing (``N
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Iterable, Iterator, MutableMapping
 from typing import Any, Protocol, Self
 from urllib.parse import quote
@@ -82,10 +83,12 @@ class ObjectDriver(Protocol):
 class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     """A zarr v3 store over a container/bucket and a key prefix, also a mapping of key to bytes.
 
-    Subclasses set ``protocol`` and implement ``_make_driver()`` and ``_identity()``.
+    Subclasses set ``protocol`` and ``container_kind`` and implement the methods below that
+    raise ``NotImplementedError``.
     """
 
     protocol: str = ""
+    container_kind: str = ""  # "Swift container", "S3 bucket"
     supports_writes = True
     supports_deletes = True
     supports_listing = True
@@ -96,6 +99,17 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
 
     def __init__(self, container: str, prefix: str = "", *, read_only: bool = False) -> None:
         super().__init__(read_only=read_only)
+        container, word = container.strip("/"), self.container_kind.split()[-1]
+        if not container:
+            raise ValueError(
+                f"no {word} given: pass the {self.container_kind}'s name, e.g. "
+                f"{type(self).__name__}('my-data', 'path/in/it')"
+            )
+        if "/" in container:
+            raise ValueError(
+                f"{word} must be the {self.container_kind}'s name alone, got {container!r}: pass "
+                "the part after the first '/' as prefix="
+            )
         self.container = container
         self.prefix = prefix.strip("/")
         self._drivers: dict[asyncio.AbstractEventLoop, ObjectDriver] = {}
@@ -107,10 +121,6 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
 
     def _identity(self) -> tuple[Any, ...]:
         """What makes two stores of this kind point at the same data (endpoint, account...)."""
-        raise NotImplementedError
-
-    def _constructor_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments that rebuild this store (for ``with_read_only``)."""
         raise NotImplementedError
 
     # -- helpers -------------------------------------------------------------------------------
@@ -133,9 +143,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         return self._path(key)
 
     def _check_key(self, key: str) -> None:
-        """Raise ``ValueError`` for a key no object can have (backends add their rules).
-
-        An empty key would address the container itself (a listing read, a container write)."""
+        """Raise ``ValueError`` for a key no object can have (backends add their rules); an
+        empty key would address the container itself (a listing read, a container write)."""
         if not key.strip("/"):
             raise ValueError(
                 f"empty key {key!r} in {self.fsspec_url}: a key names an object, e.g. 'zarr.json'"
@@ -196,8 +205,11 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
         return state
 
     def with_read_only(self, read_only: bool = False) -> Self:
-        """The same location with another ``read_only`` setting (not opened)."""
-        return type(self)(**{**self._constructor_kwargs(), "read_only": read_only})
+        """The same location with another ``read_only`` setting (not opened), sharing this
+        store's client and credentials (zarr makes a read-only twin for every ``mode="r"`` open)."""
+        store = copy.copy(self)  # by __getstate__: drivers of its own
+        store._read_only, store._is_open = read_only, False
+        return store
 
     # -- zarr Store ----------------------------------------------------------------------------
     async def get(

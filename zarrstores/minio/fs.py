@@ -19,7 +19,7 @@ from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
-from .._files import open_for_upload, read_options
+from .._files import CachedByIdentity, open_for_upload, read_options
 from .._names import bucket_name_problem, no_container_error
 from .._transport import (
     _close_now,
@@ -79,11 +79,8 @@ _REFUSALS = frozenset({"AccessDenied", "SignatureDoesNotMatch", "AllAccessDisabl
 
 
 class _ProviderCredentials(AioCredentials):
-    """aiobotocore credentials read from the provider at every signing.
-
-    The auth core's cache is the one place that refreshes (once per lifetime, or after a
-    rejection), so botocore's own refresh windows never come into play.
-    """
+    """aiobotocore credentials read from the provider at every signing: the auth core's cache
+    is the one place that refreshes (botocore's own refresh windows never come into play)."""
 
     def __init__(self, provider: S3CredentialProvider) -> None:
         super().__init__("", "", method="zarrstores")
@@ -118,21 +115,7 @@ def _close_client(loop: asyncio.AbstractEventLoop, client: Any) -> None:
             call_on_loop(loop, _close_now, session)
 
 
-class _CachedByCredentials(type(s3fs.S3FileSystem)):  # type: ignore[misc]
-    """fsspec reuses instances whose options print the same; credential objects print without
-    their secrets, so the cache key also takes their identity: different credentials (two
-    static keys with one access key, two token sources) never share an instance."""
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        for name in ("credentials", "token"):
-            value = kwargs.get(name)
-            plain = value is None or isinstance(value, str | os.PathLike)
-            if not plain and f"{name}_id" not in kwargs:
-                kwargs[f"{name}_id"] = id(value)
-        return super().__call__(*args, **kwargs)
-
-
-class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
+class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
     """fsspec filesystem for ``minio://<bucket>/<path>`` on MinIO or any S3 server with STS.
 
     The endpoint is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` or
@@ -152,6 +135,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
     """
 
     protocol = ("minio",)
+    identity_options = ("credentials", "token")  # providers, token sources, callables
 
     def __init__(
         self,
@@ -175,7 +159,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         config_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.pop("credentials_id", None)  # only cache keys, see _CachedByCredentials
+        kwargs.pop("credentials_id", None)  # only cache keys, see CachedByIdentity
         kwargs.pop("token_id", None)
         if isinstance(token, os.PathLike):
             token, token_file = None, token
@@ -224,8 +208,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         self.endpoint_url = endpoint
         self.proxy = proxy
         self._server: str | None = None  # the Server header, once asked (_keeps_emptied_folders)
-        # Whole-object reads and writes (zarr's chunk I/O) go through obstore: one GET, no
-        # HEAD first, a tenth of botocore's CPU per request.
+        # Whole-object reads and writes (zarr's chunk I/O): a tenth of botocore's CPU per request.
         self._objects = S3Client(
             endpoint,
             provider,
@@ -291,8 +274,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
 
     # -- zarr's chunk I/O: whole objects through obstore ----------------------------------------
     def _plain(self) -> bool:
-        """Whether plain whole-object reads and writes may skip botocore (not when s3fs options
-        ask for more: versions, requester-pays, extra request arguments)."""
+        """Whether whole-object I/O may skip botocore (no versions, requester-pays, extras)."""
         return not (self.version_aware or self.req_kw or self.s3_additional_kwargs)
 
     async def _cat_file(
@@ -303,14 +285,12 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         end: int | None = None,
         **kwargs: Any,
     ) -> bytes | memoryview:
-        """The object's bytes, or of ``start``-``end`` (negative: from the end).
+        """The object's bytes, or of ``start``-``end`` (negative: from the end), in one GET
+        through obstore (s3fs sends a HEAD first, through botocore's costlier requests).
 
-        On an asynchronous instance (zarr's ``FsspecStore`` makes those), reads from 4 MiB on
-        return a read-only ``memoryview`` of the downloaded buffer: zarr wraps it without
-        copying, where ``bytes`` would hold a second copy of a whole shard (the CPU of a 64 MiB
-        copy, and twice the memory). Synchronous calls and smaller reads return ``bytes``."""
-        # s3fs asks botocore, and for the size first (a HEAD before every whole read); obstore
-        # sends one GET and costs a fraction of the CPU per request.
+        On an asynchronous instance (zarr's ``FsspecStore``), reads from 4 MiB on return a
+        read-only ``memoryview`` of obstore's buffer: zarr wraps it, where ``bytes`` would copy a
+        whole shard (its CPU, twice the memory). Other reads return ``bytes``."""
         bucket, key, vers = self.split_path(path)
         client = self._objects
         if not self._plain() or version_id or vers or kwargs or not key:
@@ -356,10 +336,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         if mode not in ("rb", "ab"):  # seekable, uploaded whole on close (multipart when large)
             return open_for_upload(self, path, mode, kwargs, chunksize=kwargs.get("block_size"))
-        if mode == "rb":
-            block_size, cache_type = kwargs.pop("block_size", None), kwargs.pop("cache_type", None)
-            kwargs.update(read_options(block_size, cache_type))
-        return super()._open(path, mode, **kwargs)
+        return super()._open(path, mode, **(read_options(kwargs) if mode == "rb" else kwargs))
 
     @staticmethod
     def _get_kwargs_from_urls(urlpath: str) -> dict[str, Any]:
@@ -367,13 +344,6 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=_CachedByCredentials):
         if not bucket:
             raise no_container_error(str(urlpath), "minio", "bucket")
         return s3fs.S3FileSystem._get_kwargs_from_urls(urlpath)
-
-    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
-        """fsspec's ``open``; ``"x"`` modes raise ``FileExistsError`` at once when the object
-        exists (the write itself is conditional too, ``If-None-Match: *``)."""
-        if "x" in mode and self.isfile(path):
-            raise FileExistsError(f"minio://{self._strip_protocol(path)} exists")
-        return super().open(path, mode, **kwargs)
 
     async def _bulk_delete(self, pathlist: list[str], **kwargs: Any) -> list[str]:
         deleted = await super()._bulk_delete(pathlist, **kwargs)

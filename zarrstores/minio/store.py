@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import Any
 
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
@@ -32,14 +33,12 @@ def credentials_from_options(
     return s3_credentials(endpoint_url, token=token, **options)
 
 
+@dataclass(slots=True)
 class _BucketDriver:
     """``ObjectDriver`` over one bucket: the names are object keys in it."""
 
-    __slots__ = ("bucket", "client")
-
-    def __init__(self, client: S3Client, bucket: str) -> None:
-        self.client = client
-        self.bucket = bucket
+    client: S3Client
+    bucket: str
 
     # The client's coroutines themselves (no layer of our own per request).
     def get(self, path: str, byte_range: ByteRange | None = None) -> Awaitable[bytes | None]:
@@ -92,6 +91,7 @@ class MinioStore(ObjectStore):
     """
 
     protocol = "minio"
+    container_kind = "S3 bucket"
 
     def __init__(
         self,
@@ -107,27 +107,13 @@ class MinioStore(ObjectStore):
         max_concurrency: int = DEFAULT_CONCURRENCY,
         **options: Any,
     ) -> None:
-        bucket = bucket.strip("/")
-        if not bucket:
-            raise ValueError(
-                "no bucket given: pass the S3 bucket's name, e.g. MinioStore('my-data', "
-                "'path/in/it')"
-            )
-        if "/" in bucket:
-            raise ValueError(
-                f"bucket must be an S3 bucket name, got {bucket!r}: pass the part after the "
-                "first '/' as prefix="
-            )
         super().__init__(bucket, prefix, read_only=read_only)
         self.proxy: str | None = options.get("proxy")
         """The HTTP(S) proxy of every request (else ``HTTPS_PROXY``... from the environment)."""
         self.credentials, self.endpoint_url = credentials_from_options(endpoint_url, token, options)
         """Where the S3 credentials come from (``credentials.exchanges`` counts STS calls)."""
         self.region = region
-        self.retry = retry
-        self.max_connections = max_connections
-        self.max_concurrency = max_concurrency
-        self._verify = options.get("verify", True)
+        self._verify = options.get("verify", True)  # both as minio.acl's filesystem needs them
         self._client = S3Client(
             self.endpoint_url,
             self.credentials,
@@ -177,29 +163,6 @@ class MinioStore(ObjectStore):
 
     def _http_root(self) -> str:
         return self.endpoint_url  # path-style: <endpoint>/<bucket>/<key>
-
-    def with_read_only(self, read_only: bool = False) -> Self:
-        """The same location with another ``read_only`` setting, sharing this store's
-        connections (zarr makes a read-only twin for every ``mode="r"`` open)."""
-        store = super().with_read_only(read_only)
-        store._client = self._client
-        return store
-
-    def _constructor_kwargs(self) -> dict[str, Any]:
-        # The same provider: a store and its read-only twin share cached credentials.
-        return {
-            "bucket": self.container,
-            "prefix": self.prefix,
-            "endpoint_url": self.endpoint_url,
-            "credentials": self.credentials,
-            "read_only": self.read_only,
-            "region": self.region,
-            "retry": self.retry,
-            "max_connections": self.max_connections,
-            "max_concurrency": self.max_concurrency,
-            "verify": self._verify,
-            "proxy": self.proxy,
-        }
 
     def __repr__(self) -> str:
         mode = ", read_only=True" if self.read_only else ""

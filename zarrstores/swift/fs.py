@@ -8,13 +8,13 @@ import email.utils
 import functools
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from fsspec import register_implementation
 from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.spec import AbstractBufferedFile
 
-from .._files import SPOOL_OPTIONS, UploadOnClose, md5_of_file, open_for_upload, read_options
+from .._files import SPOOL_OPTIONS, CachedByIdentity, md5_of_file, open_for_upload, read_options
 from .._names import check_swift_container, no_container_error
 from ._client import SloWriter, SwiftClient, client_from_options, quote_name
 from ._urls import check_account, split_account
@@ -27,18 +27,7 @@ _WRITE_BLOCK = 32 << 20  # put_file: files up to this are one verified PUT
 _FS_OPTIONS = ("skip_instance_cache", "use_listings_cache", "listings_expiry_time", *SPOOL_OPTIONS)
 
 
-class _CachedByAuth(type(AsyncFileSystem)):  # type: ignore[misc]
-    """fsspec reuses instances whose options print the same; auth objects print without
-    their secrets (and Keystone ones without the project), so the cache key also takes the
-    auth object's identity: different credentials never share an instance."""
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("auth") is not None and "auth_id" not in kwargs:
-            kwargs["auth_id"] = id(kwargs["auth"])
-        return super().__call__(*args, **kwargs)
-
-
-class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
+class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
     """Swift containers and objects as an fsspec filesystem (protocol ``swift``).
 
     Options (``storage_options``): an ``auth`` object, or ``authurl``/``user``/``key``
@@ -58,6 +47,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
 
     protocol = ("swift",)
     root_marker = ""
+    identity_options = ("auth",)  # Keystone auths print without their project, too
 
     def __init__(
         self,
@@ -67,7 +57,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         batch_size: int | None = None,
         **storage_options: Any,
     ) -> None:
-        storage_options.pop("auth_id", None)  # only a cache key, see _CachedByAuth
+        storage_options.pop("auth_id", None)  # only a cache key, see CachedByIdentity
         url_account = storage_options.pop("url_account", None)
         fs_options = {k: storage_options.pop(k) for k in _FS_OPTIONS if k in storage_options}
         super().__init__(asynchronous=asynchronous, loop=loop, batch_size=batch_size, **fs_options)
@@ -83,9 +73,8 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
 
     @staticmethod
     def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
-        """``url_account="<host>/<account>"`` for swiftspec's URL form
-        ``swift://<host>/<account>/<container>/<path>``: checked against the credentials'
-        storage URL, so the objects are the same as those of ``swift://<container>/<path>``."""
+        """``url_account`` of swiftspec's ``swift://<host>/<account>/<container>/<path>``,
+        checked against the credentials' storage URL (the objects of ``swift://<container>/...``)."""
         path = str(path).removeprefix("swift://")
         location, rest = split_account(path.strip("/"))
         if not rest.partition("/")[0]:
@@ -103,9 +92,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     async def _cat_file(
         self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
     ) -> bytes:
-        container, name = self.split_path(path)
-        if not name:  # a GET of the container would answer its listing
-            raise IsADirectoryError(f"swift://{container} is a container, not an object")
+        container, name = self._object(path)
         rng = None if start is None and end is None else (start or 0, end)
         data = await self.client.get(container, name, rng)
         if data is None:
@@ -202,7 +189,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     async def _pipe_file(
         self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any
     ) -> None:
-        container, name = self._writable(path)
+        container, name = self._object(path)
         await self.client.put(container, name, value, exclusive=mode == "create")
 
     async def _put_file(
@@ -210,7 +197,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
     ) -> None:
         if os.path.isdir(lpath):
             return
-        container, name = self._writable(rpath)
+        container, name = self._object(rpath)
         size = os.path.getsize(lpath)
         segment = await self.client.segment_size_for(size)
         exclusive = mode == "create"
@@ -237,7 +224,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         one piece is copied segment by segment through this machine, as a new SLO.
         ``size``: the source's, when known from a listing (saves a HEAD request)."""
         src_container, src_name = self.split_path(path1)
-        container, name = self._writable(path2)
+        container, name = self._object(path2)
         if size is None:
             size = await self.client.head_size(src_container, src_name) if src_name else None
             if size is None:
@@ -267,14 +254,8 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
         if reply.status == 404:
             raise FileNotFoundError(f"swift://{src_container}/{src_name} not found")
 
-    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
-        """fsspec's ``open``; ``"x"`` modes raise ``FileExistsError`` at once when the object
-        exists (the write itself is conditional too: of two racing writers, one fails)."""
-        if "x" in mode and self.isfile(path):
-            raise FileExistsError(f"swift://{self._strip_protocol(path)} exists")
-        return super().open(path, mode, **kwargs)
-
-    def _writable(self, path: str) -> tuple[str, str]:
+    def _object(self, path: str) -> tuple[str, str]:
+        """``split_path`` of an object's path (a GET of a container would answer its listing)."""
         container, name = self.split_path(path)
         if not name:
             raise IsADirectoryError(f"swift://{container} is a container, not an object")
@@ -326,27 +307,11 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=_CachedByAuth):
 
     rmdir = sync_wrapper(_rmdir)
 
-    def _open(
-        self,
-        path: str,
-        mode: str = "rb",
-        block_size: int | None = None,
-        autocommit: bool = True,
-        cache_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> SwiftFile | UploadOnClose:
+    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> SwiftFile | IO[bytes]:
         if mode != "rb":
-            self._writable(path)
-            return open_for_upload(self, path, mode, {"autocommit": autocommit, **kwargs})
-        return SwiftFile(
-            self,
-            path,
-            mode,
-            autocommit=autocommit,
-            cache_options=cache_options,
-            **read_options(block_size, kwargs.pop("cache_type", None)),
-            **kwargs,
-        )
+            self._object(path)
+            return open_for_upload(self, path, mode, kwargs)
+        return SwiftFile(self, path, mode, **read_options(kwargs))
 
     def modified(self, path: str) -> datetime.datetime:
         """When the object at ``path`` was last written (from Swift's ``Last-Modified``)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from .._names import check_swift_container
 from .._store import ByteRange, ObjectStore
@@ -60,6 +60,7 @@ class SwiftStore(ObjectStore):
     """
 
     protocol = "swift"
+    container_kind = "Swift container"
 
     def __init__(
         self,
@@ -69,19 +70,8 @@ class SwiftStore(ObjectStore):
         *,
         read_only: bool = False,
     ) -> None:
-        container = container.strip("/")
-        if not container:
-            raise ValueError(
-                "no container given: pass the Swift container's name, e.g. "
-                "SwiftStore('my-data', 'path/in/it')"
-            )
-        if "/" in container:
-            raise ValueError(
-                f"container must be a Swift container name, got {container!r}: pass the part "
-                "after the first '/' as prefix="
-            )
-        check_swift_container(container)
         super().__init__(container, prefix, read_only=read_only)
+        check_swift_container(self.container)
         self.storage_options = dict(storage_options or {})
         self.client = client_from_options(self.storage_options)
 
@@ -91,22 +81,6 @@ class SwiftStore(ObjectStore):
     def _identity(self) -> tuple[Any, ...]:
         auth = self.client.auth
         return (type(auth), auth.describe(), auth.storage_url_override)
-
-    def _constructor_kwargs(self) -> dict[str, Any]:
-        # The same auth object: a read-only view needs no second authentication.
-        return {
-            "container": self.container,
-            "prefix": self.prefix,
-            "storage_options": {**self.storage_options, "auth": self.client.auth},
-            "read_only": self.read_only,
-        }
-
-    def with_read_only(self, read_only: bool = False) -> Self:
-        """The same location with another ``read_only`` setting, sharing this store's
-        connections (zarr makes a read-only twin for every ``mode="r"`` open)."""
-        store = super().with_read_only(read_only)
-        store.client = self.client
-        return store
 
     def _http_root(self) -> str:
         return self.client.auth.get().storage_url  # authenticates if needed
