@@ -54,9 +54,8 @@ def error_for_status(
     *,
     kinds: tuple[type[StorageError], type[StorageError], type[StorageError]],
 ) -> StorageError:
-    """The one status -> exception mapping: 404 -> the ``FileNotFoundError`` kind, 401/403 ->
-    the ``PermissionError`` kind, else the plain one (``kinds``: a backend's three classes),
-    each with ``status`` and ``code``."""
+    """The one status -> exception mapping, with ``status`` and ``code``: 404 -> the
+    ``FileNotFoundError`` kind of ``kinds``, 401/403 -> the ``PermissionError`` one, else plain."""
     plain, denied, missing = kinds
     cls = missing if status == 404 else denied if status in (401, 403) else plain
     return cls(message, status=status, code=code)
@@ -106,12 +105,8 @@ def ca_file(where: str) -> str:
     certificates gathered into one file (any names: no ``c_rehash`` needed)."""
     if not os.path.isdir(where):
         return where
-    pems = []
-    for entry in sorted(os.scandir(where), key=lambda e: e.name):
-        data = Path(entry.path).read_bytes() if entry.is_file() else b""
-        if b"-----BEGIN CERTIFICATE-----" in data:
-            pems.append(data.strip() + b"\n")
-    bundle = b"".join(pems)
+    files = (p.read_bytes() for p in sorted(Path(where).iterdir()) if p.is_file())
+    bundle = b"".join(f.strip() + b"\n" for f in files if b"-----BEGIN CERTIFICATE-----" in f)
     digest = hashlib.sha256(bundle).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"zarrstores-ca-{digest}.pem"
     if not path.exists():
