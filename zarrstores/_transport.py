@@ -1,9 +1,6 @@
-"""What both backends share about the network: CA trust, proxies, byte ranges, error types,
-per-event-loop aiohttp sessions and the finalizer that closes them.
-
-The protocols themselves are the libraries' (obstore for S3, aiohttp for Swift, requests and
-keystoneauth1 for auth); this module only decides the policy they are given, once.
-"""
+"""What both backends share about the network: CA trust, proxies, byte ranges, error types and
+per-event-loop aiohttp sessions. The protocols are the libraries' (obstore for S3, aiohttp for
+Swift, requests and keystoneauth1 for auth); this module decides the policy they get, once."""
 
 from __future__ import annotations
 
@@ -26,9 +23,7 @@ from yarl import URL
 
 from .auth.errors import AuthConnectionError, ConfigurationError, TransientError, ZarrstoresError
 
-CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "AWS_CA_BUNDLE")
-"""Environment variables naming a CA bundle (file or directory), in the order they are read
-when no ``verify=``/``cacert=`` is given."""
+CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "AWS_CA_BUNDLE")  # read in this order
 
 
 class StorageError(ZarrstoresError, OSError):
@@ -41,11 +36,7 @@ class StorageError(ZarrstoresError, OSError):
         self.code = code
 
     def __reduce__(self) -> tuple[Any, ...]:  # status and code survive pickling (dask)
-        return (_rebuild, (type(self), str(self), self.status, self.code))
-
-
-def _rebuild(cls: type[StorageError], message: str, status: int, code: str) -> StorageError:
-    return cls(message, status=status, code=code)
+        return functools.partial(type(self), status=self.status, code=self.code), (str(self),)
 
 
 class StoragePermissionError(StorageError, PermissionError):
@@ -63,9 +54,8 @@ def error_for_status(
     *,
     kinds: tuple[type[StorageError], type[StorageError], type[StorageError]],
 ) -> StorageError:
-    """The one status -> exception mapping: 404 -> the ``FileNotFoundError`` kind, 401/403 ->
-    the ``PermissionError`` kind, else the plain one (``kinds``: a backend's three classes),
-    each with ``status`` and ``code``."""
+    """The one status -> exception mapping, with ``status`` and ``code``: 404 -> the
+    ``FileNotFoundError`` kind of ``kinds``, 401/403 -> the ``PermissionError`` one, else plain."""
     plain, denied, missing = kinds
     cls = missing if status == 404 else denied if status in (401, 403) else plain
     return cls(message, status=status, code=code)
@@ -115,12 +105,8 @@ def ca_file(where: str) -> str:
     certificates gathered into one file (any names: no ``c_rehash`` needed)."""
     if not os.path.isdir(where):
         return where
-    pems = []
-    for entry in sorted(os.scandir(where), key=lambda e: e.name):
-        data = Path(entry.path).read_bytes() if entry.is_file() else b""
-        if b"-----BEGIN CERTIFICATE-----" in data:
-            pems.append(data.strip() + b"\n")
-    bundle = b"".join(pems)
+    files = (p.read_bytes() for p in sorted(Path(where).iterdir()) if p.is_file())
+    bundle = b"".join(f.strip() + b"\n" for f in files if b"-----BEGIN CERTIFICATE-----" in f)
     digest = hashlib.sha256(bundle).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"zarrstores-ca-{digest}.pem"
     if not path.exists():
@@ -238,8 +224,7 @@ def http_range(start: int, end: int | None) -> str | None:
 
 def slice_whole(body: bytes, start: int, end: int | None) -> bytes:
     """The requested bytes of a whole object (a server that ignored ``Range`` sent it all)."""
-    first, last = absolute_range(start, end, len(body))
-    return body[first:last]
+    return body[slice(*absolute_range(start, end, len(body)))]
 
 
 def absolute_range(start: int, end: int | None, size: int) -> tuple[int, int]:
@@ -283,7 +268,7 @@ class LoopSessions:
     is dropped or the loop is gone. Proxies: pass ``proxy=proxy_for(url, ...)`` per request
     (the environment's, cached, instead of aiohttp's ``trust_env``)."""
 
-    def __init__(self, *, verify: Any = True, limit: int = 64, timeout: float = 60.0) -> None:
+    def __init__(self, verify: Any = True, limit: int = 64, timeout: float = 60.0) -> None:
         self.verify = verify
         self.limit = limit
         # No total limit, which would cut off large objects on slow links: a request fails
@@ -292,13 +277,8 @@ class LoopSessions:
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         weakref.finalize(self, _discard, self._sessions)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"verify": self.verify, "limit": self.limit, "timeout": self.timeout}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._sessions = {}
-        weakref.finalize(self, _discard, self._sessions)
+    def __reduce__(self) -> tuple[Any, ...]:  # a copy starts without sessions
+        return LoopSessions, (self.verify, self.limit, self.timeout.sock_read)
 
     def get(self) -> aiohttp.ClientSession:
         """The running loop's session (made on first use)."""

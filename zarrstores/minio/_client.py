@@ -11,7 +11,7 @@ import logging
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, TypeVar
 
 import obstore
@@ -34,18 +34,18 @@ from .._transport import (
 )
 from ..auth import AnonymousS3, ConfigurationError, S3CredentialProvider, S3Credentials
 from ..auth._secret import redact
+from ..auth.adapters import obstore_credential_provider
+from ..auth.s3 import StaticS3Credentials
 
 log = logging.getLogger("zarrstores.minio")
 T = TypeVar("T")
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_CONCURRENCY = 32
-"""Requests in flight per store and event loop (chosen at +30 ms round trip: see
-docs/performance.md)."""
+"""Requests in flight per store and event loop (best at +30 ms round trip: docs/performance.md)."""
 SINGLE_PUT_MAX = 256 << 20
-"""Objects up to this size (256 MiB) are written in one PUT, larger ones as multipart uploads
-of ``PART_SIZE`` parts. At +30 ms round trip one PUT was as fast as any part size at 64 and
-256 MiB, and multipart in obstore's default 5 MiB parts 20% slower (docs/performance.md)."""
+"""Objects up to 256 MiB go up in one PUT, larger in ``PART_SIZE`` parts: at +30 ms one PUT was as
+fast as any part size, obstore's default 5 MiB parts 20% slower (docs/performance.md)."""
 PART_SIZE = 32 << 20
 
 
@@ -54,26 +54,25 @@ PART_SIZE = 32 << 20
 EXPIRED_CODES = frozenset(
     {"ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId", "InvalidToken"}
 )
+_WRITE_METHODS = ("PUT", "POST", "DELETE", "COPY", "CREATE", "UPLOAD", "COMPLETE", "ABORT")
 _RETRY_CODES = frozenset({"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"})
 # Refreshes per request before a rejection counts as final (a request can race a refresh).
 _MAX_REFRESHES = 3
-_CORRUPTED = (
-    "the data arrived different from what was sent: it was corrupted on the way and not "
-    "stored; write it again"
-)
 _HINTS = {
     "InvalidBucketName": "bucket names have 3-63 characters: lowercase letters, digits, '-' "
     "and '.', starting and ending with a letter or digit",
-    "BadDigest": _CORRUPTED,
-    "InvalidDigest": _CORRUPTED,
-    "XAmzContentChecksumMismatch": _CORRUPTED,
-    "XAmzContentSHA256Mismatch": _CORRUPTED,
     "SignatureDoesNotMatch": "the secret key does not belong to this access key: check "
     "secret= (AWS_SECRET_ACCESS_KEY)",
     "PreconditionFailed": "the object changed while it was read: read it again",
-    "KeyTooLongError": "S3 keys have at most 1024 bytes, with the prefix: use a shorter key",
-    # Ceph RGW's answer to a key over 1024 bytes
-    "InvalidObjectName": "S3 keys have at most 1024 bytes, with the prefix: use a shorter key",
+    **dict.fromkeys(
+        ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch"),
+        "the data arrived different from what was sent: it was corrupted on the way and not "
+        "stored; write it again",
+    ),
+    **dict.fromkeys(  # InvalidObjectName: Ceph RGW's answer to a key over 1024 bytes
+        ("KeyTooLongError", "InvalidObjectName"),
+        "S3 keys have at most 1024 bytes, with the prefix: use a shorter key",
+    ),
 }
 _STATUS = re.compile(r"status code: (\d{3})")
 _TAG = re.compile(r"<(Code|Message)>([^<]*)</\1>")
@@ -137,9 +136,6 @@ def s3_error(
     if status == 404:
         return S3NotFoundError(f"{where} does not exist ({detail})", status=status, code=code)
     if status in (401, 403) or code in EXPIRED_CODES:
-        writes = method.upper().startswith(
-            ("PUT", "POST", "DELETE", "COPY", "CREATE", "UPLOAD", "COMPLETE", "ABORT")
-        )
         who = provider.describe()
         static = not (provider.can_refresh or isinstance(provider, AnonymousS3))
         if isinstance(provider, AnonymousS3):
@@ -147,7 +143,7 @@ def s3_error(
         elif code in EXPIRED_CODES:
             hint = f"The server does not accept these credentials ({who}): expired or unknown"
             hint += "; check key= (AWS_ACCESS_KEY_ID) or get new keys." if static else "."
-        elif writes:
+        elif method.upper().startswith(_WRITE_METHODS):
             hint = f"These credentials ({who}) do not allow writing here: read-only access?"
         else:
             hint = f"These credentials ({who}) do not allow {'reading' if key else 'this'} here."
@@ -199,37 +195,37 @@ def _parse(error: Exception) -> tuple[int, str, str]:
     return (int(status.group(1)) if status else 0), tags.get("Code", ""), tags.get("Message", "")
 
 
+async def _list_code(store: S3Store) -> str | None:
+    """S3's error code for a listing with ``store`` ("" if none), None when it succeeds."""
+    try:
+        await obstore.list_with_delimiter_async(store, _PROBE)
+    except Exception as e:
+        return _parse(e)[1]
+    return None
+
+
+@dataclass(eq=False, repr=False)
 class S3Client:
     """Path-style S3 requests to one endpoint with credentials from ``provider``; one obstore
     store per bucket, usable from any event loop and thread."""
 
-    def __init__(
-        self,
-        endpoint_url: str,
-        provider: S3CredentialProvider,
-        *,
-        region: str = DEFAULT_REGION,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        verify: bool | str = True,
-        max_connections: int = 64,
-        max_concurrency: int = DEFAULT_CONCURRENCY,
-        proxy: str | None = None,
-    ) -> None:
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
-        self.endpoint_url = endpoint_url.rstrip("/")
-        self.provider = provider
-        self.region = region
-        self.retry = retry
-        self.verify = verify
-        self.max_connections = max_connections
-        self.max_concurrency = max_concurrency
-        """Requests in flight per event loop (obstore itself sets no limit)."""
-        self.proxy = proxy
-        """The HTTP(S) proxy of every request (else ``HTTPS_PROXY``... from the environment)."""
-        self._stores: dict[str, S3Store] = {}
-        self._limits: dict[asyncio.AbstractEventLoop, _InFlight] = {}
-        self._checked: S3Credentials | None = None  # credentials known to be sendable
+    endpoint_url: str
+    provider: S3CredentialProvider
+    _: KW_ONLY
+    region: str = DEFAULT_REGION
+    retry: RetryPolicy = DEFAULT_RETRY
+    verify: bool | str = True
+    max_connections: int = 64
+    max_concurrency: int = DEFAULT_CONCURRENCY  # in flight per event loop: obstore sets no limit
+    proxy: str | None = None
+    _stores: dict[str, S3Store] = field(default_factory=dict, init=False)
+    _limits: dict[asyncio.AbstractEventLoop, _InFlight] = field(default_factory=dict, init=False)
+    _checked: S3Credentials | None = field(default=None, init=False)  # known to be sendable
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
+        self.endpoint_url = self.endpoint_url.rstrip("/")
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_stores": {}, "_limits": {}}
@@ -248,11 +244,11 @@ class S3Client:
         """The obstore store of ``bucket`` (made once)."""
         store = self._stores.get(bucket)
         if store is None:
-            store = self._stores[bucket] = S3Store(bucket, **self.store_options())
+            store = self._stores[bucket] = self._new_store(bucket, self.provider)
         return store
 
-    def store_options(self) -> dict[str, Any]:
-        """``S3Store`` keyword arguments for this endpoint, credentials, CA and proxy."""
+    def _new_store(self, bucket: str, provider: S3CredentialProvider) -> S3Store:
+        """An ``S3Store`` for this endpoint, CA and proxy, signing with ``provider``'s keys."""
         timeout = f"{self.retry.timeout:g}s"
         client: dict[str, Any] = {
             "allow_http": True,
@@ -278,25 +274,11 @@ class S3Client:
             "client_options": client,
             "retry_config": {"max_retries": 0},  # retried here, by RetryPolicy
         }
-        if isinstance(self.provider, AnonymousS3):
+        if isinstance(provider, AnonymousS3):
             options["skip_signature"] = True
-        else:
-            options["credential_provider"] = self._credentials
-        return options
-
-    def _credentials(self) -> dict[str, Any]:
-        # obstore keeps them until 5 minutes before they expire, then asks again (at most every
-        # 100 ms) until the auth core's cache has refreshed them; after a rejection the store
-        # is made anew, which asks at once.
-        creds = self.provider.get()
-        assert creds is not None
-        expires = creds.expires_at
-        return {
-            "access_key_id": creds.access_key,
-            "secret_access_key": creds.secret_key.reveal(),
-            "token": creds.session_token.reveal() if creds.session_token else None,
-            "expires_at": datetime.fromtimestamp(expires, UTC) if expires else None,
-        }
+        else:  # obstore asks again 5 minutes before they expire; a rejection makes a new store
+            options["credential_provider"] = obstore_credential_provider(provider)
+        return S3Store(bucket, **options)
 
     # -- the one request function ---------------------------------------------------------------
     async def call(
@@ -331,7 +313,7 @@ class S3Client:
             except Exception as e:  # obstore's errors carry the answer in their text
                 failure = e
                 status, code, message = _parse(e)
-                if not status and _is_tls(e):
+                if not status and any(w in str(e).lower() for w in ("certificate", "tls", "ssl")):
                     raise ConnectionError(tls_error_text(self.endpoint_url)) from None
             finally:
                 limit.release()
@@ -350,15 +332,14 @@ class S3Client:
             if problem:  # what any answer about a bucket that cannot exist comes down to
                 raise ConfigurationError(problem) from None
             # SeaweedFS refuses writes into a bucket that does not exist without saying why.
-            if code == "AccessDenied" and method == "PUT" and await self._bucket_missing(bucket):
+            put_denied = code == "AccessDenied" and method == "PUT"
+            if put_denied and await _list_code(self.store(bucket)) == "NoSuchBucket":
                 raise missing_bucket(bucket, self.endpoint_url)
             if not status or status >= 500 or status == 429 or code in _RETRY_CODES:
                 delays = delays or self.retry.delays()
                 delay = next(delays, None)
                 if delay is not None:
-                    log.info(
-                        "%s %s: %s; retrying in %.2f s", method, key, status or failure, delay
-                    )
+                    log.info("%s %s: %s; retrying in %.2f s", method, key, status or failure, delay)
                     await asyncio.sleep(delay)
                     continue
                 if not status:
@@ -387,48 +368,20 @@ class S3Client:
             raise error from None
 
     async def rejects(self, bucket: str, creds: S3Credentials | None) -> bool:
-        """Whether the server refuses ``creds`` as expired or unknown (asked with a listing
-        signed with exactly these). SeaweedFS answers AccessDenied, not InvalidAccessKeyId, to
-        a request whose session ends while it is being checked: this tells the two apart.
-        Refreshable credentials refused there with AccessDenied are exchanged anew to tell."""
+        """Whether the server refuses ``creds`` as expired or unknown (a listing signed with
+        exactly these): SeaweedFS answers AccessDenied, not InvalidAccessKeyId, to a request
+        whose session ends while it is being checked."""
         if creds is None:
             return False
-        options = self.store_options()
-        del options["credential_provider"]
-        token = creds.session_token.reveal() if creds.session_token else None
-        probe = S3Store(
-            bucket,
-            access_key_id=creds.access_key,
-            secret_access_key=creds.secret_key.reveal(),
-            token=token,
-            **options,
-        )
-        try:
-            await obstore.list_with_delimiter_async(probe, _PROBE)
-        except Exception as e:
-            code = _parse(e)[1]
-            if code != "AccessDenied" or not self.provider.can_refresh:
-                return code in EXPIRED_CODES
-        else:
-            return False
+        code = await _list_code(self._new_store(bucket, StaticS3Credentials(**creds.as_dict())))
+        if code != "AccessDenied" or not self.provider.can_refresh:
+            return code in EXPIRED_CODES
         # Ceph RGW answers AccessDenied to every session it no longer accepts (expired, role
         # gone): when a session exchanged anew is let in, the old one was the problem.
-        fresh = await self.provider.arefresh_after_failure(creds)
-        if fresh is creds:
+        if await self.provider.arefresh_after_failure(creds) is creds:
             return False
         self._stores.pop(bucket, None)
-        try:
-            await obstore.list_with_delimiter_async(self.store(bucket), _PROBE)
-        except Exception:
-            return False
-        return True
-
-    async def _bucket_missing(self, bucket: str) -> bool:
-        try:
-            await obstore.list_with_delimiter_async(self.store(bucket), "")
-        except Exception as e:
-            return _parse(e)[1] == "NoSuchBucket"
-        return False
+        return await _list_code(self.store(bucket)) is None
 
     # -- operations -----------------------------------------------------------------------------
     def get_object(
@@ -478,10 +431,9 @@ class S3Client:
         return self.call("HEAD", bucket, key, send, missing=_missing_read)
 
     async def _denied_but_missing(self, bucket: str, key: str) -> bool:
-        """Whether a refused read was of a key that does not exist, as a listing with the same
-        credentials shows. Without the right to list the whole bucket, S3 (AWS, Ceph RGW)
-        answers 403, not 404, for a missing key: a public prefix's readers meet that when
-        zarr probes for metadata files. A listing refused too leaves the refusal standing."""
+        """Whether a refused read was of a key a listing with the same credentials does not
+        show: without the right to list the whole bucket, S3 (AWS, Ceph RGW) answers 403 for a
+        missing key, as a public prefix's readers meet when zarr probes for metadata files."""
         try:
             async for name, _ in self.list_objects(bucket, key, delimiter="/"):
                 if name == key:
@@ -491,9 +443,8 @@ class S3Client:
         return True
 
     async def put_object(self, bucket: str, key: str, data: bytes | memoryview) -> None:
-        """Store ``data`` under ``key`` (one PUT up to ``SINGLE_PUT_MAX``, else multipart);
-        the server checks it against its SHA-256 and stores nothing when it arrived corrupted
-        (``BadDigest``)."""
+        """Store ``data`` under ``key`` (one PUT up to ``SINGLE_PUT_MAX``, else multipart); the
+        server checks its SHA-256 and stores nothing corrupted on the way (``BadDigest``)."""
 
         async def send(store: S3Store) -> None:
             multipart = len(data) > SINGLE_PUT_MAX
@@ -525,9 +476,8 @@ class S3Client:
     async def list_objects(
         self, bucket: str, prefix: str = "", delimiter: str | None = None
     ) -> AsyncIterator[tuple[str, bool]]:
-        """(key, is_prefix) under ``prefix`` (a plain string prefix, not only whole path
-        segments), page by page."""
-        # obstore lists whole path segments: list the folder and keep what starts with prefix.
+        """(key, is_prefix) under ``prefix``, page by page; obstore lists whole path segments:
+        this lists the folder and keeps what starts with ``prefix``."""
         folder = prefix.rpartition("/")[0] or None
         if delimiter:
             result = await self.call(
@@ -558,11 +508,6 @@ class S3Client:
 def _missing_read(status: int, code: str) -> Any:
     """A read of a missing key: None; of a range past the end (416): b"" (HEAD has none)."""
     return None if status == 404 else b""
-
-
-def _is_tls(error: Exception) -> bool:
-    text = str(error).lower()
-    return "certificate" in text or "tls" in text or "ssl" in text
 
 
 def _first_line(error: Exception) -> str:

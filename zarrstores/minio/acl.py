@@ -55,18 +55,14 @@ def _covers(statement: Policy, bucket: str, prefix: str) -> bool:
     )
 
 
-def _normalise(statement: Policy) -> Policy:
+def _normalise(value: Any) -> Any:
     # Servers store one-element lists as strings and may add a Sid: compare without those.
-    out: Policy = {}
-    for key, value in statement.items():
-        if key == "Sid":
-            continue
-        if isinstance(value, dict):
-            value = _normalise(value)
-        elif isinstance(value, list):
-            value = sorted(value) if len(value) != 1 else value[0]
-        out[key] = value
-    if isinstance(out.get("Principal"), dict) and out["Principal"].get("AWS") in ("*", ["*"]):
+    if isinstance(value, list):
+        return sorted(value) if len(value) != 1 else value[0]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _normalise(v) for k, v in value.items() if k != "Sid"}
+    if isinstance(out.get("Principal"), dict) and out["Principal"].get("AWS") == "*":
         out["Principal"] = "*"
     return out
 
@@ -184,8 +180,6 @@ def toggle_public(target: Target, storage_options: Mapping[str, Any] | None = No
 
 
 async def _toggle(fs: MinioFileSystem, bucket: str, prefix: str) -> bool:
-    if await _is_public(fs, bucket, prefix):
-        await _make_private(fs, bucket, prefix)
-        return False
-    await _make_public(fs, bucket, prefix)
-    return True
+    public = await _is_public(fs, bucket, prefix)
+    await (_make_private if public else _make_public)(fs, bucket, prefix)
+    return not public

@@ -61,11 +61,9 @@ def get_credentials(
     **options: Any,
 ) -> dict[str, Any]:
     """``access_key``, ``secret_key``, ``session_token`` and ``region`` for ``token`` at
-    ``endpoint`` (``{"anonymous": True, "region": ...}`` with ``anon=True``).
-
-    The keyword names of ``pyarrow.fs.S3FileSystem(endpoint_override=endpoint, **creds)``
-    (without ``region`` pyarrow would ask AWS where the bucket is). They expire
-    (``duration``, one hour by default): call again for fresh ones.
+    ``endpoint`` (``{"anonymous": True, "region": ...}`` with ``anon=True``): the keywords of
+    ``pyarrow.fs.S3FileSystem(endpoint_override=endpoint, **creds)`` (without ``region`` pyarrow
+    asks AWS where the bucket is). They expire (``duration``, one hour by default): call again.
 
     Sets ``AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED`` unless it is set: pyarrow's AWS
     SDK would otherwise send checksums in streamed trailers, which S3 servers other than AWS
