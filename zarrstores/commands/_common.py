@@ -105,10 +105,8 @@ def subcommand(
     quiet: str | None = None,
     json: str | None = None,
 ) -> argparse.ArgumentParser:
-    """A data subcommand's parser, with what they all share: ``--help`` listing ``examples``,
-    and under "common options" ``-o/--option`` (the storage options, credentials included),
-    ``-q/--quiet`` and ``--json`` (these two when given their help texts). The caller adds
-    the arguments of its own."""
+    """A data subcommand's parser: ``examples`` in its help, and the common options
+    ``-o/--option``, ``-q/--quiet`` and ``--json`` (these two when given their help text)."""
     parser = sub.add_parser(
         name,
         help=help,

@@ -84,7 +84,11 @@ class Copier:
     ) -> None:
         self.source, self.destination, self.summary = source, destination, summary
         self.jobs, self.progress = jobs, progress
-        self.server_side = destination.copies_from(source)
+        # Swift to Swift, S3 to S3: every URL of one scheme has the same credentials and
+        # endpoint, so both trees are in one account or on one endpoint, where the server copies.
+        self.server_side = (
+            not destination.local and source.location.scheme == destination.location.scheme
+        )
         # source name -> (destination name, MD5 or None when unknown, size) of every object written
         self.copied: dict[str, tuple[str, str | None, int]] = {}
 
@@ -99,11 +103,9 @@ class Copier:
         await asyncio.gather(*(worker() for _ in range(min(self.jobs, len(queue)) or 1)))
 
     async def same(self, rel: str, dst_rel: str, src: Stored, dst: Stored | None) -> bool:
-        """Whether the destination already holds the source's content: same size, and same
-        MD5 where both sides have one. A remote side states its MD5 in the listing (the ETag
-        of a plain Swift object or single-part S3 upload); a local file is hashed only when
-        the other side has an MD5 to compare with. A multipart upload or an SLO states no
-        MD5: against it, the size decides."""
+        """Whether the destination already holds the source's content: same size, and same MD5
+        where both sides state one (a local file is hashed only then; against an SLO or a
+        multipart upload, which state none, the size decides)."""
         if dst is None or dst.size != src.size:
             return False
         if not (src.md5 or self.source.local) or not (dst.md5 or self.destination.local):
@@ -172,10 +174,7 @@ class Copier:
     async def _copy_through_file(self, rel: str, dst_rel: str, stored: Stored) -> str:
         where = self.source.location.child_url(rel)
         with tempfile.TemporaryDirectory(prefix="zarrstores-cp-") as tmp:
-            file = self.source.local_file(rel)
-            if file is None:
-                file = Path(tmp) / "object"
-                await self.source.download(rel, file)
+            file = await self.source.as_file(rel, tmp)
             digest = await asyncio.to_thread(md5_of_file, file)
             _check_read(where, stored, file.stat().st_size, digest)
             await self.destination.upload(dst_rel, file)
@@ -183,9 +182,8 @@ class Copier:
 
     async def verify(self, group: list[str]) -> None:
         """Check the copied objects of ``group`` at the destination against their source's MD5
-        (one listing; objects whose stored ETag is no MD5 are read back). An object copied
-        server-side from a source that states no MD5 (an SLO, a multipart upload) is checked
-        by its size: reading it back would move the bytes the server copy saved."""
+        (one listing; an ETag that is no MD5: read back). A server-side copy of an object that
+        states no MD5 is checked by size: reading it back would move the bytes it saved."""
         written = [rel for rel in group if rel in self.copied]
         if not written:
             return
