@@ -191,8 +191,7 @@ class FrameStore:
         return pa.concat_tables(tables, promote_options="permissive")
 
     def _files(self, directory: str, generation: str | None = None) -> dict[str, int]:
-        """The data files of ``generation`` (of every one for None) in write order, with their
-        sizes."""
+        """The data files of ``generation`` (all for None), in write order, with their sizes."""
         try:
             entries = self.fs.ls(directory, detail=True, refresh=True)
         except FileNotFoundError:
@@ -347,9 +346,7 @@ class FrameStore:
 def _check_schema(new: pa.Schema, stored: pa.Schema, directory: str) -> None:
     if new.remove_metadata().equals(stored.remove_metadata()):
         return
-    theirs = {f.name: str(f.type) for f in stored}
-    ours = {f.name: str(f.type) for f in new}
-    diff = sorted(set(ours.items()) ^ set(theirs.items()))
+    diff = sorted({(f.name, str(f.type)) for f in new} ^ {(f.name, str(f.type)) for f in stored})
     raise ValueError(
         f"cannot append to {directory}: columns differ from the stored table ({diff[:6]}); "
         "use mode=PutMode.REPLACE to store the new columns"
