@@ -143,8 +143,7 @@ def human(size: float) -> str:
 def confirm(question: str) -> bool:
     """Ask on stderr, read the answer from stdin: only ``y``/``yes`` agrees."""
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline()
-    return answer.strip().lower() in ("y", "yes")
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 class HelpFormat(argparse.HelpFormatter):

@@ -85,7 +85,8 @@ class Tree:
 
     async def as_file(self, rel: str, tmp: str) -> Path:
         """The object as a local file: downloaded into the directory ``tmp``."""
-        await self.fs._get_file(self.location.child(rel), str(file := Path(tmp) / "object"))
+        file = Path(tmp) / "object"
+        await self.fs._get_file(self.location.child(rel), str(file))
         return file
 
     async def upload(self, rel: str, file: Path) -> None:

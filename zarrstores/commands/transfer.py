@@ -154,7 +154,11 @@ class Copier:
                 digest = stored.md5  # checked at the destination by verify()
                 self.summary.server_side += 1
             elif stored.size > IN_MEMORY:
-                digest = await self._copy_through_file(rel, dst_rel, stored)
+                with tempfile.TemporaryDirectory(prefix="zarrstores-cp-") as tmp:
+                    file = await self.source.as_file(rel, tmp)
+                    digest = await asyncio.to_thread(md5_of_file, file)
+                    _check_read(where, stored, file.stat().st_size, digest)
+                    await self.destination.upload(dst_rel, file)
             else:
                 data = await self.source.read(rel)
                 digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
@@ -171,15 +175,6 @@ class Copier:
         self.progress.update(stored.size)
         self.progress.set_postfix_str(f"{self.summary.copied:,} done", refresh=False)
 
-    async def _copy_through_file(self, rel: str, dst_rel: str, stored: Stored) -> str:
-        where = self.source.location.child_url(rel)
-        with tempfile.TemporaryDirectory(prefix="zarrstores-cp-") as tmp:
-            file = await self.source.as_file(rel, tmp)
-            digest = await asyncio.to_thread(md5_of_file, file)
-            _check_read(where, stored, file.stat().st_size, digest)
-            await self.destination.upload(dst_rel, file)
-        return digest
-
     async def verify(self, group: list[str]) -> None:
         """Check the copied objects of ``group`` at the destination against their source's MD5
         (one listing; an ETag that is no MD5: read back). A server-side copy of an object that
@@ -191,7 +186,6 @@ class Copier:
 
         async def check(rel: str) -> None:
             dst_rel, digest, size = self.copied[rel]
-            where = self.destination.location.child_url(dst_rel)
             try:
                 stored = present.get(dst_rel)
                 if stored is None or stored.size != size or (digest and stored.md5 != digest):
@@ -202,10 +196,8 @@ class Copier:
                     raise VerificationError(
                         f"{stored.size:,} bytes, the source has {size:,}: run again to recopy"
                     )
-                if digest is None:
-                    return
-                stated = stored.md5 or await self.destination.md5(dst_rel)
-                if stated != digest:
+                stated = digest and (stored.md5 or await self.destination.md5(dst_rel))
+                if stated != digest:  # (no digest: the size decided)
                     raise VerificationError(
                         f"MD5 {stated} differs from the source's {digest}: run again to recopy"
                     )
@@ -213,7 +205,7 @@ class Copier:
                 self.summary.copied -= 1
                 self.summary.server_side -= self.server_side
                 self.summary.bytes -= size
-                self.summary.fail(f"{where}: {e}")
+                self.summary.fail(f"{self.destination.location.child_url(dst_rel)}: {e}")
 
         await self._each(written, check)
 
