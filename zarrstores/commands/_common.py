@@ -27,10 +27,6 @@ class Location:
     scheme: str
     path: str
 
-    @property
-    def remote(self) -> bool:
-        return self.scheme != "file"
-
     def child(self, rel: str) -> str:
         """The filesystem path of ``rel`` below this location ("" is the location itself)."""
         if not rel:
@@ -83,7 +79,7 @@ def filesystem(
 ) -> AbstractFileSystem:
     """The fsspec filesystem of ``location``, with the library's auth discovery and the
     ``--option`` pairs that apply to it."""
-    if not location.remote:
+    if location.scheme == "file":
         return fsspec.filesystem("file")
     options = parse_options(option_pairs, location.scheme)
     # By class, not by protocol name: other packages (swiftspec) register swift:// too.

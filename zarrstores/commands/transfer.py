@@ -68,7 +68,7 @@ def phases(names: Iterable[str]) -> list[list[str]]:
 
 
 def make_tree(location: Location, option_pairs: list[str] | None) -> Tree:
-    if not location.remote:
+    if location.scheme == "file":
         return LocalTree(location)
     if not location.path:
         raise ConfigurationError(f"{location.url}: name a container or bucket")
