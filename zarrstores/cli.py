@@ -51,8 +51,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
 def _cmd_env(args: argparse.Namespace) -> int:
     if args.backend == "swift":
-        options = {k: getattr(args, k) for k in ("authurl", "user", "key") if getattr(args, k)}
-        auth = swift_auth(**options)
+        auth = swift_auth(authurl=args.authurl, user=args.user, key=args.key)
         print(format_exports(swift_exports(auth.get(), auth), args.shell))
         return 0
     provider, endpoint = s3_credentials(

@@ -165,7 +165,6 @@ def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
             [swift_cli, "list", CONTAINER, "--prefix", f"{PREFIX}/tas/"],
             capture_output=True,
             text=True,
-            check=False,
         )
         print(f"    $ swift list {CONTAINER} --prefix {PREFIX}/tas/")
         for line in listing.stdout.splitlines()[:4]:

@@ -27,10 +27,6 @@ class Location:
     scheme: str
     path: str
 
-    @property
-    def remote(self) -> bool:
-        return self.scheme != "file"
-
     def child(self, rel: str) -> str:
         """The filesystem path of ``rel`` below this location ("" is the location itself)."""
         if not rel:
@@ -83,7 +79,7 @@ def filesystem(
 ) -> AbstractFileSystem:
     """The fsspec filesystem of ``location``, with the library's auth discovery and the
     ``--option`` pairs that apply to it."""
-    if not location.remote:
+    if location.scheme == "file":
         return fsspec.filesystem("file")
     options = parse_options(option_pairs, location.scheme)
     # By class, not by protocol name: other packages (swiftspec) register swift:// too.
@@ -105,10 +101,8 @@ def subcommand(
     quiet: str | None = None,
     json: str | None = None,
 ) -> argparse.ArgumentParser:
-    """A data subcommand's parser, with what they all share: ``--help`` listing ``examples``,
-    and under "common options" ``-o/--option`` (the storage options, credentials included),
-    ``-q/--quiet`` and ``--json`` (these two when given their help texts). The caller adds
-    the arguments of its own."""
+    """A data subcommand's parser: ``examples`` in its help, and the common options
+    ``-o/--option``, ``-q/--quiet`` and ``--json`` (these two when given their help text)."""
     parser = sub.add_parser(
         name,
         help=help,
@@ -145,8 +139,7 @@ def human(size: float) -> str:
 def confirm(question: str) -> bool:
     """Ask on stderr, read the answer from stdin: only ``y``/``yes`` agrees."""
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline()
-    return answer.strip().lower() in ("y", "yes")
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 class HelpFormat(argparse.HelpFormatter):

@@ -83,9 +83,11 @@ class Tree:
     async def write(self, rel: str, data: bytes) -> None:
         await self.fs._pipe_file(self.location.child(rel), data)
 
-    async def download(self, rel: str, file: Path) -> None:
-        """Copy the object to the local ``file`` (when ``local_file`` gives none)."""
+    async def as_file(self, rel: str, tmp: str) -> Path:
+        """The object as a local file: downloaded into the directory ``tmp``."""
+        file = Path(tmp) / "object"
         await self.fs._get_file(self.location.child(rel), str(file))
+        return file
 
     async def upload(self, rel: str, file: Path) -> None:
         """Store the local ``file`` as the object, whole (multipart / SLO when large)."""
@@ -108,12 +110,6 @@ class Tree:
         top = self.location.path.split("/", 1)[0]
         await self.fs._makedirs(top, exist_ok=True)
 
-    def copies_from(self, other: Tree) -> bool:
-        """Swift to Swift and S3 to S3: the command gives every URL of one scheme the same
-        credentials and endpoint, so both trees are in one account (Swift) or on one
-        endpoint (S3), where the server copies."""
-        return not self.local and other.location.scheme == self.location.scheme
-
     async def copy_from(self, other: Tree, rel: str, dst_rel: str, size: int) -> None:
         """Copy ``other``'s object ``rel`` to ``dst_rel`` on the server: no byte passes
         through this machine."""
@@ -124,10 +120,6 @@ class Tree:
             await self.fs._copy_basic(source, target)  # CopyObject
         else:
             await self.fs._cp_file(source, target)  # UploadPartCopy, part by part
-
-    def local_file(self, rel: str) -> Path | None:
-        """The object as a local file, when it is one."""
-        return None
 
 
 def _remove_if_abandoned(path: Path) -> None:
@@ -190,5 +182,5 @@ class LocalTree(Tree):
     async def prepare(self) -> None:
         Path(self.location.path).parent.mkdir(parents=True, exist_ok=True)
 
-    def local_file(self, rel: str) -> Path | None:
-        return Path(self.location.child(rel))
+    async def as_file(self, rel: str, tmp: str) -> Path:
+        return Path(self.location.child(rel))  # read in place

@@ -30,7 +30,7 @@ def _modified(info: Mapping[str, Any]) -> str:
     if value is None:
         return "-"
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        value = datetime.fromtimestamp(value, UTC)
     return str(value).replace(" ", "T")[:19]
 
 
@@ -62,9 +62,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     else:
         entries = fs.ls(location.path, detail=True)
     for info in sorted(entries, key=lambda i: i["name"]):
-        name = _relative(location, info["name"])
-        if info["type"] == "directory":
-            name += "/"
+        name = _relative(location, info["name"]) + ("/" if info["type"] == "directory" else "")
         if args.long:
             kind = _kind(fs, info)
             size = f"{info.get('size') or 0:,}" if info["type"] == "file" else "-"
@@ -92,10 +90,7 @@ def cmd_du(args: argparse.Namespace) -> int:
     fs = filesystem(location, args.option)
     usage = _usage(location, fs)
     total = [sum(r[0] for r in usage.values()), sum(r[1] for r in usage.values())]
-
-    def size(n: int) -> str:
-        return f"{n:,}" if args.bytes else human(n)
-
+    size = "{:,}".format if args.bytes else human
     if args.json:
         rows = {name: {"objects": r[0], "bytes": r[1], "zarr": r[2]} for name, r in usage.items()}
         summary = {"url": location.url, "objects": total[0], "bytes": total[1]}

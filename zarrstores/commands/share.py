@@ -157,7 +157,7 @@ def _temporary_link(
 
 def cmd_share(args: argparse.Namespace) -> int:
     location = parse_location(args.url)
-    if not location.remote:
+    if location.scheme == "file":
         raise ConfigurationError(f"{args.url}: share works on swift:// and minio:// URLs")
     options = parse_options(args.option, location.scheme)
     if args.expires:

@@ -68,7 +68,7 @@ def phases(names: Iterable[str]) -> list[list[str]]:
 
 
 def make_tree(location: Location, option_pairs: list[str] | None) -> Tree:
-    if not location.remote:
+    if location.scheme == "file":
         return LocalTree(location)
     if not location.path:
         raise ConfigurationError(f"{location.url}: name a container or bucket")
@@ -84,7 +84,11 @@ class Copier:
     ) -> None:
         self.source, self.destination, self.summary = source, destination, summary
         self.jobs, self.progress = jobs, progress
-        self.server_side = destination.copies_from(source)
+        # Swift to Swift, S3 to S3: every URL of one scheme has the same credentials and
+        # endpoint, so both trees are in one account or on one endpoint, where the server copies.
+        self.server_side = (
+            not destination.local and source.location.scheme == destination.location.scheme
+        )
         # source name -> (destination name, MD5 or None when unknown, size) of every object written
         self.copied: dict[str, tuple[str, str | None, int]] = {}
 
@@ -99,11 +103,9 @@ class Copier:
         await asyncio.gather(*(worker() for _ in range(min(self.jobs, len(queue)) or 1)))
 
     async def same(self, rel: str, dst_rel: str, src: Stored, dst: Stored | None) -> bool:
-        """Whether the destination already holds the source's content: same size, and same
-        MD5 where both sides have one. A remote side states its MD5 in the listing (the ETag
-        of a plain Swift object or single-part S3 upload); a local file is hashed only when
-        the other side has an MD5 to compare with. A multipart upload or an SLO states no
-        MD5: against it, the size decides."""
+        """Whether the destination already holds the source's content: same size, and same MD5
+        where both sides state one (a local file is hashed only then; against an SLO or a
+        multipart upload, which state none, the size decides)."""
         if dst is None or dst.size != src.size:
             return False
         if not (src.md5 or self.source.local) or not (dst.md5 or self.destination.local):
@@ -152,7 +154,11 @@ class Copier:
                 digest = stored.md5  # checked at the destination by verify()
                 self.summary.server_side += 1
             elif stored.size > IN_MEMORY:
-                digest = await self._copy_through_file(rel, dst_rel, stored)
+                with tempfile.TemporaryDirectory(prefix="zarrstores-cp-") as tmp:
+                    file = await self.source.as_file(rel, tmp)
+                    digest = await asyncio.to_thread(md5_of_file, file)
+                    _check_read(where, stored, file.stat().st_size, digest)
+                    await self.destination.upload(dst_rel, file)
             else:
                 data = await self.source.read(rel)
                 digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
@@ -169,23 +175,10 @@ class Copier:
         self.progress.update(stored.size)
         self.progress.set_postfix_str(f"{self.summary.copied:,} done", refresh=False)
 
-    async def _copy_through_file(self, rel: str, dst_rel: str, stored: Stored) -> str:
-        where = self.source.location.child_url(rel)
-        with tempfile.TemporaryDirectory(prefix="zarrstores-cp-") as tmp:
-            file = self.source.local_file(rel)
-            if file is None:
-                file = Path(tmp) / "object"
-                await self.source.download(rel, file)
-            digest = await asyncio.to_thread(md5_of_file, file)
-            _check_read(where, stored, file.stat().st_size, digest)
-            await self.destination.upload(dst_rel, file)
-        return digest
-
     async def verify(self, group: list[str]) -> None:
         """Check the copied objects of ``group`` at the destination against their source's MD5
-        (one listing; objects whose stored ETag is no MD5 are read back). An object copied
-        server-side from a source that states no MD5 (an SLO, a multipart upload) is checked
-        by its size: reading it back would move the bytes the server copy saved."""
+        (one listing; an ETag that is no MD5: read back). A server-side copy of an object that
+        states no MD5 is checked by size: reading it back would move the bytes it saved."""
         written = [rel for rel in group if rel in self.copied]
         if not written:
             return
@@ -193,7 +186,6 @@ class Copier:
 
         async def check(rel: str) -> None:
             dst_rel, digest, size = self.copied[rel]
-            where = self.destination.location.child_url(dst_rel)
             try:
                 stored = present.get(dst_rel)
                 if stored is None or stored.size != size or (digest and stored.md5 != digest):
@@ -204,10 +196,8 @@ class Copier:
                     raise VerificationError(
                         f"{stored.size:,} bytes, the source has {size:,}: run again to recopy"
                     )
-                if digest is None:
-                    return
-                stated = stored.md5 or await self.destination.md5(dst_rel)
-                if stated != digest:
+                stated = digest and (stored.md5 or await self.destination.md5(dst_rel))
+                if stated != digest:  # (no digest: the size decided)
                     raise VerificationError(
                         f"MD5 {stated} differs from the source's {digest}: run again to recopy"
                     )
@@ -215,7 +205,7 @@ class Copier:
                 self.summary.copied -= 1
                 self.summary.server_side -= self.server_side
                 self.summary.bytes -= size
-                self.summary.fail(f"{where}: {e}")
+                self.summary.fail(f"{self.destination.location.child_url(dst_rel)}: {e}")
 
         await self._each(written, check)
 

@@ -27,13 +27,9 @@ class JWTAuthHandler(flight.ServerAuthHandler):
     def authenticate(
         self, outgoing: flight.ServerAuthSender, incoming: flight.ServerAuthReader
     ) -> None:
-        self._check(incoming.read())
+        self.is_valid(incoming.read())
 
     def is_valid(self, token: bytes) -> bytes:
-        self._check(token)
-        return b"admin"
-
-    def _check(self, token: bytes) -> None:
         if not token:
             raise flight.FlightUnauthenticatedError("No authentication token: pass token= (a JWT)")
         try:
@@ -42,6 +38,7 @@ class JWTAuthHandler(flight.ServerAuthHandler):
             raise flight.FlightUnauthenticatedError(f"invalid token: {e}") from None
         if claims.get("type") != "admin":
             raise flight.FlightUnauthenticatedError("token has incorrect permissions")
+        return b"admin"
 
     def __repr__(self) -> str:
         return "JWTAuthHandler(secret=***)"

@@ -1,23 +1,13 @@
-"""Where a table's objects live and how a table switches atomically to new data.
-
-A table ``name`` in ``bucket`` is the prefix ``<root>/<bucket>/<name>/`` (``<root>/<name>/``
-without a bucket) holding Parquet files and one small marker object, ``_frame.json``, that
-names the table's current *generation* and its Arrow schema::
+"""Where a table's objects live and how a table switches atomically to new data (docs/frames.md,
+"Layout", gives the rules and what other readers see)::
 
     <root>/<bucket>/_bucket                               the bucket exists (may be empty)
     <root>/<bucket>/<name>/_frame.json                    {"generation": G, "schema": ...}
     <root>/<bucket>/<name>/part-<G>-<time>-<i>-<uid>.parquet  the rows (files of each put/append)
 
-Readers take the files of generation ``G`` only. APPEND adds a file of the current generation
-(unique name: concurrent appenders never overwrite each other). REPLACE writes all new files
-under a new generation first, then rewrites the marker (one object PUT: the switch is atomic),
-then deletes the old generation's files. DELETE removes the marker first (the table is gone at
-once), then the files. A new table's marker is written only if absent and read back;
-appenders creating a table all use ``FIRST_GENERATION``, so none of their rows is lost.
-
-Tools that read the prefix directly (pandas, pyarrow, DuckDB, polars) skip ``_``-prefixed
-objects; they see old and new files together only in the moment between a REPLACE's switch
-and its clean-up.
+Readers take the files of generation ``G`` only. APPEND adds a uniquely named file of ``G``;
+REPLACE writes a new generation's files, then rewrites the marker (one PUT: the atomic switch),
+then deletes the old files; DELETE removes the marker first, then the files.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""SQL over a table's Parquet files through DataFusion, reading only what the query needs.
-
-The files are a ``pyarrow.dataset`` on the store's fsspec filesystem (so the same auth and
-refresh apply); DataFusion pushes the projection and the filters into the dataset scan, and
-pyarrow reads the footer, then only the needed column chunks of the row groups whose
-statistics can match, each with ranged GETs (no read-ahead cache, no HEAD per file).
-"""
+"""SQL over a table's Parquet files through DataFusion, reading only what the query needs:
+DataFusion pushes projection and filters into a ``pyarrow.dataset`` on the store's fsspec
+filesystem (same auth), which reads the footer, then only the needed column chunks of the row
+groups whose statistics can match, with ranged GETs (no read-ahead cache, no HEAD per file)."""
 
 from __future__ import annotations
 
@@ -42,12 +39,9 @@ def table_dataset(fs: Any, files: dict[str, int], schema: pa.Schema) -> pads.Dat
 
 
 def run_sql(name: str, dataset: pads.Dataset, sql: str) -> pa.Table:
-    """The result of ``sql`` with the table registered as ``name``.
-
-    Raises ``SQLError`` naming the problem when DataFusion refuses or cannot evaluate the
-    query; storage errors met while scanning keep their kind (``PermissionError``,
-    ``FileNotFoundError``, else ``OSError``), so they never read as a bad query.
-    """
+    """The result of ``sql`` with the table registered as ``name``; ``SQLError`` naming the
+    problem when DataFusion refuses or cannot evaluate it. Storage errors met while scanning keep
+    their kind (``PermissionError``, ``FileNotFoundError``, else ``OSError``), not a bad query's."""
     from datafusion import SessionContext
 
     ctx = SessionContext()

@@ -18,23 +18,26 @@ def add_frames_parser(sub: argparse._SubParsersAction) -> None:
     frames = sub.add_parser("frames", help="dataframes as Parquet: the Shoots-compatible server")
     actions = frames.add_subparsers(dest="frames_command", required=True)
     s = actions.add_parser("serve", help="serve a frame store over Arrow Flight (Shoots protocol)")
-    s.add_argument("--root", default=os.environ.get("ZARRSTORES_FRAMES_ROOT"),
-                   help="swift://container/prefix or minio://bucket/prefix "
-                   "(default: ZARRSTORES_FRAMES_ROOT)")
+    s.add_argument(
+        "--root",
+        default=os.environ.get("ZARRSTORES_FRAMES_ROOT"),
+        help="swift://container/prefix or minio://bucket/prefix (default: ZARRSTORES_FRAMES_ROOT)",
+    )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=8081, help="port to listen on (Shoots' default)")
     s.add_argument("--tls-cert", help="TLS certificate (PEM file)")
     s.add_argument("--tls-key", help="TLS private key (PEM file)")
-    s.add_argument("--secret", default=os.environ.get("ZARRSTORES_FRAMES_SECRET"),
-                   help="require JWTs signed with this (prefer ZARRSTORES_FRAMES_SECRET: "
-                   "arguments show in `ps`)")
+    s.add_argument(
+        "--secret",
+        default=os.environ.get("ZARRSTORES_FRAMES_SECRET"),
+        help="require JWTs signed with this (prefer ZARRSTORES_FRAMES_SECRET: "
+        "arguments show in `ps`)",
+    )
     s.add_argument("--token-file", help="write the admin JWT here (mode 0600)")
     s.set_defaults(func=_cmd_serve)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from pyarrow import flight
-
     from .server import FrameServer
 
     if not args.root:
@@ -48,9 +51,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     certs = None
     if args.tls_cert:
         certs = (Path(args.tls_cert).read_bytes(), Path(args.tls_key).read_bytes())
-        location = flight.Location.for_grpc_tls(args.host, args.port)
-    else:
-        location = flight.Location.for_grpc_tcp(args.host, args.port)
+    location = f"grpc+{'tls' if certs else 'tcp'}://{args.host}:{args.port}"
     server = FrameServer(location, args.root, certs=certs, secret=args.secret)
     if args.token_file:
         path = Path(args.token_file)
@@ -60,7 +61,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             f.write(server.generate_admin_jwt())
         print(f"admin JWT written to {path}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"serving {server.store!r} on {location.uri.decode()} (Ctrl-C stops)", flush=True)
+    print(f"serving {server.store!r} on {location} (Ctrl-C stops)", flush=True)
     try:
         server.serve()
     except KeyboardInterrupt:

@@ -35,14 +35,11 @@ _ACTIONS = [
 
 class FrameServer(flight.FlightServerBase):
     """A Shoots-compatible Flight server storing in ``root`` (``swift://...`` or
-    ``minio://...``; ``storage_options`` as for ``FrameStore``).
-
-    ``location``: a ``pyarrow.flight.Location`` or URI (``grpc://127.0.0.1:8081``,
-    ``grpc+tls://...`` with ``certs``). ``certs``: ``(certificate PEM, key PEM)`` for TLS.
-    ``secret``: require a JWT signed with it on every call (needs TLS, as in Shoots; the
-    token comes from ``generate_admin_jwt()``). Run ``serve()`` (e.g. in a thread);
-    ``shutdown()`` stops it.
-    """
+    ``minio://...``; ``storage_options`` as for ``FrameStore``). ``location``: a
+    ``pyarrow.flight.Location`` or URI (``grpc://127.0.0.1:8081``, ``grpc+tls://...`` with
+    ``certs``, a ``(certificate PEM, key PEM)`` pair). ``secret``: require a JWT signed with it
+    on every call (needs TLS, as in Shoots; ``generate_admin_jwt()`` makes one). Run
+    ``serve()`` (e.g. in a thread); ``shutdown()`` stops it."""
 
     def __init__(
         self,
@@ -110,34 +107,28 @@ class FrameServer(flight.FlightServerBase):
         handler = getattr(self, f"_action_{action.type}", None)
         if handler is None:
             raise flight.FlightServerError(f"unknown action {action.type!r}")
-        return handler(info)
+        return _translated(lambda: handler(info))
 
-    # -- actions -------------------------------------------------------------------------------
+    # -- actions (their errors translated by do_action) ----------------------------------------
     def _action_ping(self, info: dict[str, Any]) -> list[flight.Result]:
         return [flight.Result(b"pong")]
 
     def _action_delete(self, info: dict[str, Any]) -> list[flight.Result]:
-        name = info.get("name")
-        _translated(lambda: self.store.delete(name, info.get("bucket")))
-        return _result({"success": True, "message": f"deleted {name}"})
+        self.store.delete(info.get("name"), info.get("bucket"))
+        return _result({"success": True, "message": f"deleted {info.get('name')}"})
 
     def _action_buckets(self, info: dict[str, Any]) -> list[flight.Result]:
-        return _result(_translated(self.store.buckets))
+        return _result(self.store.buckets())
 
     def _action_delete_bucket(self, info: dict[str, Any]) -> list[flight.Result]:
-        name = info.get("name")
-        _translated(lambda: self.store.delete_bucket(name, info.get("mode", "error")))
-        return _result({"message": f"bucket {name} deleted"})
+        self.store.delete_bucket(info.get("name"), info.get("mode", "error"))
+        return _result({"message": f"bucket {info.get('name')} deleted"})
 
     def _action_resample(self, info: dict[str, Any]) -> list[flight.Result]:
-        keys = ("sql", "rule", "time_col", "aggregation_func", "source_bucket", "target_bucket")
+        keys = ("rule", "time_col", "aggregation_func", "source_bucket", "target_bucket")
         options = {k: info.get(k) for k in keys} | {"sql": info.get("sql") or None}
-        counts = _translated(
-            lambda: self.store.resample(
-                info.get("source"), info.get("target"), mode=info.get("mode", "append"), **options
-            )
-        )
-        return _result(counts)
+        source, target, mode = info.get("source"), info.get("target"), info.get("mode", "append")
+        return _result(self.store.resample(source, target, mode=mode, **options))
 
     def _action_shutdown(self, info: dict[str, Any]) -> list[flight.Result]:
         # From inside a call: stop in another thread, or shutdown() would wait for this call.

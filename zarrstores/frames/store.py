@@ -45,11 +45,8 @@ _WRITERS = 4  # data files encoded and uploaded at once
 class FrameStore:
     """Dataframes by name under ``url`` (``swift://container/prefix`` or
     ``minio://bucket/prefix``), optionally grouped in buckets, as Shoots keeps them.
-
-    ``storage_options`` go to the fsspec filesystem (the same auth, refresh and sharing as
-    the zarr stores). The layout (Parquet files under ``<url>/<bucket>/<name>/``) and how
-    writes switch atomically are described in :mod:`zarrstores.frames._layout`.
-    """
+    ``storage_options`` go to the fsspec filesystem (auth as for the zarr stores); the layout
+    and its atomic switches are described in :mod:`zarrstores.frames._layout`."""
 
     def __init__(self, url: str, **storage_options: Any) -> None:
         self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
@@ -66,11 +63,9 @@ class FrameStore:
         mode: PutMode | str = PutMode.ERROR,
         bucket: str | None = None,
     ) -> None:
-        """Store ``frame`` (pandas, polars or Arrow) as table ``name``.
-
-        ``mode``: ``ERROR`` raises ``FileExistsError`` if the table exists, ``APPEND`` adds
-        the rows (the schema must match), ``REPLACE`` swaps the whole table atomically.
-        """
+        """Store ``frame`` (pandas, polars or Arrow) as table ``name``. ``mode``: ``ERROR``
+        raises ``FileExistsError`` if the table exists, ``APPEND`` adds the rows (the schema
+        must match), ``REPLACE`` swaps the whole table atomically."""
         self._write(name, from_frame(frame), put_mode(mode), bucket)
 
     def get(
@@ -82,11 +77,8 @@ class FrameStore:
         output: Output = "pandas",
     ) -> Any:
         """Table ``name`` whole, or the result of ``sql`` on it (the table is called ``name``
-        in the query), as pandas (default), ``output="polars"`` or ``"arrow"``.
-
-        Raises ``FileNotFoundError`` if there is no such table, ``SQLError`` if DataFusion
-        refuses the query.
-        """
+        in the query), as pandas (default), ``output="polars"`` or ``"arrow"``. Raises
+        ``FileNotFoundError`` if there is no such table, ``SQLError`` if DataFusion refuses."""
         return _convert.output(self._query(name, sql, bucket), output)
 
     def list(self, bucket: str | None = None, regex: str | None = None) -> builtins.list[dict]:
@@ -123,7 +115,7 @@ class FrameStore:
         mode = bucket_delete_mode(mode)
         if not self._bucket_exists(name):
             raise FileNotFoundError(f"Bucket {name} not found")
-        base = f"{self.root}/{name}"
+        base = self._base(name)
         marker = f"{base}/{BUCKET_MARKER}"
         contents = [p for p in self._find(base) if p != marker]
         if contents and mode is BucketDeleteMode.ERROR:
@@ -147,13 +139,10 @@ class FrameStore:
         source_bucket: str | None = None,
         target_bucket: str | None = None,
     ) -> dict[str, int]:
-        """Write a table derived from ``source`` to ``target``, in the store, with ``mode``.
-
-        Either ``sql`` (a query on ``source``; returns ``{"target_rows": n}``) or a pandas
-        time resample: ``rule`` (``"10s"``), ``time_col`` and ``aggregation_func`` (``"mean"``,
-        ``"max"``, ...; returns ``{"source_rows": m, "target_rows": n}``). ``bucket`` is the
-        default of ``source_bucket`` and ``target_bucket``.
-        """
+        """Write a table derived from ``source`` to ``target`` with ``mode``: by ``sql`` (a query
+        on ``source``; returns ``{"target_rows": n}``) or a pandas time resample by ``rule``
+        (``"10s"``), ``time_col`` and ``aggregation_func`` (``"mean"``, ...; returns
+        ``{"source_rows": m, "target_rows": n}``). ``bucket``: default of the other two."""
         mode = put_mode(mode)
         if sql is None and (rule is None or time_col is None or aggregation_func is None):
             raise ValueError("resample needs sql=, or rule=, time_col= and aggregation_func=")
@@ -202,8 +191,7 @@ class FrameStore:
         return pa.concat_tables(tables, promote_options="permissive")
 
     def _files(self, directory: str, generation: str | None = None) -> dict[str, int]:
-        """The data files of ``generation`` (of every one for None) in write order, with their
-        sizes."""
+        """The data files of ``generation`` (all for None), in write order, with their sizes."""
         try:
             entries = self.fs.ls(directory, detail=True, refresh=True)
         except FileNotFoundError:
@@ -319,24 +307,24 @@ class FrameStore:
         return paths
 
     def _ensure_bucket(self, bucket: str) -> None:
-        marker = f"{self.root}/{check_name(bucket, 'bucket')}/{BUCKET_MARKER}"
+        marker = f"{self._base(bucket)}/{BUCKET_MARKER}"
         if not self.fs.exists(marker):
             if self.fs.exists(f"{self.root}/{bucket}/{FRAME_MARKER}"):
                 raise FileExistsError(f"{bucket} is a table outside buckets: use another name")
             self.fs.pipe_file(marker, b"")
 
     # -- listing -------------------------------------------------------------------------------
+    def _base(self, bucket: str | None) -> str:
+        return self.root if bucket is None else f"{self.root}/{check_name(bucket, 'bucket')}"
+
     def _dir(self, name: str, bucket: str | None) -> str:
-        check_name(name)
-        if bucket is None:
-            return f"{self.root}/{name}"
-        return f"{self.root}/{check_name(bucket, 'bucket')}/{name}"
+        return f"{self._base(bucket)}/{check_name(name)}"
 
     def _bucket_exists(self, bucket: str) -> bool:
-        return self.fs.exists(f"{self.root}/{check_name(bucket, 'bucket')}/{BUCKET_MARKER}")
+        return self.fs.exists(f"{self._base(bucket)}/{BUCKET_MARKER}")
 
     def _table_names(self, bucket: str | None) -> builtins.list[str]:
-        return self._holding(self.root if bucket is None else f"{self.root}/{bucket}", FRAME_MARKER)
+        return self._holding(self._base(bucket), FRAME_MARKER)
 
     def _holding(self, base: str, marker: str) -> builtins.list[str]:
         """The names of the directories directly under ``base`` that hold ``marker``."""
@@ -358,9 +346,7 @@ class FrameStore:
 def _check_schema(new: pa.Schema, stored: pa.Schema, directory: str) -> None:
     if new.remove_metadata().equals(stored.remove_metadata()):
         return
-    theirs = {f.name: str(f.type) for f in stored}
-    ours = {f.name: str(f.type) for f in new}
-    diff = sorted(set(ours.items()) ^ set(theirs.items()))
+    diff = sorted({(f.name, str(f.type)) for f in new} ^ {(f.name, str(f.type)) for f in stored})
     raise ValueError(
         f"cannot append to {directory}: columns differ from the stored table ({diff[:6]}); "
         "use mode=PutMode.REPLACE to store the new columns"
