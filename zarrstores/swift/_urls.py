@@ -9,8 +9,6 @@ from urllib.parse import urlsplit
 
 from ..auth.errors import ConfigurationError
 
-__all__ = ["check_account", "split_account"]
-
 # An account is "<reseller prefix>_<name>": AUTH_test, dkrz_0a1b..., KEY_...
 _ACCOUNT = re.compile(r"[A-Za-z][A-Za-z0-9-]*_[^/]+")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}

@@ -52,13 +52,9 @@ def toggle_public(target: Target, storage_options: Mapping[str, Any] | None = No
     """Make a public container private and a private one public; returns the new state.
     Raises like ``make_public``."""
     client, container = _resolve(target, storage_options)
-
-    async def toggle() -> bool:
-        public = ".r:*" not in await _read_acl(client, container, "see")
-        await _change(client, container, public=public)
-        return public
-
-    return sync(toggle())
+    public = ".r:*" not in sync(_read_acl(client, container, "see"))
+    sync(_change(client, container, public=public))
+    return public
 
 
 # An account segment starts with a reseller prefix (AUTH_ and the like are upper case).
