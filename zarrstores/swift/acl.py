@@ -1,10 +1,8 @@
 """Public read access to a container: its read ACL (``X-Container-Read``), as zarr-swiftstore's
-``is_public``/``toggle_public`` and the ``swift post -r`` command set it.
-
-Public means ``.r:*`` (anyone may read objects) and ``.rlistings`` (anyone may list);
-other ACL entries (``project:user``, referrers) are kept. The ``<container>_segments``
-container, where large objects keep their parts, follows, so they stay readable too.
-"""
+``is_public``/``toggle_public`` and ``swift post -r`` set it. Public means ``.r:*`` (anyone may
+read objects) and ``.rlistings`` (anyone may list); other entries (``project:user``, referrers)
+are kept. The ``<container>_segments`` container, where large objects keep their parts,
+follows, so they stay readable too."""
 
 from __future__ import annotations
 
