@@ -1,13 +1,11 @@
 """The async Swift client behind ``SwiftFileSystem`` and ``SwiftStore``.
 
-One request function adds the token, retries transient failures (5xx, 429/498, resets,
-timeouts) with ``RetryPolicy``, re-authenticates once on 401 through the shared auth core and
-translates errors once: 404 -> ``FileNotFoundError``, 401/403 -> ``PermissionError`` naming the
-container and the operation, anything else -> ``SwiftError`` with the status and Swift's message.
-Every request goes through one aiohttp session per event loop (``zarrstores._transport``:
-proxies from the environment or ``proxy=``, the one CA policy), so the client works from zarr's
-loop, fsspec's loop and dask workers alike, and pickles without its connections. Redirects are
-followed here, not by aiohttp: the token goes only to the origin it was issued for.
+``SwiftClient.request`` adds the token, retries transient failures (5xx, 429/498, resets,
+timeouts), authenticates again once on 401 and translates errors once: 404 ->
+``FileNotFoundError``, 401/403 -> ``PermissionError`` naming container and operation, else
+``SwiftError``. One aiohttp session per event loop (``zarrstores._transport``) serves zarr's
+loop, fsspec's and dask workers alike; the client pickles without its connections. Redirects
+are followed here, not by aiohttp: the token goes only to the origin it was issued for.
 """
 
 from __future__ import annotations
@@ -46,31 +44,28 @@ from .._transport import (
 from ..auth import AnonymousSwift, SwiftAuth, SwiftAuthError, SwiftCredentials, swift_auth
 from ..auth._secret import redact
 
-__all__ = [
-    "CLIENT_OPTIONS",
-    "DEFAULT_SEGMENT_SIZE",
-    "SloWriter",
-    "SwiftClient",
-    "SwiftError",
-    "SwiftPermissionError",
-    "client_from_options",
-    "quote_name",
-]
-
 log = logging.getLogger("zarrstores.swift")
 
 DEFAULT_SEGMENT_SIZE = 1 << 30
 """Objects larger than this (1 GiB; Swift's limit is 5 GiB) are written as SLOs."""
 
 _SEGMENT_PARALLELISM = 4  # segments of one SLO uploaded at once (each up to segment_size)
-# Names per bulk-delete request. Swift deletes a request's names two at a time, so several
-# smaller requests in parallel clear a container faster than one of 10,000 (measured ~1.7x):
-# at most _BULK_CHUNK names a request, spread over at least _BULK_SPREAD requests (500 names
-# in 3 requests took 1.6x as long as in 16 behind a 20 ms round trip), none under _BULK_MIN.
+# Bulk delete: Swift deletes a request's names two at a time, so smaller requests in parallel
+# beat one of 10,000 (~1.7x; 500 names in 16 requests 1.6x faster than in 3 at +20 ms): at
+# most _BULK_CHUNK names each, over at least _BULK_SPREAD requests, none under _BULK_MIN.
 _BULK_CHUNK = 200
 _BULK_SPREAD = 16
 _BULK_MIN = 10
+_BULK_DELETE_DEFAULT = 10000  # Swift's max_deletes_per_request when /info names no limit
 _CAPS_CHECK_MIN = 1 << 20  # only objects above this can exceed a cluster's max_file_size
+_HASH_IN_THREAD_MIN = 4 << 20  # MD5 of bodies from this size on in a worker thread
+_VIEW_BODY_MIN = 256 << 10  # bodies from this size on sent as a _ViewBody ...
+_FIRST_PIECE = 64 << 10  # ... whose first piece goes with the headers
+_ONE_COPY_MIN = 4 << 20  # answers from this size on read into one buffer of their size
+_EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_ORIGIN_BOUND_HEADERS = frozenset({"x-auth-token", "authorization", "x-service-token"})
+_MAX_REDIRECTS = 5
 _TRANSIENT = frozenset({408, 429, 498, 500, 502, 503, 504})
 _TAGS = re.compile(r"<[^>]+>")
 _HINTS = {
@@ -104,30 +99,19 @@ class Reply(NamedTuple):
     body: bytes | bytearray
 
 
-_HASH_IN_THREAD_MIN = 4 << 20
-
-
 async def md5_hex(data: bytes | bytearray | memoryview) -> str:
-    """The MD5 Swift checks a body against. From 4 MiB on it is computed in a worker thread
-    (hashlib lets go of the GIL): 64 MiB take ~0.1 s, which would stall every other request
-    of the event loop."""
+    """The MD5 Swift checks a body against; a large body's in a worker thread (hashlib lets go
+    of the GIL): 64 MiB take ~0.1 s, a stall of every other request of the event loop."""
     if len(data) < _HASH_IN_THREAD_MIN:
         return hashlib.md5(data, usedforsecurity=False).hexdigest()
     return await asyncio.to_thread(lambda: hashlib.md5(data, usedforsecurity=False).hexdigest())
 
 
-_VIEW_BODY_MIN = 256 << 10
-_FIRST_PIECE = 64 << 10
-
-
 class _ViewBody(aiohttp.payload.Payload):
-    """A request body sent from the caller's buffer, without a copy of it.
-
-    aiohttp sends the request headers together with the first piece of the body it is given,
-    joined into one new ``bytes`` on Python before 3.12.9 and 3.13.0-3.13.1 (where it avoids
-    ``writelines``): handed a 64 MiB body whole, that is a second 64 MiB copy (~0.05 s of
-    CPU, and memory) for every request. Here the headers go with the first 64 KiB and the
-    rest follows as a view of the caller's buffer (asyncio keeps views, not copies)."""
+    """A request body sent from the caller's buffer without a copy. aiohttp joins the headers
+    and the first piece of the body into one new ``bytes`` (Python < 3.12.9, 3.13.0-3.13.1): a
+    64 MiB body given whole is a second copy (~0.05 s CPU) per request. Here the first piece
+    is 64 KiB and the rest follows as a view (asyncio keeps views, not copies)."""
 
     _autoclose = True  # a view, no handle to close
 
@@ -149,22 +133,14 @@ class _ViewBody(aiohttp.payload.Payload):
             await writer.write(view[_FIRST_PIECE:])
 
 
-_ONE_COPY_MIN = 4 << 20
-"""Answers from this size on are read into one buffer of their size. Smaller ones through
-aiohttp's ``read()``: its second copy is small and short-lived, and it takes ~20% less CPU
-(a 1 MiB chunk: no zero-filled buffer, no Python loop over the pieces), which decides the
-throughput when the CPU is the limit (docs/performance.md)."""
-
-
 async def read_body(
     resp: aiohttp.ClientResponse, array: bool = False
 ) -> bytes | bytearray | np.ndarray:
-    """The whole answer. A large one with a known length goes straight into one buffer of that
-    size: aiohttp's ``read()`` joins the pieces into a second copy, two at once in memory.
-
-    That buffer is a bytearray, or with ``array`` a numpy array: numpy asks the kernel
-    for 2 MiB pages (transparent huge pages) where a bytearray is zero-filled 4 KiB page by 4
-    KiB page, ~0.03 s more CPU for 64 MiB."""
+    """The whole answer. From 4 MiB on with a known length it goes straight into one buffer of
+    its size (aiohttp's ``read()`` joins the pieces into a second copy); below, ``read()``
+    takes ~20% less CPU (docs/performance.md). The buffer is a bytearray, or with ``array`` a
+    numpy array: numpy gets 2 MiB pages (transparent huge pages) where a bytearray is
+    zero-filled 4 KiB page by page, ~0.03 s more CPU for 64 MiB."""
     size = resp.content_length
     if resp.method == "HEAD" or size is None or size < _ONE_COPY_MIN:
         return await resp.read()
@@ -193,8 +169,7 @@ class Capabilities:
 
 def quote_name(container: str, name: str | None = None) -> str:
     """``/container[/name]`` URL-quoted segment by segment."""
-    path = f"/{container}/{name}" if name is not None else f"/{container}"
-    return quote(path, safe="/")
+    return quote(f"/{container}" if name is None else f"/{container}/{name}", safe="/")
 
 
 CLIENT_OPTIONS = ("segment_size", "max_concurrency", "retry", "proxy")
@@ -208,17 +183,10 @@ def client_from_options(options: Mapping[str, Any]) -> SwiftClient:
     return SwiftClient(swift_auth(**auth_opts), **client_opts)
 
 
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_ORIGIN_BOUND_HEADERS = frozenset({"x-auth-token", "authorization", "x-service-token"})
-_MAX_REDIRECTS = 5
-
-
 class SwiftClient:
-    """Swift object operations for one account (the one ``auth`` gives the storage URL of).
-
-    ``segment_size``: objects above it are written as Static Large Objects;
-    ``max_concurrency``: requests in flight per event loop; ``retry``: the backoff policy.
-    """
+    """Swift object operations for one account (``auth``'s storage URL). ``segment_size``:
+    objects above it are written as Static Large Objects; ``max_concurrency``: requests in
+    flight per event loop; ``retry``: the backoff policy."""
 
     def __init__(
         self,
@@ -245,12 +213,12 @@ class SwiftClient:
             verify=auth.verify, limit=max_concurrency, timeout=retry.timeout
         )
         self._caps: Capabilities | None = None
-        # Per event loop, the requests under way that concurrent callers share (by key).
-        self._loops: dict[asyncio.AbstractEventLoop, dict[str, asyncio.Future[Any]]] = {}
+        # The requests under way that concurrent callers share, by event loop and key.
+        self._pending: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Any]] = {}
         self._checked: SwiftCredentials | None = None  # credentials known to be sendable
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_loops": {}}
+        return {**self.__dict__, "_pending": {}}
 
     def __repr__(self) -> str:
         return f"SwiftClient({self.auth.describe()})"
@@ -259,20 +227,17 @@ class SwiftClient:
     def _shared(self, key: str, make: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
         """``make()`` run once per event loop while under way: concurrent callers (zarr writing
         several shards at once) share one request."""
-        loop = asyncio.get_running_loop()
-        pending = self._loops.get(loop)
-        if pending is None:
-            for old in [lp for lp in self._loops if lp.is_closed()]:
-                del self._loops[old]
-            pending = self._loops[loop] = {}
-        if key not in pending:
-            task = pending[key] = asyncio.ensure_future(make())
-            task.add_done_callback(functools.partial(_forget, pending, key))
-        return asyncio.shield(pending[key])
+        at = (asyncio.get_running_loop(), key)
+        if at not in self._pending:
+            task = self._pending[at] = asyncio.ensure_future(make())
+            task.add_done_callback(functools.partial(_forget, self._pending, at))
+        return asyncio.shield(self._pending[at])
 
     async def close(self) -> None:
         """Close the connections of the running event loop."""
-        self._loops.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        for at in [at for at in self._pending if at[0] is loop]:
+            del self._pending[at]  # (in place: each task's callback drops it from this dict)
         await self._sessions.close()
 
     async def _send(
@@ -323,14 +288,11 @@ class SwiftClient:
         retry: bool = True,
         array: bool = False,
     ) -> Reply:
-        """``method`` on ``storage_url + path + query`` (``path`` already quoted).
-
-        Returns the reply for 2xx and the statuses in ``accept``; raises the translated error
-        for every other status, after retrying transient failures and one re-auth on 401.
-        ``data`` may be a function that returns a fresh body for each attempt (files);
-        ``retry=False`` for bodies that cannot be sent twice (streams); ``array``: a large
-        answer's body as a numpy array (``read_body``).
-        """
+        """``method`` on ``storage_url + path + query`` (``path`` already quoted): the reply for
+        2xx and the statuses in ``accept``, else the translated error, after retrying transient
+        failures and one re-auth on 401. ``data`` may be a function giving a fresh body for each
+        attempt (files); ``retry=False`` for bodies that cannot be sent twice (streams);
+        ``array``: a large answer's body as a numpy array (``read_body``)."""
         creds = await self.auth.aget()
         if creds is not self._checked:
             check_header_values("Swift token", creds.token and creds.token.reveal())
@@ -354,34 +316,29 @@ class SwiftClient:
                 raise SwiftError(tls_error_text(_origin(creds.storage_url), str(detail))) from None
             except (aiohttp.ClientError, TimeoutError) as e:
                 failure, status, body = e, 0, b""
-            if status == 401:
-                if reauthenticated:
-                    raise self._error(method, op, container, path, status, body, creds)
+            if status == 401 and not reauthenticated:
                 try:
                     creds = await self.auth.arefresh_after_failure(creds)
                 except SwiftAuthError as e:
                     raise SwiftAuthError(f"{op} in container {container!r}: {e}") from None
-                if not retry:  # the body is gone; later requests use the new token
-                    raise self._error(method, op, container, path, status, body, creds)
                 reauthenticated = True
-                continue
-            if status and status not in _TRANSIENT:
-                raise self._error(method, op, container, path, status, body, creds)
+                if retry:  # else the body is gone (raised below); later requests use the new token
+                    continue
             if delays is None:
                 delays = self.retry.delays() if retry else iter(())
-            delay = next(delays, None)
+            delay = next(delays, None) if not status or status in _TRANSIENT else None
+            if delay is None and failure is not None:
+                malformed = isinstance(failure, aiohttp.ClientResponseError)
+                what = "got a malformed answer from" if malformed else "cannot reach"
+                text = str(getattr(failure, "message", "") or failure)
+                detail = redact((text.splitlines() or [""])[0], creds.token)
+                raise SwiftError(
+                    f"{op} in container {container!r} failed after "
+                    f"{self.retry.attempts if retry else 1} attempt(s): {what} Swift "
+                    f"at {_origin(creds.storage_url)} ({type(failure).__name__}: "
+                    f"{detail}): check the storage URL and that the server is up"
+                ) from None
             if delay is None:
-                if failure is not None:
-                    malformed = isinstance(failure, aiohttp.ClientResponseError)
-                    what = "got a malformed answer from" if malformed else "cannot reach"
-                    text = str(getattr(failure, "message", "") or failure)
-                    detail = redact((text.splitlines() or [""])[0], creds.token)
-                    raise SwiftError(
-                        f"{op} in container {container!r} failed after "
-                        f"{self.retry.attempts if retry else 1} attempt(s): {what} Swift "
-                        f"at {_origin(creds.storage_url)} ({type(failure).__name__}: "
-                        f"{detail}): check the storage URL and that the server is up"
-                    ) from None
                 raise self._error(method, op, container, path, status, body, creds)
             if log.isEnabledFor(logging.INFO):
                 log.info("%s %s: %s, retrying in %.2f s", method, op, status or failure, delay)
@@ -426,9 +383,7 @@ class SwiftClient:
 
     async def capabilities(self) -> Capabilities:
         """The cluster's ``/info`` (cached; defaults when the proxy does not publish it)."""
-        if self._caps is not None:
-            return self._caps
-        return await self._shared("/info", self._fetch_capabilities)
+        return self._caps or await self._shared("/info", self._fetch_capabilities)
 
     async def _fetch_capabilities(self) -> Capabilities:
         url = _info_url((await self.auth.aget()).storage_url)
@@ -519,20 +474,19 @@ class SwiftClient:
         size = memoryview(data).nbytes
         etag: asyncio.Future[str] | None = None
         if size > _CAPS_CHECK_MIN or size > self.segment_size:
-            if self._caps is None:
-                # The first large write asks /info: while the MD5 is computed, not before it.
+            if self._caps is None:  # the first large write asks /info while the MD5 is computed
                 etag = asyncio.ensure_future(md5_hex(data))
             try:
                 segment = await self.segment_size_for(size)
+                if size > segment:  # an MD5 under way is left to end (in a thread, or done)
+                    writer = SloWriter(
+                        self, container, name, segment_size=segment, exclusive=exclusive
+                    )
+                    return await writer.write(data)
             except BaseException:
                 if etag is not None:
                     etag.cancel()
                 raise
-            if size > segment:
-                if etag is not None:
-                    etag.cancel()
-                await self.put_slo(container, name, data, segment_size=segment, exclusive=exclusive)
-                return
         headers = {"ETag": await (etag if etag is not None else md5_hex(data))}
         await self._put(container, name, headers, data, exclusive=exclusive)
 
@@ -598,57 +552,25 @@ class SwiftClient:
             raise FileNotFoundError(f"swift://{container} vanished while writing {name!r}")
         return reply
 
-    async def put_slo(
-        self,
-        container: str,
-        name: str,
-        data: bytes | bytearray | memoryview,
-        *,
-        segment_size: int | None = None,
-        exclusive: bool = False,
-    ) -> None:
-        """Write ``data`` as a Static Large Object: segments (each MD5-verified) in
-        ``<container>_segments``, then the manifest."""
-        writer = SloWriter(self, container, name, segment_size=segment_size, exclusive=exclusive)
-        view = memoryview(data).cast("B")
-        step = writer.segment_size
-        sem = asyncio.Semaphore(_SEGMENT_PARALLELISM)
-
-        async def one(index: int, offset: int) -> None:
-            async with sem:
-                await writer.put_segment(index, view[offset : offset + step])
-
-        try:
-            await asyncio.gather(*(one(i, o) for i, o in enumerate(range(0, len(view), step))))
-            await writer.commit()
-        except BaseException:
-            await writer.abort()
-            raise
-
     async def delete(self, container: str, names: Iterable[str]) -> int:
         """Delete objects (missing ones are not an error); SLOs with their segments. Uses bulk
         delete when the cluster has it, else concurrent DELETEs. Returns how many existed."""
         names = list(names)
         heads = await asyncio.gather(*(self.head(container, n) for n in names))
         found = {n: _is_slo(h) for n, h in zip(names, heads, strict=True) if h is not None}
-        slos = [n for n, slo in found.items() if slo]
-        await self.delete_known(container, [n for n, slo in found.items() if not slo], slos)
+        await self.delete_known(container, found)
         return len(found)
 
     async def delete_prefix(self, container: str, prefix: str) -> int:
         """Delete every object under ``prefix`` (one listing); returns how many there were."""
         entries = [entry async for entry in self.list(container, prefix)]
-        slos = [e["name"] for e in entries if "slo_etag" in e]
-        await self.delete_known(
-            container, [e["name"] for e in entries if "slo_etag" not in e], slos
-        )
+        await self.delete_known(container, {e["name"]: "slo_etag" in e for e in entries})
         return len(entries)
 
-    async def delete_known(
-        self, container: str, plain: list[str], slos: Iterable[str] = ()
-    ) -> None:
-        """Delete objects already known to be plain objects or SLO manifests."""
-        jobs = [self._delete_one(container, n, slo=True) for n in slos]
+    async def delete_known(self, container: str, names: Mapping[str, bool]) -> None:
+        """Delete objects known to exist: ``names`` maps each to whether it is an SLO manifest."""
+        plain = [n for n, slo in names.items() if not slo]
+        jobs = [self._delete_one(container, n, slo=True) for n, slo in names.items() if slo]
         caps = await self.capabilities() if len(plain) > 1 else None
         if caps and caps.bulk_delete:
             step = max(_BULK_MIN, -(-len(plain) // _BULK_SPREAD))
@@ -709,15 +631,13 @@ class SwiftClient:
             query="?multipart-manifest=get",
             accept=(404,),
         )
-        if reply.status == 404:
-            return {}
-        if not reply.body.strip():
+        if reply.status != 404 and not reply.body.strip():
             # Ceph RGW answers an empty body: the segments are found by the names SloWriter
             # gives them, so only SLOs written here are covered.
             segments = f"{container}_segments"
             listing = self.list(segments, f"{name}/slo/")
             return {segments: [entry["name"] async for entry in listing]}
-        if not _is_slo(reply.headers):
+        if reply.status == 404 or not _is_slo(reply.headers):
             return {}
         out: dict[str, list[str]] = {}
         for seg in json.loads(reply.body):
@@ -750,7 +670,7 @@ class SwiftClient:
             reply = await self.request(
                 "GET", path, op="list", container=container, query=query, accept=(404,)
             )
-            if reply.status == 404 or reply.status == 204:
+            if reply.status in (204, 404):
                 return
             page = json.loads(reply.body) if reply.body else []
             for entry in page:
@@ -830,10 +750,8 @@ class SwiftClient:
 class SloWriter:
     """Writes one Static Large Object: segments (all of ``segment_size`` but the last) go to
     ``<container>_segments``, ``commit()`` puts the manifest, ``abort()`` removes segments.
-
-    Segments come whole (``put_segment``, retried) or streamed (``write_all``; a streamed
-    segment cannot be retried, so no more than two pieces of it are ever held).
-    """
+    They come from one buffer (``write``, each retried) or streamed (``write_all``: a streamed
+    segment cannot be retried, so no more than two pieces of it are ever held)."""
 
     def __init__(
         self,
@@ -853,15 +771,27 @@ class SloWriter:
         self._stem = f"{name}/slo/{time.time():.6f}/{self.segment_size}"
         self._segments: dict[int, tuple[str, str, int]] = {}  # index -> (name, etag, size)
 
-    def _segment_name(self, index: int) -> str:
-        return f"{self._stem}/{index:08d}"
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Upload ``data`` in segments, a few at once, each verified by its MD5, and commit; on
+        any failure delete the segments written."""
+        view = memoryview(data).cast("B")
+        step = self.segment_size
+        sem = asyncio.Semaphore(_SEGMENT_PARALLELISM)
 
-    async def put_segment(self, index: int, data: bytes | memoryview) -> None:
-        """Upload segment ``index`` (verified by its MD5)."""
-        etag = await md5_hex(data)
-        name = self._segment_name(index)
-        await self.client._put(self.segment_container, name, {"ETag": etag}, data)
-        self._segments[index] = (name, etag, len(data))
+        async def put_segment(index: int) -> None:
+            piece = view[index * step : (index + 1) * step]
+            async with sem:
+                etag = await md5_hex(piece)
+                name = f"{self._stem}/{index:08d}"
+                await self.client._put(self.segment_container, name, {"ETag": etag}, piece)
+            self._segments[index] = (name, etag, len(piece))
+
+        try:
+            await asyncio.gather(*map(put_segment, range(-(-len(view) // step))))
+            await self.commit()
+        except BaseException:
+            await self.abort()
+            raise
 
     async def write_all(self, pieces: AsyncIterable[bytes | bytearray]) -> None:
         """Stream ``pieces`` into segments, one PUT each, and commit; on any failure delete the
@@ -869,7 +799,6 @@ class SloWriter:
         source = aiter(pieces)
         following = asyncio.ensure_future(anext(source, None))
         view = memoryview(b"")  # what is left of the piece being sent
-        md5, filled = hashlib.md5(usedforsecurity=False), 0  # of the segment being sent
         failure: BaseException | None = None  # of ``pieces``, raised as it is, not as aiohttp's
 
         async def more() -> bool:  # whether data remains: ``view`` then holds the next of it
@@ -899,8 +828,8 @@ class SloWriter:
             await self.client.create_container(self.segment_container)
             while await more():
                 index = len(self._segments)
-                name = self._segment_name(index)
-                md5, filled = hashlib.md5(usedforsecurity=False), 0
+                name = f"{self._stem}/{index:08d}"
+                md5, filled = hashlib.md5(usedforsecurity=False), 0  # of the segment being sent
                 try:
                     reply = await self.client._put(
                         self.segment_container, name, {}, segment(), retry=False
@@ -941,11 +870,11 @@ class SloWriter:
             exclusive=self.exclusive,
         )
         for container, names in replaced.items():
-            await self.client.delete_known(container, names)
+            await self.client.delete_known(container, dict.fromkeys(names, False))
 
     async def abort(self) -> None:
         """Delete the segments written so far (best effort)."""
-        names = [name for name, _, _ in self._segments.values()]
+        names = dict.fromkeys((name for name, _, _ in self._segments.values()), False)
         with contextlib.suppress(Exception):
             await self.client.delete_known(self.segment_container, names)
 
@@ -976,7 +905,7 @@ def _query(**params: Any) -> str:
     return "?" + urlencode({k: v for k, v in params.items() if v}, safe="", quote_via=quote)
 
 
-def _forget(pending: dict[str, Any], key: str, task: asyncio.Future[Any]) -> None:
+def _forget(pending: dict[Any, Any], key: Any, task: asyncio.Future[Any]) -> None:
     """Drop a finished shared request; its error is retrieved here (each waiter gets its own
     copy), so a failure after every waiter was cancelled is not logged as never retrieved."""
     pending.pop(key, None)
@@ -991,10 +920,6 @@ def _is_slo(headers: Mapping[str, str]) -> bool:
 def _origin(url: str) -> str:
     u = URL(url)
     return f"{u.scheme}://{u.host}:{u.port}" if u.host else url
-
-
-_EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
-_BULK_DELETE_DEFAULT = 10000  # Swift's max_deletes_per_request when /info names no limit
 
 
 def _info_url(storage_url: str) -> str:

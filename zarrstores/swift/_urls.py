@@ -9,22 +9,17 @@ from urllib.parse import urlsplit
 
 from ..auth.errors import ConfigurationError
 
-__all__ = ["check_account", "split_account"]
-
 # An account is "<reseller prefix>_<name>": AUTH_test, dkrz_0a1b..., KEY_...
 _ACCOUNT = re.compile(r"[A-Za-z][A-Za-z0-9-]*_[^/]+")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
-
-
-def _is_host(part: str) -> bool:
-    return part == "localhost" or "." in part or ":" in part
 
 
 def split_account(path: str) -> tuple[str | None, str]:
     """``("<host>/<account>", "<container>/<path>")`` for swiftspec's form (a host, an account
     and at least a container), else ``(None, path)``."""
     parts = path.split("/", 2)
-    if len(parts) == 3 and parts[2] and _is_host(parts[0]) and _ACCOUNT.fullmatch(parts[1]):
+    host = parts[0] == "localhost" or "." in parts[0] or ":" in parts[0]
+    if len(parts) == 3 and parts[2] and host and _ACCOUNT.fullmatch(parts[1]):
         return f"{parts[0]}/{parts[1]}", parts[2]
     return None, path
 

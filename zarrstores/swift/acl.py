@@ -1,10 +1,8 @@
 """Public read access to a container: its read ACL (``X-Container-Read``), as zarr-swiftstore's
-``is_public``/``toggle_public`` and the ``swift post -r`` command set it.
-
-Public means ``.r:*`` (anyone may read objects) and ``.rlistings`` (anyone may list);
-other ACL entries (``project:user``, referrers) are kept. The ``<container>_segments``
-container, where large objects keep their parts, follows, so they stay readable too.
-"""
+``is_public``/``toggle_public`` and ``swift post -r`` set it. Public means ``.r:*`` (anyone may
+read objects) and ``.rlistings`` (anyone may list); other entries (``project:user``, referrers)
+are kept. The ``<container>_segments`` container, where large objects keep their parts,
+follows, so they stay readable too."""
 
 from __future__ import annotations
 
@@ -52,13 +50,9 @@ def toggle_public(target: Target, storage_options: Mapping[str, Any] | None = No
     """Make a public container private and a private one public; returns the new state.
     Raises like ``make_public``."""
     client, container = _resolve(target, storage_options)
-
-    async def toggle() -> bool:
-        public = ".r:*" not in await _read_acl(client, container, "see")
-        await _change(client, container, public=public)
-        return public
-
-    return sync(toggle())
+    public = ".r:*" not in sync(_read_acl(client, container, "see"))
+    sync(_change(client, container, public=public))
+    return public
 
 
 # An account segment starts with a reseller prefix (AUTH_ and the like are upper case).
