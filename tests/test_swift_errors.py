@@ -252,3 +252,29 @@ def test_a_shared_request_failing_after_its_waiters_left_is_not_logged(
         asyncio.run(main())
         gc.collect()
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_a_shared_request_started_after_close_stays_shared_when_an_older_one_ends() -> None:
+    """close() forgets the loop's shared requests: one started after it is still the one later
+    callers share when the request from before close() ends in between (one request, not two)."""
+    from zarrstores.auth import PreAuth
+    from zarrstores.swift._client import SwiftClient
+
+    started: list[str] = []
+
+    async def request(name: str, seconds: float) -> None:
+        started.append(name)
+        await asyncio.sleep(seconds)
+
+    async def main() -> None:
+        client = SwiftClient(PreAuth("http://127.0.0.1:9/v1/AUTH_x", "token"))
+        old = asyncio.ensure_future(client._shared("c", lambda: request("old", 0.02)))
+        await asyncio.sleep(0)
+        await client.close()
+        new = asyncio.ensure_future(client._shared("c", lambda: request("new", 0.2)))
+        await old
+        later = asyncio.ensure_future(client._shared("c", lambda: request("later", 0.2)))
+        await asyncio.gather(new, later)
+
+    asyncio.run(main())
+    assert started == ["old", "new"]

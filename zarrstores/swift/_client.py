@@ -908,7 +908,8 @@ def _query(**params: Any) -> str:
 def _forget(pending: dict[Any, Any], key: Any, task: asyncio.Future[Any]) -> None:
     """Drop a finished shared request; its error is retrieved here (each waiter gets its own
     copy), so a failure after every waiter was cancelled is not logged as never retrieved."""
-    pending.pop(key, None)
+    if pending.get(key) is task:  # not one started after close() dropped this one
+        del pending[key]
     if not task.cancelled():
         task.exception()
 
