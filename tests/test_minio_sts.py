@@ -16,7 +16,14 @@ import pytest
 import zarr
 from fixtures_s3 import S3_SHORT_SESSION
 
-from zarrstores.auth import S3Credentials, STSCredentials, STSError, TokenError, TokenExpiredError
+from zarrstores.auth import (
+    S3CredentialProvider,
+    S3Credentials,
+    STSCredentials,
+    STSError,
+    TokenError,
+    TokenExpiredError,
+)
 from zarrstores.devserver.oidc import OIDCIssuer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.minio import MinioFileSystem, MinioStore
@@ -122,6 +129,37 @@ def test_writes_run_across_session_expiries_without_a_failed_request(
     assert exchanges["ahead"] <= elapsed / (0.75 * lifetime) + 1
     assert exchanges["store"] <= elapsed / lifetime + 1
     assert exchanges["fs"] <= elapsed / lifetime + 1
+
+
+class Rotating(S3CredentialProvider):
+    """Keys a test changes, as another store's refresh or a rotation changes a provider's."""
+
+    def __init__(self, creds: S3Credentials) -> None:
+        self.creds = creds
+
+    def get(self) -> S3Credentials:
+        return self.creds
+
+
+def test_a_store_signs_with_the_keys_its_provider_holds_now(
+    s3_server: S3Server, oidc_issuer: OIDCIssuer, data_bucket: str
+) -> None:
+    """Read-only keys sign the first requests, read-write ones are given next: the write goes
+    through. A store still signing with the keys it was first given was refused the write (and,
+    with session keys, a rejection of keys no longer current cost one more STS exchange)."""
+
+    def session(**claims: Any) -> S3Credentials:
+        creds = STSCredentials(s3_server.endpoint, token=oidc_issuer.mint(**claims)).get()
+        return dataclasses.replace(creds, expires_at=None)  # nothing to tell them apart by time
+
+    provider = Rotating(session(policy=s3_server.readonly_policy))
+    store = MinioStore(data_bucket, endpoint_url=s3_server.endpoint, credentials=provider)
+    assert zarr.open_array(store, path="data/x", mode="r")[:].tolist() == list(np.arange(10.0))
+    with pytest.raises(PermissionError, match="read-only"):
+        zarr.create_array(store, name="rotated", data=np.arange(3.0))
+    provider.creds = session()
+    zarr.create_array(store, name="rotated", data=np.arange(3.0), overwrite=True)
+    assert zarr.open_array(store, path="rotated", mode="r")[:].tolist() == [0.0, 1.0, 2.0]
 
 
 @pytest.fixture(scope="module")

@@ -34,8 +34,6 @@ from .._transport import (
 )
 from ..auth import AnonymousS3, ConfigurationError, S3CredentialProvider, S3Credentials
 from ..auth._secret import redact
-from ..auth.adapters import obstore_credential_provider
-from ..auth.s3 import StaticS3Credentials
 
 log = logging.getLogger("zarrstores.minio")
 T = TypeVar("T")
@@ -218,7 +216,7 @@ class S3Client:
     max_connections: int = 64
     max_concurrency: int = DEFAULT_CONCURRENCY  # in flight per event loop: obstore sets no limit
     proxy: str | None = None
-    _stores: dict[str, S3Store] = field(default_factory=dict, init=False)
+    _stores: dict[str, tuple[Any, S3Store]] = field(default_factory=dict, init=False)
     _limits: dict[asyncio.AbstractEventLoop, _InFlight] = field(default_factory=dict, init=False)
     _checked: S3Credentials | None = field(default=None, init=False)  # known to be sendable
 
@@ -240,15 +238,16 @@ class S3Client:
             limit = self._limits[loop] = _InFlight(self.max_concurrency)
         return limit
 
-    def store(self, bucket: str) -> S3Store:
-        """The obstore store of ``bucket`` (made once)."""
-        store = self._stores.get(bucket)
-        if store is None:
-            store = self._stores[bucket] = self._new_store(bucket, self.provider)
-        return store
+    def store(self, bucket: str, creds: S3Credentials | None) -> S3Store:
+        """The obstore store of ``bucket`` signing with exactly ``creds``, made anew when they
+        change (one asking the provider could sign with older keys: a rejection, one more STS)."""
+        made = self._stores.get(bucket)
+        if made is None or made[0] != creds:
+            made = self._stores[bucket] = (creds, self._new_store(bucket, creds))
+        return made[1]
 
-    def _new_store(self, bucket: str, provider: S3CredentialProvider) -> S3Store:
-        """An ``S3Store`` for this endpoint, CA and proxy, signing with ``provider``'s keys."""
+    def _new_store(self, bucket: str, creds: S3Credentials | None) -> S3Store:
+        """An ``S3Store`` for this endpoint, CA and proxy, signing with ``creds`` (None: not)."""
         timeout = f"{self.retry.timeout:g}s"
         client: dict[str, Any] = {
             "allow_http": True,
@@ -274,10 +273,13 @@ class S3Client:
             "client_options": client,
             "retry_config": {"max_retries": 0},  # retried here, by RetryPolicy
         }
-        if isinstance(provider, AnonymousS3):
+        if creds is None:
             options["skip_signature"] = True
-        else:  # obstore asks again 5 minutes before they expire; a rejection makes a new store
-            options["credential_provider"] = obstore_credential_provider(provider)
+        else:
+            secret = {"secret_access_key": creds.secret_key.reveal()}
+            options.update(secret, access_key_id=creds.access_key)
+            if creds.session_token:
+                options["session_token"] = creds.session_token.reveal()
         return S3Store(bucket, **options)
 
     # -- the one request function ---------------------------------------------------------------
@@ -303,13 +305,14 @@ class S3Client:
                 token = creds.session_token.reveal() if creds.session_token else None
                 check_header_values("S3 access key or session token", creds.access_key, token)
                 self._checked = creds
+            store = self.store(bucket, creds)
             limit = self._limit()
             if limit.free:
                 limit.free -= 1
             else:
                 await limit.wait()
             try:
-                return await send(self.store(bucket))
+                return await send(store)
             except Exception as e:  # obstore's errors carry the answer in their text
                 failure = e
                 status, code, message = _parse(e)
@@ -326,14 +329,13 @@ class S3Client:
                 refreshes += 1
                 log.info("%s rejected session credentials (%s); refreshing", bucket, code)
                 await self.provider.arefresh_after_failure(creds)
-                self._stores.pop(bucket, None)  # its credential cache holds the rejected ones
                 continue
             problem = status and bucket_name_problem(bucket)
             if problem:  # what any answer about a bucket that cannot exist comes down to
                 raise ConfigurationError(problem) from None
             # SeaweedFS refuses writes into a bucket that does not exist without saying why.
             put_denied = code == "AccessDenied" and method == "PUT"
-            if put_denied and await _list_code(self.store(bucket)) == "NoSuchBucket":
+            if put_denied and await _list_code(self.store(bucket, creds)) == "NoSuchBucket":
                 raise missing_bucket(bucket, self.endpoint_url)
             if not status or status >= 500 or status == 429 or code in _RETRY_CODES:
                 delays = delays or self.retry.delays()
@@ -373,15 +375,13 @@ class S3Client:
         whose session ends while it is being checked."""
         if creds is None:
             return False
-        code = await _list_code(self._new_store(bucket, StaticS3Credentials(**creds.as_dict())))
+        code = await _list_code(self.store(bucket, creds))
         if code != "AccessDenied" or not self.provider.can_refresh:
             return code in EXPIRED_CODES
         # Ceph RGW answers AccessDenied to every session it no longer accepts (expired, role
         # gone): when a session exchanged anew is let in, the old one was the problem.
-        if await self.provider.arefresh_after_failure(creds) is creds:
-            return False
-        self._stores.pop(bucket, None)
-        return await _list_code(self.store(bucket)) is None
+        new = await self.provider.arefresh_after_failure(creds)
+        return new is not creds and await _list_code(self.store(bucket, new)) is None
 
     # -- operations -----------------------------------------------------------------------------
     def get_object(
