@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import re
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -235,13 +236,14 @@ class FrameStore:
 
     def _create(self, directory: str, table: pa.Table, generation: str) -> Marker | None:
         """Create the table with ``table``'s rows; ``None``, or the marker of the table that
-        another writer created meanwhile. The marker is written only if there is none, and
-        read back (Swift does not make that condition atomic): the writer whose marker stays
-        wins; the others' rows go to the winner's table. Appenders all create generation
-        ``FIRST_GENERATION``, so their rows are in the table whichever marker stays."""
+        another writer created meanwhile. The marker is written if there is none and read back
+        (on Swift after as long again: a PUT started meanwhile, newer, may land later and stay):
+        the writer whose marker stays wins, the others' rows go to the winner's table. Appenders
+        all create ``FIRST_GENERATION``, so their rows are in whichever marker stays."""
         marker = Marker(generation, table.schema)
         split = generation != FIRST_GENERATION
         written = self._put_files(directory, generation, table, split=split)
+        started = time.monotonic()
         try:
             self.fs.pipe_file(f"{directory}/{FRAME_MARKER}", marker.dumps(), mode="create")
         except OSError:  # FileExistsError, or S3's PreconditionFailed: see who won
@@ -250,6 +252,8 @@ class FrameStore:
                 self._remove(written)
                 raise
         else:
+            if "swift" in self.fs.protocol:
+                time.sleep(max(0.05, 2 * (time.monotonic() - started)))
             winner = self._marker(directory)
         if winner is None or winner.generation == generation:
             return None
