@@ -79,3 +79,6 @@ def test_serve_refuses_bad_options(tmp_path: Path):
     assert result.returncode == 2 and "--secret needs --tls-cert" in result.stderr
     result = serve("--root", "swift://c/p", "--tls-cert", "cert.pem")
     assert result.returncode == 2 and "both --tls-cert and --tls-key" in result.stderr
+    result = serve("--root", "swift://c/p", "--token-file", str(tmp_path / "t.jwt"))
+    assert result.returncode == 2 and "--token-file needs --secret" in result.stderr
+    assert not (tmp_path / "t.jwt").exists()

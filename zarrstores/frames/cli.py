@@ -38,6 +38,7 @@ def add_frames_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from ._jwt import admin_token
     from .server import FrameServer
 
     if not args.root:
@@ -52,14 +53,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.tls_cert:
         certs = (Path(args.tls_cert).read_bytes(), Path(args.tls_key).read_bytes())
     location = f"grpc+{'tls' if certs else 'tcp'}://{args.host}:{args.port}"
-    server = FrameServer(location, args.root, certs=certs, secret=args.secret)
-    if args.token_file:
-        path = Path(args.token_file)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if args.token_file:  # before the port opens: a script waiting for it then reads the token
+        if not args.secret:
+            raise ConfigurationError("--token-file needs --secret (or ZARRSTORES_FRAMES_SECRET)")
+        fd = os.open(args.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # also when the file was there before
         with os.fdopen(fd, "w") as f:
-            f.write(server.generate_admin_jwt())
-        print(f"admin JWT written to {path}", flush=True)
+            f.write(admin_token(args.secret, location))
+        print(f"admin JWT written to {args.token_file}", flush=True)
+    server = FrameServer(location, args.root, certs=certs, secret=args.secret)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"serving {server.store!r} on {location} (Ctrl-C stops)", flush=True)
     try:
