@@ -218,7 +218,6 @@ class S3Client:
     proxy: str | None = None
     _stores: dict[str, tuple[Any, S3Store]] = field(default_factory=dict, init=False)
     _limits: dict[asyncio.AbstractEventLoop, _InFlight] = field(default_factory=dict, init=False)
-    _checked: S3Credentials | None = field(default=None, init=False)  # known to be sendable
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -241,8 +240,7 @@ class S3Client:
     def store(self, bucket: str, creds: S3Credentials | None) -> S3Store:
         """The obstore store of ``bucket`` signing with exactly ``creds``, made anew when they
         change (one asking the provider could sign with older keys: a rejection, one more STS)."""
-        made = self._stores.get(bucket)
-        if made is None or made[0] != creds:
+        if (made := self._stores.get(bucket)) is None or made[0] != creds:
             made = self._stores[bucket] = (creds, self._new_store(bucket, creds))
         return made[1]
 
@@ -262,8 +260,7 @@ class S3Client:
         elif isinstance(ca, str):
             with open(ca_file(ca), "rb") as f:
                 client["root_certificate"] = f.read()
-        proxy = proxy_for(self.endpoint_url, self.proxy)
-        if proxy:
+        if proxy := proxy_for(self.endpoint_url, self.proxy):
             client["proxy_url"] = proxy
         options: dict[str, Any] = {
             "endpoint": self.endpoint_url,
@@ -276,10 +273,12 @@ class S3Client:
         if creds is None:
             options["skip_signature"] = True
         else:
+            token = creds.session_token.reveal() if creds.session_token else None
+            check_header_values("S3 access key or session token", creds.access_key, token)
             secret = {"secret_access_key": creds.secret_key.reveal()}
             options.update(secret, access_key_id=creds.access_key)
-            if creds.session_token:
-                options["session_token"] = creds.session_token.reveal()
+            if token:
+                options["session_token"] = token
         return S3Store(bucket, **options)
 
     # -- the one request function ---------------------------------------------------------------
@@ -301,10 +300,6 @@ class S3Client:
         refreshes = 0
         while True:
             creds = await self.provider.aget()
-            if creds is not self._checked and creds is not None:
-                token = creds.session_token.reveal() if creds.session_token else None
-                check_header_values("S3 access key or session token", creds.access_key, token)
-                self._checked = creds
             store = self.store(bucket, creds)
             limit = self._limit()
             if limit.free:
