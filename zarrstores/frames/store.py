@@ -237,7 +237,7 @@ class FrameStore:
     def _create(self, directory: str, table: pa.Table, generation: str) -> Marker | None:
         """Create the table with ``table``'s rows; ``None``, or the marker of the table that
         another writer created meanwhile. The marker is written if there is none and read back
-        (on Swift after as long again: a PUT started meanwhile, newer, may land later and stay):
+        (on Swift after twice as long as writing it took: a newer PUT may land later and stay):
         the writer whose marker stays wins, the others' rows go to the winner's table. Appenders
         all create ``FIRST_GENERATION``, so their rows are in whichever marker stays."""
         marker = Marker(generation, table.schema)
