@@ -474,11 +474,11 @@ class SwiftClient:
         size = memoryview(data).nbytes
         etag: asyncio.Future[str] | None = None
         if size > _CAPS_CHECK_MIN or size > self.segment_size:
-            if self._caps is None:  # the first large write asks /info while the MD5 is computed
+            if self._caps is None and size <= self.segment_size:  # /info asked during the MD5
                 etag = asyncio.ensure_future(md5_hex(data))
             try:
                 segment = await self.segment_size_for(size)
-                if size > segment:  # an MD5 under way is left to end (in a thread, or done)
+                if size > segment:  # (below the cluster's limit) an MD5 under way is left to end
                     writer = SloWriter(
                         self, container, name, segment_size=segment, exclusive=exclusive
                     )
