@@ -146,12 +146,17 @@ def run_rounds(
     log: Callable[[str], None],
 ) -> None:
     """Warm each contender up, then ``reps`` timed rounds, interleaved round by round so that
-    a change in the machine's load hits all contenders alike. ``timed(name, rep)`` returns
-    one sample per row of ``rows[name]``; a contender that fails is left out from then on."""
+    a change in the machine's load hits all contenders alike, the order rotated each round:
+    none always runs right after the same other one (whose writes the server may still be
+    flushing). ``timed(name, rep)`` returns one sample per row of ``rows[name]``; a contender
+    that fails is left out from then on."""
     for name, its_rows in rows.items():
         attempt(name, its_rows, log, partial(warm_up, name))
+    names = list(rows)
     for rep in range(reps):
-        for name, its_rows in rows.items():
+        turn = rep % len(names)
+        for name in names[turn:] + names[:turn]:
+            its_rows = rows[name]
             if not any(r.failed for r in its_rows):
                 attempt(name, its_rows, log, partial(_record, its_rows, timed, name, rep))
 

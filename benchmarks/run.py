@@ -234,7 +234,8 @@ def report(
         "- Client and servers share the cores. Client CPU: this process (all threads, "
         "getrusage); server CPU: the server processes (/proc/PID/stat), the delay proxy "
         "counted with them. zarr-based contenders run with zarr's `async.concurrency` = 16, "
-        "the raw clients with 16 requests in flight. Ratios compare median times: "
+        "the raw clients with 16 requests in flight. Contenders take turns round by round, "
+        "the order rotated each round. Ratios compare median times: "
         "`x ceiling` = ceiling time / this time; `A ÷ this` = this time / A's time "
         "(how many times faster A is).",
         "",
