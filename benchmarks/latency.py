@@ -294,6 +294,8 @@ def run_arrays(
                 cells = [table[(s, way.name)] for s in SCENARIOS if s.sharded == sharded]
                 _layout(store, sharded, data, cells, log, links.counting[backend])
             close_store(store)
+        vacuum = servers.s3_vacuum if backend == "s3" else lambda: None
+        vacuum()
         # Times through the delay proxy, contenders interleaved repetition by repetition, the
         # order rotated each time: none always runs right after the same other one (whose
         # writes the server may still be flushing).
@@ -304,6 +306,7 @@ def run_arrays(
                 for sharded in (False, True):
                     cells = [table[(s, way.name)] for s in SCENARIOS if s.sharded == sharded]
                     _layout(stores[way.name], sharded, data, cells, log)
+            vacuum()
             log(f"  {backend} repetition {rep + 1}/{reps} done")
         for store in stores.values():
             close_store(store)
