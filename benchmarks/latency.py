@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -30,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -119,11 +122,9 @@ class Links:
             counter.stop()
 
 
-def swift_ways(servers: BenchServers, **ours: Any) -> list[Way]:
-    from zarrswift import SwiftStore as ZarrSwiftStore
-
-    from zarrstores.swift import SwiftStore
-
+def swift_spec(servers: BenchServers) -> dict[str, Any]:
+    """What the Swift contenders need, as plain data (a process of its own can rebuild them):
+    the token and a new container each."""
     token = servers.swift_token
     tag = uuid.uuid4().hex[:6]
     names = {k: f"lat-{k}-{tag}" for k in ("ours", "fs", "zs", "spec")}
@@ -132,6 +133,19 @@ def swift_ways(servers: BenchServers, **ours: Any) -> list[Way]:
         runner.run(raw.create_container(container))
     runner.run(raw.close())
     runner.close()
+    return {"token": token, "names": names}
+
+
+def swift_ways(servers: BenchServers, **ours: Any) -> list[Way]:
+    return swift_ways_from(swift_spec(servers), **ours)
+
+
+def swift_ways_from(spec: dict[str, Any], **ours: Any) -> list[Way]:
+    from zarrswift import SwiftStore as ZarrSwiftStore
+
+    from zarrstores.swift import SwiftStore
+
+    token, names = spec["token"], spec["names"]
 
     def opts(url: str) -> dict[str, Any]:
         return {"preauthurl": url, "preauthtoken": token}
@@ -156,19 +170,35 @@ def swift_ways(servers: BenchServers, **ours: Any) -> list[Way]:
     ]
 
 
+def s3_spec(servers: BenchServers) -> dict[str, Any]:
+    """What the S3 contenders need, as plain data: an OIDC token for ours, the keys of one STS
+    exchange for the others, a new bucket each, the region."""
+    return {
+        "token": servers.oidc_token(),
+        "keys": static_keys(servers),
+        "buckets": {k: servers.new_bucket() for k in ("ours", "fs", "obs", "s3fs")},
+        "region": servers.s3.region,
+    }
+
+
 def s3_ways(servers: BenchServers, **ours: Any) -> list[Way]:
+    return s3_ways_from(s3_spec(servers), **ours)
+
+
+def s3_ways_from(spec: dict[str, Any], **ours: Any) -> list[Way]:
     from zarrstores.minio import MinioStore
 
-    token = servers.oidc_token()
-    keys = static_keys(servers)
-    buckets = {k: servers.new_bucket() for k in ("ours", "fs", "obs", "s3fs")}
+    token, keys, buckets = spec["token"], spec["keys"], spec["buckets"]
+
+    def on(u: str) -> Any:  # the endpoint and region where the helpers look for them
+        return SimpleNamespace(s3=SimpleNamespace(endpoint=u, region=spec["region"]))
 
     def minio_url(u: str) -> Store:
         options = {"endpoint_url": u, "token": token, "skip_instance_cache": True, **ours}
         return FsspecStore.from_url(f"minio://{buckets['fs']}", storage_options=options)
 
     def s3fs(u: str) -> Store:
-        options = {**s3fs_options(servers, keys), "endpoint_url": u}
+        options = s3fs_options(on(u), keys)  # type: ignore[arg-type]
         return FsspecStore.from_url(f"s3://{buckets['s3fs']}", storage_options=options)
 
     return [
@@ -181,10 +211,13 @@ def s3_ways(servers: BenchServers, **ours: Any) -> list[Way]:
         Way(
             "obstore ObjectStore",
             "alt",
-            lambda u: obstore_store(servers, buckets["obs"], keys, endpoint=u),
+            lambda u: obstore_store(on(u), buckets["obs"], keys, endpoint=u),
         ),
         Way("s3fs", "alt", s3fs),
     ]
+
+
+WAYS = {"swift": swift_ways_from, "s3": s3_ways_from}
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -275,12 +308,16 @@ def run_arrays(
     reps: int,
     log: Callable[[str], None],
     backends: tuple[str, ...] = ("swift", "s3"),
+    isolate: bool = False,
 ) -> list[Result]:
+    """``isolate``: each contender's timed repetition in a new process (no contender runs in
+    memory another one's 1 GiB arrays went through)."""
     data = np.random.default_rng(7).random(mib * CHUNK_ITEMS, dtype=np.float32)
     results: list[Result] = []
-    makers = {"swift": swift_ways, "s3": s3_ways}
+    specs = {"swift": swift_spec, "s3": s3_spec}
     for backend in backends:
-        ways = makers[backend](servers)
+        spec = specs[backend](servers)
+        ways = WAYS[backend](spec)
         table = {
             (s, w.name): Result(backend, s.label(mib), w.name, w.role)
             for s in SCENARIOS
@@ -299,10 +336,14 @@ def run_arrays(
         # Times through the delay proxy, contenders interleaved repetition by repetition, the
         # order rotated each time: none always runs right after the same other one (whose
         # writes the server may still be flushing).
-        stores = {w.name: w.make(links.delayed_base(backend)) for w in ways}
+        base = links.delayed_base(backend)
+        stores = {} if isolate else {w.name: w.make(base) for w in ways}
         for rep in range(reps):
             turn = rep % len(ways)
             for way in ways[turn:] + ways[:turn]:
+                if isolate:
+                    _apart(backend, spec, way.name, base, mib, table, log)
+                    continue
                 for sharded in (False, True):
                     cells = [table[(s, way.name)] for s in SCENARIOS if s.sharded == sharded]
                     _layout(stores[way.name], sharded, data, cells, log)
@@ -311,6 +352,68 @@ def run_arrays(
         for store in stores.values():
             close_store(store)
     return results
+
+
+def _apart(
+    backend: str,
+    spec: dict[str, Any],
+    way: str,
+    base: str,
+    mib: int,
+    table: dict[tuple[Scenario, str], Result],
+    log: Callable[[str], None],
+) -> None:
+    """One timed repetition of ``way`` (both layouts) in a new process (``--child``)."""
+    cells = {s.label(mib): table[(s, way)] for s in SCENARIOS}
+    layouts = [
+        sharded
+        for sharded in (False, True)
+        if not any(table[(s, way)].failed for s in SCENARIOS if s.sharded == sharded)
+    ]
+    job = {"backend": backend, "spec": spec, "way": way, "base": base, "mib": mib}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.latency",
+            "--child",
+            json.dumps(job | {"layouts": layouts}),
+        ],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode:
+        log(f"  ! {way} failed in its process: {run.stderr.strip()[-2000:]}")
+        for cell in cells.values():
+            cell.failed = cell.failed or "its process failed"
+        return
+    if run.stderr.strip():
+        log(run.stderr.strip()[-2000:])
+    for label, (seconds, cpu, failed) in json.loads(run.stdout.splitlines()[-1]).items():
+        cell = cells[label]
+        cell.seconds += seconds
+        cell.cpu += cpu
+        if failed and not cell.seconds:
+            cell.failed = failed
+
+
+def _child(job: dict[str, Any]) -> None:
+    """``--child``: the timed repetition ``_apart`` asks for; its cells as JSON on stdout."""
+    way = next(w for w in WAYS[job["backend"]](job["spec"]) if w.name == job["way"])
+    data = np.random.default_rng(7).random(job["mib"] * CHUNK_ITEMS, dtype=np.float32)
+    store = way.make(job["base"])
+    out: dict[str, Any] = {}
+    for sharded in job["layouts"]:
+        cells = [
+            Result(job["backend"], s.label(job["mib"]), way.name, way.role)
+            for s in SCENARIOS
+            if s.sharded == sharded
+        ]
+        _layout(store, sharded, data, cells, lambda m: print(m, file=sys.stderr))
+        out |= {c.scenario: (c.seconds, c.cpu, c.failed) for c in cells}
+    close_store(store)
+    print(json.dumps(out))
 
 
 def _layout(
@@ -511,6 +614,14 @@ def report(sections: dict[str, list[Result]], *, mib: int, reps: int, took: floa
         "- swiftspec 0.0.4 cannot read part of a shard: its `_cat_file` asserts `start >= 0`,"
         " and zarr reads a shard's index as the last bytes (a negative start). A region of"
         " whole shards works: zarr then reads each shard in one request, index included.",
+        *(
+            [
+                "- `--isolate`: each contender's timed repetition ran in a new process (CPU: that"
+                " process's), so none ran in memory that another's 1 GiB arrays went through."
+            ]
+            if "--isolate" in sys.argv
+            else []
+        ),
         "- Ours authenticate through the same link (STS exchange, S3); the others get a"
         " pre-authenticated token (Swift) or the keys of one STS exchange (S3).",
         "",
@@ -536,7 +647,14 @@ def main() -> None:
     parser.add_argument("--only", default="arrays,open,sweep")
     parser.add_argument("--backends", default="swift,s3", help="arrays of these only")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--isolate", action="store_true", help="each contender's timed arrays in a new process"
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        _child(json.loads(args.child))
+        return
     only = set(args.only.split(","))
     started = time.perf_counter()
     sections: dict[str, list[Result]] = {}
@@ -552,6 +670,7 @@ def main() -> None:
                     reps=args.reps,
                     log=print,
                     backends=tuple(args.backends.split(",")),
+                    isolate=args.isolate,
                 )
             if "open" in only:
                 print("open_zarr")
