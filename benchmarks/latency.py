@@ -198,7 +198,7 @@ def s3_ways_from(spec: dict[str, Any], **ours: Any) -> list[Way]:
         return FsspecStore.from_url(f"minio://{buckets['fs']}", storage_options=options)
 
     def s3fs(u: str) -> Store:
-        options = s3fs_options(on(u), keys)  # type: ignore[arg-type]
+        options = s3fs_options(on(u), keys)
         return FsspecStore.from_url(f"s3://{buckets['s3fs']}", storage_options=options)
 
     return [
@@ -584,7 +584,9 @@ def _table(results: list[Result], *, memory: bool) -> list[str]:
     return lines
 
 
-def report(sections: dict[str, list[Result]], *, mib: int, reps: int, took: float) -> str:
+def report(
+    sections: dict[str, list[Result]], *, mib: int, reps: int, took: float, isolate: bool = False
+) -> str:
     from importlib.metadata import version
 
     versions = ", ".join(
@@ -619,7 +621,7 @@ def report(sections: dict[str, list[Result]], *, mib: int, reps: int, took: floa
                 "- `--isolate`: each contender's timed repetition ran in a new process (CPU: that"
                 " process's), so none ran in memory that another's 1 GiB arrays went through."
             ]
-            if "--isolate" in sys.argv
+            if isolate
             else []
         ),
         "- Ours authenticate through the same link (STS exchange, S3); the others get a"
@@ -687,7 +689,8 @@ def main() -> None:
                 )
         finally:
             links.close()
-    text = report(sections, mib=args.mib, reps=args.reps, took=time.perf_counter() - started)
+    took = time.perf_counter() - started
+    text = report(sections, mib=args.mib, reps=args.reps, took=took, isolate=args.isolate)
     args.output.write_text(text + "\n")
     print(text)
 
