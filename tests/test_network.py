@@ -35,6 +35,7 @@ from zarr.core.sync import sync
 
 from zarrstores import minio, swift
 from zarrstores._retry import RetryPolicy
+from zarrstores._transport import ssl_context
 from zarrstores.auth import ConfigurationError, STSCredentials
 from zarrstores.devserver.oidc import OIDCIssuer
 from zarrstores.devserver.s3 import S3Server
@@ -278,6 +279,25 @@ def test_wrong_or_no_ca_is_a_clear_error(
         message = str(failure.value).splitlines()[0]
         assert "TLS verification failed" in message and "verify=" in message, message
         assert "cacert=" in message and len(message) < 200
+
+
+def test_a_ca_file_rewritten_is_read_again(
+    tls_site: Site,
+    private_ca: PrivateCA,
+    other_ca: PrivateCA,
+    clean_network_env: NetworkEnv,
+    tmp_path: Path,
+) -> None:
+    """Stores share one TLS context while their CA file stays as it is (loading a CA store
+    takes ~20 ms); the site CA written over a wrong one is trusted by the next store."""
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(other_ca.ca.read_bytes())
+    with pytest.raises(OSError, match="TLS verification failed"):
+        tls_site.store("tls", **ca_option(tls_site, bundle))["k"] = b"x"
+    assert ssl_context(bundle) is ssl_context(str(bundle))
+    bundle.write_bytes(private_ca.ca.read_bytes())
+    assert ssl_context(bundle).get_ca_certs() != []
+    write_and_read(tls_site, **ca_option(tls_site, bundle))
 
 
 def test_through_the_proxy_over_tls(

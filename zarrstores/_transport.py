@@ -117,12 +117,19 @@ def ca_file(where: str) -> str:
 
 
 def ssl_context(verify: bool | str | os.PathLike[str] | None = True) -> ssl.SSLContext:
-    """An ``SSLContext`` for ``ca_location(verify)``."""
+    """An ``SSLContext`` for ``ca_location(verify)``, shared while its CA file is unchanged
+    (loading the system store takes ~20 ms: once, not at every new session)."""
     where = ca_location(verify)
-    context = ssl.create_default_context(cafile=ca_file(where) if isinstance(where, str) else None)
-    if where is False:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    cafile = ca_file(where) if isinstance(where, str) else None
+    file = os.stat(cafile) if cafile else None  # a file replaced or rewritten is read again
+    return _context(where is False, cafile, file and (file.st_ino, file.st_mtime_ns, file.st_size))
+
+
+@functools.lru_cache(maxsize=16)
+def _context(unverified: bool, cafile: str | None, _: object) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=cafile)
+    if unverified:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     return context
 
 
