@@ -57,6 +57,27 @@ def test_pickled_store_keeps_credentials_and_drops_connections(store: MinioStore
     assert clone.credentials.exchanges == store.credentials.exchanges  # no new STS call
 
 
+def test_stores_opened_with_the_same_token_share_one_sts_exchange(
+    s3_server: S3Server, store_bucket: str, oidc_issuer: Any, tmp_path: Path
+) -> None:
+    """A notebook opening dataset after dataset: one exchange for all, by token and by file."""
+    token, token_file = oidc_issuer.mint(), tmp_path / "token"
+    token_file.write_text(oidc_issuer.mint())
+    token_file.chmod(0o600)
+
+    def open_(prefix: str, **how: Any) -> MinioStore:
+        store = MinioStore(store_bucket, prefix, endpoint_url=s3_server.endpoint, **how)
+        store[f"{prefix}-k"] = prefix.encode()
+        return store
+
+    for how in ({"token": token}, {"token_file": token_file}):
+        first, second = open_("a", **how), open_("b", **how)
+        assert second.credentials is first.credentials and first.credentials.exchanges == 1
+    other = open_("c", token=oidc_issuer.mint())  # another token: its own exchange
+    assert other.credentials is not first.credentials and other.credentials.exchanges == 1
+    assert first["a-k"] == b"a" and other["c-k"] == b"c"
+
+
 def test_one_session_per_event_loop(store: MinioStore) -> None:
     store["k"] = b"v"  # on zarr's own loop
     seen: list[tuple[bytes, object]] = []

@@ -6,7 +6,9 @@ import getpass
 import json
 import os
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +21,7 @@ from .keystone import OIDC_ACCESS_TOKEN, KeystoneAuth, keystone_options_from_env
 from .s3 import AnonymousS3, S3CredentialProvider, StaticS3Credentials, check_endpoint
 from .sts import STSCredentials
 from .swift import AnonymousSwift, PreAuth, SwiftAuth, TempAuth
-from .tokens import TokenSource, find_token
+from .tokens import EnvToken, FileToken, TokenSource, find_token, token_source
 
 # swiftclient's own os_options names (not keystoneauth1 options) -> what they mean here.
 _SWIFTCLIENT_NAMES = {
@@ -360,14 +362,17 @@ def s3_credentials(
                 f"{e}\nFor static keys pass key=/secret= or set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY; for public data pass anon=True."
             ) from None
-    sts = STSCredentials(
-        endpoint_url,
-        token,
-        token_file=token_file,
-        role_arn=role_arn or env.get("AWS_ROLE_ARN") or None,
-        duration=duration,
-        session_policy=session_policy,
-        verify=verify,
-        proxy=proxy,
-    )
+    source, role_arn = token_source(token, token_file), role_arn or env.get("AWS_ROLE_ARN")
+    opts: dict[str, Any] = {"role_arn": role_arn or None, "duration": duration, "verify": verify}
+    opts |= {"session_policy": session_policy, "proxy": proxy}
+    # What the exchange depends on: the token's file or variable, the token itself, else its source.
+    named = source.describe() if isinstance(source, FileToken | EnvToken) else token or source
+    key = (endpoint_url, named if isinstance(named, str) else source, *opts.values())
+    with _lock:  # stores opened with the same options share one exchange per credential life
+        if (sts := _exchangers.get(key)) is None:
+            sts = _exchangers[key] = STSCredentials(endpoint_url, source, **opts)
     return sts, endpoint_url
+
+
+_lock = threading.Lock()
+_exchangers = weakref.WeakValueDictionary[tuple[Any, ...], STSCredentials]()
