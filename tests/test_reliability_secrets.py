@@ -347,17 +347,20 @@ def test_a_token_file_others_can_read_is_warned_about(
     monkeypatch: pytest.MonkeyPatch,
     figures: Figures,
 ) -> None:
-    path = tmp_path / "token"
-    oidc_issuer.write_token(path)
+    # A file each: stores opened with the same token file share its keys (and read it once).
+    tight, loose, found = (tmp_path / name for name in ("tight", "loose", "found"))
+    for path in (tight, loose, found):
+        oidc_issuer.write_token(path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", TokenFilePermissionWarning)  # 0600: no warning
-        MinioStore("b", endpoint_url=s3_server.endpoint, token_file=path).credentials.get()
-    path.chmod(0o644)
+        MinioStore("b", endpoint_url=s3_server.endpoint, token_file=tight).credentials.get()
+    loose.chmod(0o644)
     with pytest.warns(
-        TokenFilePermissionWarning, match=f"readable by other users; run `chmod 600 {path}`"
+        TokenFilePermissionWarning, match=f"readable by other users; run `chmod 600 {loose}`"
     ):
-        MinioStore("b", endpoint_url=s3_server.endpoint, token_file=path).credentials.get()
-    monkeypatch.setenv("BEARER_TOKEN_FILE", str(path))  # found by discovery: warned too
+        MinioStore("b", endpoint_url=s3_server.endpoint, token_file=loose).credentials.get()
+    found.chmod(0o644)
+    monkeypatch.setenv("BEARER_TOKEN_FILE", str(found))  # found by discovery: warned too
     with pytest.warns(TokenFilePermissionWarning, match="chmod 600"):
         MinioStore("b", endpoint_url=s3_server.endpoint).credentials.get()
     figures.add(section="secrets", backend="s3", loose_token_files_warned=2)
