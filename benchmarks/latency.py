@@ -625,7 +625,9 @@ def report(
             else []
         ),
         "- Ours authenticate through the same link (STS exchange, S3); the others get a"
-        " pre-authenticated token (Swift) or the keys of one STS exchange (S3).",
+        " pre-authenticated token (Swift) or the keys of one STS exchange (S3). open_zarr makes"
+        " a new store each time: `MinioStore` shares the STS keys of the `minio://` filesystem"
+        " opened before it with the same token, so its count has no exchange (the URL's has).",
         "",
     ]
     for section, results in sections.items():
