@@ -200,9 +200,7 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     __hash__ = None  # type: ignore[assignment]  # mutable mapping
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_drivers"] = {}  # sockets stay behind; the unpickled store opens its own
-        return state
+        return {**self.__dict__, "_drivers": {}}  # sockets stay behind; the copy opens its own
 
     def with_read_only(self, read_only: bool = False) -> Self:
         """The same location with another ``read_only`` setting (not opened), sharing this

@@ -34,15 +34,14 @@ class ByteCountingProxy(ThreadedProxy):
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, upstream: bool
     ) -> None:
         try:
-            while data := await reader.read(1 << 16):
-                if upstream:
-                    self.sent += len(data)
-                else:
-                    self.received += len(data)
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
+            with contextlib.suppress(OSError):  # a side closed or reset its connection
+                while data := await reader.read(1 << 16):
+                    if upstream:
+                        self.sent += len(data)
+                    else:
+                        self.received += len(data)
+                    writer.write(data)
+                    await writer.drain()
         finally:
             with contextlib.suppress(OSError, RuntimeError):
                 writer.close()

@@ -311,11 +311,10 @@ class FrameStore:
         return paths
 
     def _ensure_bucket(self, bucket: str) -> None:
-        marker = f"{self._base(bucket)}/{BUCKET_MARKER}"
-        if not self.fs.exists(marker):
+        if not self._bucket_exists(bucket):
             if self.fs.exists(f"{self.root}/{bucket}/{FRAME_MARKER}"):
                 raise FileExistsError(f"{bucket} is a table outside buckets: use another name")
-            self.fs.pipe_file(marker, b"")
+            self.fs.pipe_file(f"{self._base(bucket)}/{BUCKET_MARKER}", b"")
 
     # -- listing -------------------------------------------------------------------------------
     def _base(self, bucket: str | None) -> str:

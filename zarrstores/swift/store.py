@@ -85,10 +85,7 @@ class SwiftStore(ObjectStore):
     def _http_root(self) -> str:
         return self.client.auth.get().storage_url  # authenticates if needed
 
-    @property
-    def public_url(self) -> str:
-        """``url``: with a public ACL, anyone can read ``public_url + "/" + key``."""
-        return self.url
+    public_url = ObjectStore.url  # with a public ACL, anyone can read public_url + "/" + key
 
     async def _delete_prefix(self, full: str) -> None:
         await self.client.delete_prefix(self.container, full)  # one listing, then bulk delete
