@@ -479,9 +479,7 @@ class SwiftClient:
             try:
                 segment = await self.segment_size_for(size)
                 if size > segment:  # (below the cluster's limit) an MD5 under way is left to end
-                    writer = SloWriter(
-                        self, container, name, segment_size=segment, exclusive=exclusive
-                    )
+                    writer = SloWriter(self, container, name, segment, exclusive=exclusive)
                     return await writer.write(data)
             except BaseException:
                 if etag is not None:
@@ -758,14 +756,14 @@ class SloWriter:
         client: SwiftClient,
         container: str,
         name: str,
+        segment_size: int,
         *,
-        segment_size: int | None = None,
         exclusive: bool = False,
     ) -> None:
         self.client = client
         self.container = container
         self.name = name
-        self.segment_size = segment_size or client.segment_size
+        self.segment_size = segment_size
         self.exclusive = exclusive
         self.segment_container = f"{container}_segments"
         self._stem = f"{name}/slo/{time.time():.6f}/{self.segment_size}"

@@ -209,9 +209,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
             body = functools.partial(open, lpath, "rb")  # a fresh file for each attempt
             await self.client._put(container, name, headers, body, exclusive=exclusive)
         else:
-            writer = SloWriter(
-                self.client, container, name, segment_size=segment, exclusive=exclusive
-            )
+            writer = SloWriter(self.client, container, name, segment, exclusive=exclusive)
             with open(lpath, "rb") as f:
                 step = range(0, size, _WRITE_BLOCK)
                 await writer.write_all(await asyncio.to_thread(f.read, _WRITE_BLOCK) for _ in step)
@@ -219,9 +217,8 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
     async def _cp_file(
         self, path1: str, path2: str, size: int | None = None, **kwargs: Any
     ) -> None:
-        """Server-side copy (``X-Copy-From``): the bytes never pass through this machine. A
-        Static Large Object is copied as its content; one larger than the cluster takes in
-        one piece is copied segment by segment through this machine, as a new SLO.
+        """Server-side copy (``X-Copy-From``: no byte passes through this machine), an SLO as its
+        content; one above the cluster's ``max_file_size`` goes through here, as a new SLO.
         ``size``: the source's, when known from a listing (saves a HEAD request)."""
         src_container, src_name = self.split_path(path1)
         container, name = self._object(path2)
@@ -232,7 +229,7 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
         caps = await self.client.capabilities()
         if caps.max_file_size and size > caps.max_file_size:
             segment = await self.client.segment_size_for(size)
-            await SloWriter(self.client, container, name, segment_size=segment).write_all(
+            await SloWriter(self.client, container, name, segment).write_all(
                 await self._cat_file(path1, o, min(size, o + _READ_CHUNK))
                 for o in range(0, size, _READ_CHUNK)
             )
