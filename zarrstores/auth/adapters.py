@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,11 @@ def botocore_credentials(provider: S3CredentialProvider) -> Any:
 def aiobotocore_session(provider: S3CredentialProvider) -> Any:
     """An ``AioSession`` whose credentials come from ``provider`` (for ``s3fs.S3FileSystem(
     session=...)``)."""
+    return _aio_session(lambda: botocore_credentials(provider))
+
+
+def _aio_session(credentials: Callable[[], Any]) -> Any:
+    """An ``AioSession`` whose clients take their credentials from ``credentials()``."""
     from aiobotocore.session import AioSession
     from botocore.credentials import CredentialProvider
 
@@ -59,7 +65,7 @@ def aiobotocore_session(provider: S3CredentialProvider) -> Any:
         CANONICAL_NAME = "custom-zarrstores"
 
         async def load(self) -> Any:
-            return botocore_credentials(provider)
+            return credentials()
 
     session = AioSession()
     session.get_component("credential_provider").insert_before("env", _Provider())

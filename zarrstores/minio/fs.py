@@ -15,8 +15,7 @@ from typing import Any
 import botocore.exceptions
 import s3fs
 from aiobotocore.credentials import AioCredentials
-from aiobotocore.session import AioSession
-from botocore.credentials import CredentialProvider, ReadOnlyCredentials
+from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import ClientError
 
 from .._files import CachedByIdentity, open_for_upload, read_options
@@ -30,6 +29,7 @@ from .._transport import (
     tls_error_text,
 )
 from ..auth import AnonymousS3, ConfigurationError, S3CredentialProvider, s3_credentials
+from ..auth.adapters import _aio_session
 from ..auth.tokens import TokenSource
 from ._client import (
     _MAX_REFRESHES,
@@ -91,19 +91,6 @@ class _ProviderCredentials(AioCredentials):
         assert creds is not None  # anonymous access does not sign
         token = creds.session_token.reveal() if creds.session_token else None
         return ReadOnlyCredentials(creds.access_key, creds.secret_key.reveal(), token)
-
-
-def _session(provider: S3CredentialProvider) -> AioSession:
-    class _Resolver(CredentialProvider):
-        METHOD = "zarrstores"
-        CANONICAL_NAME = "custom-zarrstores"
-
-        async def load(self) -> AioCredentials:  # type: ignore[override]  # aiobotocore awaits
-            return _ProviderCredentials(provider)
-
-    session = AioSession()
-    session.get_component("credential_provider").insert_before("env", _Resolver())
-    return session
 
 
 def _close_client(loop: asyncio.AbstractEventLoop, client: Any) -> None:
@@ -199,7 +186,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
             kwargs["max_concurrency"] = max_concurrency  # s3fs: multipart parts per file
         super().__init__(
             anon=anonymous,
-            session=None if anonymous else _session(provider),
+            session=None if anonymous else _aio_session(lambda: _ProviderCredentials(provider)),
             client_kwargs=client_kwargs,
             config_kwargs=config_kwargs,
             **kwargs,
@@ -285,12 +272,10 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         end: int | None = None,
         **kwargs: Any,
     ) -> bytes | memoryview:
-        """The object's bytes, or of ``start``-``end`` (negative: from the end), in one GET
-        through obstore (s3fs sends a HEAD first, through botocore's costlier requests).
-
-        On an asynchronous instance (zarr's ``FsspecStore``), reads from 4 MiB on return a
-        read-only ``memoryview`` of obstore's buffer: zarr wraps it, where ``bytes`` would copy a
-        whole shard (its CPU, twice the memory). Other reads return ``bytes``."""
+        """The object's bytes (of ``start``-``end``, negative: from the end) in one GET through
+        obstore (s3fs sends a HEAD first, through botocore). Asynchronous instances (zarr's
+        ``FsspecStore``) get reads from 4 MiB on as a read-only ``memoryview`` of obstore's
+        buffer, which zarr wraps: ``bytes`` would copy a whole shard (CPU, twice the memory)."""
         bucket, key, vers = self.split_path(path)
         client = self._objects
         if not self._plain() or version_id or vers or kwargs or not key:
@@ -320,10 +305,9 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         mode: str = "overwrite",
         **kwargs: Any,
     ) -> Any:
-        """Write ``data`` to ``path``: one PUT through obstore up to 256 MiB, larger objects as
-        multipart uploads of 32 MiB parts (as ``MinioStore``). A ``chunksize`` (bytes a part),
-        ``mode="create"`` or s3fs options (versions, extra request arguments) go through s3fs,
-        which uploads from twice ``chunksize`` (default 50 MiB) on in parts of that size."""
+        """Write ``data`` through obstore, as ``MinioStore`` does (multipart above 256 MiB). With
+        ``chunksize`` (bytes a part), ``mode="create"`` or s3fs options (versions, extra request
+        arguments), s3fs writes it: in parts of ``chunksize`` (default 50 MiB) from twice that."""
         bucket, key, _ = self.split_path(path)
         if not self._plain() or kwargs or mode != "overwrite" or chunksize is not None:
             return await super()._pipe_file(
