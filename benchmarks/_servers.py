@@ -173,14 +173,9 @@ class BenchServers:
         server = self.s3
         if isinstance(server, RGWServer):
             return
-        for pid in server.pids:
-            for arg in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
-                if arg.startswith(b"-master.port="):
-                    port = int(arg.partition(b"=")[2])
-                    url = f"http://127.0.0.1:{port}/vol/vacuum?garbageThreshold=0.01"
-                    with urllib.request.urlopen(url, timeout=600) as answer:
-                        answer.read()
-                    return
+        url = f"http://127.0.0.1:{server.ports['master']}/vol/vacuum?garbageThreshold=0.01"
+        with urllib.request.urlopen(url, timeout=600) as answer:
+            answer.read()
 
     def oidc_token(self, hours: float = 6) -> str:
         """A read-write OIDC token (JWT) the S3 server's STS accepts."""

@@ -60,6 +60,7 @@ class S3Server(S3Admin, LocalServer):
         self.readonly_role_arn = _role_arn(self.readonly_policy)
         self.readwrite_role_arn = _role_arn(self.readwrite_policy)
         self.endpoint = ""
+        self.ports: dict[str, int] = {}  # by component, once started
         self.log = self.dir / "weed.log"
 
     def _start(self) -> None:
@@ -73,6 +74,7 @@ class S3Server(S3Admin, LocalServer):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         names = ("master", "volume", "filer", "s3", "admin")
         ports = dict(zip(names, free_ports(len(names), also_free=(_GRPC_OFFSET,)), strict=True))
+        self.ports = ports  # the benchmarks ask the master for a vacuum
         self.endpoint = f"http://127.0.0.1:{ports['s3']}"
         (self.dir / "s3.json").write_text(json.dumps(self._s3_config(), indent=2))
         (self.dir / "iam.json").write_text(json.dumps(self._iam_config(), indent=2))
