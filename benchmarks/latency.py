@@ -32,7 +32,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -190,15 +189,12 @@ def s3_ways_from(spec: dict[str, Any], **ours: Any) -> list[Way]:
 
     token, keys, buckets = spec["token"], spec["keys"], spec["buckets"]
 
-    def on(u: str) -> Any:  # the endpoint and region where the helpers look for them
-        return SimpleNamespace(s3=SimpleNamespace(endpoint=u, region=spec["region"]))
-
     def minio_url(u: str) -> Store:
         options = {"endpoint_url": u, "token": token, "skip_instance_cache": True, **ours}
         return FsspecStore.from_url(f"minio://{buckets['fs']}", storage_options=options)
 
     def s3fs(u: str) -> Store:
-        options = s3fs_options(on(u), keys)
+        options = s3fs_options(keys, u, spec["region"])
         return FsspecStore.from_url(f"s3://{buckets['s3fs']}", storage_options=options)
 
     return [
@@ -211,7 +207,7 @@ def s3_ways_from(spec: dict[str, Any], **ours: Any) -> list[Way]:
         Way(
             "obstore ObjectStore",
             "alt",
-            lambda u: obstore_store(on(u), buckets["obs"], keys, endpoint=u),
+            lambda u: obstore_store(buckets["obs"], keys, u, spec["region"]),
         ),
         Way("s3fs", "alt", s3fs),
     ]

@@ -12,7 +12,7 @@ from ._arrays import close_store
 from ._measure import Row, Sample, measure, run_rounds
 from ._raw import LoopRunner, RawS3, RawSwift
 from ._servers import BenchServers
-from .s3 import obstore_store, raw_client, static_keys
+from .s3 import at, obstore_store, raw_client, static_keys
 from .swift import STORES, corpus, swiftspec_fs, swiftspec_url
 
 Lister = Callable[[], int]
@@ -108,7 +108,7 @@ def _s3_listers(servers: BenchServers, runner: LoopRunner, n: int) -> list[tuple
         return len(fs.find(f"{bucket}/data"))
 
     def obs() -> int:
-        store = obstore_store(servers, bucket, keys).store  # type: ignore[attr-defined]
+        store = obstore_store(bucket, keys, *at(servers)).store  # type: ignore[attr-defined]
         return sum(len(batch) for batch in obstore.list(store, prefix="data/"))
 
     def raw() -> int:

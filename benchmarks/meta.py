@@ -83,10 +83,10 @@ def _s3_openers(servers: BenchServers, proxy: CountingProxy) -> list[tuple[str, 
     endpoint = f"http://127.0.0.1:{proxy.port}"
     keys = static_keys(servers)
     via_proxy = {"endpoint_url": endpoint, "token": token}
-    s3fs_opts = {**s3fs_options(servers, keys), "endpoint_url": endpoint}
+    s3fs_opts = s3fs_options(keys, endpoint, servers.s3.region)
 
     def obstore() -> xr.Dataset:
-        return _open_store(obstore_store(servers, bucket, keys, prefix="ds", endpoint=endpoint))
+        return _open_store(obstore_store(bucket, keys, endpoint, servers.s3.region, prefix="ds"))
 
     return [
         (

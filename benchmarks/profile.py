@@ -48,14 +48,14 @@ def _store(servers: BenchServers, backend: str, which: str) -> Any:
         return SwiftStore(container, storage_options=opts)
     from zarrstores.minio import MinioStore
 
-    from .s3 import s3fs_options, static_keys
+    from .s3 import at, s3fs_options, static_keys
 
     bucket = servers.new_bucket()
     if which == "fs":
         options = {"endpoint_url": servers.s3.endpoint, "token": servers.oidc_token()}
         return FsspecStore.from_url(f"minio://{bucket}", storage_options=options)
     if which == "alt":
-        options = s3fs_options(servers, static_keys(servers))
+        options = s3fs_options(static_keys(servers), *at(servers))
         return FsspecStore.from_url(f"s3://{bucket}", storage_options=options)
     return MinioStore(bucket, endpoint_url=servers.s3.endpoint, token=servers.oidc_token())
 

@@ -42,7 +42,7 @@ def main() -> None:
             stores = {
                 "MinioStore": MinioStore(bucket, endpoint_url=endpoint, token=servers.oidc_token()),
                 "obstore ObjectStore": obstore_store(
-                    servers, bucket, static_keys(servers), endpoint=endpoint
+                    bucket, static_keys(servers), endpoint, servers.s3.region
                 ),
             }
             for sharded in (False, True):

@@ -28,23 +28,23 @@ def static_keys(servers: BenchServers) -> dict[str, Any]:
     }
 
 
-def s3fs_options(servers: BenchServers, keys: dict[str, Any]) -> dict[str, Any]:
+def at(servers: BenchServers) -> tuple[str, str]:
+    """The S3 server's endpoint and region (as the helpers below take them)."""
+    return servers.s3.endpoint, servers.s3.region
+
+
+def s3fs_options(keys: dict[str, Any], endpoint: str, region: str) -> dict[str, Any]:
     """s3fs as its documentation shows it for a custom endpoint: keys, endpoint, region."""
     return {
         **keys,
-        "endpoint_url": servers.s3.endpoint,
-        "client_kwargs": {"region_name": servers.s3.region},
+        "endpoint_url": endpoint,
+        "client_kwargs": {"region_name": region},
         "skip_instance_cache": True,
     }
 
 
 def obstore_store(
-    servers: BenchServers,
-    bucket: str,
-    keys: dict[str, Any],
-    *,
-    prefix: str | None = None,
-    endpoint: str | None = None,
+    bucket: str, keys: dict[str, Any], endpoint: str, region: str, *, prefix: str | None = None
 ) -> Store:
     """zarr's ObjectStore over obstore's S3Store (path-style, plain http allowed)."""
     from obstore.store import S3Store
@@ -52,8 +52,8 @@ def obstore_store(
     s3 = S3Store(
         bucket,
         prefix=prefix,
-        endpoint=endpoint or servers.s3.endpoint,
-        region=servers.s3.region,
+        endpoint=endpoint,
+        region=region,
         access_key_id=keys["key"],
         secret_access_key=keys["secret"],
         session_token=keys["token"],
@@ -113,7 +113,7 @@ def contenders(servers: BenchServers, runner: LoopRunner) -> list[Contender]:
             "s3fs",
             "alt",
             lambda: FsspecStore.from_url(
-                f"s3://{buckets['s3fs']}", storage_options=s3fs_options(servers, keys)
+                f"s3://{buckets['s3fs']}", storage_options=s3fs_options(keys, *at(servers))
             ),
             note=STATIC_NOTE,
             close=close_store,
@@ -121,7 +121,7 @@ def contenders(servers: BenchServers, runner: LoopRunner) -> list[Contender]:
         Contender(
             "obstore",
             "alt",
-            lambda: obstore_store(servers, buckets["obs"], keys),
+            lambda: obstore_store(buckets["obs"], keys, *at(servers)),
             note=STATIC_NOTE + "; zarr.storage.ObjectStore",
         ),
         Contender(

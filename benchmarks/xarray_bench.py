@@ -15,7 +15,7 @@ import xarray as xr
 from ._arrays import close_store, zarr_config
 from ._measure import Row, Sample, measure, run_rounds
 from ._servers import BenchServers
-from .s3 import obstore_store, s3fs_options, static_keys
+from .s3 import at, obstore_store, s3fs_options, static_keys
 from .swift import swiftspec_fs, swiftspec_url
 
 SHAPE = (1000, 1000)
@@ -101,10 +101,12 @@ def s3_targets(servers: BenchServers) -> list[Target]:
             "s3fs",
             "alt",
             url=lambda p: f"s3://{bucket}/s3fs/{p}",
-            options=s3fs_options(servers, keys),
+            options=s3fs_options(keys, *at(servers)),
             note="static keys",
         ),
-        Target("obstore", "alt", store=obstore_store(servers, bucket, keys), note="static keys"),
+        Target(
+            "obstore", "alt", store=obstore_store(bucket, keys, *at(servers)), note="static keys"
+        ),
     ]
 
 
