@@ -366,8 +366,11 @@ def s3_credentials(
     opts: dict[str, Any] = {"role_arn": role_arn or None, "duration": duration, "verify": verify}
     opts |= {"session_policy": session_policy, "proxy": proxy}
     # What the exchange depends on: the token's file or variable, the token itself, else its source.
-    named = source.describe() if isinstance(source, FileToken | EnvToken) else token or source
-    key = (endpoint_url, named if isinstance(named, str) else source, *opts.values())
+    if isinstance(source, FileToken | EnvToken):
+        named: object = source.describe()
+    else:
+        named = token if isinstance(token, str) else source
+    key = (endpoint_url, named, *opts.values())
     with _lock:  # stores opened with the same options share one exchange per credential life
         if (sts := _exchangers.get(key)) is None:
             sts = _exchangers[key] = STSCredentials(endpoint_url, source, **opts)
