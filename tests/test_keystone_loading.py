@@ -15,6 +15,7 @@ from zarrstores.auth import (
     ConfigurationError,
     KeystoneAuth,
     PreAuth,
+    SwiftAuthError,
     TempAuth,
     swift_auth,
 )
@@ -22,6 +23,7 @@ from zarrstores.auth.clouds import load_cloud
 from zarrstores.auth.keystone import keystone_options_from_env
 from zarrstores.devserver.keystone import APPLICATION_CREDENTIAL_NAME
 from zarrstores.devserver.swift import SwiftServer
+from zarrstores.swift import SwiftStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:Consolidated metadata:UserWarning")
 
@@ -261,6 +263,31 @@ def test_auth_types_log_in_from_storage_options(
     roundtrip(f"swift://{swift_container}/{auth_type}.zarr", **options)
     identity = swift_auth(**options).identity()
     assert identity.project_id == swift_server.keystone_project_id
+
+
+def test_stores_opened_with_the_same_login_share_it(
+    swift_server: SwiftServer, swift_container: str
+) -> None:
+    """A notebook opening dataset after dataset: one Keystone or tempauth login for all; a
+    different secret or proxy is a login of its own."""
+    env = swift_server.os_env("password")
+    keystone = {k: env[f"OS_{k.upper()}"] for k in ("auth_url", "username", "password")}
+    keystone |= {"project_name": env["OS_PROJECT_NAME"], "project_domain_name": "Default"}
+    keystone["user_domain_name"] = "Default"
+    tempauth = {"authurl": swift_server.auth_url, "user": "test:tester", "key": "testing"}
+    for options in (keystone, tempauth):
+        first = SwiftStore(swift_container, "a", storage_options=options)
+        first["k"] = b"a"
+        second = SwiftStore(swift_container, "b", storage_options=dict(options))
+        assert second.client.auth is first.client.auth
+        second["k"] = b"b"
+        assert first.client.auth.exchanges == 1 and first["k"] == b"a"
+    wrong = SwiftStore(swift_container, "c", storage_options={**tempauth, "key": "wrong"})
+    assert wrong.client.auth is not first.client.auth
+    with pytest.raises(SwiftAuthError, match="rejected user"):
+        wrong["k"] = b"c"  # never written with the other store's login
+    proxied = SwiftStore(swift_container, storage_options={**tempauth, "proxy": "http://p:3128"})
+    assert proxied.client.auth is not first.client.auth and proxied.client.auth.proxy
 
 
 def test_preauth_from_env_still_comes_first(swift_server: SwiftServer) -> None:

@@ -17,7 +17,7 @@ from ._secret import Secret
 from ._urls import check_url
 from .errors import AuthConnectionError, ConfigurationError, SwiftAuthError, TransientError
 from .swift import SwiftAuth, SwiftCredentials
-from .tokens import TokenSource, token_source
+from .tokens import TokenSource, sharing_key, token_source
 
 OIDC_ACCESS_TOKEN = "v3oidcaccesstoken"
 
@@ -277,6 +277,11 @@ class KeystoneAuth(SwiftAuth):
             f"from {where}{said}\nThe token's issuer must be among the identity provider's "
             "remote_ids, its audience and expiry valid, and its claims must match the mapping."
         )
+
+    def login_key(self) -> tuple[Any, ...]:
+        token = self.token_source and sharing_key(self.token_source)
+        where = (self.region_name, self.interface, self.storage_url_override, self.verify)
+        return (self.auth_type, token, *where, *sorted(self._options.items()))
 
     def _credential_variables(self) -> str:
         """The ``OS_*`` variables of who logs in and the secret, e.g. OS_USERNAME/OS_PASSWORD."""

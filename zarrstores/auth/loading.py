@@ -21,7 +21,7 @@ from .keystone import OIDC_ACCESS_TOKEN, KeystoneAuth, keystone_options_from_env
 from .s3 import AnonymousS3, S3CredentialProvider, StaticS3Credentials, check_endpoint
 from .sts import STSCredentials
 from .swift import AnonymousSwift, PreAuth, SwiftAuth, TempAuth
-from .tokens import EnvToken, FileToken, TokenSource, find_token, token_source
+from .tokens import TokenSource, find_token, sharing_key, token_source
 
 # swiftclient's own os_options names (not keystoneauth1 options) -> what they mean here.
 _SWIFTCLIENT_NAMES = {
@@ -365,17 +365,24 @@ def s3_credentials(
     source, role_arn = token_source(token, token_file), role_arn or env.get("AWS_ROLE_ARN")
     opts: dict[str, Any] = {"role_arn": role_arn or None, "duration": duration, "verify": verify}
     opts |= {"session_policy": session_policy, "proxy": proxy}
-    # What the exchange depends on: the token's file or variable, the token itself, else its source.
-    if isinstance(source, FileToken | EnvToken):
-        named: object = source.describe()
-    else:
-        named = token if isinstance(token, str) else source
-    key = (endpoint_url, named, *opts.values())
+    key = (endpoint_url, sharing_key(source), *opts.values())
     with _lock:  # stores opened with the same options share one exchange per credential life
         if (sts := _exchangers.get(key)) is None:
             sts = _exchangers[key] = STSCredentials(endpoint_url, source, **opts)
     return sts, endpoint_url
 
 
+def shared_login(auth: SwiftAuth, proxy: str | None = None) -> SwiftAuth:
+    """The auth in use for the same login (and ``proxy``) if there is one, else ``auth``: the
+    stores a notebook opens with the same options share one Keystone or tempauth login."""
+    key = (type(auth), proxy, auth.login_key())
+    try:
+        with _lock:
+            return auth if key[2] is None else _logins.setdefault(key, auth)
+    except TypeError:  # an option value that cannot be hashed (a list): not shared
+        return auth
+
+
 _lock = threading.Lock()
 _exchangers = weakref.WeakValueDictionary[tuple[Any, ...], STSCredentials]()
+_logins = weakref.WeakValueDictionary[tuple[Any, ...], SwiftAuth]()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._refresh import CachedCredentials, RefreshingCache, expires_at
 from ._secret import Secret
@@ -42,6 +43,11 @@ class SwiftAuth(CachedCredentials[SwiftCredentials]):
     def describe(self) -> str:
         """The kind and who, for messages."""
         raise NotImplementedError
+
+    def login_key(self) -> tuple[Any, ...] | None:
+        """What a login depends on, secrets included: auths with equal keys may share one
+        login (``shared_login``). None: never shared."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()})"
@@ -102,6 +108,9 @@ class TempAuth(SwiftAuth):
 
     def describe(self) -> str:
         return f"tempauth user {self.user!r} at {self.authurl}"
+
+    def login_key(self) -> tuple[Any, ...]:
+        return (self.authurl, self.user, self._key, self.storage_url_override, self.verify)
 
 
 class _FixedAuth(SwiftAuth):

@@ -265,3 +265,11 @@ def token_source(
     if token_file is not None:
         return FileToken(token_file)
     return find_token()
+
+
+def sharing_key(source: TokenSource) -> object:
+    """What credentials got with ``source`` depend on, for sharing them: the file or variable
+    read, a given token's value, else the source itself."""
+    if isinstance(source, FileToken | EnvToken):
+        return source.describe()
+    return source._token if isinstance(source, StaticToken) else source

@@ -43,6 +43,7 @@ from .._transport import (
 )
 from ..auth import AnonymousSwift, SwiftAuth, SwiftAuthError, SwiftCredentials, swift_auth
 from ..auth._secret import redact
+from ..auth.loading import shared_login
 
 log = logging.getLogger("zarrstores.swift")
 
@@ -180,7 +181,10 @@ def client_from_options(options: Mapping[str, Any]) -> SwiftClient:
     """A client for ``storage_options`` (``ConfigurationError`` for unusable ones)."""
     client_opts = {k: v for k, v in options.items() if k in CLIENT_OPTIONS and v is not None}
     auth_opts = {k: v for k, v in options.items() if k not in CLIENT_OPTIONS}
-    return SwiftClient(swift_auth(**auth_opts), **client_opts)
+    auth = swift_auth(**auth_opts)
+    if auth_opts.get("auth") is None:  # made from options: the same ones share one login
+        auth = shared_login(auth, client_opts.get("proxy"))
+    return SwiftClient(auth, **client_opts)
 
 
 class SwiftClient:
