@@ -28,9 +28,8 @@ ByteRange = tuple[int, int | None]
 
 
 def byte_range_of(byte_range: ByteRequest | None) -> ByteRange | None:
-    """zarr's ``ByteRequest`` as ``(start, end)`` (fsspec's semantics: end exclusive,
-    negative start = suffix); raises ``ValueError`` for anything else, and for negative or
-    inverted ranges (which would otherwise read as other bytes than those asked for)."""
+    """zarr's ``ByteRequest`` as fsspec's ``(start, end)`` (end exclusive, negative start: suffix);
+    ``ValueError`` for others and for negative or inverted ranges (they would read other bytes)."""
     if byte_range is None:
         return None
     if isinstance(byte_range, RangeByteRequest):
@@ -81,11 +80,8 @@ class ObjectDriver(Protocol):
 
 
 class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
-    """A zarr v3 store over a container/bucket and a key prefix, also a mapping of key to bytes.
-
-    Subclasses set ``protocol`` and ``container_kind`` and implement the methods below that
-    raise ``NotImplementedError``.
-    """
+    """A zarr v3 store over a container/bucket and a key prefix, also a mapping of key to bytes;
+    subclasses set ``protocol``, ``container_kind`` and the methods raising NotImplementedError."""
 
     protocol: str = ""
     container_kind: str = ""  # "Swift container", "S3 bucket"
@@ -179,7 +175,8 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     def url(self) -> str:
         """The HTTP(S) address of the store's root, as zarr-swiftstore's ``url``: an object's
         is ``url + "/" + key`` (for ``fsspec.get_mapper`` over HTTP, ``requests``...)."""
-        return _join_url(self._http_root(), self.container, self.prefix)
+        root = self._http_root().rstrip("/")  # the container holds no '/' (checked above)
+        return f"{root}/{quote(self.container)}/{quote(self.prefix)}".rstrip("/")
 
     def _http_root(self) -> str:
         """The HTTP(S) URL the container/bucket names are relative to."""
@@ -368,8 +365,3 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
 
 async def _collect(names: AsyncIterator[str]) -> list[str]:
     return [name async for name in names]
-
-
-def _join_url(root: str, container: str, prefix: str) -> str:
-    parts = [root.rstrip("/"), quote(container, safe=""), quote(prefix, safe="/")]
-    return "/".join(p for p in parts if p)
