@@ -31,7 +31,7 @@ class SQLError(ValueError):
     """DataFusion could not run the SQL (the message says why: parse error, unknown column)."""
 
 
-def _member(kind: type[Enum], mode: Enum | str, what: str) -> Any:
+def member_of(kind: type[Enum], mode: Enum | str, what: str) -> Any:
     """``mode`` as a member of ``kind``, also from its value (``"append"``, as on the wire) or
     from a member of a same-valued enum (Shoots' own)."""
     try:
@@ -42,8 +42,4 @@ def _member(kind: type[Enum], mode: Enum | str, what: str) -> Any:
 
 
 def put_mode(mode: PutMode | str) -> PutMode:
-    return _member(PutMode, mode, "put mode")
-
-
-def bucket_delete_mode(mode: BucketDeleteMode | str) -> BucketDeleteMode:
-    return _member(BucketDeleteMode, mode, "bucket delete mode")
+    return member_of(PutMode, mode, "put mode")

@@ -61,10 +61,7 @@ def run_sql(name: str, dataset: pads.Dataset, sql: str) -> pa.Table:
 
 
 _EXTERNAL = re.compile(r"External error: (\w+): (.*)")
-_STORAGE_ERRORS: dict[str, type[OSError]] = {
-    "PermissionError": PermissionError,
-    "FileNotFoundError": FileNotFoundError,
-}
+_STORAGE_ERRORS = {e.__name__: e for e in (PermissionError, FileNotFoundError)}
 
 
 def _first_line(error: Exception, name: str) -> str:

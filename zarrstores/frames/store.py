@@ -30,7 +30,7 @@ from ._modes import (
     BucketDeleteMode,
     BucketNotEmptyError,
     PutMode,
-    bucket_delete_mode,
+    member_of,
     put_mode,
 )
 from ._resample import resample_frame
@@ -113,7 +113,7 @@ class FrameStore:
         """Delete bucket ``name``: ``FileNotFoundError`` if there is none,
         ``BucketNotEmptyError`` if it holds anything and ``mode`` is ``ERROR``;
         ``DELETE_CONTENTS`` deletes its tables (each atomically) and then the bucket."""
-        mode = bucket_delete_mode(mode)
+        mode = member_of(BucketDeleteMode, mode, "bucket delete mode")
         if not self._bucket_exists(name):
             raise FileNotFoundError(f"Bucket {name} not found")
         base = self._base(name)
