@@ -297,9 +297,7 @@ class ObjectStore(Store, MutableMapping):  # type: ignore[misc]
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:  # type: ignore[override]
         """Names of the keys and sub-prefixes directly under ``prefix``."""
         prefix = prefix.strip("/")
-        full = self._path(prefix)
-        if full and not full.endswith("/"):
-            full += "/"
+        full = self._path(prefix + "/" if prefix else "")  # "" or ending in "/"
         async for path, _ in self._driver().list(full, "/"):
             name = path[len(full) :].rstrip("/")
             if name:
