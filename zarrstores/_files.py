@@ -39,12 +39,10 @@ class CachedByIdentity(type(AbstractFileSystem)):  # type: ignore[misc]
 class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
     """A local, seekable file that becomes the object at ``path`` when closed without error.
 
-    ``discard()`` drops it without sending anything; so do leaving a ``with`` block by an
-    exception, garbage collection of a file never closed, and ``close()`` while an exception
-    raised since it was opened is being handled (``fsspec.open``'s with block closes its file
-    whatever happened; so does a library's cleanup after it failed half-way). ``close()``
-    raises what the upload raised, and the object at ``path`` is then as it was before.
-    """
+    ``discard()`` drops it unsent; so do leaving a ``with`` block by an exception, garbage
+    collection, and ``close()`` while an exception raised since the file was opened is handled
+    (``fsspec.open``'s with block, or a library's cleanup after a failure, closes it whatever
+    happened). ``close()`` raises what the upload raised; the object is then as it was."""
 
     def __init__(
         self,
@@ -111,8 +109,7 @@ class UploadOnClose(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
         # Past spool_size the data is in an unnamed temporary file (SpooledTemporaryFile
         # moves it there on the write that crosses the limit): upload it by its descriptor.
         self.flush()
-        local = _descriptor_path(self.fileno())
-        self.fs.put_file(local, self.path, mode=mode, **self._put_options)
+        self.fs.put_file(_descriptor_path(self.fileno()), self.path, mode=mode, **self._put_options)
 
 
 def _descriptor_path(fd: int) -> str:
