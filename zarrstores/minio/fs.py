@@ -178,8 +178,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         if ca is not True:
             client_kwargs["verify"] = ca
         config_kwargs = {**S3_COMPATIBLE_CONFIG, **(config_kwargs or {})}
-        chosen = proxy_for(endpoint, proxy)
-        if chosen:
+        if chosen := proxy_for(endpoint, proxy):
             config_kwargs.setdefault("proxies", {"http": chosen, "https": chosen})
         anonymous = isinstance(provider, AnonymousS3)
         if max_concurrency is not None:
@@ -315,7 +314,6 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
             )
         await self._objects.put_object(bucket, key, bytes(data))
         self.invalidate_cache(path)
-        return None
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         if mode not in ("rb", "ab"):  # seekable, uploaded whole on close (multipart when large)
