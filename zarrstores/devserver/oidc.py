@@ -138,10 +138,19 @@ class OIDCIssuer(LocalServer):
         key = self._wrong_key if bad_signature else self._key
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid or self.kid})
 
-    def write_token(self, path: str | Path, **mint_kwargs: Any) -> str:
-        """Mint a token and write it to ``path`` like sts-wire: truncate, write, mode 0600."""
+    def write_token(self, path: str | Path, *, pause: float = 0.0, **mint_kwargs: Any) -> str:
+        """Mint a token and write it to ``path`` in place (mode 0600), as token daemons such as
+        sts-wire do: truncate, wait ``pause`` s, write."""
         token = self.mint(**mint_kwargs)
-        _write_private(Path(path), token)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already exists
+            os.ftruncate(fd, 0)
+            if pause:
+                time.sleep(pause)
+            os.write(fd, token.encode())
+        finally:
+            os.close(fd)
         return token
 
     def refresh_token_file(
@@ -185,9 +194,7 @@ class TokenFileRefresher(threading.Thread, contextlib.AbstractContextManager["To
 
     def run(self) -> None:
         while not self._stopped.wait(self.every):
-            token = self._issuer.mint(**self._mint)
-            _write_private(self.path, token, pause=self._pause)
-            self.token = token
+            self.token = self._issuer.write_token(self.path, pause=self._pause, **self._mint)
             self.count += 1
 
     def stop(self) -> None:
@@ -197,20 +204,6 @@ class TokenFileRefresher(threading.Thread, contextlib.AbstractContextManager["To
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _write_private(path: Path, text: str, pause: float = 0.0) -> None:
-    """Truncate ``path`` (mode 0600), wait ``pause`` s, write ``text``: in place, as token
-    daemons do, not replaced."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already exists
-        os.ftruncate(fd, 0)
-        if pause:
-            time.sleep(pause)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _handler_for(issuer: OIDCIssuer) -> type[BaseHTTPRequestHandler]:
