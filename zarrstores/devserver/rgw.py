@@ -1,10 +1,7 @@
 """A real Ceph RADOS Gateway on 127.0.0.1: one mon, one memstore OSD (data in RAM) and radosgw,
-without cephx, systemd or mgr (``scripts/install-ceph.sh`` installs the Debian packages).
-
-It serves the Swift API (v1 auth at ``/auth/1.0``, users ``account:user``), S3, IAM for an
-admin, and STS ``AssumeRoleWithWebIdentity`` into roles ``readwrite``/``readonly`` for tokens
-of an :class:`~.oidc.OIDCIssuer`.
-"""
+without cephx, systemd or mgr (``scripts/install-ceph.sh`` installs the Debian packages). It
+serves Swift (v1 auth at ``/auth/1.0``, users ``account:user``), S3, IAM for an admin, and STS
+``AssumeRoleWithWebIdentity`` into roles ``readwrite``/``readonly`` for an OIDCIssuer's tokens."""
 
 from __future__ import annotations
 
@@ -270,10 +267,9 @@ debug_rgw = 1
         except subprocess.TimeoutExpired:
             raise ServerStartError(f"`{cmd[0]} {cmd[1]}` took over {timeout:.0f} s") from None
         if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            command = " ".join(cmd[:3])
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
             raise ServerStartError(
-                f"`{command}` failed ({done.returncode}): {last[:200]}; logs in {self.log}"
+                f"`{' '.join(cmd[:3])}` failed ({done.returncode}): {last}; logs in {self.log}"
             )
         return done.stdout
 
