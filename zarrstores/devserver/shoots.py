@@ -1,8 +1,6 @@
-"""Shoots (PyPI ``shoots``), the frame store's reference, and its server on local disk.
-
-Its env is its own (its ``jwt`` package replaces PyJWT's module, which the OIDC issuer needs),
-made on first use (a minute; pip's cache makes later ones fast), reused while its stamp is there.
-"""
+"""Shoots (PyPI ``shoots``), the frame store's reference, and its server on local disk. Its env
+is its own (its ``jwt`` package replaces PyJWT's module, which the OIDC issuer needs), made on
+first use (a minute; pip's cache makes later ones fast), reused while its stamp is there."""
 
 from __future__ import annotations
 
