@@ -1,8 +1,6 @@
-"""The demo of ``make demo``: a dataset written to Swift and to S3, read back, shared, unshared.
-
-Runs against local servers it starts itself (no Docker, no accounts) and exits 0 only if every
-check passed. Each step prints what a user would type to do the same.
-"""
+"""The demo of ``make demo``: a dataset written to Swift and to S3, read back, shared, unshared,
+on local servers it starts itself (no Docker, no accounts); exits 0 only if every check passed.
+Each step prints what a user would type to do the same."""
 
 from __future__ import annotations
 
@@ -113,7 +111,6 @@ def run(demo: Demo, workdir: Path, *, rgw: bool = False) -> None:
         )
 
         def reads_back(target: object, **storage_options: object) -> Callable[[], bool]:
-            """Whether ``xr.open_zarr(target, storage_options=...)`` reads ``ds`` back."""
             options = storage_options or None
             return lambda: xr.open_zarr(target, storage_options=options).load().identical(ds)
 
