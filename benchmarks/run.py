@@ -162,9 +162,9 @@ def machine() -> str:
     )
 
 
-def versions() -> str:
+def versions(packages: tuple[str, ...] = PACKAGES) -> str:
     out = []
-    for name in PACKAGES:
+    for name in packages:
         try:
             out.append(f"{name} {version(name)}")
         except PackageNotFoundError:
