@@ -123,3 +123,23 @@ def test_a_tiny_read_cpu_round_prints_both_ratios() -> None:
     pattern = r"MinioStore x ObjectStore: time (\d+\.\d+)x, CPU (\d+\.\d+)x"
     ratios = re.findall(pattern, stdout)
     assert len(ratios) == 2 and all(float(t) > 0 and float(c) > 0 for t, c in ratios), stdout
+
+
+def test_a_login_round_shows_that_new_stores_share_one_login(tmp_path: Path) -> None:
+    """Every contender's row in both tables; our two kinds of store, new at each open, log in
+    at most once between them (a login per open would be two); the proxy counts logins."""
+    out = tmp_path / "logins.md"
+    stdout = run_benchmark("logins", "--reps", "1", "--output", str(out), timeout=240)
+    markdown = out.read_text()
+    assert stdout.strip() == markdown.strip()
+    for login in ("Keystone password", "tempauth"):
+        rows = _table(markdown, f"open_zarr with a new store, {login}")
+        by_name = {r["contender"].removesuffix(" *(ours)*"): r for r in rows}
+        assert list(by_name) == ["SwiftStore", "swift:// URL", "zarr-swiftstore"], login
+        assert all(float(r["seconds"]) > 0 for r in rows), rows
+        ours = [by_name["SwiftStore"], by_name["swift:// URL"]]
+        assert sum(int(r["logins"]) for r in ours) <= 1, (login, ours)
+        # The counter sees logins: ours in a warm-up or timed, zarr-swiftstore's each open.
+        assert sum(int(r["logins"]) + int(r["warm-up logins"]) for r in ours) >= 1, ours
+        assert int(by_name["zarr-swiftstore"]["logins"]) >= 1, by_name["zarr-swiftstore"]
+        assert by_name["zarr-swiftstore"]["SwiftStore ÷ this"].endswith("x")
