@@ -3,7 +3,9 @@ from storage_options, OS_* variables and clouds.yaml (OS_CLOUD), against the rea
 
 from __future__ import annotations
 
+import gc
 import pickle
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -268,8 +270,8 @@ def test_auth_types_log_in_from_storage_options(
 def test_stores_opened_with_the_same_login_share_it(
     swift_server: SwiftServer, swift_container: str
 ) -> None:
-    """A notebook opening dataset after dataset: one Keystone or tempauth login for all; a
-    different secret or proxy is a login of its own."""
+    """A notebook opening dataset after dataset: one Keystone or tempauth login for all, kept
+    after the stores are dropped; a different secret or proxy is a login of its own."""
     env = swift_server.os_env("password")
     keystone = {k: env[f"OS_{k.upper()}"] for k in ("auth_url", "username", "password")}
     keystone |= {"project_name": env["OS_PROJECT_NAME"], "project_domain_name": "Default"}
@@ -288,6 +290,11 @@ def test_stores_opened_with_the_same_login_share_it(
         wrong["k"] = b"c"  # never written with the other store's login
     proxied = SwiftStore(swift_container, storage_options={**tempauth, "proxy": "http://p:3128"})
     assert proxied.client.auth is not first.client.auth and proxied.client.auth.proxy
+    login = weakref.ref(first.client.auth)
+    del first, second
+    gc.collect()  # the stores are gone; the login they shared is kept for the next one
+    again = SwiftStore(swift_container, "a", storage_options=dict(tempauth))
+    assert again.client.auth is login() and again["k"] == b"a" and again.client.auth.exchanges == 1
 
 
 def test_preauth_from_env_still_comes_first(swift_server: SwiftServer) -> None:

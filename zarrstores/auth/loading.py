@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import getpass
 import json
 import os
@@ -369,6 +371,7 @@ def s3_credentials(
     with _lock:  # stores opened with the same options share one exchange per credential life
         if (sts := _exchangers.get(key)) is None:
             sts = _exchangers[key] = STSCredentials(endpoint_url, source, **opts)
+        _recent.append(sts)
     return sts, endpoint_url
 
 
@@ -376,13 +379,16 @@ def shared_login(auth: SwiftAuth, proxy: str | None = None) -> SwiftAuth:
     """The auth in use for the same login (and ``proxy``) if there is one, else ``auth``: the
     stores a notebook opens with the same options share one Keystone or tempauth login."""
     key = (type(auth), proxy, auth.login_key())
-    try:
-        with _lock:
-            return auth if key[2] is None else _logins.setdefault(key, auth)
-    except TypeError:  # an option value that cannot be hashed (a list): not shared
-        return auth
+    with _lock, contextlib.suppress(TypeError):  # TypeError: an option that cannot be hashed
+        if key[2] is not None:
+            auth = _logins.setdefault(key, auth)
+            _recent.append(auth)
+    return auth
 
 
 _lock = threading.Lock()
 _exchangers = weakref.WeakValueDictionary[tuple[Any, ...], STSCredentials]()
 _logins = weakref.WeakValueDictionary[tuple[Any, ...], SwiftAuth]()
+# The last ones handed out stay alive after their stores are gone: a notebook that drops a
+# dataset and opens another reuses them (the caches above are weak, so this bounds them).
+_recent: collections.deque[object] = collections.deque(maxlen=16)
