@@ -12,7 +12,6 @@ and writes them to ``benchmarks/results/logins.md``.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -78,12 +77,14 @@ class Plan:
         self.container = f"logins-{uuid.uuid4().hex[:8]}"
 
     def write(self) -> None:
-        """Write the dataset, then let its login go: the contenders' warm-ups log in."""
+        """Write the dataset with a login of its own (an ``auth`` object given is never
+        shared): the contenders' warm-ups log in."""
+        from zarrstores.auth import swift_auth
         from zarrstores.swift import SwiftFileSystem
 
-        dataset().to_zarr(f"swift://{self.container}/ds", storage_options=self.options())
+        options = {"auth": swift_auth(**self.options())}
+        dataset().to_zarr(f"swift://{self.container}/ds", storage_options=options)
         SwiftFileSystem.clear_instance_cache()
-        gc.collect()
 
     def options(self, **more: Any) -> dict[str, Any]:
         """Our storage options, a fresh copy (nothing shared between stores but the login)."""
@@ -174,11 +175,10 @@ def report(rows: list[Row], *, reps: int, seconds: float, loads: tuple[str, str]
             "and Keystone from PyPI, all on this machine. Each repetition opens the dataset "
             "with a new store object (a new filesystem for the URL); zarrstores' stores opened "
             "with the same login options share one login. Contenders take turns round by "
-            "round, the order rotated each round, after one untimed warm-up each. The login "
-            "that wrote the dataset is dropped first (fsspec's instance cache cleared, "
-            "`gc.collect()`), so that a warm-up logs in. Each opened dataset is dropped: a "
-            "login no store holds any more lasts until Python's garbage collector frees it, "
-            "and the next store then logs in again.",
+            "round, the order rotated each round, after one untimed warm-up each. The dataset "
+            "is written with a login of its own (an `auth` object given is never shared), so "
+            "that a warm-up logs in. Each opened dataset is dropped; zarrstores keeps the last "
+            "16 logins (and STS key sets) it handed out alive after their stores are gone.",
             "- `logins`: the `POST /v3/auth/tokens` (Keystone) or `GET /auth/v1.0` (tempauth) "
             "requests a contender sent in its timed repetitions (`warm-up logins`: in its "
             "warm-up), counted by a proxy in this process in front of Keystone, or in front of "
