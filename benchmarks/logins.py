@@ -80,15 +80,13 @@ class Plan:
         """Write the dataset with a login of its own (an ``auth`` object given is never
         shared): the contenders' warm-ups log in."""
         from zarrstores.auth import swift_auth
-        from zarrstores.swift import SwiftFileSystem
 
         options = {"auth": swift_auth(**self.options())}
         dataset().to_zarr(f"swift://{self.container}/ds", storage_options=options)
-        SwiftFileSystem.clear_instance_cache()
 
     def options(self, **more: Any) -> dict[str, Any]:
         """Our storage options, a fresh copy (nothing shared between stores but the login)."""
-        return {k: dict(v) if isinstance(v, dict) else v for k, v in self.ours.items()} | more
+        return _copy(self.ours) | more
 
     def openers(self) -> list[tuple[str, str, Callable[[], xr.Dataset]]]:
         from zarrswift import SwiftStore as ZarrSwiftStore
@@ -96,9 +94,6 @@ class Plan:
         from zarrstores.swift import SwiftStore
 
         c = self.container
-
-        def theirs() -> dict[str, Any]:
-            return {k: dict(v) if isinstance(v, dict) else v for k, v in self.theirs.items()}
 
         return [
             (
@@ -116,9 +111,14 @@ class Plan:
             (
                 "zarr-swiftstore",
                 "alt",
-                lambda: _open_store(ZarrSwiftStore(c, "ds", storage_options=theirs())),
+                lambda: _open_store(ZarrSwiftStore(c, "ds", storage_options=_copy(self.theirs))),
             ),
         ]
+
+
+def _copy(options: dict[str, Any]) -> dict[str, Any]:
+    """A copy of storage options, nested dicts (``os_options``) included."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in options.items()}
 
 
 def run_plan(
@@ -128,8 +128,9 @@ def run_plan(
     its timed rounds."""
     login = "Keystone password" if plan.kind == "keystone" else "tempauth"
     scenario = f"open_zarr with a new store, {login}, consolidated, {VARIABLES} variables"
-    openers = {name: open_ for name, _, open_ in plan.openers()}
-    rows = {name: [Row(scenario, name, role)] for name, role, _ in plan.openers()}  # type: ignore[arg-type]
+    contenders = plan.openers()
+    openers = {name: open_ for name, _, open_ in contenders}
+    rows = {name: [Row(scenario, name, role)] for name, role, _ in contenders}  # type: ignore[arg-type]
     rows["swift:// URL"][0].note = NOTE_URL
     warm_up, logins, requests = (dict.fromkeys(rows, 0) for _ in range(3))
 
