@@ -143,3 +143,21 @@ def test_a_login_round_shows_that_new_stores_share_one_login(tmp_path: Path) -> 
         assert sum(int(r["logins"]) + int(r["warm-up logins"]) for r in ours) >= 1, ours
         assert int(by_name["zarr-swiftstore"]["logins"]) >= 1, by_name["zarr-swiftstore"]
         assert by_name["zarr-swiftstore"]["SwiftStore ÷ this"].endswith("x")
+
+
+def test_a_tiny_checksum_round_times_writes_with_and_without_the_checks() -> None:
+    """Six rows with times and ratios; switched off, the S3 checksum is really gone (and back
+    after), so the unchecked rows measure what the checks cost."""
+    from benchmarks.checksum import unchecked
+    from zarrstores.auth import AnonymousS3
+    from zarrstores.minio._client import S3Client
+
+    stdout = run_benchmark("checksum", "--mib", "4", "--chunks", "8", "--reps", "1")
+    rows = re.findall(r"^(Swift|S3).*\((.+)\)\s+(\d+\.\d+) s\s+(\d+\.\d+)x$", stdout, re.M)
+    assert [r[1] for r in rows] == ["MD5 ETag", "none", "none", "SHA-256", "none", "none"], stdout
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows), stdout
+    client = S3Client("http://127.0.0.1:1", AnonymousS3())
+    assert client._new_store("b", None).config["checksum_algorithm"] == "sha256"
+    with unchecked():
+        assert "checksum_algorithm" not in client._new_store("b", None).config
+    assert client._new_store("b", None).config["checksum_algorithm"] == "sha256"
