@@ -43,7 +43,8 @@ def unchecked() -> Iterator[None]:
     def store(self: Any, bucket: str, creds: Any) -> Any:
         made = new_store(self, bucket, creds)
         config = {k: v for k, v in made.config.items() if k not in ("checksum_algorithm", "bucket")}
-        return type(made)(bucket, config=config, client_options=made.client_options)
+        options = {"client_options": made.client_options, "retry_config": made.retry_config}
+        return type(made)(bucket, config=config, **options)
 
     async def no_md5(data: Any) -> None:
         return None
