@@ -23,12 +23,12 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
-import zarr
 
+from ._arrays import _chunk_items, _data, _zarr_write, zarr_config
 from ._proxy import DelayProxy
 from ._raw import LoopRunner, RawSwift
 from ._servers import BenchServers
-from .latency import CHUNK_ITEMS, RTT
+from .latency import CHUNK_ITEMS, RTT, _array
 from .s3 import obstore_store, static_keys
 
 
@@ -74,25 +74,24 @@ def _rounds(ways: dict[str, Callable[[], None]], reps: int) -> dict[str, float]:
     return {n: statistics.median(t) for n, t in times.items()}
 
 
-def _writer(
-    store: Any, items: int, chunk: int, data: np.ndarray, checked: bool
-) -> Callable[[], None]:
-    array = zarr.create_array(
-        store,
-        name="a",
-        shape=(items,),
-        chunks=(chunk,),
-        dtype="float32",
-        compressors=None,
-        fill_value=0,
-        overwrite=True,
-    )
+def _writer(make_write: Callable[[], Callable[[], None]], checked: bool) -> Callable[[], None]:
+    """``make_write()``'s write, with the checks or without; the array is made likewise (its
+    first request makes the S3 client's obstore store, which the client then reuses)."""
+    checks = contextlib.nullcontext if checked else unchecked
+    with checks():
+        write = make_write()
 
-    def write() -> None:
-        with contextlib.nullcontext() if checked else unchecked():
-            array[:] = data
+    def run() -> None:
+        with checks():
+            write()
 
-    return write
+    return run
+
+
+def _whole(store: Any, data: np.ndarray) -> Callable[[], None]:
+    """The write of ``data`` into a new array of 1 MiB chunks in ``store``."""
+    array = _array(store, False, len(data))
+    return lambda: array.__setitem__(slice(None), data)
 
 
 def main() -> None:
@@ -104,47 +103,41 @@ def main() -> None:
     from zarrstores.minio import MinioStore
     from zarrstores.swift import SwiftStore
 
-    rng = np.random.default_rng(7)
     rows: list[tuple[str, dict[str, float], str]] = []
-    with BenchServers() as servers, zarr.config.set({"async.concurrency": 16}):
-        small = 16 << 10  # float32 items of 64 KiB
-        data = rng.random(args.chunks * small, dtype=np.float32)
+    with BenchServers() as servers, zarr_config():
+        data = _data(args.chunks)
         opts = servers.swift_options()
         runner, raw = LoopRunner(), RawSwift(servers.swift_url(), servers.swift_token)
         runner.run(raw.create_container("raw"))
-        chunks = [
-            (f"r/{i}", data[i * small : (i + 1) * small].tobytes()) for i in range(args.chunks)
-        ]
+        chunks = _chunk_items("r", data)
         swift_ways = {
-            "SwiftStore (MD5 ETag)": _writer(
-                SwiftStore("ck1", "", opts), len(data), small, data, True
-            ),
-            "SwiftStore (none)": _writer(
-                SwiftStore("ck2", "", opts), len(data), small, data, False
-            ),
-            "raw aiohttp (none)": lambda: runner.run(raw.put_all("raw", chunks)),
+            f"SwiftStore ({label})": _writer(
+                lambda c=container: _zarr_write(SwiftStore(c, "", opts), "a", data), checked
+            )
+            for label, container, checked in (("MD5 ETag", "ck1", True), ("none", "ck2", False))
         }
+        swift_ways["raw aiohttp (none)"] = lambda: runner.run(raw.put_all("raw", chunks))
         rows.append(("Swift, loopback", _rounds(swift_ways, args.reps), "SwiftStore (none)"))
         runner.run(raw.close())
         runner.close()
 
-        data = rng.random(args.mib * CHUNK_ITEMS, dtype=np.float32)
+        data = np.random.default_rng(7).random(args.mib * CHUNK_ITEMS, dtype=np.float32)
         target = servers.s3.endpoint.removeprefix("http://")
         proxy = DelayProxy(target, RTT / 2, servers.dir / "delay-checksum.log").start()
         try:
-            url, token, region = (
-                f"http://127.0.0.1:{proxy.port}",
-                servers.oidc_token(),
-                servers.s3.region,
-            )
-            keys = static_keys(servers)
-            s3_ways = {}
-            for name, checked in (("MinioStore (SHA-256)", True), ("MinioStore (none)", False)):
-                with contextlib.nullcontext() if checked else unchecked():
-                    store = MinioStore(servers.new_bucket(), endpoint_url=url, token=token)
-                    s3_ways[name] = _writer(store, len(data), CHUNK_ITEMS, data, checked)
+            url, token = f"http://127.0.0.1:{proxy.port}", servers.oidc_token()
+            s3_ways = {
+                f"MinioStore ({label})": _writer(
+                    lambda: _whole(
+                        MinioStore(servers.new_bucket(), endpoint_url=url, token=token), data
+                    ),
+                    checked,
+                )
+                for label, checked in (("SHA-256", True), ("none", False))
+            }
+            keys, region = static_keys(servers), servers.s3.region
             obs = obstore_store(servers.new_bucket(), keys, url, region)
-            s3_ways["obstore ObjectStore (none)"] = _writer(obs, len(data), CHUNK_ITEMS, data, True)
+            s3_ways["obstore ObjectStore (none)"] = _whole(obs, data)
             rows.append(
                 (f"S3, +{RTT * 1000:.0f} ms", _rounds(s3_ways, args.reps), "MinioStore (none)")
             )
