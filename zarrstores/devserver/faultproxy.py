@@ -1,5 +1,6 @@
 """An HTTP proxy on 127.0.0.1 in front of any HTTP server that injects faults: error statuses,
-slow answers, reset connections, a flipped byte in a request body, or an outage. Every request
+slow answers, reset connections, answers cut short, a flipped byte in a request body, or an
+outage. Every request
 gets a connection of its own (``Connection: close`` both ways), so a fault never lands on a
 connection the client reuses, and each request is counted once."""
 
@@ -21,7 +22,7 @@ from ._proc import ThreadedProxy
 
 __all__ = ["Fault", "FaultProxy"]
 
-FaultKind = Literal["status", "delay", "reset", "corrupt"]
+FaultKind = Literal["status", "delay", "reset", "cut", "corrupt"]
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Fault:
     delay: float = 0.0
     method: str | None = None
     path_contains: str | None = None
+    after: int = 0
     used: int = field(default=0, compare=False)
 
     def matches(self, method: str, path: str, body_size: int) -> bool:
@@ -73,11 +75,13 @@ class FaultProxy(ThreadedProxy):
         delay: float = 0.0,
         method: str | None = None,
         path_contains: str | None = None,
+        after: int = 0,
     ) -> Fault:
         """Arm a fault: ``status`` (answer ``status`` without asking the server), ``delay``
-        (wait ``delay`` s, then forward), ``reset`` (drop the connection with an RST) or
-        ``corrupt`` (flip one byte in the middle of the request body)."""
-        fault = Fault(kind, count, status, delay, method, path_contains)
+        (wait ``delay`` s, then forward), ``reset`` (drop the connection with an RST), ``cut``
+        (forward the server's answer head and ``after`` bytes of its body, then close the
+        connection) or ``corrupt`` (flip one byte in the middle of the request body)."""
+        fault = Fault(kind, count, status, delay, method, path_contains, after)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -167,11 +171,13 @@ class FaultProxy(ThreadedProxy):
             self.answered.append((method, path, int(response.split(b" ", 2)[1])))
             self._waiting.discard(writer)
             writer.write(_rewrite_head(response))
-            while data := await up_reader.read(1 << 16):
+            left = fault.after if fault is not None and fault.kind == "cut" else None
+            while left != 0 and (data := await up_reader.read(min(left or 1 << 16, 1 << 16))):
                 self.bytes_received += len(data)
+                left = None if left is None else left - len(data)
                 writer.write(data)
                 await writer.drain()
-            upload.cancel()
+            upload.cancel()  # (a cut answer: the connection closes here, short of its length)
         finally:
             up_writer.close()
 
@@ -186,22 +192,24 @@ def _rewrite_head(head: bytes) -> bytes:
 async def _pipe_body(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, chunked: bool, flip: int
 ) -> None:
-    """Copy the request body on (``flip`` >= 0: with that byte inverted)."""
-    if chunked:
-        while data := await reader.read(1 << 16):  # until the answer is complete
+    """Copy the request body on (``flip`` >= 0: with that byte inverted), until the server
+    closes the connection (a chunked body is copied until then)."""
+    with contextlib.suppress(ConnectionError):
+        if chunked:
+            while data := await reader.read(1 << 16):  # until the answer is complete
+                writer.write(data)
+                await writer.drain()
+            return
+        sent = 0
+        while sent < size:
+            data = bytearray(await reader.read(min(1 << 16, size - sent)))
+            if not data:
+                return
+            if 0 <= flip - sent < len(data):
+                data[flip - sent] ^= 0xFF
             writer.write(data)
             await writer.drain()
-        return
-    sent = 0
-    while sent < size:
-        data = bytearray(await reader.read(min(1 << 16, size - sent)))
-        if not data:
-            return
-        if 0 <= flip - sent < len(data):
-            data[flip - sent] ^= 0xFF
-        writer.write(data)
-        await writer.drain()
-        sent += len(data)
+            sent += len(data)
 
 
 async def _drain_body(reader: asyncio.StreamReader, size: int, chunked: bool) -> None:

@@ -44,6 +44,7 @@ from .._transport import (
 from ..auth import AnonymousSwift, SwiftAuth, SwiftAuthError, SwiftCredentials, swift_auth
 from ..auth._secret import redact
 from ..auth.loading import shared_login
+from ._bodies import Progress, ViewBody, read_body
 
 log = logging.getLogger("zarrstores.swift")
 
@@ -60,9 +61,7 @@ _BULK_MIN = 10
 _BULK_DELETE_DEFAULT = 10000  # Swift's max_deletes_per_request when /info names no limit
 _CAPS_CHECK_MIN = 1 << 20  # only objects above this can exceed a cluster's max_file_size
 _HASH_IN_THREAD_MIN = 4 << 20  # MD5 of bodies from this size on in a worker thread
-_VIEW_BODY_MIN = 256 << 10  # bodies from this size on sent as a _ViewBody ...
-_FIRST_PIECE = 64 << 10  # ... whose first piece goes with the headers
-_ONE_COPY_MIN = 4 << 20  # answers from this size on read into one buffer of their size
+_VIEW_BODY_MIN = 256 << 10  # bodies from this size on sent as a ViewBody
 _EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ORIGIN_BOUND_HEADERS = frozenset({"x-auth-token", "authorization", "x-service-token"})
@@ -106,57 +105,6 @@ async def md5_hex(data: bytes | bytearray | memoryview) -> str:
     if len(data) < _HASH_IN_THREAD_MIN:
         return hashlib.md5(data, usedforsecurity=False).hexdigest()
     return await asyncio.to_thread(lambda: hashlib.md5(data, usedforsecurity=False).hexdigest())
-
-
-class _ViewBody(aiohttp.payload.Payload):
-    """A request body sent from the caller's buffer without a copy. aiohttp joins the headers
-    and the first piece of the body into one new ``bytes`` (Python < 3.12.9, 3.13.0-3.13.1): a
-    64 MiB body given whole is a second copy (~0.05 s CPU) per request. Here the first piece
-    is 64 KiB and the rest follows as a view (asyncio keeps views, not copies)."""
-
-    _autoclose = True  # a view, no handle to close
-
-    def __init__(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data).cast("B")
-        super().__init__(view, content_type="application/octet-stream")
-        self._size = len(view)
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        return bytes(self._value).decode(encoding, errors)
-
-    async def write(self, writer: Any) -> None:
-        await self.write_with_length(writer, None)
-
-    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
-        view = self._value if content_length is None else self._value[:content_length]
-        await writer.write(view[:_FIRST_PIECE])
-        if len(view) > _FIRST_PIECE:
-            await writer.write(view[_FIRST_PIECE:])
-
-
-async def read_body(
-    resp: aiohttp.ClientResponse, array: bool = False
-) -> bytes | bytearray | np.ndarray:
-    """The whole answer. From 4 MiB on with a known length it goes straight into one buffer of
-    its size (aiohttp's ``read()`` joins the pieces into a second copy); below, ``read()``
-    takes ~20% less CPU (docs/performance.md). The buffer is a bytearray, or with ``array`` a
-    numpy array: numpy gets 2 MiB pages (transparent huge pages) where a bytearray is
-    zero-filled 4 KiB page by page, ~0.03 s more CPU for 64 MiB."""
-    size = resp.content_length
-    if resp.method == "HEAD" or size is None or size < _ONE_COPY_MIN:
-        return await resp.read()
-    body = np.empty(size, dtype=np.uint8) if array else bytearray(size)
-    view = memoryview(body)
-    filled = 0
-    async for piece in resp.content.iter_any():
-        if filled + len(piece) > size:
-            raise aiohttp.ClientPayloadError(f"answer longer than its Content-Length {size}")
-        view[filled : filled + len(piece)] = piece
-        filled += len(piece)
-    view.release()
-    if filled != size:
-        raise aiohttp.ClientPayloadError(f"answer ended after {filled} of {size} bytes")
-    return body
 
 
 @dataclass(frozen=True)
@@ -245,7 +193,13 @@ class SwiftClient:
         await self._sessions.close()
 
     async def _send(
-        self, method: str, url: URL, headers: dict[str, str], data: Any, array: bool = False
+        self,
+        method: str,
+        url: URL,
+        headers: dict[str, str],
+        data: Any,
+        array: bool = False,
+        progress: Progress | None = None,
     ) -> Reply:
         """One request and its whole answer, following redirects: the token (and any
         Authorization) goes to the origin it was meant for only, and a body is sent again
@@ -261,7 +215,7 @@ class SwiftClient:
                 allow_redirects=False,
                 proxy=proxy_for(url, self.proxy),
             ) as resp:
-                reply = Reply(resp.status, resp.headers, await read_body(resp, array))
+                reply = Reply(resp.status, resp.headers, await read_body(resp, array, progress))
             if reply.status not in _REDIRECTS:
                 return reply
             location = reply.headers.get("Location")
@@ -291,12 +245,14 @@ class SwiftClient:
         accept: Iterable[int] = (),
         retry: bool = True,
         array: bool = False,
+        progress: Progress | None = None,
     ) -> Reply:
         """``method`` on ``storage_url + path + query`` (``path`` already quoted): the reply for
         2xx and the statuses in ``accept``, else the translated error, after retrying transient
         failures and one re-auth on 401. ``data`` may be a function giving a fresh body for each
         attempt (files); ``retry=False`` for bodies that cannot be sent twice (streams);
-        ``array``: a large answer's body as a numpy array (``read_body``)."""
+        ``array``: a large answer's body as a numpy array (``read_body``); ``progress``: a GET
+        whose large answer is cut short asks only for the rest (``Progress``)."""
         creds = await self.auth.aget()
         if creds is not self._checked:
             check_header_values("Swift token", creds.token and creds.token.reveal())
@@ -305,13 +261,19 @@ class SwiftClient:
         reauthenticated = False
         while True:
             hdrs = dict(headers) if headers else {}
+            resuming = progress.request_headers() if progress is not None else {}
+            hdrs.update(resuming)
             if creds.token is not None:
                 hdrs["X-Auth-Token"] = creds.token.reveal()
             url = URL(creds.storage_url + path + query, encoded=True)
             failure: BaseException | None = None
             try:
-                reply = await self._send(method, url, hdrs, data, array)
+                reply = await self._send(method, url, hdrs, data, array, progress)
                 status, body = reply.status, reply.body
+                if progress is not None and progress.body is not None and body is progress.body:
+                    return Reply(progress.status, progress.headers, body)  # (maybe resumed)
+                if resuming and (status < 300 or status == 412):
+                    continue  # not the rest of the same version (412: replaced): all again
                 if status < 300 or status in accept:
                     return reply
             except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as e:
@@ -417,10 +379,13 @@ class SwiftClient:
         byte_range: tuple[int, int | None] | None = None,
         *,
         array: bool = False,
+        etag: str | None = None,
     ) -> bytes | bytearray | np.ndarray | None:
         """The object's bytes (``byte_range`` = (start, end): end exclusive, negative start =
         suffix; a bytearray from 4 MiB on, or with ``array`` a numpy uint8 array, cheaper to
-        fill); None when it does not exist; b"" for a range past its end."""
+        fill); None when it does not exist; b"" for a range past its end. ``etag``: the one
+        the object must still have, else ``SwiftError`` with status 412 (compared here: Ceph
+        RGW refuses ``If-Match`` with the ETag it gives a Static Large Object)."""
         headers = None
         if byte_range is not None:
             start, end = byte_range
@@ -441,7 +406,18 @@ class SwiftClient:
             headers=headers,
             accept=(404, 416),
             array=array,
+            progress=Progress(),
         )
+        if (
+            etag
+            and reply.status < 300
+            and reply.headers.get("ETag", "").strip('"') != etag.strip('"')
+        ):
+            raise SwiftError(
+                f"swift://{container}/{name} changed while it was read (no longer ETag "
+                f"{etag}): read it again",
+                status=412,
+            )
         if reply.status == 404:
             return None
         if reply.status == 416:
@@ -524,7 +500,7 @@ class SwiftClient:
             headers = {**headers, "If-None-Match": "*"}
         buffer = isinstance(data, bytes | bytearray | memoryview)
         if buffer and memoryview(data).nbytes >= _VIEW_BODY_MIN:
-            data = functools.partial(_ViewBody, data)  # a fresh one for each attempt and redirect
+            data = functools.partial(ViewBody, data)  # a fresh one for each attempt and redirect
         put = functools.partial(
             self.request,
             "PUT",
