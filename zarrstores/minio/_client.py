@@ -425,6 +425,35 @@ class S3Client:
 
         return self.call("HEAD", bucket, key, send, missing=_missing_read)
 
+    def stat_object(self, bucket: str, key: str) -> Awaitable[tuple[int, str] | None]:
+        """The object's size and ETag, None if it is missing."""
+
+        async def send(store: S3Store) -> tuple[int, str]:
+            meta = await obstore.head_async(store, key)
+            return int(meta["size"]), meta.get("e_tag") or ""
+
+        return self.call("HEAD", bucket, key, send, missing=_missing_read)
+
+    async def get_part(self, bucket: str, key: str, start: int, end: int, etag: str) -> bytes:
+        """Bytes ``start``-``end`` of the object, which must still have ``etag``: else
+        ``S3Error`` with status 412 (compared here, for servers that ignore ``If-Match``)."""
+
+        async def send(store: S3Store) -> tuple[Any, str]:
+            result = await obstore.get_async(store, key, options={"range": (start, end)})
+            return await result.bytes_async(), result.meta.get("e_tag") or ""
+
+        found = await self.call("GET", bucket, key, send, missing=_missing_read)
+        if found is None:
+            raise S3NotFoundError(f"minio://{bucket}/{key} vanished while it was read", status=404)
+        data, tag = found
+        if tag.strip('"') != etag.strip('"'):
+            raise S3Error(
+                f"minio://{bucket}/{key} changed while it was read (no longer ETag {etag}): "
+                "read it again",
+                status=412,
+            )
+        return bytes(data)
+
     async def _denied_but_missing(self, bucket: str, key: str) -> bool:
         """Whether a refused read was of a key a listing with the same credentials does not
         show: without the right to list the whole bucket, S3 (AWS, Ceph RGW) answers 403 for a

@@ -17,6 +17,7 @@ import s3fs
 from aiobotocore.credentials import AioCredentials
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import ClientError
+from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from .._files import CachedByIdentity, open_for_upload, read_options
 from .._names import bucket_name_problem, no_container_error
@@ -37,10 +38,15 @@ from ._client import (
     DEFAULT_REGION,
     EXPIRED_CODES,
     S3Client,
+    S3Error,
     s3_error,
 )
 
 __all__ = ["MinioFileSystem"]
+
+log = logging.getLogger("zarrstores.minio")
+_GET_PART = 16 << 20  # get_file reads this much per (retried) ranged GET
+_REREADS = 2  # get_file starts again when the object changed under it, this often
 
 # What S3-compatible servers need from botocore: path-style URLs (no bucket DNS names),
 # SigV4 also for presigned URLs with session tokens, and no CRC checksums that MinIO and
@@ -294,6 +300,47 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         if isinstance(data, memoryview) and (len(data) < _VIEW_MIN or not self.asynchronous):
             return bytes(data)
         return data
+
+    async def _get_file(
+        self,
+        rpath: str,
+        lpath: str,
+        callback: Callback = DEFAULT_CALLBACK,
+        version_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """The object into the local file ``lpath``: ranged GETs of ``chunksize`` (16 MiB),
+        ``max_concurrency`` at once, each checked to be of the version the HEAD before them
+        found. An object replaced meanwhile is downloaded again, never a mix of two versions
+        (s3fs's own resumes and splits a download without such a check)."""
+        bucket, key, vers = self.split_path(rpath)
+        options = set(kwargs) - {"chunksize", "max_concurrency"}
+        if os.path.isdir(lpath) or not self._plain() or version_id or vers or options or not key:
+            return await super()._get_file(rpath, lpath, callback, version_id, **kwargs)
+        part = kwargs.get("chunksize") or _GET_PART
+        window = max(1, kwargs.get("max_concurrency") or self.max_concurrency)
+        for attempt in range(_REREADS + 1):
+            found = await self._objects.stat_object(bucket, key)
+            if found is None:
+                raise self._missing(bucket, key)
+            size, etag = found
+            callback.set_size(size)
+            parts = [(start, min(size, start + part)) for start in range(0, size, part)]
+            try:
+                with open(lpath, "wb") as f:
+                    for i in range(0, len(parts), window):
+                        pieces = [
+                            self._objects.get_part(bucket, key, *p, etag)
+                            for p in parts[i : i + window]
+                        ]
+                        for data in await asyncio.gather(*pieces):
+                            f.write(data)
+                            callback.relative_update(len(data))
+                return
+            except S3Error as e:
+                if e.status != 412 or attempt == _REREADS:
+                    raise
+                log.info("minio://%s/%s changed while it was read: reading it again", bucket, key)
 
     async def _pipe_file(
         self,

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import email.utils
 import functools
+import logging
 import os
 from collections.abc import Mapping
 from typing import IO, Any
@@ -16,12 +17,15 @@ from fsspec.spec import AbstractBufferedFile
 
 from .._files import SPOOL_OPTIONS, CachedByIdentity, md5_of_file, open_for_upload, read_options
 from .._names import check_swift_container, no_container_error
-from ._client import SloWriter, SwiftClient, client_from_options, quote_name
+from ._client import SloWriter, SwiftClient, SwiftError, client_from_options, quote_name
 from ._urls import check_account, split_account
 
 __all__ = ["SwiftFile", "SwiftFileSystem"]
 
+log = logging.getLogger("zarrstores.swift")
+
 _READ_CHUNK = 16 << 20  # get_file reads this much per (retried) ranged GET
+_REREADS = 2  # get_file starts again when the object changed under it, this often
 _WRITE_BLOCK = 32 << 20  # put_file: files up to this are one verified PUT
 # Options of the filesystem itself, not of the client.
 _FS_OPTIONS = ("skip_instance_cache", "use_listings_cache", "listings_expiry_time", *SPOOL_OPTIONS)
@@ -177,13 +181,28 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
         if os.path.isdir(lpath):
             return
         container, name = self.split_path(rpath)
-        size = await self.client.head_size(container, name)
-        if size is None:
-            raise FileNotFoundError(f"swift://{container}/{name} not found")
-        with open(lpath, "wb") as f:
-            # Ranged reads, each retried on its own: a dropped connection costs one chunk.
-            for offset in range(0, size, _READ_CHUNK):
-                f.write(await self._cat_file(rpath, offset, min(size, offset + _READ_CHUNK)))
+        for attempt in range(_REREADS + 1):
+            headers = await self.client.head(container, name)
+            if headers is None:
+                raise FileNotFoundError(f"swift://{container}/{name} not found")
+            size, etag = int(headers.get("Content-Length", 0)), headers.get("Etag")
+            try:
+                with open(lpath, "wb") as f:
+                    # Ranged reads, each retried on its own, all of the version whose ETag
+                    # the HEAD gave: an object replaced meanwhile is read anew, not spliced.
+                    for offset in range(0, size, _READ_CHUNK):
+                        rng = (offset, min(size, offset + _READ_CHUNK))
+                        data = await self.client.get(container, name, rng, etag=etag)
+                        if data is None:
+                            raise FileNotFoundError(f"swift://{container}/{name} not found")
+                        f.write(data)
+                return
+            except SwiftError as e:
+                if e.status != 412 or attempt == _REREADS:
+                    raise
+                log.info(
+                    "swift://%s/%s changed while it was read: reading it again", container, name
+                )
 
     # -- writing -------------------------------------------------------------------------------
     async def _pipe_file(

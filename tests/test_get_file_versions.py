@@ -1,0 +1,52 @@
+"""``fs.get_file`` reads a large object in ranged GETs: every part must come of the version
+the download began with. On each backend, the object is replaced between two parts (the
+second held back by the fault proxy): the file gets the new version whole, never a mix."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from backends import Backend, backend_fixture  # noqa: F401 (fixture)
+
+from zarrstores.minio import fs as minio_fs
+from zarrstores.swift import fs as swift_fs
+
+MIB = 1 << 20
+
+
+def test_get_file_of_an_object_replaced_meanwhile_gives_the_new_one_not_a_mix(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(swift_fs, "_READ_CHUNK", 4 * MIB)  # 3 ranged GETs for 12 MiB
+    monkeypatch.setattr(minio_fs, "_GET_PART", 4 * MIB)
+    old, new = os.urandom(12 * MIB), os.urandom(12 * MIB)
+    direct, through = backend.fs(), backend.fs(faulty=True)
+    path = f"{backend.container}/file"
+    direct.pipe_file(path, old)
+    proxy = backend.proxy
+    proxy.inject("delay", delay=0.0, method="GET", path_contains="/file")  # the first GET
+    proxy.inject("delay", delay=1.5, method="GET", path_contains="/file")  # the second waits
+    seen = len(proxy.answered)
+
+    def gets() -> list[int]:
+        return [s for m, p, s in proxy.answered[seen:] if m == "GET" and p.endswith("/file")]
+
+    def replace() -> None:  # between the first ranged GET and the second
+        while not gets():
+            time.sleep(0.01)
+        direct.pipe_file(path, new)
+
+    replacer = threading.Thread(target=replace)
+    replacer.start()
+    try:
+        through.get_file(path, str(tmp_path / "file"), max_concurrency=1)
+    finally:
+        replacer.join()
+    assert (tmp_path / "file").read_bytes() == new
+    # The second part came of the new version (another ETag): not used, and the new version
+    # read from its start: five ranged GETs, not three.
+    assert gets() == [206] * 5
