@@ -29,7 +29,7 @@ def test_get_file_of_an_object_replaced_meanwhile_gives_the_new_one_not_a_mix(
     direct.pipe_file(path, old)
     proxy = backend.proxy
     proxy.inject("delay", delay=0.0, method="GET", path_contains="/file")  # the first GET
-    proxy.inject("delay", delay=1.5, method="GET", path_contains="/file")  # the second waits
+    proxy.inject("delay", delay=3.0, method="GET", path_contains="/file")  # the second waits
     seen = len(proxy.answered)
 
     def gets() -> list[int]:

@@ -120,11 +120,12 @@ def test_an_object_replaced_after_the_cut_is_read_anew_not_spliced(
     proxy: FaultProxy, server: SwiftServer | RGWServer, swift_container: str
 ) -> None:
     old, new = os.urandom(16 * MIB), os.urandom(16 * MIB)
-    # The pause before the retry (1-3 s) leaves time to replace the object.
-    fs = filesystem(proxy, server, RetryPolicy(attempts=3, base=2.0, cap=2.0))
+    fs = filesystem(proxy, server, RetryPolicy(attempts=3, base=0.05, cap=0.1))
     path = f"{swift_container}/replaced"
     put(fs, path, old)
     fault = proxy.inject("cut", after=6 * MIB, method="GET", path_contains=path)
+    # The request for the rest waits 3 s at the proxy: time to replace the object.
+    proxy.inject("delay", delay=3.0, method="GET", path_contains=path)
     seen = len(proxy.answered)
     raw = swiftclient.Connection(server.auth_url, USER, "testing")
 

@@ -446,7 +446,7 @@ class S3Client:
         if found is None:
             raise S3NotFoundError(f"minio://{bucket}/{key} vanished while it was read", status=404)
         data, tag = found
-        if tag.strip('"') != etag.strip('"'):
+        if tag and tag.strip('"') != etag.strip('"'):  # (none given: not checked)
             raise S3Error(
                 f"minio://{bucket}/{key} changed while it was read (no longer ETag {etag}): "
                 "read it again",

@@ -408,11 +408,8 @@ class SwiftClient:
             array=array,
             progress=Progress(),
         )
-        if (
-            etag
-            and reply.status < 300
-            and reply.headers.get("ETag", "").strip('"') != etag.strip('"')
-        ):
+        tag = reply.headers.get("ETag") if reply.status < 300 else None
+        if etag and tag and tag.strip('"') != etag.strip('"'):  # (none given: not checked)
             raise SwiftError(
                 f"swift://{container}/{name} changed while it was read (no longer ETag "
                 f"{etag}): read it again",
