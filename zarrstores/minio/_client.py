@@ -435,18 +435,17 @@ class S3Client:
         return self.call("HEAD", bucket, key, send, missing=_missing_read)
 
     async def get_part(self, bucket: str, key: str, start: int, end: int, etag: str) -> bytes:
-        """Bytes ``start``-``end`` of the object, which must still have ``etag``: else
-        ``S3Error`` with status 412 (compared here, for servers that ignore ``If-Match``)."""
+        """Bytes ``start``-``end`` of the object, which must still have ``etag`` and reach
+        ``end``: else ``S3Error`` with status 412 (compared here: not all servers take
+        ``If-Match``)."""
 
         async def send(store: S3Store) -> tuple[Any, str]:
             result = await obstore.get_async(store, key, options={"range": (start, end)})
             return await result.bytes_async(), result.meta.get("e_tag") or ""
 
         found = await self.call("GET", bucket, key, send, missing=_missing_read)
-        if found is None:
-            raise S3NotFoundError(f"minio://{bucket}/{key} vanished while it was read", status=404)
-        data, tag = found
-        if tag and tag.strip('"') != etag.strip('"'):  # (none given: not checked)
+        data, tag = found or (b"", "")  # (missing, or shorter than the range: changed too)
+        if len(data) != end - start or (tag and tag.strip('"') != etag.strip('"')):
             raise S3Error(
                 f"minio://{bucket}/{key} changed while it was read (no longer ETag {etag}): "
                 "read it again",

@@ -193,8 +193,9 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
                     for offset in range(0, size, _READ_CHUNK):
                         rng = (offset, min(size, offset + _READ_CHUNK))
                         data = await self.client.get(container, name, rng, etag=etag)
-                        if data is None:
-                            raise FileNotFoundError(f"swift://{container}/{name} not found")
+                        if data is None or len(data) != rng[1] - offset:  # gone or shorter
+                            changed = f"swift://{container}/{name} changed while it was read"
+                            raise SwiftError(changed, status=412)
                         f.write(data)
                 return
             except SwiftError as e:
