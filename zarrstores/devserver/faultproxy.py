@@ -1,8 +1,7 @@
 """An HTTP proxy on 127.0.0.1 in front of any HTTP server that injects faults: error statuses,
 slow answers, reset connections, answers cut short, a flipped byte in a request body, or an
-outage. Every request
-gets a connection of its own (``Connection: close`` both ways), so a fault never lands on a
-connection the client reuses, and each request is counted once."""
+outage. Every request gets a connection of its own (``Connection: close`` both ways), so a
+fault never lands on a connection the client reuses, and each request is counted once."""
 
 from __future__ import annotations
 
