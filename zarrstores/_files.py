@@ -1,25 +1,36 @@
 """What both fsspec filesystems share: ``fs.open(url, "wb")`` gives an :class:`UploadOnClose`
 (seekable, for formats that write a table of contents last: HDF5/netCDF4, zip; uploaded whole
-on ``close()``), ``fs.open(url)`` reads through :class:`SmallReadBlockCache`.
+on ``close()``), ``fs.open(url)`` reads through :class:`SmallReadBlockCache`, ``fs.get_file``
+downloads one version of an object (:func:`download`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fsspec.caching import BlockCache, register_cache
+from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from fsspec.spec import AbstractFileSystem
+
+from ._transport import StorageError
 
 DEFAULT_SPOOL_SIZE = 32 << 20
 """Bytes held in memory before the file moves to a local temporary file."""
 
 SPOOL_OPTIONS = ("spool_dir", "spool_size")
 """``storage_options`` (and ``open()`` keywords) of files opened for writing."""
+
+DOWNLOAD_PART = 16 << 20
+"""``download`` reads this much per (retried) ranged GET."""
+REREADS = 2
+"""How often ``download`` starts again when the object changed under it."""
 
 logger = logging.getLogger(__name__)
 
@@ -179,3 +190,41 @@ def read_options(options: dict[str, Any]) -> dict[str, Any]:
         "block_size": options.get("block_size") or READ_BLOCK_SIZE,
         "cache_type": options.get("cache_type") or SmallReadBlockCache.name,
     }
+
+
+async def download(
+    lpath: str,
+    url: str,
+    stat: Callable[[], Awaitable[tuple[int, str]]],
+    read: Callable[[int, int, str], Awaitable[Any]],
+    changed: type[StorageError],
+    *,
+    part: int = DOWNLOAD_PART,
+    window: int = 1,
+    callback: Callback = DEFAULT_CALLBACK,
+) -> None:
+    """The object at ``url`` into the local file ``lpath``, one version of it: ``stat()`` gives
+    its size and ETag, ``read(start, end, etag)`` a part (None when gone; ``changed`` with
+    status 412 when of another ETag), ``window`` parts at once. A part of another version, or
+    shorter than asked (gone, shrunk), starts the download again, up to ``REREADS`` times,
+    then raises ``changed``: never a mix of two versions in the file."""
+    for attempt in range(REREADS + 1):
+        size, etag = await stat()
+        callback.set_size(size)
+        parts = [(start, min(size, start + part)) for start in range(0, size, part)]
+        try:
+            with open(lpath, "wb") as f:
+                for i in range(0, len(parts), window):
+                    batch = parts[i : i + window]
+                    pieces = await asyncio.gather(*(read(*p, etag) for p in batch))
+                    for (start, end), data in zip(batch, pieces, strict=True):
+                        if data is None or len(data) != end - start:  # gone, or shrunk
+                            text = f"{url} changed while it was read: read it again"
+                            raise changed(text, status=412)
+                        f.write(data)
+                        callback.relative_update(len(data))
+            return
+        except StorageError as e:
+            if e.status != 412 or attempt == REREADS:
+                raise
+            logger.info("%s changed while it was read: reading it again", url)

@@ -434,24 +434,28 @@ class S3Client:
 
         return self.call("HEAD", bucket, key, send, missing=_missing_read)
 
-    async def get_part(self, bucket: str, key: str, start: int, end: int, etag: str) -> bytes:
-        """Bytes ``start``-``end`` of the object, which must still have ``etag`` and reach
-        ``end``: else ``S3Error`` with status 412 (compared here: not all servers take
-        ``If-Match``)."""
+    async def get_part(
+        self, bucket: str, key: str, start: int, end: int, etag: str
+    ) -> memoryview | None:
+        """Bytes ``start``-``end`` of the object (fewer where it ends sooner), None when it is
+        missing; ``S3Error`` with status 412 when it no longer has ``etag`` (compared here:
+        not all servers take ``If-Match``)."""
 
         async def send(store: S3Store) -> tuple[Any, str]:
             result = await obstore.get_async(store, key, options={"range": (start, end)})
             return await result.bytes_async(), result.meta.get("e_tag") or ""
 
         found = await self.call("GET", bucket, key, send, missing=_missing_read)
-        data, tag = found or (b"", "")  # (missing, or shorter than the range: changed too)
-        if len(data) != end - start or (tag and tag.strip('"') != etag.strip('"')):
+        if found is None:
+            return None
+        data, tag = found
+        if tag and tag.strip('"') != etag.strip('"'):  # (none given: not checked)
             raise S3Error(
                 f"minio://{bucket}/{key} changed while it was read (no longer ETag {etag}): "
                 "read it again",
                 status=412,
             )
-        return bytes(data)
+        return memoryview(data)
 
     async def _denied_but_missing(self, bucket: str, key: str) -> bool:
         """Whether a refused read was of a key a listing with the same credentials does not

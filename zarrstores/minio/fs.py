@@ -19,7 +19,7 @@ from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import ClientError
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
-from .._files import CachedByIdentity, open_for_upload, read_options
+from .._files import DOWNLOAD_PART, CachedByIdentity, download, open_for_upload, read_options
 from .._names import bucket_name_problem, no_container_error
 from .._transport import (
     _close_now,
@@ -44,9 +44,7 @@ from ._client import (
 
 __all__ = ["MinioFileSystem"]
 
-log = logging.getLogger("zarrstores.minio")
-_GET_PART = 16 << 20  # get_file reads this much per (retried) ranged GET
-_REREADS = 2  # get_file starts again when the object changed under it, this often
+_GET_PART = DOWNLOAD_PART  # get_file's parts (a name the tests set)
 
 # What S3-compatible servers need from botocore: path-style URLs (no bucket DNS names),
 # SigV4 also for presigned URLs with session tokens, and no CRC checksums that MinIO and
@@ -317,30 +315,21 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         options = set(kwargs) - {"chunksize", "max_concurrency"}
         if os.path.isdir(lpath) or not self._plain() or version_id or vers or options or not key:
             return await super()._get_file(rpath, lpath, callback, version_id, **kwargs)
-        part = kwargs.get("chunksize") or _GET_PART
-        window = max(1, kwargs.get("max_concurrency") or self.max_concurrency)
-        for attempt in range(_REREADS + 1):
-            found = await self._objects.stat_object(bucket, key)
+        client = self._objects
+
+        async def stat() -> tuple[int, str]:
+            found = await client.stat_object(bucket, key)
             if found is None:
                 raise self._missing(bucket, key)
-            size, etag = found
-            callback.set_size(size)
-            parts = [(start, min(size, start + part)) for start in range(0, size, part)]
-            try:
-                with open(lpath, "wb") as f:
-                    for i in range(0, len(parts), window):
-                        pieces = [
-                            self._objects.get_part(bucket, key, *p, etag)
-                            for p in parts[i : i + window]
-                        ]
-                        for data in await asyncio.gather(*pieces):
-                            f.write(data)
-                            callback.relative_update(len(data))
-                return
-            except S3Error as e:
-                if e.status != 412 or attempt == _REREADS:
-                    raise
-                log.info("minio://%s/%s changed while it was read: reading it again", bucket, key)
+            return found
+
+        async def read(start: int, end: int, etag: str) -> Any:
+            return await client.get_part(bucket, key, start, end, etag)
+
+        part = kwargs.get("chunksize") or _GET_PART
+        window = max(1, kwargs.get("max_concurrency") or self.max_concurrency)
+        url = f"minio://{bucket}/{key}"
+        await download(lpath, url, stat, read, S3Error, part=part, window=window, callback=callback)
 
     async def _pipe_file(
         self,

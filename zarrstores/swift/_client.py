@@ -270,7 +270,7 @@ class SwiftClient:
             try:
                 reply = await self._send(method, url, hdrs, data, array, progress)
                 status, body = reply.status, reply.body
-                if progress is not None and progress.body is not None and body is progress.body:
+                if progress is not None and body is progress.body:
                     return Reply(progress.status, progress.headers, body)  # (maybe resumed)
                 if resuming and (status < 300 or status == 412):
                     continue  # not the rest of the same version (412: replaced): all again

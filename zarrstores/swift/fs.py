@@ -6,7 +6,6 @@ import asyncio
 import datetime
 import email.utils
 import functools
-import logging
 import os
 from collections.abc import Mapping
 from typing import IO, Any
@@ -15,17 +14,22 @@ from fsspec import register_implementation
 from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.spec import AbstractBufferedFile
 
-from .._files import SPOOL_OPTIONS, CachedByIdentity, md5_of_file, open_for_upload, read_options
+from .._files import (
+    DOWNLOAD_PART,
+    SPOOL_OPTIONS,
+    CachedByIdentity,
+    download,
+    md5_of_file,
+    open_for_upload,
+    read_options,
+)
 from .._names import check_swift_container, no_container_error
 from ._client import SloWriter, SwiftClient, SwiftError, client_from_options, quote_name
 from ._urls import check_account, split_account
 
 __all__ = ["SwiftFile", "SwiftFileSystem"]
 
-log = logging.getLogger("zarrstores.swift")
-
-_READ_CHUNK = 16 << 20  # get_file reads this much per (retried) ranged GET
-_REREADS = 2  # get_file starts again when the object changed under it, this often
+_READ_CHUNK = DOWNLOAD_PART  # get_file's parts (a name the tests set)
 _WRITE_BLOCK = 32 << 20  # put_file: files up to this are one verified PUT
 # Options of the filesystem itself, not of the client.
 _FS_OPTIONS = ("skip_instance_cache", "use_listings_cache", "listings_expiry_time", *SPOOL_OPTIONS)
@@ -181,29 +185,19 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
         if os.path.isdir(lpath):
             return
         container, name = self.split_path(rpath)
-        for attempt in range(_REREADS + 1):
+
+        async def stat() -> tuple[int, str]:
             headers = await self.client.head(container, name)
             if headers is None:
                 raise FileNotFoundError(f"swift://{container}/{name} not found")
-            size, etag = int(headers.get("Content-Length", 0)), headers.get("Etag")
-            try:
-                with open(lpath, "wb") as f:
-                    # Ranged reads, each retried on its own, all of the version whose ETag
-                    # the HEAD gave: an object replaced meanwhile is read anew, not spliced.
-                    for offset in range(0, size, _READ_CHUNK):
-                        rng = (offset, min(size, offset + _READ_CHUNK))
-                        data = await self.client.get(container, name, rng, etag=etag)
-                        if data is None or len(data) != rng[1] - offset:  # gone or shorter
-                            changed = f"swift://{container}/{name} changed while it was read"
-                            raise SwiftError(changed, status=412)
-                        f.write(data)
-                return
-            except SwiftError as e:
-                if e.status != 412 or attempt == _REREADS:
-                    raise
-                log.info(
-                    "swift://%s/%s changed while it was read: reading it again", container, name
-                )
+            return int(headers.get("Content-Length", 0)), headers.get("Etag", "")
+
+        async def read(start: int, end: int, etag: str) -> Any:
+            return await self.client.get(container, name, (start, end), etag=etag)
+
+        # Ranged reads, each retried on its own (a dropped connection costs one part).
+        url = f"swift://{container}/{name}"
+        await download(lpath, url, stat, read, SwiftError, part=_READ_CHUNK)
 
     # -- writing -------------------------------------------------------------------------------
     async def _pipe_file(
