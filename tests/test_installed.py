@@ -145,6 +145,10 @@ url = "swift://{container}/tas.zarr"
 ds.to_zarr(url, mode="w", consolidated=True)
 assert xr.open_zarr(url).tas.values.tolist() == ds.tas.values.tolist()
 assert type(fsspec.filesystem("swift")).__module__ == "zarrstores.swift.fs"
+fsspec.filesystem("swift").get_file("{container}/tas.zarr/zarr.json", "zarr.json")
+assert open("zarr.json", "rb").read() == fsspec.filesystem("swift").cat_file(
+    "{container}/tas.zarr/zarr.json"
+)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import swiftspec  # noqa: F401  (a notebook that imports it keeps working, and is told)
