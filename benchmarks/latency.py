@@ -338,6 +338,7 @@ def run_arrays(
             turn = rep % len(ways)
             for way in ways[turn:] + ways[:turn]:
                 if isolate:
+                    vacuum()  # what the contender before overwrote, given back before this one
                     _apart(backend, spec, way.name, base, mib, table, log)
                     continue
                 for sharded in (False, True):
@@ -412,6 +413,13 @@ def _child(job: dict[str, Any]) -> None:
     print(json.dumps(out))
 
 
+def _settle() -> None:
+    """Untimed, before each timed operation: the servers' files written so far on disk. The
+    servers share this machine's disk and CPUs; the kernel would otherwise flush 1 GiB written
+    by one operation (or by the contender before) ~30 s later, in the middle of another one."""
+    os.sync()
+
+
 def _layout(
     store: Store,
     sharded: bool,
@@ -433,6 +441,7 @@ def _layout(
                 with counted(cell, counter):
                     op()
                 continue
+            _settle()
             c0, t0 = time.process_time(), time.perf_counter()
             op()
             cell.seconds.append(time.perf_counter() - t0)
@@ -609,6 +618,10 @@ def report(
         " through a counting proxy without delay. Peak traced = tracemalloc's peak of Python"
         " allocations (obstore's and numpy's own buffers are partly outside it); peak RSS ="
         " the process's high-water mark above its size at the start of the operation.",
+        "- Before each timed operation (untimed) the disk is synced: the servers share this"
+        " machine's disk, and the kernel would otherwise write back one operation's 1 GiB ~30 s"
+        " later, during whichever operation runs then. SeaweedFS is vacuumed before each"
+        " contender (isolated) or repetition.",
         "- swiftspec 0.0.4 cannot read part of a shard: its `_cat_file` asserts `start >= 0`,"
         " and zarr reads a shard's index as the last bytes (a negative start). A region of"
         " whole shards works: zarr then reads each shard in one request, index included.",
