@@ -77,7 +77,20 @@ for _name in ("botocore.auth", "botocore.endpoint"):
 # Reads from this size on hand asynchronous callers (zarr's FsspecStore) obstore's buffer.
 _VIEW_MIN = 4 << 20
 
+
 # A HEAD refused with credentials that a later request could use: retry it.
+class ObjectChangedError(s3fs.utils.FileExpired):
+    """An object open for reading was replaced (s3fs's ``FileExpired``, which s3fs users catch,
+    with a message that says what to do)."""
+
+    def __init__(self, url: str, e_tag: str = "") -> None:
+        OSError.__init__(self, f"{url} was replaced after it was opened: open it again")
+        self.url, self.e_tag = url, e_tag
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.url, self.e_tag)
+
+
 _ACCEPTED_NOW = "CredentialsRefreshed"
 _REFUSALS = frozenset({"AccessDenied", "SignatureDoesNotMatch", "AllAccessDisabled", "403"})
 
@@ -419,11 +432,13 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         problem = kwargs.get("Bucket") and bucket_name_problem(kwargs["Bucket"])
         if problem:
             return ConfigurationError(problem)
+        where = f"minio://{kwargs.get('Bucket', '')}/{kwargs.get('Key', '')}"
         if code == "PreconditionFailed" and kwargs.get("IfNoneMatch") == "*":
-            where = f"minio://{kwargs.get('Bucket', '')}/{kwargs.get('Key', '')}"
             return FileExistsError(
                 f"{where} at {self.endpoint_url} exists (an exclusive write does not replace it)"
             )
+        if code == "PreconditionFailed" and kwargs.get("IfMatch"):  # s3fs's files send it
+            return ObjectChangedError(where, kwargs["IfMatch"])
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         if isinstance(e, FileNotFoundError) and status != 404:
             status = 404

@@ -337,12 +337,29 @@ class SwiftFileSystem(AsyncFileSystem, metaclass=CachedByIdentity):
 
 class SwiftFile(AbstractBufferedFile):
     """A Swift object opened for reading, with ranged GETs (``fs.open(path, "wb")`` gives an
-    :class:`~zarrstores._files.UploadOnClose` instead)."""
+    :class:`~zarrstores._files.UploadOnClose` instead). Every block comes of the version
+    opened: one replaced meanwhile raises ``SwiftError`` (412), as s3fs's files do."""
 
     fs: SwiftFileSystem
 
-    def _fetch_range(self, start: int, end: int) -> bytes:
-        return sync(self.fs.loop, self.fs._cat_file, self.path, start=start, end=end)
+    def _fetch_range(self, start: int, end: int) -> bytes | bytearray:
+        return sync(self.fs.loop, self._read, start, end)
+
+    async def _read(self, start: int, end: int) -> bytes | bytearray:
+        container, name = self.fs._object(self.path)
+        url = f"swift://{container}/{name}"
+        try:
+            etag = self.details.get("etag")
+            data = await self.fs.client.get(container, name, (start, end), etag=etag)
+        except SwiftError as e:
+            if e.status != 412:
+                raise
+            raise SwiftError(
+                f"{url} was replaced after it was opened: open it again", status=412
+            ) from None
+        if data is None:
+            raise FileNotFoundError(f"{url} was deleted after it was opened")
+        return data  # type: ignore[return-value]  # (no numpy array without array=True)
 
 
 # swiftspec registers "swift" too, and fsspec takes whichever entry point it finds first: once
