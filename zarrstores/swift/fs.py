@@ -342,6 +342,12 @@ class SwiftFile(AbstractBufferedFile):
 
     fs: SwiftFileSystem
 
+    def __init__(self, fs: SwiftFileSystem, path: str, mode: str = "rb", **kwargs: Any) -> None:
+        super().__init__(fs, path, mode, **kwargs)
+        # The version opened, where the object's HEAD was asked (a caller giving ``size``
+        # spares that request, and the check with it, as s3fs does).
+        self.etag = self.details.get("etag") if kwargs.get("size") is None else None
+
     def _fetch_range(self, start: int, end: int) -> bytes | bytearray:
         return sync(self.fs.loop, self._read, start, end)
 
@@ -349,8 +355,7 @@ class SwiftFile(AbstractBufferedFile):
         container, name = self.fs._object(self.path)
         url = f"swift://{container}/{name}"
         try:
-            etag = self.details.get("etag")
-            data = await self.fs.client.get(container, name, (start, end), etag=etag)
+            data = await self.fs.client.get(container, name, (start, end), etag=self.etag)
         except SwiftError as e:
             if e.status != 412:
                 raise
