@@ -78,7 +78,6 @@ for _name in ("botocore.auth", "botocore.endpoint"):
 _VIEW_MIN = 4 << 20
 
 
-# A HEAD refused with credentials that a later request could use: retry it.
 class ObjectChangedError(s3fs.utils.FileExpired):
     """An object open for reading was replaced (s3fs's ``FileExpired``, which s3fs users catch,
     with a message that says what to do)."""
@@ -91,6 +90,7 @@ class ObjectChangedError(s3fs.utils.FileExpired):
         return type(self), (self.url, self.e_tag)
 
 
+# A HEAD refused with credentials that a later request could use: retry it.
 _ACCEPTED_NOW = "CredentialsRefreshed"
 _REFUSALS = frozenset({"AccessDenied", "SignatureDoesNotMatch", "AllAccessDisabled", "403"})
 
