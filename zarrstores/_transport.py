@@ -241,6 +241,17 @@ def absolute_range(start: int, end: int | None, size: int) -> tuple[int, int]:
     return first, min(last, size)
 
 
+def check_version(
+    url: str, expected: str | None, got: str | None, error: type[StorageError]
+) -> None:
+    """``error`` (status 412) when an answer's ETag ``got`` is not the ``expected`` one (both
+    compared here: Ceph RGW refuses ``If-Match`` with its own SLO ETags). Either missing: not
+    checked; a part without an ETag is checked by its length only."""
+    if expected and got and got.strip('"') != expected.strip('"'):
+        text = f"{url} changed while it was read (no longer ETag {expected}): read it again"
+        raise error(text, status=412)
+
+
 # -- aiohttp sessions, one per event loop -----------------------------------------------------
 def call_on_loop(loop: asyncio.AbstractEventLoop, close: Callable[..., None], *args: Any) -> None:
     """Run ``close(*args)`` (a finalizer closing sockets) on ``loop``'s thread if that loop

@@ -27,6 +27,7 @@ from .._transport import (
     ca_file,
     ca_location,
     check_header_values,
+    check_version,
     error_for_status,
     proxy_for,
     slice_whole,
@@ -449,12 +450,7 @@ class S3Client:
         if found is None:
             return None
         data, tag = found
-        if tag and tag.strip('"') != etag.strip('"'):  # (none given: not checked)
-            raise S3Error(
-                f"minio://{bucket}/{key} changed while it was read (no longer ETag {etag}): "
-                "read it again",
-                status=412,
-            )
+        check_version(f"minio://{bucket}/{key}", etag, tag, S3Error)
         return memoryview(data)
 
     async def _denied_but_missing(self, bucket: str, key: str) -> bool:

@@ -35,6 +35,7 @@ from .._transport import (
     StoragePermissionError,
     absolute_range,
     check_header_values,
+    check_version,
     error_for_status,
     http_range,
     proxy_for,
@@ -408,12 +409,9 @@ class SwiftClient:
             array=array,
             progress=Progress(),
         )
-        tag = reply.headers.get("ETag") if reply.status < 300 else None
-        if etag and tag and tag.strip('"') != etag.strip('"'):  # (none given: not checked)
-            raise SwiftError(
-                f"swift://{container}/{name} changed while it was read (no longer ETag "
-                f"{etag}): read it again",
-                status=412,
+        if reply.status < 300:
+            check_version(
+                f"swift://{container}/{name}", etag, reply.headers.get("ETag"), SwiftError
             )
         if reply.status == 404:
             return None
