@@ -55,14 +55,6 @@ def filesystem(
     return SwiftFileSystem(auth=auth, retry=retry, skip_instance_cache=True, **options)
 
 
-def put(fs: SwiftFileSystem, path: str, data: bytes) -> None:
-    """Write ``path`` in a container made first: the fault proxy closes every connection after
-    its answer, so the 404 of a missing container arriving while 24 MiB are still being sent
-    would end in a reset."""
-    fs.mkdir(path.split("/")[0])
-    fs.pipe_file(path, data)
-
-
 def gets(proxy: FaultProxy, since: int, name: str) -> list[int]:
     """The statuses Swift gave the GETs of ``name`` answered after the first ``since``."""
     return [s for m, path, s in proxy.answered[since:] if m == "GET" and path.endswith(name)]
@@ -92,7 +84,7 @@ def test_a_large_answer_cut_short_is_resumed_where_it_stopped(
     options = {"segment_size": segment} if segment else {}
     fs = filesystem(proxy, server, RetryPolicy(attempts=3, base=0.05, cap=0.1), **options)
     path = f"{swift_container}/{name}"
-    put(fs, path, data)
+    fs.pipe_file(path, data)  # (the container is made by this first write)
     if segment:
         assert fs.info(path).get("slo")
     fault = proxy.inject("cut", after=cut, method="GET", path_contains=path)
@@ -122,7 +114,7 @@ def test_an_object_replaced_after_the_cut_is_read_anew_not_spliced(
     old, new = os.urandom(16 * MIB), os.urandom(16 * MIB)
     fs = filesystem(proxy, server, RetryPolicy(attempts=3, base=0.05, cap=0.1))
     path = f"{swift_container}/replaced"
-    put(fs, path, old)
+    fs.pipe_file(path, old)
     fault = proxy.inject("cut", after=6 * MIB, method="GET", path_contains=path)
     # The request for the rest waits 3 s at the proxy: time to replace the object.
     proxy.inject("delay", delay=3.0, method="GET", path_contains=path)

@@ -1,7 +1,7 @@
 """An HTTP proxy on 127.0.0.1 in front of any HTTP server that injects faults: error statuses,
 slow answers, reset connections, answers cut short, a flipped byte in a request body, or an
-outage. Every request gets a connection of its own (``Connection: close`` both ways), so a
-fault never lands on a connection the client reuses, and each request is counted once."""
+outage. Every request gets a connection of its own (``Connection: close`` to the client), so
+a fault never lands on a connection the client reuses, and each request is counted once."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import ssl as ssl_module
 import struct
 import threading
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,6 +23,7 @@ from ._proc import ThreadedProxy
 __all__ = ["Fault", "FaultProxy"]
 
 FaultKind = Literal["status", "delay", "reset", "cut", "corrupt"]
+_LINGER = 30.0  # seconds to wait for the rest of a request body already answered
 
 
 @dataclass
@@ -160,55 +162,108 @@ class FaultProxy(ThreadedProxy):
             _reset(writer)  # the server is down: the client sees what it would see directly
             return
         try:
-            up_writer.write(_rewrite_head(head))
+            up_writer.write(_rewrite_head(head, close=False))
             flip = size // 2 if fault is not None and fault.kind == "corrupt" else -1
             upload = asyncio.ensure_future(_pipe_body(reader, up_writer, size, chunked, flip))
             response = await up_reader.readuntil(b"\r\n\r\n")
             while response.startswith(b"HTTP/1.1 1"):  # 100 Continue: the final answer follows
                 writer.write(response)
                 response = await up_reader.readuntil(b"\r\n\r\n")
-            self.answered.append((method, path, int(response.split(b" ", 2)[1])))
+            status = int(response.split(b" ", 2)[1])
+            self.answered.append((method, path, status))
             self._waiting.discard(writer)
             writer.write(_rewrite_head(response))
             left = fault.after if fault is not None and fault.kind == "cut" else None
-            while left != 0 and (data := await up_reader.read(min(left or 1 << 16, 1 << 16))):
-                self.bytes_received += len(data)
-                left = None if left is None else left - len(data)
-                writer.write(data)
-                await writer.drain()
+            async with contextlib.aclosing(
+                _answer_body(up_reader, method, status, response)
+            ) as body:
+                async for data in body:
+                    data = data if left is None else data[:left]
+                    self.bytes_received += len(data)
+                    writer.write(data)
+                    await writer.drain()
+                    if left is not None and (left := left - len(data)) == 0:
+                        break
+            if left is None and not chunked:
+                # The server may answer before it has read the body (a 404 for a missing
+                # container); it reads the rest on a connection kept alive, so wait for it.
+                with contextlib.suppress(TimeoutError, ConnectionError):
+                    await asyncio.wait_for(asyncio.shield(upload), _LINGER)
             upload.cancel()  # (a cut answer: the connection closes here, short of its length)
         finally:
             up_writer.close()
 
 
-def _rewrite_head(head: bytes) -> bytes:
-    """The head with ``Connection: close``: one request per connection, ended by the close."""
+def _rewrite_head(head: bytes, *, close: bool = True) -> bytes:
+    """The head without its connection headers, with ``Connection: close`` (to the client: one
+    request per connection) or without (to the server: kept alive, so that a server answering
+    before it has read a request body still reads the rest rather than resetting the proxy;
+    Ceph RGW does, given ``Connection: close``)."""
     lines = head.decode("latin-1").split("\r\n")
     kept = [ln for ln in lines if ln and not ln.lower().startswith(("connection:", "keep-alive:"))]
-    return ("\r\n".join([*kept, "Connection: close"]) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join([*kept, *(["Connection: close"] if close else [])]) + "\r\n\r\n").encode(
+        "latin-1"
+    )
+
+
+async def _answer_body(
+    reader: asyncio.StreamReader, method: str, status: int, head: bytes
+) -> AsyncIterator[bytes]:
+    """The raw bytes of the answer's body (chunk framing included), as HTTP/1.1 delimits it:
+    none, ``Content-Length`` bytes, chunks up to the last, or up to the server's close."""
+    if method == "HEAD" or status in (204, 304):
+        return
+    headers = http.client.parse_headers(io.BytesIO(head.partition(b"\r\n")[2]))
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        while line := await reader.readline():
+            yield line
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while (trailer := await reader.readline()) and trailer.strip():
+                    yield trailer
+                yield trailer
+                return
+            async for data in _exactly(reader, size + 2):
+                yield data
+        return
+    length = headers.get("content-length")
+    async for data in _exactly(reader, int(length) if length is not None else -1):
+        yield data
+
+
+async def _exactly(reader: asyncio.StreamReader, size: int) -> AsyncIterator[bytes]:
+    """``size`` bytes in pieces (all up to the close when ``size`` < 0; fewer if it comes first)."""
+    while size != 0 and (data := await reader.read(1 << 16 if size < 0 else min(size, 1 << 16))):
+        size -= len(data) if size > 0 else 0
+        yield data
 
 
 async def _pipe_body(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, chunked: bool, flip: int
 ) -> None:
-    """Copy the request body on (``flip`` >= 0: with that byte inverted), until the server
-    closes the connection (a chunked body is copied until then)."""
-    with contextlib.suppress(ConnectionError):
-        if chunked:
-            while data := await reader.read(1 << 16):  # until the answer is complete
+    """Copy the request body on (``flip`` >= 0: with that byte inverted); a chunked body until
+    the answer is complete. Once the server stops taking it, the rest is read and dropped."""
+    if chunked:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(1 << 16):
                 writer.write(data)
                 await writer.drain()
+        return
+    sent = 0
+    forwarding = True
+    while sent < size:
+        data = bytearray(await reader.read(min(1 << 16, size - sent)))
+        if not data:
             return
-        sent = 0
-        while sent < size:
-            data = bytearray(await reader.read(min(1 << 16, size - sent)))
-            if not data:
-                return
-            if 0 <= flip - sent < len(data):
-                data[flip - sent] ^= 0xFF
-            writer.write(data)
-            await writer.drain()
-            sent += len(data)
+        if 0 <= flip - sent < len(data):
+            data[flip - sent] ^= 0xFF
+        sent += len(data)
+        if forwarding:
+            try:
+                writer.write(data)
+                await writer.drain()
+            except ConnectionError:
+                forwarding = False
 
 
 async def _drain_body(reader: asyncio.StreamReader, size: int, chunked: bool) -> None:
