@@ -194,8 +194,12 @@ def test_slo_round_trip_and_delete(
     hashed: list[int] = []  # sizes given to the whole-body MD5
     md5_hex = client_module.md5_hex
     monkeypatch.setattr(client_module, "md5_hex", lambda b: hashed.append(len(b)) or md5_hex(b))
+    calls = spy(fs)
     fs.pipe_file(path, data)  # the client's first large write: segments hashed one by one only
     assert MiB + 12345 not in hashed, hashed
+    # each segment sent once: the segments container was made first, so none earned a 404
+    sent = [p for method, p, _ in calls if method == "PUT" and "_segments/" in p]
+    assert len(sent) == len(set(sent)) == 5, sent
     info = fs.info(path)
     assert info["slo"] and info["size"] == len(data)
     assert fs.cat_file(path) == data
@@ -248,6 +252,29 @@ def test_failed_write_leaves_nothing(
     assert not fs.exists(path)
     segments = f"{swift_container}_segments"
     assert not fs.exists(segments) or raw.get_container(segments)[1] == []
+
+
+@pytest.mark.parametrize("how", ["pipe_file", "put_file"])
+def test_a_large_first_write_makes_the_container_before_sending(
+    opts: dict[str, Any], swift_container: str, tmp_path: Path, how: str
+) -> None:
+    # Swift and RGW read a whole body before answering 404 for a missing container: a large
+    # write into a new container asks first, so its 2 MiB are sent once, not twice.
+    fs = SwiftFileSystem(**opts, skip_instance_cache=True)
+    data = os.urandom(2 * MiB)
+    (tmp_path / "local").write_bytes(data)
+    calls = spy(fs)
+    if how == "pipe_file":
+        fs.pipe_file(f"{swift_container}/a", data)
+    else:
+        fs.put_file(str(tmp_path / "local"), f"{swift_container}/a")
+    sent = [(method, p) for method, p, _ in calls if method in ("HEAD", "PUT")]
+    container = f"/{swift_container}"
+    assert sent == [("HEAD", container), ("PUT", container), ("PUT", f"{container}/a")], sent
+    assert fs.cat_file(f"{swift_container}/a") == data
+    del calls[:]
+    fs.pipe_file(f"{swift_container}/b", data)  # a container this client wrote into: no HEAD
+    assert [(method, p) for method, p, _ in calls] == [("PUT", f"{container}/b")]
 
 
 def test_put_and_get_file(

@@ -63,6 +63,7 @@ _BULK_DELETE_DEFAULT = 10000  # Swift's max_deletes_per_request when /info names
 _CAPS_CHECK_MIN = 1 << 20  # only objects above this can exceed a cluster's max_file_size
 _HASH_IN_THREAD_MIN = 4 << 20  # MD5 of bodies from this size on in a worker thread
 _VIEW_BODY_MIN = 256 << 10  # bodies from this size on sent as a ViewBody
+_MAKE_FIRST_MIN = 1 << 20  # from this size on, a container not known is made before the PUT
 _EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ORIGIN_BOUND_HEADERS = frozenset({"x-auth-token", "authorization", "x-service-token"})
@@ -169,6 +170,7 @@ class SwiftClient:
         # The requests under way that concurrent callers share, by event loop and key.
         self._pending: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Any]] = {}
         self._checked: SwiftCredentials | None = None  # credentials known to be sendable
+        self._containers: set[str] = set()  # containers this client has written into or made
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_pending": {}}
@@ -494,6 +496,8 @@ class SwiftClient:
                 raise FileExistsError(f"swift://{container}/{name} exists")
             headers = {**headers, "If-None-Match": "*"}
         buffer = isinstance(data, bytes | bytearray | memoryview)
+        if not buffer or memoryview(data).nbytes >= _MAKE_FIRST_MIN:
+            await self.make_sure(container)
         if buffer and memoryview(data).nbytes >= _VIEW_BODY_MIN:
             data = functools.partial(ViewBody, data)  # a fresh one for each attempt and redirect
         put = functools.partial(
@@ -523,6 +527,7 @@ class SwiftClient:
             raise FileExistsError(f"swift://{container}/{name} exists")
         if reply.status == 404:
             raise FileNotFoundError(f"swift://{container} vanished while writing {name!r}")
+        self._containers.add(container)
         return reply
 
     async def delete(self, container: str, names: Iterable[str]) -> int:
@@ -684,6 +689,22 @@ class SwiftClient:
     async def create_container(self, container: str) -> None:
         """Create the container (idempotent; concurrent callers share one request)."""
         await self._shared(container, functools.partial(self._create_container, container))
+        self._containers.add(container)
+
+    async def make_sure(self, container: str) -> None:
+        """Before a large body into a container this client has not written into: a HEAD, and
+        the container made if missing, so that this costs a short request, not the body sent
+        twice (Swift and RGW read it all before their 404). A refusal (403: a writer by ACL may
+        not read or create) is left to the write to report."""
+        if container in self._containers:
+            return
+        reply = await self.request(
+            "HEAD", quote_name(container), op="stat", container=container, accept=(403, 404)
+        )
+        if reply.status < 300:
+            self._containers.add(container)
+        elif reply.status == 404:
+            await self.create_container(container)
 
     async def _create_container(self, container: str) -> None:
         path = quote_name(container)
@@ -708,6 +729,7 @@ class SwiftClient:
         )
         if reply.status == 409:
             raise SwiftError(f"swift://{container} is not empty", status=409)
+        self._containers.discard(container)
 
     async def post_container(self, container: str, headers: Mapping[str, str]) -> None:
         """Set container metadata (ACLs)."""
@@ -760,6 +782,7 @@ class SloWriter:
             self._segments[index] = (name, etag, len(piece))
 
         try:
+            await self.client.make_sure(self.segment_container)  # (once, not by each segment)
             await asyncio.gather(*map(put_segment, range(-(-len(view) // step))))
             await self.commit()
         except BaseException:
