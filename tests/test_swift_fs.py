@@ -277,6 +277,19 @@ def test_a_large_first_write_makes_the_container_before_sending(
     assert [(method, p) for method, p, _ in calls] == [("PUT", f"{container}/b")]
 
 
+def test_large_writes_at_once_into_a_new_container_ask_once(
+    opts: dict[str, Any], swift_container: str
+) -> None:
+    fs = SwiftFileSystem(**opts, skip_instance_cache=True)
+    data = os.urandom(2 * MiB)
+    calls = spy(fs)
+    fs.pipe({f"{swift_container}/{i}": data for i in range(4)})  # (concurrently)
+    container = [(method, p) for method, p, _ in calls if p == f"/{swift_container}"]
+    assert container == [("HEAD", f"/{swift_container}"), ("PUT", f"/{swift_container}")]
+    assert [m for m, p, _ in calls if p != f"/{swift_container}"] == ["PUT"] * 4
+    assert fs.cat_file(f"{swift_container}/3") == data
+
+
 def test_put_and_get_file(
     opts: dict[str, Any],
     swift_container: str,

@@ -187,7 +187,7 @@ class FaultProxy(ThreadedProxy):
             if left is None and not chunked:
                 # The server may answer before it has read the body (a 404 for a missing
                 # container); it reads the rest on a connection kept alive, so wait for it.
-                with contextlib.suppress(TimeoutError, ConnectionError):
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(upload), _LINGER)
             upload.cancel()  # (a cut answer: the connection closes here, short of its length)
         finally:
@@ -251,19 +251,20 @@ async def _pipe_body(
         return
     sent = 0
     forwarding = True
-    while sent < size:
-        data = bytearray(await reader.read(min(1 << 16, size - sent)))
-        if not data:
-            return
-        if 0 <= flip - sent < len(data):
-            data[flip - sent] ^= 0xFF
-        sent += len(data)
-        if forwarding:
-            try:
-                writer.write(data)
-                await writer.drain()
-            except ConnectionError:
-                forwarding = False
+    with contextlib.suppress(ConnectionError):  # the client's: it is gone, nothing to copy
+        while sent < size:
+            data = bytearray(await reader.read(min(1 << 16, size - sent)))
+            if not data:
+                return
+            if 0 <= flip - sent < len(data):
+                data[flip - sent] ^= 0xFF
+            sent += len(data)
+            if forwarding:
+                try:
+                    writer.write(data)
+                    await writer.drain()
+                except ConnectionError:  # the server's: the rest is read and dropped
+                    forwarding = False
 
 
 async def _drain_body(reader: asyncio.StreamReader, size: int, chunked: bool) -> None:

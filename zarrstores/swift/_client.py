@@ -497,7 +497,7 @@ class SwiftClient:
             headers = {**headers, "If-None-Match": "*"}
         buffer = isinstance(data, bytes | bytearray | memoryview)
         if not buffer or memoryview(data).nbytes >= _MAKE_FIRST_MIN:
-            await self.make_sure(container)
+            await self.ensure_container(container)
         if buffer and memoryview(data).nbytes >= _VIEW_BODY_MIN:
             data = functools.partial(ViewBody, data)  # a fresh one for each attempt and redirect
         put = functools.partial(
@@ -691,13 +691,15 @@ class SwiftClient:
         await self._shared(container, functools.partial(self._create_container, container))
         self._containers.add(container)
 
-    async def make_sure(self, container: str) -> None:
+    async def ensure_container(self, container: str) -> None:
         """Before a large body into a container this client has not written into: a HEAD, and
         the container made if missing, so that this costs a short request, not the body sent
         twice (Swift and RGW read it all before their 404). A refusal (403: a writer by ACL may
-        not read or create) is left to the write to report."""
-        if container in self._containers:
-            return
+        not read or create) is left to the write to report. Concurrent callers share one."""
+        if container not in self._containers:
+            await self._shared(f"/exists/{container}", functools.partial(self._ensure, container))
+
+    async def _ensure(self, container: str) -> None:
         reply = await self.request(
             "HEAD", quote_name(container), op="stat", container=container, accept=(403, 404)
         )
@@ -782,7 +784,7 @@ class SloWriter:
             self._segments[index] = (name, etag, len(piece))
 
         try:
-            await self.client.make_sure(self.segment_container)  # (once, not by each segment)
+            await self.client.ensure_container(self.segment_container)  # once, not per segment
             await asyncio.gather(*map(put_segment, range(-(-len(view) // step))))
             await self.commit()
         except BaseException:
