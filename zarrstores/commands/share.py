@@ -37,7 +37,7 @@ async def _signing_key(fs: Any, container: str, large_objects: bool) -> tuple[st
     """(key, "container" or "account"): the container's Temp-URL key, created when missing;
     the account's when the store has large objects, whose segments live in another container
     that a container key does not reach."""
-    from ..swift._client import quote_name
+    from ..swift._urls import quote_name
 
     scope = "account" if large_objects else "container"
     path, where = ("", "") if large_objects else (quote_name(container), container)

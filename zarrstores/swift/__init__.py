@@ -6,7 +6,8 @@ the environment, the same names as the ``swift`` CLI and zarr-swiftstore (whose
 """
 
 from ..auth import acquire_token, getenv_auth
-from ._client import DEFAULT_SEGMENT_SIZE, SwiftClient, SwiftError, SwiftPermissionError
+from ._client import DEFAULT_SEGMENT_SIZE, SwiftClient
+from ._errors import SwiftError, SwiftPermissionError
 from .acl import is_public, make_private, make_public, toggle_public
 from .fs import SwiftFile, SwiftFileSystem
 from .store import SwiftStore

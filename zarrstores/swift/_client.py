@@ -17,8 +17,7 @@ import hashlib
 import json
 import logging
 import re
-import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlencode
@@ -30,9 +29,6 @@ from yarl import URL
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._transport import (
     LoopSessions,
-    StorageError,
-    StorageNotFoundError,
-    StoragePermissionError,
     absolute_range,
     check_header_values,
     check_version,
@@ -45,14 +41,21 @@ from .._transport import (
 from ..auth import AnonymousSwift, SwiftAuth, SwiftAuthError, SwiftCredentials, swift_auth
 from ..auth._secret import redact
 from ..auth.loading import shared_login
-from ._bodies import Progress, ViewBody, read_body
+from ._bodies import Progress, ViewBody, md5_hex, read_body
+from ._errors import (
+    HINTS,
+    KINDS,
+    SwiftError,
+    check_bulk,
+)
+from ._slo import SloWriter
+from ._urls import quote_name
 
 log = logging.getLogger("zarrstores.swift")
 
 DEFAULT_SEGMENT_SIZE = 1 << 30
 """Objects larger than this (1 GiB; Swift's limit is 5 GiB) are written as SLOs."""
 
-_SEGMENT_PARALLELISM = 4  # segments of one SLO uploaded at once (each up to segment_size)
 # Bulk delete: Swift deletes a request's names two at a time, so smaller requests in parallel
 # beat one of 10,000 (~1.7x; 500 names in 16 requests 1.6x faster than in 3 at +20 ms): at
 # most _BULK_CHUNK names each, over at least _BULK_SPREAD requests, none under _BULK_MIN.
@@ -61,7 +64,6 @@ _BULK_SPREAD = 16
 _BULK_MIN = 10
 _BULK_DELETE_DEFAULT = 10000  # Swift's max_deletes_per_request when /info names no limit
 _CAPS_CHECK_MIN = 1 << 20  # only objects above this can exceed a cluster's max_file_size
-_HASH_IN_THREAD_MIN = 4 << 20  # MD5 of bodies from this size on in a worker thread
 _VIEW_BODY_MIN = 256 << 10  # bodies from this size on sent as a ViewBody
 _MAKE_FIRST_MIN = 1 << 20  # from this size on, a container not known is made before the PUT
 _EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
@@ -70,43 +72,12 @@ _ORIGIN_BOUND_HEADERS = frozenset({"x-auth-token", "authorization", "x-service-t
 _MAX_REDIRECTS = 5
 _TRANSIENT = frozenset({408, 429, 498, 500, 502, 503, 504})
 _TAGS = re.compile(r"<[^>]+>")
-_HINTS = {
-    400: "Swift takes container names of 1-256 bytes without '/' and object names of up to "
-    "1024 bytes: use a shorter or other name",
-    413: "the object is larger than the cluster takes in one piece (its max_file_size): pass "
-    "segment_size= below that limit to write it as a Static Large Object",
-    422: "the data arrived different from what was sent (its MD5 did not match): it was "
-    "corrupted on the way and not stored; write it again",
-}
-
-
-class SwiftError(StorageError):
-    """Swift answered with an error status (``status``; 0 when it could not be reached)."""
-
-
-class SwiftPermissionError(SwiftError, StoragePermissionError):
-    """Swift refused the operation (403), or rejected the credentials (401) after re-auth."""
-
-
-class SwiftNotFoundError(SwiftError, StorageNotFoundError):
-    """The container or object does not exist (404)."""
-
-
-_KINDS = (SwiftError, SwiftPermissionError, SwiftNotFoundError)
 
 
 class Reply(NamedTuple):
     status: int
     headers: Mapping[str, str]
     body: bytes | bytearray
-
-
-async def md5_hex(data: bytes | bytearray | memoryview) -> str:
-    """The MD5 Swift checks a body against; a large body's in a worker thread (hashlib lets go
-    of the GIL): 64 MiB take ~0.1 s, a stall of every other request of the event loop."""
-    if len(data) < _HASH_IN_THREAD_MIN:
-        return hashlib.md5(data, usedforsecurity=False).hexdigest()
-    return await asyncio.to_thread(lambda: hashlib.md5(data, usedforsecurity=False).hexdigest())
 
 
 @dataclass(frozen=True)
@@ -116,11 +87,6 @@ class Capabilities:
     bulk_delete: int = 0  # max names per bulk-delete request; 0 = no bulk delete
     max_file_size: int | None = None
     max_manifest_segments: int = 1000
-
-
-def quote_name(container: str, name: str | None = None) -> str:
-    """``/container[/name]`` URL-quoted segment by segment."""
-    return quote(f"/{container}" if name is None else f"/{container}/{name}", safe="/")
 
 
 CLIENT_OPTIONS = ("segment_size", "max_concurrency", "retry", "proxy")
@@ -343,12 +309,12 @@ class SwiftClient:
                 "owner for an ACL, or use credentials of its project)"
             )
         else:
-            hint = _HINTS.get(status, "") if status != 400 or "name" in message.lower() else ""
+            hint = HINTS.get(status, "") if status != 400 or "name" in message.lower() else ""
             if status == 400 and "InvalidBucketName" in message:
                 hint = "Ceph RGW takes container names of 3-255 characters: use a longer name"
             text = f"Swift answered {status} to {method} {where} ({op})"
             text += (f": {message}" if message else "") + (f" ({hint})" if hint else "")
-        return error_for_status(text, status, kinds=_KINDS)
+        return error_for_status(text, status, kinds=KINDS)
 
     async def capabilities(self) -> Capabilities:
         """The cluster's ``/info`` (cached; defaults when the proxy does not publish it)."""
@@ -573,7 +539,7 @@ class SwiftClient:
             accept=(404,),
         )
         if slo and reply.status != 404:
-            _check_bulk(json.loads(reply.body or b"{}"), container, self)
+            check_bulk(json.loads(reply.body or b"{}"), container, self.auth.describe)
 
     async def _bulk_delete(self, container: str, names: list[str]) -> None:
         body = "\n".join(quote_name(container, n) for n in names).encode()
@@ -593,7 +559,7 @@ class SwiftClient:
             if attempt or not any(str(s).startswith("401") for _, s in result.get("Errors") or []):
                 break
             await self.auth.arefresh_after_failure(await self.auth.aget())
-        _check_bulk(result, container, self)
+        check_bulk(result, container, self.auth.describe)
 
     async def slo_segments(self, container: str, name: str) -> dict[str, list[str]]:
         """The segments (container -> names) of the SLO at ``name``; empty when there is no
@@ -742,160 +708,6 @@ class SwiftClient:
             container=container,
             headers=headers,
         )
-
-
-class SloWriter:
-    """Writes one Static Large Object: segments (all of ``segment_size`` but the last) go to
-    ``<container>_segments``, ``commit()`` puts the manifest, ``abort()`` removes segments.
-    They come from one buffer (``write``, each retried) or streamed (``write_all``: a streamed
-    segment cannot be retried, so no more than two pieces of it are ever held)."""
-
-    def __init__(
-        self,
-        client: SwiftClient,
-        container: str,
-        name: str,
-        segment_size: int,
-        *,
-        exclusive: bool = False,
-    ) -> None:
-        self.client = client
-        self.container = container
-        self.name = name
-        self.segment_size = segment_size
-        self.exclusive = exclusive
-        self.segment_container = f"{container}_segments"
-        self._stem = f"{name}/slo/{time.time():.6f}/{self.segment_size}"
-        self._segments: dict[int, tuple[str, str, int]] = {}  # index -> (name, etag, size)
-
-    async def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Upload ``data`` in segments, a few at once, each verified by its MD5, and commit; on
-        any failure delete the segments written."""
-        view = memoryview(data).cast("B")
-        step = self.segment_size
-        sem = asyncio.Semaphore(_SEGMENT_PARALLELISM)
-
-        async def put_segment(index: int) -> None:
-            piece = view[index * step : (index + 1) * step]
-            async with sem:
-                etag = await md5_hex(piece)
-                name = f"{self._stem}/{index:08d}"
-                await self.client._put(self.segment_container, name, {"ETag": etag}, piece)
-            self._segments[index] = (name, etag, len(piece))
-
-        try:
-            await self.client.ensure_container(self.segment_container)  # once, not per segment
-            await asyncio.gather(*map(put_segment, range(-(-len(view) // step))))
-            await self.commit()
-        except BaseException:
-            await self.abort()
-            raise
-
-    async def write_all(self, pieces: AsyncIterable[bytes | bytearray]) -> None:
-        """Stream ``pieces`` into segments, one PUT each, and commit; on any failure delete the
-        segments written. Only the piece being sent and the next one (read meanwhile) are held."""
-        source = aiter(pieces)
-        following = asyncio.ensure_future(anext(source, None))
-        view = memoryview(b"")  # what is left of the piece being sent
-        failure: BaseException | None = None  # of ``pieces``, raised as it is, not as aiohttp's
-
-        async def more() -> bool:  # whether data remains: ``view`` then holds the next of it
-            nonlocal view, following, failure
-            while not view:
-                try:
-                    piece = await following
-                except BaseException as e:
-                    failure = e
-                    raise
-                if piece is None:
-                    return False
-                following = asyncio.ensure_future(anext(source, None))
-                view = memoryview(piece).cast("B")
-            return True
-
-        async def segment() -> AsyncIterator[memoryview]:
-            nonlocal view, filled
-            while filled < self.segment_size and await more():
-                piece, view = view[: self.segment_size - filled], view[self.segment_size - filled :]
-                md5.update(piece)
-                filled += len(piece)
-                yield piece
-
-        try:
-            # The container exists before streaming starts: a 404 retry would need the body.
-            await self.client.create_container(self.segment_container)
-            while await more():
-                index = len(self._segments)
-                name = f"{self._stem}/{index:08d}"
-                md5, filled = hashlib.md5(usedforsecurity=False), 0  # of the segment being sent
-                try:
-                    reply = await self.client._put(
-                        self.segment_container, name, {}, segment(), retry=False
-                    )
-                except Exception:
-                    if failure is not None:  # the request failed because the pieces did
-                        raise failure from None
-                    raise
-                etag = reply.headers.get("Etag", "").strip('"')
-                if etag != md5.hexdigest():
-                    raise SwiftError(
-                        f"segment {index} of swift://{self.container}/{self.name} arrived "
-                        f"corrupted (MD5 {md5.hexdigest()}, Swift has {etag})"
-                    )
-                self._segments[index] = (name, etag, filled)
-            await self.commit()
-        except BaseException:
-            following.cancel()
-            await self.abort()
-            raise
-
-    async def commit(self) -> None:
-        """Put the manifest (Swift checks every segment); the segments of the SLO this one
-        replaces, if any, are deleted afterwards."""
-        manifest = [
-            {"path": quote_name(self.segment_container, name), "etag": etag, "size_bytes": size}
-            for name, etag, size in (self._segments[i] for i in sorted(self._segments))
-        ]
-        replaced = await self.client.slo_segments(self.container, self.name)
-        own = {name for name, _, _ in self._segments.values()}
-        replaced = {c: [n for n in names if n not in own] for c, names in replaced.items()}
-        await self.client._put(
-            self.container,
-            self.name,
-            {"Content-Type": "application/json"},
-            json.dumps(manifest).encode(),
-            query="?multipart-manifest=put",
-            exclusive=self.exclusive,
-        )
-        for container, names in replaced.items():
-            await self.client.delete_known(container, dict.fromkeys(names, False))
-
-    async def abort(self) -> None:
-        """Delete the segments written so far (best effort)."""
-        names = dict.fromkeys((name for name, _, _ in self._segments.values()), False)
-        with contextlib.suppress(Exception):
-            await self.client.delete_known(self.segment_container, names)
-
-
-def _check_bulk(result: Mapping[str, Any], container: str, client: SwiftClient) -> None:
-    """Raise for the failures a bulk/SLO delete reports in its (200) answer body."""
-    errors = [(n, str(s)) for n, s in result.get("Errors") or [] if not str(s).startswith("404")]
-    status = str(result.get("Response Status") or "200")
-    if not errors and status[:1] in "24":
-        return
-    first = errors[0][1] if errors else status
-    code = int(first[:3]) if first[:3].isdigit() else 0
-    if any(s[:3] in ("401", "403") for _, s in errors):
-        raise SwiftPermissionError(
-            f"Swift refused delete in container {container!r} ({first}): "
-            f"{client.auth.describe()} has no rights for that there",
-            status=code,
-        )
-    sample = ", ".join(f"{n} ({s})" for n, s in errors[:3])
-    more = (
-        f" failed for {len(errors)} object(s): {sample}" if errors else f": Swift answered {status}"
-    )
-    raise SwiftError(f"delete in container {container!r}{more}", status=code)
 
 
 def _query(**params: Any) -> str:

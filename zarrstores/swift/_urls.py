@@ -5,7 +5,7 @@ account too and must then name the credentials' own."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ..auth.errors import ConfigurationError
 
@@ -43,3 +43,8 @@ def check_account(location: str, storage_url: str) -> None:
             f"{ours_account[:40]} at {ours_host[:60]}: use that account's credentials, or "
             "swift://<container>/<path>"
         )
+
+
+def quote_name(container: str, name: str | None = None) -> str:
+    """``/container[/name]`` URL-quoted segment by segment."""
+    return quote(f"/{container}" if name is None else f"/{container}/{name}", safe="/")

@@ -12,7 +12,8 @@ from typing import Any
 
 from zarr.core.sync import sync
 
-from ._client import SwiftClient, SwiftPermissionError, client_from_options
+from ._client import SwiftClient, client_from_options
+from ._errors import SwiftPermissionError
 from .store import SwiftStore
 
 __all__ = ["is_public", "make_private", "make_public", "toggle_public"]

@@ -24,8 +24,10 @@ from .._files import (
     read_options,
 )
 from .._names import check_swift_container, no_container_error
-from ._client import SloWriter, SwiftClient, SwiftError, client_from_options, quote_name
-from ._urls import check_account, split_account
+from ._client import SwiftClient, client_from_options
+from ._errors import SwiftError
+from ._slo import SloWriter
+from ._urls import check_account, quote_name, split_account
 
 __all__ = ["SwiftFile", "SwiftFileSystem"]
 
