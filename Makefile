@@ -24,6 +24,10 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check zarrstores tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadfile --basetemp=.pytest-tmp -p no:cacheprovider $(PYTEST_ARGS)
 
+lint: $(BIN)/.installed
+	$(BIN)/ruff check zarrstores tests benchmarks
+	$(BIN)/ruff format --check zarrstores tests benchmarks
+
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.run
 

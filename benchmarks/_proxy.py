@@ -199,9 +199,7 @@ class CountingProxy:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(
-            serve(
-                self.port, self.host, self.target_port, 0.0, self.counts, self.lines, self.moved
-            )
+            serve(self.port, self.host, self.target_port, 0.0, self.counts, self.lines, self.moved)
         )
         self._ready.set()
         self._loop.run_forever()

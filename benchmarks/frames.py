@@ -107,16 +107,20 @@ def run(megabytes: int, reps: int) -> str:
             "Swift": (
                 "swift://frames/bench",
                 servers.swift.proxy_url,
-                lambda url: {"preauthurl": f"{url}/v1/AUTH_test",
-                             "preauthtoken": servers.swift_token},
+                lambda url: {
+                    "preauthurl": f"{url}/v1/AUTH_test",
+                    "preauthtoken": servers.swift_token,
+                },
                 {"OS_STORAGE_URL": servers.swift_url(), "OS_AUTH_TOKEN": servers.swift_token},
             ),
             "S3": (
                 f"minio://{bucket}/bench",
                 servers.s3.endpoint,
-                lambda url: {"endpoint_url": url, "skip_instance_cache": True,
-                             "credentials": STSCredentials(servers.s3.endpoint,
-                                                           servers.oidc_token())},
+                lambda url: {
+                    "endpoint_url": url,
+                    "skip_instance_cache": True,
+                    "credentials": STSCredentials(servers.s3.endpoint, servers.oidc_token()),
+                },
                 {"AWS_ENDPOINT_URL": servers.s3.endpoint, "BEARER_TOKEN_FILE": str(token_file)},
             ),
         }
@@ -135,17 +139,30 @@ def run(megabytes: int, reps: int) -> str:
                 put = median_seconds(1, lambda c=client: c.put("big", table))
                 get = median_seconds(reps, lambda c=client: c.get("big"))
                 query = median_seconds(reps, lambda c=client: c.get("big", sql))
-            row(f"zarrstores frames serve on {label} (Flight)", put, get, query,
-                "same reads as above", "")
-        with tempfile.TemporaryDirectory(dir=servers.dir) as disk, ShootsServerProcess(
-            Path(disk), servers.dir / "shoots.log"
-        ) as shoots:
+            row(
+                f"zarrstores frames serve on {label} (Flight)",
+                put,
+                get,
+                query,
+                "same reads as above",
+                "",
+            )
+        with (
+            tempfile.TemporaryDirectory(dir=servers.dir) as disk,
+            ShootsServerProcess(Path(disk), servers.dir / "shoots.log") as shoots,
+        ):
             client = FlightShoots(shoots.port)
             put = median_seconds(1, lambda: client.put("big", table))
             get = median_seconds(reps, lambda: client.get("big"))
             query = median_seconds(reps, lambda: client.get("big", sql))
-            row(f"shoots-server {SHOOTS_VERSION}, local disk (Flight)", put, get, query,
-                "local disk", "-")
+            row(
+                f"shoots-server {SHOOTS_VERSION}, local disk (Flight)",
+                put,
+                get,
+                query,
+                "local disk",
+                "-",
+            )
     lines.append("")
     return "\n".join(lines)
 

@@ -40,8 +40,12 @@ def run_shoots_client(code: str, port: int, **env: str) -> str:
     env against 127.0.0.1:``port``; its stdout. Fails the test with the client's stderr."""
     result = subprocess.run(
         [str(shoots_python()), "-c", _PRELUDE + textwrap.dedent(code)],
-        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/"),
-             "PORT": str(port), **env},
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/"),
+            "PORT": str(port),
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=600,

@@ -128,9 +128,7 @@ def test_share_public_private_status(small, cli_env, options) -> None:
     assert not is_public(url, options["swift"])
 
 
-def test_share_expires_link_reads_without_credentials_until_expiry(
-    small, cli_env, options
-) -> None:
+def test_share_expires_link_reads_without_credentials_until_expiry(small, cli_env, options) -> None:
     url, expected = small
     r = run_cli("share", "--expires", "20s", "--json", url, env=cli_env)
     assert r.returncode == 0, r.stderr

@@ -126,12 +126,17 @@ def test_swift_copy_of_large_objects(swift_server: SwiftServer, small_swift: Swi
     data = bytes(range(256)) * (10 * 1024)  # 2.5 MiB
     # An SLO the cluster could take in one piece: Swift copies its content server-side.
     fs = SwiftFileSystem(
-        authurl=swift_server.auth_url, user="test:tester", key="testing",
-        segment_size=MiB // 2, skip_instance_cache=True,
+        authurl=swift_server.auth_url,
+        user="test:tester",
+        key="testing",
+        segment_size=MiB // 2,
+        skip_instance_cache=True,
     )
     # Larger than the cluster takes in one piece: copied segment by segment, as a new SLO.
     small = SwiftFileSystem(
-        authurl=small_swift.auth_url, user="test:tester", key="testing",
+        authurl=small_swift.auth_url,
+        user="test:tester",
+        key="testing",
         skip_instance_cache=True,
     )
     for each in (fs, small):

@@ -23,7 +23,9 @@ def first_line(error: pytest.ExceptionInfo[BaseException]) -> str:
 
 @pytest.fixture
 def servers_env(
-    monkeypatch: pytest.MonkeyPatch, swift_server: SwiftServer, s3_server: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+    swift_server: SwiftServer,
+    s3_server: S3Server,
     token_file: Path,
 ) -> None:
     for name, value in swift_server.st_env().items():

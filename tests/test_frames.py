@@ -136,21 +136,38 @@ def test_resample_with_sql_and_by_time(backend):
     assert len(store.get("ten")) == 10
 
     counts = store.resample(
-        "raw", "per_second", rule="1s", time_col="timestamp", aggregation_func="mean",
-        source_bucket="in", target_bucket="out",
+        "raw",
+        "per_second",
+        rule="1s",
+        time_col="timestamp",
+        aggregation_func="mean",
+        source_bucket="in",
+        target_bucket="out",
     )
     assert counts == {"source_rows": 6000, "target_rows": 60}
     means = store.get("per_second", bucket="out")
     assert means["data"].iloc[0] == pytest.approx(49.5)
     assert isinstance(means.index, pd.DatetimeIndex)
     store.resample(
-        "raw", "per_second", rule="1s", time_col="timestamp", aggregation_func="max",
-        bucket="in", target_bucket="out", mode=PutMode.APPEND,
+        "raw",
+        "per_second",
+        rule="1s",
+        time_col="timestamp",
+        aggregation_func="max",
+        bucket="in",
+        target_bucket="out",
+        mode=PutMode.APPEND,
     )
     assert len(store.get("per_second", bucket="out")) == 120
     store.resample(
-        "raw", "per_second", rule="1s", time_col="timestamp", aggregation_func="max",
-        bucket="in", target_bucket="out", mode=PutMode.REPLACE,
+        "raw",
+        "per_second",
+        rule="1s",
+        time_col="timestamp",
+        aggregation_func="max",
+        bucket="in",
+        target_bucket="out",
+        mode=PutMode.REPLACE,
     )
     assert len(store.get("per_second", bucket="out")) == 60
 
@@ -159,8 +176,9 @@ def test_resample_with_sql_and_by_time(backend):
     with pytest.raises(SQLError):
         store.resample("raw", "x", sql="select * from 100x", bucket="in")
     with pytest.raises(ValueError, match="aggregation_func '__class__'"):
-        store.resample("raw", "x", rule="1s", time_col="timestamp",
-                       aggregation_func="__class__", bucket="in")
+        store.resample(
+            "raw", "x", rule="1s", time_col="timestamp", aggregation_func="__class__", bucket="in"
+        )
     with pytest.raises(ValueError, match="needs sql="):
         store.resample("raw", "x", rule="1s", bucket="in")
 

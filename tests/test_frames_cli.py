@@ -40,8 +40,21 @@ def test_serve_with_tls_and_jwt(swift_server: SwiftServer, tmp_path: Path):
         "ZARRSTORES_FRAMES_SECRET": uuid.uuid4().hex * 2,
     }
     root = f"swift://frames-{uuid.uuid4().hex[:8]}/lake"
-    cmd = [venv_bin("zarrstores"), "frames", "serve", "--root", root, "--port", str(port),
-           "--tls-cert", str(cert), "--tls-key", str(key), "--token-file", str(token_file)]
+    cmd = [
+        venv_bin("zarrstores"),
+        "frames",
+        "serve",
+        "--root",
+        root,
+        "--port",
+        str(port),
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        "--token-file",
+        str(token_file),
+    ]
     log = tmp_path / "serve.log"
     proc = spawn(cmd, log=log, env=env)
     try:
@@ -69,7 +82,10 @@ def test_serve_refuses_bad_options(tmp_path: Path):
     def serve(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [venv_bin("zarrstores"), "frames", "serve", *args],
-            env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True, check=False,
+            env={"PATH": os.environ["PATH"], **env},
+            capture_output=True,
+            text=True,
+            check=False,
             timeout=60,
         )
 

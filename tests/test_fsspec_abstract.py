@@ -31,7 +31,9 @@ class SwiftFixtures(abstract.AbstractFixtures):
     @classmethod
     def fs(cls, memory_swift: SwiftServer) -> Iterator[SwiftFileSystem]:
         fs = SwiftFileSystem(
-            authurl=memory_swift.auth_url, user="test:tester", key="testing",
+            authurl=memory_swift.auth_url,
+            user="test:tester",
+            key="testing",
             skip_instance_cache=True,
         )
         yield fs

@@ -111,7 +111,11 @@ def run_script(
     script = cwd / "script.py"
     script.write_text(textwrap.dedent(code))
     result = subprocess.run(
-        [str(python), str(script)], cwd=cwd, env=env, capture_output=True, text=True,
+        [str(python), str(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
@@ -207,7 +211,10 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("doc", ["README.md", "docs/switching.md"])
 def test_documents_run_in_a_user_install(
-    installed: Path, outside: Path, doc: str, recipe_envs  # noqa: F811
+    installed: Path,
+    outside: Path,
+    doc: str,
+    recipe_envs,  # noqa: F811
 ) -> None:
     run = _run(doc, recipe_envs, outside, python=str(installed))
     expected = [b.line for b in BLOCKS if b.doc == doc and not b.skip]
@@ -218,9 +225,19 @@ def test_documents_run_in_a_user_install(
 def test_server_extra_serves_and_runs_the_demo(installed: Path, outside: Path) -> None:
     env_file = outside / "servers.env"
     serve = subprocess.Popen(
-        [str(installed.parent / "zarrstores"), "serve", "--no-keystone", "--dir",
-         str(outside / "data"), "--env-file", str(env_file)],
-        cwd=outside, env=user_env(installed), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            str(installed.parent / "zarrstores"),
+            "serve",
+            "--no-keystone",
+            "--dir",
+            str(outside / "data"),
+            "--env-file",
+            str(env_file),
+        ],
+        cwd=outside,
+        env=user_env(installed),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     try:
@@ -230,7 +247,11 @@ def test_server_extra_serves_and_runs_the_demo(installed: Path, outside: Path) -
         assert env_file.exists(), serve.stdout.read() if serve.poll() is not None else "timeout"
         listed = subprocess.run(
             ["bash", "-c", f"source {env_file} && swift post served && swift list"],
-            cwd=outside, env=user_env(installed), capture_output=True, text=True, timeout=60,
+            cwd=outside,
+            env=user_env(installed),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert listed.returncode == 0 and "served" in listed.stdout.split(), listed.stderr
     finally:
@@ -238,8 +259,12 @@ def test_server_extra_serves_and_runs_the_demo(installed: Path, outside: Path) -
         serve.communicate(timeout=60)
     assert serve.returncode == 0
     demo = subprocess.run(
-        [str(installed), "-m", "zarrstores.demo"], cwd=outside, env=user_env(installed),
-        capture_output=True, text=True, timeout=420,
+        [str(installed), "-m", "zarrstores.demo"],
+        cwd=outside,
+        env=user_env(installed),
+        capture_output=True,
+        text=True,
+        timeout=420,
     )
     assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-3000:]
     assert "All checks passed." in demo.stdout
@@ -251,7 +276,9 @@ def test_where_the_hook_cannot_run_importing_zarrstores_says_what_to_do(
     # `python -S` processes no .pth file, as for packages on PYTHONPATH or under --target
     site = subprocess.run(
         [str(installed), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     code = textwrap.dedent(f"""
         import sys
@@ -265,8 +292,12 @@ def test_where_the_hook_cannot_run_importing_zarrstores_says_what_to_do(
         print("\\n".join(str(w.message) for w in caught))
     """)
     result = subprocess.run(
-        [str(installed), "-S", "-c", code], cwd=outside, env=user_env(installed),
-        capture_output=True, text=True, timeout=120,
+        [str(installed), "-S", "-c", code],
+        cwd=outside,
+        env=user_env(installed),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("zarrstores.swift.fs\n")

@@ -35,9 +35,7 @@ def bucket(server: S3Server | RGWServer) -> Iterator[str]:
 
 
 @pytest.fixture
-def options(
-    server: S3Server | RGWServer, token_file: Path, role: dict[str, str]
-) -> dict[str, Any]:
+def options(server: S3Server | RGWServer, token_file: Path, role: dict[str, str]) -> dict[str, Any]:
     return {"endpoint_url": server.endpoint, "token": str(token_file), **role}
 
 

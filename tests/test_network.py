@@ -447,8 +447,9 @@ def at(backend: str, url: str, **credentials: str) -> SwiftStore | MinioStore:
             options["preauthtoken"] = credentials["token"]
         return SwiftStore("c", "", options)
     token = credentials.get("token")
-    return MinioStore("bucket", endpoint_url=url, key="k", secret="s", session_token=token,
-                      retry=QUICK)
+    return MinioStore(
+        "bucket", endpoint_url=url, key="k", secret="s", session_token=token, retry=QUICK
+    )
 
 
 @pytest.mark.parametrize("answer", list(MALFORMED))

@@ -168,7 +168,11 @@ def test_shards_written_at_once_ask_the_cluster_limits_once(backend: Backend) ->
     values = np.arange(3 * (1 << 19), dtype="float32")  # 3 shards of 2 MiB
     store = backend.store(name, faulty=True)
     array = zarr.create_array(
-        store, shape=values.shape, chunks=(1 << 16,), shards=(1 << 19,), dtype="float32",
+        store,
+        shape=values.shape,
+        chunks=(1 << 16,),
+        shards=(1 << 19,),
+        dtype="float32",
         compressors=None,
     )
     since = len(backend.proxy.seen)

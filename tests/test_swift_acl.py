@@ -45,9 +45,7 @@ def store(opts: dict[str, Any], swift_container: str) -> SwiftStore:
 
 
 def anon_fs(server: SwiftServer | RGWServer) -> SwiftFileSystem:
-    return SwiftFileSystem(
-        anon=True, storage_url=server.storage_url(), skip_instance_cache=True
-    )
+    return SwiftFileSystem(anon=True, storage_url=server.storage_url(), skip_instance_cache=True)
 
 
 def read_acl(server: SwiftServer | RGWServer, container: str) -> str:
@@ -157,4 +155,3 @@ def test_public_store_reads_with_zarr(store: SwiftStore, server: SwiftServer | R
     )
     assert zarr.open_group(reader, mode="r")["t"][:].tolist() == [0, 1, 2, 3, 4, 5]
     assert "t/zarr.json" in reader and reader.listdir() == ["t", "zarr.json"]
-

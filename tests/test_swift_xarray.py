@@ -195,9 +195,7 @@ def test_sharded_array_reads_partially(tempauth: dict[str, Any], swift_container
     assert ranges and "whole" not in ranges and any(r.startswith("bytes=-") for r in ranges)
 
 
-def test_objects_under_prefix_in_swift_list(
-    tempauth: dict[str, Any], swift_container: str
-) -> None:
+def test_objects_under_prefix_in_swift_list(tempauth: dict[str, Any], swift_container: str) -> None:
     store = SwiftStore(swift_container, "deep/prefix", tempauth)
     zarr.group(store=store).create_array("a", shape=(4,), chunks=(2,), dtype="u1")[:] = 1
     swift = Path(sys.executable).with_name("swift")
