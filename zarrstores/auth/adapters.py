@@ -48,10 +48,31 @@ def botocore_credentials(provider: S3CredentialProvider) -> Any:
     )
 
 
-def aiobotocore_session(provider: S3CredentialProvider) -> Any:
+def aiobotocore_session(provider: S3CredentialProvider, *, every_signing: bool = False) -> Any:
     """An ``AioSession`` whose credentials come from ``provider`` (for ``s3fs.S3FileSystem(
-    session=...)``)."""
+    session=...)``). ``every_signing``: ask ``provider`` at each request it signs, so that its
+    cache is the one place that refreshes (botocore's refresh windows never come into play)."""
+    if every_signing:
+        return _aio_session(lambda: _read_at_signing(provider))
     return _aio_session(lambda: botocore_credentials(provider))
+
+
+def _read_at_signing(provider: S3CredentialProvider) -> Any:
+    """aiobotocore credentials that read ``provider`` each time a request is signed."""
+    from aiobotocore.credentials import AioCredentials
+    from botocore.credentials import ReadOnlyCredentials
+
+    class _FromProvider(AioCredentials):
+        def __init__(self) -> None:
+            super().__init__("", "", method="zarrstores")
+
+        async def get_frozen_credentials(self) -> ReadOnlyCredentials:
+            creds = await provider.aget()
+            assert creds is not None  # anonymous access does not sign
+            token = creds.session_token.reveal() if creds.session_token else None
+            return ReadOnlyCredentials(creds.access_key, creds.secret_key.reveal(), token)
+
+    return _FromProvider()
 
 
 def _aio_session(credentials: Callable[[], Any]) -> Any:

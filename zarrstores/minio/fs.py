@@ -14,8 +14,6 @@ from typing import Any
 
 import botocore.exceptions
 import s3fs
-from aiobotocore.credentials import AioCredentials
-from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import ClientError
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
@@ -30,7 +28,7 @@ from .._transport import (
     tls_error_text,
 )
 from ..auth import AnonymousS3, ConfigurationError, S3CredentialProvider, s3_credentials
-from ..auth.adapters import _aio_session
+from ..auth.adapters import aiobotocore_session
 from ..auth.tokens import TokenSource
 from ._client import (
     _MAX_REFRESHES,
@@ -93,21 +91,6 @@ class ObjectChangedError(s3fs.utils.FileExpired):
 # A HEAD refused with credentials that a later request could use: retry it.
 _ACCEPTED_NOW = "CredentialsRefreshed"
 _REFUSALS = frozenset({"AccessDenied", "SignatureDoesNotMatch", "AllAccessDisabled", "403"})
-
-
-class _ProviderCredentials(AioCredentials):
-    """aiobotocore credentials read from the provider at every signing: the auth core's cache
-    is the one place that refreshes (botocore's own refresh windows never come into play)."""
-
-    def __init__(self, provider: S3CredentialProvider) -> None:
-        super().__init__("", "", method="zarrstores")
-        self._provider = provider
-
-    async def get_frozen_credentials(self) -> ReadOnlyCredentials:
-        creds = await self._provider.aget()
-        assert creds is not None  # anonymous access does not sign
-        token = creds.session_token.reveal() if creds.session_token else None
-        return ReadOnlyCredentials(creds.access_key, creds.secret_key.reveal(), token)
 
 
 def _close_client(loop: asyncio.AbstractEventLoop, client: Any) -> None:
@@ -202,7 +185,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
             kwargs["max_concurrency"] = max_concurrency  # s3fs: multipart parts per file
         super().__init__(
             anon=anonymous,
-            session=None if anonymous else _aio_session(lambda: _ProviderCredentials(provider)),
+            session=None if anonymous else aiobotocore_session(provider, every_signing=True),
             client_kwargs=client_kwargs,
             config_kwargs=config_kwargs,
             **kwargs,
