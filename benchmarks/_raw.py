@@ -13,13 +13,12 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 from yarl import URL
 
-T = TypeVar("T")
 CONCURRENCY = 16
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -30,14 +29,14 @@ class LoopRunner:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run[T](self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
     def close(self) -> None:
         self.loop.close()
 
 
-async def _bounded(jobs: Iterable[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
+async def _bounded[T](jobs: Iterable[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
     sem = asyncio.Semaphore(limit)
 
     async def one(job: Callable[[], Awaitable[T]]) -> T:

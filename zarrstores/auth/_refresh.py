@@ -15,16 +15,14 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from .errors import AuthConnectionError, TransientError
 
 log = logging.getLogger("zarrstores.auth")
 
-T = TypeVar("T")
 
-
-class RefreshingCache(Generic[T]):
+class RefreshingCache[T]:
     """Credentials from ``fetch``, kept until they near ``expires_at(creds)``.
 
     Advisory window (``advisory`` s before expiry): one caller refreshes, the others go on with
@@ -149,7 +147,7 @@ class RefreshingCache(Generic[T]):
             return
 
 
-class CachedCredentials(Generic[T]):
+class CachedCredentials[T]:
     """The credential interface of a kind whose credentials live in a ``RefreshingCache``: the
     cache's methods; for coroutines, the kind's own ``refresh_after_failure`` in a thread."""
 

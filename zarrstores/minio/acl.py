@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from fnmatch import fnmatchcase
-from typing import Any, TypeVar
+from typing import Any
 
 from zarr.core.sync import sync
 
@@ -21,7 +21,6 @@ from .store import MinioStore
 
 __all__ = ["is_public", "make_private", "make_public", "toggle_public"]
 
-T = TypeVar("T")
 Policy = dict[str, Any]
 Target = MinioStore | str
 
@@ -90,7 +89,7 @@ async def _put_policy(fs: MinioFileSystem, bucket: str, policy: Policy) -> None:
             raise
 
 
-def _run(
+def _run[T](
     target: Target,
     storage_options: Mapping[str, Any] | None,
     work: Callable[[MinioFileSystem, str, str], Awaitable[T]],
