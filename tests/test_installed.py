@@ -2,15 +2,20 @@
 claims ``swift://`` too) into a fresh virtual env, used from a directory outside the repository
 without ``import zarrstores``.
 
-The env is kept in ``.installed-venv/`` and reused while the wheel's contents and the extra
-packages are the same (building the wheel takes seconds, a fresh env a few minutes). Versions
+The env runs the oldest Python that ``requires-python`` admits (3.12) when this machine has it,
+so that a user's 3.12 is tested beside the suite's own Python. It is kept in
+``.installed-venv/`` and reused while the wheel's contents, the extra packages and that Python
+are the same (building the wheel takes seconds, a fresh env a few minutes). Versions
 are pinned to those of the test env (its ``pip freeze`` as constraints), so pip resolves at once.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,6 +64,38 @@ def _pip(python: Path | str, *args: str) -> None:
     assert result.returncode == 0, f"pip {' '.join(args)}:\n{result.stdout[-3000:]}{result.stderr}"
 
 
+def oldest_claimed() -> tuple[int, int]:
+    """The oldest Python ``requires-python`` in pyproject.toml admits."""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    found = re.search(r'^requires-python = ">=(\d+)\.(\d+)"', pyproject, re.M)
+    assert found, "pyproject.toml names no requires-python lower bound"
+    return int(found[1]), int(found[2])
+
+
+def version_of(python: Path | str) -> tuple[int, int] | None:
+    """``python``'s (major, minor), None when it does not run (a pyenv shim of a version that
+    is not active fails)."""
+    code = "import sys; print(*sys.version_info[:2])"
+    run = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    if run.returncode:
+        return None
+    major, minor = run.stdout.split()
+    return int(major), int(minor)
+
+
+def user_python() -> str:
+    """The Python the user env is made with: the oldest claimed, where this machine has it (on
+    PATH or under pyenv, as the Makefile looks), else the suite's own."""
+    major, minor = oldest_claimed()
+    home = os.path.expanduser("~")
+    candidates = [shutil.which(f"python{major}.{minor}")]
+    candidates += sorted(glob.glob(f"{home}/.pyenv/versions/{major}.{minor}*/bin/python3"))
+    for python in filter(None, candidates):
+        if version_of(python) == (major, minor):
+            return python
+    return sys.executable
+
+
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Python of a venv holding the wheel (with ``[server]``) and ``EXTRAS``."""
@@ -66,12 +103,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build = ("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT))
     _pip(sys.executable, *build)
     (wheel,) = out.glob("zarrstores-*.whl")
-    stamp = f"{wheel_digest(wheel)} {' '.join(EXTRAS)}\n"
+    base = user_python()
+    version = version_of(base)
+    stamp = f"{wheel_digest(wheel)} {' '.join(EXTRAS)} python {version}\n"
     python, marker = VENV / "bin" / "python", VENV / ".installed-wheel"
     if python.exists() and marker.exists() and marker.read_text() == stamp:
         return python
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+    if not python.exists() or version_of(python) != version:
+        subprocess.run([base, "-m", "venv", "--clear", str(VENV)], check=True)
+        _pip(python, "install", "-q", "--upgrade", "pip")
     marker.unlink(missing_ok=True)
     frozen = subprocess.run(
         [sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
@@ -303,3 +343,12 @@ def test_where_the_hook_cannot_run_importing_zarrstores_says_what_to_do(
     assert result.stdout.startswith("zarrstores.swift.fs\n")
     assert "start-up hook (zarrstores-protocols.pth) did not run" in result.stdout
     assert "or import zarrstores first" in result.stdout
+
+
+def test_the_user_env_runs_the_oldest_python_claimed(installed: Path) -> None:
+    """What ``requires-python`` admits is what a user may have: the oldest is tested here."""
+    want, got = oldest_claimed(), version_of(installed)
+    assert got == want, (
+        f"the user env runs Python {got}, not {want}: no Python {want[0]}.{want[1]} found on "
+        "PATH or under ~/.pyenv/versions (install it there, e.g. pyenv install)"
+    )
