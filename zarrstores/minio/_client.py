@@ -18,6 +18,7 @@ import obstore
 from obstore.exceptions import AlreadyExistsError
 from obstore.store import S3Store
 
+from .._exit import guard_exit
 from .._names import bucket_name_problem
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._transport import (
@@ -236,6 +237,7 @@ class S3Client:
             for old in [lp for lp in list(self._limits) if lp.is_closed()]:
                 self._limits.pop(old, None)
             limit = self._limits[loop] = _InFlight(self.max_concurrency)
+            guard_exit()  # obstore's threads may still be in Python when the process ends
         return limit
 
     def store(self, bucket: str, creds: S3Credentials | None) -> S3Store:
