@@ -148,27 +148,11 @@ def test_resample_with_sql_and_by_time(backend):
     means = store.get("per_second", bucket="out")
     assert means["data"].iloc[0] == pytest.approx(49.5)
     assert isinstance(means.index, pd.DatetimeIndex)
-    store.resample(
-        "raw",
-        "per_second",
-        rule="1s",
-        time_col="timestamp",
-        aggregation_func="max",
-        bucket="in",
-        target_bucket="out",
-        mode=PutMode.APPEND,
-    )
+    by_max = {"rule": "1s", "time_col": "timestamp", "aggregation_func": "max"}
+    where = {"bucket": "in", "target_bucket": "out"}
+    store.resample("raw", "per_second", **by_max, **where, mode=PutMode.APPEND)
     assert len(store.get("per_second", bucket="out")) == 120
-    store.resample(
-        "raw",
-        "per_second",
-        rule="1s",
-        time_col="timestamp",
-        aggregation_func="max",
-        bucket="in",
-        target_bucket="out",
-        mode=PutMode.REPLACE,
-    )
+    store.resample("raw", "per_second", **by_max, **where, mode=PutMode.REPLACE)
     assert len(store.get("per_second", bucket="out")) == 60
 
     with pytest.raises(FileNotFoundError, match="Dataframe nope not found"):
