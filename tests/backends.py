@@ -41,6 +41,7 @@ __all__ = [
     "keystone_options",
     "make_backend",
     "new_bucket",
+    "s3_backend_fixture",
     "self_signed",
     "swift_and_s3_fixture",
     "tls_cert_fixture",
@@ -411,6 +412,14 @@ def make_backend(request: pytest.FixtureRequest, name: str, *, s3: str = "s3_ser
 
 def _backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     made = make_backend(request, request.param)
+    yield made
+    made.close()
+
+
+@pytest.fixture(name="s3_backend")
+def s3_backend_fixture(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """SeaweedFS S3 alone, with a bucket of its own."""
+    made = make_backend(request, "s3")
     yield made
     made.close()
 

@@ -11,7 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from backends import Backend, backend_fixture, make_backend  # noqa: F401  (a fixture)
+from backends import (  # noqa: F401  (fixtures)
+    Backend,
+    backend_fixture,
+    make_backend,
+    s3_backend_fixture,
+)
 from fixtures_swift import memory_dir
 from zarr.core.buffer import default_buffer_prototype
 
@@ -32,13 +37,6 @@ def _create_all(store: ObjectStore, value: bytes, start: Any) -> None:
 
     start.wait()
     asyncio.run(race())
-
-
-@pytest.fixture
-def s3_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    made = make_backend(request, "s3")
-    yield made
-    made.close()
 
 
 # S3 only: Swift (2.38) checks If-None-Match when a PUT starts, not atomically with the write,

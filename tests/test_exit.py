@@ -11,10 +11,8 @@ import sys
 import threading
 import time
 from asyncio import base_events
-from collections.abc import Iterator
 
-import pytest
-from backends import Backend, make_backend
+from backends import Backend, s3_backend_fixture  # noqa: F401  (a fixture)
 
 from zarrstores.minio import MinioStore
 
@@ -41,15 +39,8 @@ def _exit_while_a_thread_wakes_the_loop(store: MinioStore, guarded: bool) -> Non
     atexit.register(exiting.set)  # the first to run at exit (the wait, if any, comes after)
 
 
-@pytest.fixture
-def s3(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    made = make_backend(request, "s3")
-    yield made
-    made.close()
-
-
-def test_the_process_waits_for_obstores_threads_and_ends_cleanly(s3: Backend) -> None:
-    store = s3.store()
+def test_the_process_waits_for_obstores_threads_and_ends_cleanly(s3_backend: Backend) -> None:
+    store = s3_backend.store()
     context = multiprocessing.get_context("spawn")
     codes = {}
     for guarded in (True, False):

@@ -201,9 +201,8 @@ def _rewrite_head(head: bytes, *, close: bool = True) -> bytes:
     Ceph RGW does, given ``Connection: close``)."""
     lines = head.decode("latin-1").split("\r\n")
     kept = [ln for ln in lines if ln and not ln.lower().startswith(("connection:", "keep-alive:"))]
-    return ("\r\n".join([*kept, *(["Connection: close"] if close else [])]) + "\r\n\r\n").encode(
-        "latin-1"
-    )
+    kept += ["Connection: close"] if close else []
+    return ("\r\n".join(kept) + "\r\n\r\n").encode("latin-1")
 
 
 async def _answer_body(
