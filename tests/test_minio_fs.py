@@ -123,6 +123,12 @@ def test_errors_name_bucket_and_operation_and_no_secret(
         fs.cat("no-such-bucket/x")
     with pytest.raises(FileNotFoundError):
         fs.cat(f"{bucket}/missing")
+    where = rf"minio://{bucket}/missing\.nc at {server.endpoint} does not exist"
+    for call in (fs.info, fs.open, fs.size, fs.ukey):
+        with pytest.raises(FileNotFoundError, match=where):
+            call(f"{bucket}/missing.nc")
+    with pytest.raises(FileNotFoundError, match="bucket 'no-such-bucket' does not exist"):
+        fs.info("no-such-bucket/x")
     anon = MinioFileSystem(endpoint_url=server.endpoint, anon=True, skip_instance_cache=True)
     assert isinstance(anon.credentials, AnonymousS3)
     fs.pipe(f"{bucket}/private", b"x")

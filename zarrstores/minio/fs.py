@@ -382,6 +382,15 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
             self._server = response["ResponseMetadata"]["HTTPHeaders"].get("server", "")
         return self._server.startswith("SeaweedFS")
 
+    async def _info(self, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return await super()._info(path, *args, **kwargs)
+        except FileNotFoundError as e:
+            if e.args != (self._strip_protocol(path),):  # ours, naming what is missing
+                raise
+            bucket, key, _ = self.split_path(path)  # s3fs's, the bare path: say where
+            raise self._missing(bucket, key) from None
+
     def _missing(self, bucket: str, key: str) -> FileNotFoundError:
         return FileNotFoundError(f"minio://{bucket}/{key} at {self.endpoint_url} does not exist")
 
