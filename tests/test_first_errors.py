@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import pytest
 import xarray as xr
@@ -69,6 +70,24 @@ def test_invalid_bucket_name_on_read_and_write(servers_env: None) -> None:
     with pytest.raises(ConfigurationError) as e:
         ds.to_zarr("minio://My_Bucket/tas.zarr", mode="w")
     assert first_line(e).startswith(expected)
+
+
+def test_bucket_name_that_botocore_refuses_before_sending(servers_env: None) -> None:
+    # A space or "!" fails botocore's own check, before any request (s3fs let it through as
+    # botocore's "Parameter validation failed:").
+    fs = fsspec.filesystem("minio", skip_instance_cache=True)
+    ds = xr.Dataset({"a": ("x", np.arange(3.0))})
+    for action in (
+        lambda: fs.ls("my data!"),
+        lambda: fs.info("my data!/x"),
+        lambda: fs.exists("my data!/x"),
+        lambda: fs.find("my data!"),
+        lambda: fs.mkdir("my data!"),
+        lambda: ds.to_zarr("minio://my data!/tas.zarr", mode="w"),
+    ):
+        with pytest.raises(ConfigurationError) as e:
+            action()
+        assert first_line(e).startswith("'my data!' is not an S3 bucket name: use 3-63 lowercase")
 
 
 def test_long_names_are_not_echoed_whole(servers_env: None) -> None:

@@ -236,6 +236,9 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
                 return await super()._call_s3(method, *akwarglist, **kwargs)
             except botocore.exceptions.SSLError:
                 raise ConnectionError(tls_error_text(self.endpoint_url)) from None
+            except botocore.exceptions.ParamValidationError as e:  # refused before sending
+                problem = bucket_name_problem(kwargs.get("Bucket") or "")
+                raise ConfigurationError(problem or " ".join(str(e).split())) from None
             except (OSError, ClientError) as e:
                 error = e if isinstance(e, ClientError) else e.__cause__
                 if not isinstance(error, ClientError):
