@@ -20,6 +20,24 @@ def bucket_name_problem(bucket: str) -> str | None:
     )
 
 
+# What S3 clients send at all (botocore checks bucket names so before a request; obstore would
+# panic on a space in one), and the control characters obstore refuses in a key.
+_SENDABLE_BUCKET = re.compile(r"[A-Za-z0-9._-]{1,255}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_s3_names(bucket: str, key: str) -> None:
+    """Raise ``ValueError`` (``ConfigurationError`` for the bucket) for names no S3 request
+    can carry, before one is made; other odd names are left to the server."""
+    if not _SENDABLE_BUCKET.fullmatch(bucket):
+        raise ConfigurationError(bucket_name_problem(bucket) or f"bucket {bucket!r}")
+    if found := _CONTROL.search(key):
+        raise ValueError(
+            f"key {shorten(key)!r} contains a control character ({found[0]!r}), which S3 "
+            "object names here cannot have: remove it"
+        )
+
+
 def check_swift_container(container: str) -> None:
     """Raise ``ConfigurationError`` for a container name Swift refuses by its length."""
     size = len(container.encode("utf-8", "surrogatepass"))

@@ -19,7 +19,7 @@ from obstore.exceptions import AlreadyExistsError
 from obstore.store import S3Store
 
 from .._exit import guard_exit
-from .._names import bucket_name_problem
+from .._names import bucket_name_problem, check_s3_names
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._transport import (
     StorageError,
@@ -299,6 +299,7 @@ class S3Client:
         or a refusal to read a key a listing does not show (else it raises). Raises
         ``s3_error``'s exceptions, ``ConnectionError`` when the server cannot be reached,
         ``ConfigurationError`` when it answers about a bucket whose name cannot exist."""
+        check_s3_names(bucket, key)
         delays = None
         refreshes = 0
         while True:
