@@ -115,6 +115,24 @@ def test_multipart_upload_and_paged_listing(bucket: str, options: dict[str, Any]
     assert store.keys() == []
 
 
+def test_keys_obstore_cannot_send_are_stored_as_s3fs_stores_them(
+    bucket: str, options: dict[str, Any], tmp_path: Path
+) -> None:
+    """A folder marker ("dir/") and a name with a control character: through obstore the
+    first was stored as "dir" (the slash dropped) and the second refused; s3fs sends both."""
+    fs = MinioFileSystem(**options, skip_instance_cache=True)
+    fs.pipe_file(f"{bucket}/marker/", b"")
+    fs.pipe_file(f"{bucket}/tab\tname", b"tab")
+    listed = fs.call_s3("list_objects_v2", Bucket=bucket, Prefix="")
+    keys = {c["Key"] for c in listed.get("Contents", [])}
+    assert {"marker/", "tab\tname"} <= keys and "marker" not in keys
+    assert fs.cat_file(f"{bucket}/tab\tname") == b"tab" and fs.cat_file(f"{bucket}/marker/") == b""
+    fs.get_file(f"{bucket}/tab\tname", str(tmp_path / "got"))
+    assert (tmp_path / "got").read_bytes() == b"tab"
+    with pytest.raises(ValueError, match=r"control character \('\\t'\).*remove it"):
+        MinioStore(bucket, "", **options)["tab\tname"] = b"x"  # zarr keys: refused at once
+
+
 def test_errors_name_bucket_and_operation_and_no_secret(
     server: S3Server | RGWServer, bucket: str, options: dict[str, Any]
 ) -> None:

@@ -31,11 +31,43 @@ def check_s3_names(bucket: str, key: str) -> None:
     can carry, before one is made; other odd names are left to the server."""
     if not _SENDABLE_BUCKET.fullmatch(bucket):
         raise ConfigurationError(bucket_name_problem(bucket) or f"bucket {bucket!r}")
+    if key:
+        check_s3_key(key)
+
+
+def check_s3_key(key: str) -> None:
+    """Raise ``ValueError`` for an object key that S3 servers would store under another name,
+    or without its data, or refuse, or that obstore cannot send."""
+    if problem := s3_key_problem(key):
+        raise ValueError(problem)
+
+
+def s3_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be sent through obstore as it is (``check_s3_key``), or None."""
     if found := _CONTROL.search(key):
-        raise ValueError(
+        return (
             f"key {shorten(key)!r} contains a control character ({found[0]!r}), which S3 "
             "object names here cannot have: remove it"
         )
+    if "//" not in key and "/." not in key and key[0] != "." and key[-1] != "/":
+        return None  # none of the cases below (checked once per request: this is the fast way)
+    if key.endswith("/"):
+        return (
+            f"key {shorten(key)!r} ends with '/': S3 servers keep such keys as folder markers "
+            "without data; remove the trailing '/'"
+        )
+    segments = key.split("/")
+    if "" in segments:
+        return (
+            f"key {shorten(key)!r} has an empty path segment ('//'): S3 servers merge the "
+            "slashes and store it under another name; use single slashes"
+        )
+    if "." in segments or ".." in segments:
+        return (
+            f"key {shorten(key)!r} has a '.' or '..' path segment, which S3 servers refuse; "
+            "name it without one"
+        )
+    return None
 
 
 def check_swift_container(container: str) -> None:

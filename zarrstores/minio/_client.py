@@ -312,6 +312,8 @@ class S3Client:
                 await limit.wait()
             try:
                 return await send(store)
+            except (ValueError, TypeError):
+                raise  # refused before sending (obstore's are not these): nothing to retry
             except Exception as e:  # obstore's errors carry the answer in their text
                 failure = e
                 status, code, message = _parse(e)

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from .._files import DOWNLOAD_PART, CachedByIdentity, download, open_for_upload, read_options
-from .._names import bucket_name_problem, no_container_error
+from .._names import bucket_name_problem, no_container_error, s3_key_problem
 from .._transport import (
     _close_now,
     absolute_range,
@@ -262,6 +262,12 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         raise AssertionError("unreachable")
 
     # -- zarr's chunk I/O: whole objects through obstore ----------------------------------------
+    @staticmethod
+    def _obstore_key(key: str) -> bool:
+        """Whether obstore sends ``key`` as it is; others (a folder marker "dir/", control
+        characters) go through s3fs, as they would with s3fs alone."""
+        return bool(key) and s3_key_problem(key) is None
+
     def _plain(self) -> bool:
         """Whether whole-object I/O may skip botocore (no versions, requester-pays, extras)."""
         return not (self.version_aware or self.req_kw or self.s3_additional_kwargs)
@@ -280,7 +286,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         buffer, which zarr wraps: ``bytes`` would copy a whole shard (CPU, twice the memory)."""
         bucket, key, vers = self.split_path(path)
         client = self._objects
-        if not self._plain() or version_id or vers or kwargs or not key:
+        if not self._plain() or version_id or vers or kwargs or not self._obstore_key(key):
             return await super()._cat_file(path, version_id, start, end, **kwargs)
         byte_range = None
         if start is not None or end is not None:
@@ -312,7 +318,14 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         (s3fs's own resumes and splits a download without such a check)."""
         bucket, key, vers = self.split_path(rpath)
         options = set(kwargs) - {"chunksize", "max_concurrency"}
-        if os.path.isdir(lpath) or not self._plain() or version_id or vers or options or not key:
+        if (
+            os.path.isdir(lpath)
+            or not self._plain()
+            or version_id
+            or vers
+            or options
+            or not self._obstore_key(key)
+        ):
             return await super()._get_file(rpath, lpath, callback, version_id, **kwargs)
         client = self._objects
 
@@ -343,7 +356,8 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         ``chunksize`` (bytes a part), ``mode="create"`` or s3fs options (versions, extra request
         arguments), s3fs writes it: in parts of ``chunksize`` (default 50 MiB) from twice that."""
         bucket, key, _ = self.split_path(path)
-        if not self._plain() or kwargs or mode != "overwrite" or chunksize is not None:
+        plain = self._plain() and self._obstore_key(key)
+        if not plain or kwargs or mode != "overwrite" or chunksize is not None:
             return await super()._pipe_file(
                 path, data, chunksize or 50 * 2**20, max_concurrency, mode=mode, **kwargs
             )

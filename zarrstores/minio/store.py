@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._names import check_s3_key
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
 from ..auth import S3CredentialProvider, s3_credentials
@@ -132,27 +133,7 @@ class MinioStore(ObjectStore):
 
     def _check_key(self, key: str) -> None:
         super()._check_key(key)
-        # S3 servers map keys onto paths: these would be stored under another name, or
-        # (a trailing "/": a folder marker) without their data, or refused without a reason.
-        path = self._path(key)
-        if "//" not in path and "/." not in path and path[0] != "." and path[-1] != "/":
-            return  # none of the cases below (checked once per request: this is the fast way)
-        if path.endswith("/"):
-            raise ValueError(
-                f"key {key!r} ends with '/': S3 servers keep such keys as folder markers "
-                "without data; remove the trailing '/'"
-            )
-        segments = path.split("/")
-        if "" in segments:
-            raise ValueError(
-                f"key {path!r} has an empty path segment ('//'): S3 servers merge the slashes "
-                "and store it under another name; use single slashes"
-            )
-        if "." in segments or ".." in segments:
-            raise ValueError(
-                f"key {path!r} has a '.' or '..' path segment, which S3 servers refuse; "
-                "name it without one"
-            )
+        check_s3_key(self._path(key))
 
     def _make_driver(self) -> _BucketDriver:
         # obstore's client serves every event loop: the drivers of all loops share it.
