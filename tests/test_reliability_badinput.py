@@ -313,6 +313,27 @@ CASES = [
         S3,
     ),
     Case(
+        "endpoint with user and password",
+        lambda c: c.s3(endpoint_url="http://AKIAXYZ:s3cr3tpw@127.0.0.1:9000", token=c.token()),
+        ConfigurationError,
+        r"^endpoint_url 'http://\*\*\*@127\.0\.0\.1:9000' holds a user or password(?!.*s3cr3t)",
+        S3,
+    ),
+    Case(
+        "endpoint with a query",
+        lambda c: c.s3(endpoint_url=c.s3_server.endpoint + "?region=x", token=c.token()),
+        ConfigurationError,
+        "endpoint_url .* has a query or fragment: pass the URL without",
+        S3,
+    ),
+    Case(
+        "storage URL with a port not a number",
+        lambda c: c.swift(preauthurl="http://127.0.0.1:80a/v1/AUTH_x", preauthtoken="t"),
+        ConfigurationError,
+        "storage_url .* has a port that is not a number",
+        SWIFT,
+    ),
+    Case(
         "auth URL of another service",
         lambda c: c.swift(**c.tempauth(authurl=c.swift_server.proxy_url + "/wrong")),
         SwiftAuthError,
