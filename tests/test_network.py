@@ -37,6 +37,7 @@ from zarrstores import minio, swift
 from zarrstores._retry import RetryPolicy
 from zarrstores._transport import ssl_context
 from zarrstores.auth import ConfigurationError, STSCredentials
+from zarrstores.devserver._proc import free_port
 from zarrstores.devserver.oidc import OIDCIssuer
 from zarrstores.devserver.s3 import S3Server
 from zarrstores.devserver.swift import SwiftServer
@@ -208,6 +209,28 @@ def test_a_credentials_provider_passed_with_proxy_is_left_as_it_was(
     assert used.proxy == forward_proxy.url and used.exchanges == 1
     seen = forward_proxy.requests()[before:]
     assert any(line.startswith("POST") for line in seen)  # the STS exchange
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_proxy_that_does_not_answer_is_named_without_its_password(
+    request: pytest.FixtureRequest, backend: str, clean_network_env: NetworkEnv
+) -> None:
+    """Auth and data requests through a proxy that is down: the first line says to check that
+    proxy, shown as http://***@host:port, and stays under 200 characters."""
+    dead = f"http://alice:pr0xy-pass@127.0.0.1:{free_port()}"
+    site = Site(request, backend)
+    if backend == "swift":
+        fixed = {"preauthurl": f"{site.base}/v1/AUTH_test", "preauthtoken": "tk"}
+        data = SwiftStore(site.container, "", {**fixed, "retry": QUICK, "proxy": dead})
+    else:
+        keys = {"key": "k", "secret": "s", "retry": QUICK, "proxy": dead}
+        data = MinioStore(site.container, endpoint_url=site.base, **keys)
+    for store in (data, site.store("p", proxy=dead)):  # the second logs in through it first
+        with pytest.raises(OSError) as failure:
+            store["k"]
+        first, text = str(failure.value).splitlines()[0], str(failure.value)
+        assert f"check the proxy http://***@127.0.0.1:{dead.rsplit(':', 1)[1]}" in first, first
+        assert len(first) < 200 and "pr0xy-pass" not in text and "alice" not in text
 
 
 @pytest.mark.parametrize("name", ["NO_PROXY", "no_proxy"])

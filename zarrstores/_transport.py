@@ -21,6 +21,7 @@ import aiohttp
 import requests
 from yarl import URL
 
+from .auth._urls import hide_userinfo
 from .auth.errors import AuthConnectionError, ConfigurationError, TransientError, ZarrstoresError
 
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "AWS_CA_BUNDLE")  # read in this order
@@ -181,7 +182,7 @@ def auth_request(
         raise AuthConnectionError(tls_error_text(origin or url)) from None
     except requests.exceptions.RequestException as e:
         raise TransientError(
-            f"cannot reach {what} ({type(e).__name__}): check {check} and that the server is up"
+            f"cannot reach {what} ({type(e).__name__}): {check_unreachable(url, proxy, check)}"
         ) from None
     if r.status_code >= 500 and r.status_code != 501:
         raise TransientError(f"{what} answered {r.status_code}")
@@ -189,6 +190,14 @@ def auth_request(
 
 
 # -- proxies ----------------------------------------------------------------------------------
+def check_unreachable(url: str, proxy: str | None, check: str) -> str:
+    """What to check when ``url`` gave no answer: ``check`` and the server, or, when a proxy
+    is in the way (``proxy=`` or the environment), that proxy, shown without a password."""
+    if via := proxy_for(url, proxy):
+        return f"check the proxy {hide_userinfo(via)} (proxy=/HTTPS_PROXY) and {check}"
+    return f"check {check} and that the server is up"
+
+
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 _PROXY_VARS += tuple(v.lower() for v in _PROXY_VARS)
 # os.environ.get raises and catches a KeyError for each absent name (10 us a request for the

@@ -12,9 +12,7 @@ def check_url(url: str, name: str, example: str) -> str:
     ``example`` unless it is an http(s) URL with a host (and a port, if any, that is a number),
     without a user or password (never echoed), a query or a fragment."""
     parts = urlsplit(url)
-    shown = url
-    if "@" in parts.netloc:  # user:password@host: credentials that messages would show
-        shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    shown = hide_userinfo(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"{name} {shown!r} is not an http(s) URL; pass e.g. {example!r}")
     try:
@@ -35,3 +33,11 @@ def check_url(url: str, name: str, example: str) -> str:
             f"e.g. {example!r}"
         )
     return url.rstrip("/")
+
+
+def hide_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` shown as ``***@`` (proxies often carry one)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()

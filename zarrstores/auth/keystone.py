@@ -232,7 +232,10 @@ class KeystoneAuth(SwiftAuth):
 
             return AuthConnectionError(tls_error_text(self.auth_url))
         if isinstance(e, ks_exc.ConnectionError):
-            return TransientError(f"cannot reach {at}: check the URL and that the server is up")
+            from .._transport import check_unreachable
+
+            check = check_unreachable(self.auth_url, self.proxy, "the URL")
+            return TransientError(f"cannot reach {at}: {check}")
         if isinstance(e, ks_exc.EndpointNotFound):
             return ConfigurationError(
                 f"{at} lists no object-store endpoint (interface={self.interface!r}, "

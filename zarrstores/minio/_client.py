@@ -28,6 +28,7 @@ from .._transport import (
     ca_file,
     ca_location,
     check_header_values,
+    check_unreachable,
     check_version,
     error_for_status,
     proxy_for,
@@ -36,6 +37,7 @@ from .._transport import (
 )
 from ..auth import AnonymousS3, ConfigurationError, S3CredentialProvider, S3Credentials
 from ..auth._secret import redact
+from ..auth.errors import shorten
 
 log = logging.getLogger("zarrstores.minio")
 T = TypeVar("T")
@@ -346,10 +348,10 @@ class S3Client:
                     await asyncio.sleep(delay)
                     continue
                 if not status:
-                    raise ConnectionError(
-                        f"{method} minio://{bucket}/{key} at {self.endpoint_url} failed after "
-                        f"{self.retry.attempts} attempts: {_first_line(failure)}: check "
-                        "endpoint_url and that the server is up"
+                    check = check_unreachable(self.endpoint_url, self.proxy, "endpoint_url")
+                    raise ConnectionError(  # obstore's words on a line of their own
+                        f"{method} minio://{bucket}/{shorten(key)} at {self.endpoint_url} failed "
+                        f"after {self.retry.attempts} attempts: {check}\n{_first_line(failure)}"
                     ) from None
             error = s3_error(
                 status,

@@ -31,6 +31,7 @@ from .._transport import (
     LoopSessions,
     absolute_range,
     check_header_values,
+    check_unreachable,
     check_version,
     error_for_status,
     http_range,
@@ -40,6 +41,7 @@ from .._transport import (
 )
 from ..auth import AnonymousSwift, SwiftAuth, SwiftAuthError, SwiftCredentials, swift_auth
 from ..auth._secret import redact
+from ..auth.errors import shorten
 from ..auth.loading import shared_login
 from ._bodies import Progress, ViewBody, md5_hex, read_body
 from ._errors import (
@@ -267,11 +269,11 @@ class SwiftClient:
                 what = "got a malformed answer from" if malformed else "cannot reach"
                 text = str(getattr(failure, "message", "") or failure)
                 detail = redact((text.splitlines() or [""])[0], creds.token)
-                raise SwiftError(
-                    f"{op} in container {container!r} failed after "
+                check = check_unreachable(creds.storage_url, self.proxy, "the storage URL")
+                raise SwiftError(  # the library's words on a line of their own
+                    f"{op} in container {shorten(container)!r} failed after "
                     f"{self.retry.attempts if retry else 1} attempt(s): {what} Swift "
-                    f"at {_origin(creds.storage_url)} ({type(failure).__name__}: "
-                    f"{detail}): check the storage URL and that the server is up"
+                    f"at {_origin(creds.storage_url)}: {check}\n{type(failure).__name__}: {detail}"
                 ) from None
             if delay is None:
                 raise self._error(method, op, container, path, status, body, creds)
