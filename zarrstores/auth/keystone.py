@@ -6,6 +6,7 @@ file fresh), so a long job keeps going.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,19 @@ from .swift import SwiftAuth, SwiftCredentials
 from .tokens import TokenSource, sharing_key, token_source
 
 OIDC_ACCESS_TOKEN = "v3oidcaccesstoken"
+
+
+def _discovery_warning_only_when_debugging(record: logging.LogRecord) -> bool:
+    """keystoneauth warns at each login attempt that a Keystone it cannot reach has no version
+    document (4 lines before our error, on stderr of a notebook); kept for debug logging."""
+    if record.levelno == logging.WARNING and str(record.msg).startswith("Failed to discover"):
+        return logging.getLogger("keystoneauth").isEnabledFor(logging.DEBUG)
+    return True
+
+
+logging.getLogger("keystoneauth.identity.generic.base").addFilter(
+    _discovery_warning_only_when_debugging
+)
 
 _INTERFACES = {"publicURL": "public", "internalURL": "internal", "adminURL": "admin"}
 _USER = ("username", "user_id")
