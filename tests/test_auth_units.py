@@ -61,6 +61,28 @@ def test_decode_claims_reads_payload_without_verifying() -> None:
         decode_claims("opaque-token")
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (f"Bearer {FRESH}", "starts with 'Bearer ': keep only the token after it"),
+        (json.dumps({"access_token": FRESH}), r"is JSON: keep only its access token \(`jq"),
+        (f"{FRESH}\n{FRESH}", "has several words or lines: keep only the one token"),
+        ("a.b c.d", "has several words"),
+        ("a.b{.c", "is not a JWT: pass an OIDC access token"),
+    ],
+)
+def test_a_token_file_of_another_shape_says_what_to_keep(
+    tmp_path: Path, content: str, says: str
+) -> None:
+    """Each of these has three dot-separated parts, so it went to STS, whose answer was only
+    'token is malformed'."""
+    path = tmp_path / "token"
+    path.write_text(content)
+    path.chmod(0o600)
+    with pytest.raises(TokenError, match=f"^the token from file {path} {says}"):
+        FileToken(path, settle=0).get()
+
+
 def test_expired_token_says_when_and_what_to_check() -> None:
     expired = jwt({"sub": "alice", "exp": time.time() - 120})
     with pytest.raises(TokenExpiredError, match=r"expired at .* UTC \(1\d\d s ago\).*sts-wire"):

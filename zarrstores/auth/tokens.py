@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import stat
 import time
 import warnings
@@ -55,21 +56,32 @@ class TokenInfo:
         return None if self.expires_at is None else self.expires_at - time.time()
 
 
-def decode_claims(token: str) -> dict:
-    """The JWT's payload claims, without verifying the signature (for diagnostics only)."""
-    parts = token.split(".")
-    if len(parts) != 3 or not all(parts[:2]):
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def decode_claims(token: str, where: str = "") -> dict:
+    """The JWT's payload claims, without verifying the signature (for diagnostics only);
+    ``where`` the token came from, for messages."""
+    the = f"the token from {where}" if where else "the token"
+    if not _JWT.fullmatch(token):
+        if token[:7].lower() == "bearer ":
+            raise TokenError(f"{the} starts with 'Bearer ': keep only the token after it")
+        if token.startswith("{"):
+            raise TokenError(f"{the} is JSON: keep only its access token (`jq -r .access_token`)")
+        if len(token.split()) > 1:
+            raise TokenError(f"{the} has several words or lines: keep only the one token")
         raise TokenError(
-            "the token is not a JWT (expected three dot-separated base64url parts); "
-            "is it an OIDC access token? Some providers issue opaque tokens, which STS rejects."
+            f"{the} is not a JWT: pass an OIDC access token (three dot-separated base64url "
+            "parts)\nSome providers issue opaque tokens, which STS rejects."
         )
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    payload = token.split(".")[1]
+    payload += "=" * (-len(payload) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload))
     except (binascii.Error, ValueError):
-        raise TokenError("the token is not a JWT: its payload is not base64url JSON") from None
+        raise TokenError(f"{the} is not a JWT: its payload is not base64url JSON") from None
     if not isinstance(claims, dict):
-        raise TokenError("the token is not a JWT: its payload is not a JSON object")
+        raise TokenError(f"{the} is not a JWT: its payload is not a JSON object")
     return claims
 
 
@@ -100,7 +112,7 @@ class TokenSource:
         token, where = self._read(), self.describe()
         if not token:
             raise TokenError(f"the token from {where} is empty. {_HINT}")
-        exp = decode_claims(token).get("exp")
+        exp = decode_claims(token, where).get("exp")
         if isinstance(exp, int | float) and exp < time.time():
             when = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             ago = int(time.time() - exp)
