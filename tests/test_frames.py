@@ -45,12 +45,18 @@ def test_put_get_and_modes(backend):
     keys = backend.raw_keys("lake/stations/")
     assert sorted(k.rsplit("/", 1)[-1].split("-")[0] for k in keys) == ["_frame.json", "part"]
 
-    with pytest.raises(ValueError, match="columns differ"):
+    with pytest.raises(ValueError, match=r"columns differ .*new: other: double; only stored: id"):
         store.put("stations", pd.DataFrame({"other": [1.0]}), mode=PutMode.APPEND)
+    with pytest.raises(ValueError, match=r"columns differ .*the same, in another order: id, name"):
+        store.put("stations", _frame(0)[["name", "id"]], mode=PutMode.APPEND)
     with pytest.raises(ValueError, match="put mode is sideways"):
         store.put("stations", _frame(0), mode="sideways")
     with pytest.raises(ValueError, match=r"table name '\.\./x' is not valid"):
         store.put("../x", _frame(0))
+    mixed = pd.DataFrame({"id": [1, "a"], "name": ["x", "y"]})  # ints and a string
+    with pytest.raises(TypeError, match=r"cannot be stored as Parquet: .*column id.*astype"):
+        store.put("stations", mixed, mode=PutMode.REPLACE)
+    assert store.get("stations")["id"].tolist() == [50, 51]  # left as it was
 
 
 def test_get_missing_and_outputs(backend):

@@ -22,7 +22,16 @@ def from_frame(frame: Any) -> pa.Table:
     if type(frame).__module__.startswith("polars"):
         return frame.to_arrow()
     if type(frame).__module__.startswith("pandas"):
-        return pa.Table.from_pandas(frame)
+        try:
+            return pa.Table.from_pandas(frame)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
+            # e.g. a column of ints and strings: Arrow names the column, then why
+            said = [" ".join(str(a).split()) for a in e.args]
+            raise TypeError(
+                f"the DataFrame cannot be stored as Parquet: {said[-1]}; convert that column to "
+                "one type Parquet stores, e.g. df[col] = df[col].astype(str)"
+                + (f"\n{said[0]}" if len(said) > 1 else "")
+            ) from None
     raise TypeError(f"expected a pandas or polars DataFrame or an Arrow table, not {type(frame)}")
 
 

@@ -14,6 +14,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..auth.errors import shorten
 from . import _convert
 from ._convert import Output, from_frame, parquet_bytes, split_rows
 from ._layout import (
@@ -349,8 +350,13 @@ class FrameStore:
 def _check_schema(new: pa.Schema, stored: pa.Schema, directory: str) -> None:
     if new.remove_metadata().equals(stored.remove_metadata()):
         return
-    diff = sorted({(f.name, str(f.type)) for f in new} ^ {(f.name, str(f.type)) for f in stored})
+    ours, theirs = ({f"{f.name}: {f.type}" for f in schema} for schema in (new, stored))
+    if ours == theirs:
+        diff = "the same, in another order: " + ", ".join(stored.names)
+    else:
+        only = [", ".join(sorted(s)) or "none" for s in (ours - theirs, theirs - ours)]
+        diff = f"only in the new: {only[0]}; only stored: {only[1]}"
     raise ValueError(
-        f"cannot append to {directory}: columns differ from the stored table ({diff[:6]}); "
-        "use mode=PutMode.REPLACE to store the new columns"
+        f"cannot append to {directory}: columns differ from the stored table "
+        f"({shorten(diff, 100)}); use mode=PutMode.REPLACE to store the new columns"
     )
