@@ -82,7 +82,8 @@ def test_unknown_auth_type_and_options_are_named() -> None:
     unknown = r"unknown Keystone auth type 'v3oidc'.*OS_AUTH_TYPE"
     with pytest.raises(ConfigurationError, match=unknown):
         swift_auth(auth_type="v3oidc", auth_url="https://k.example.org/v3")
-    with pytest.raises(ConfigurationError, match=r"'v3password' has no option 'usrname'") as e:
+    typo = r"no option 'usrname' \(did you mean 'username'\?\)"
+    with pytest.raises(ConfigurationError, match=typo) as e:
         swift_auth(auth_type="v3password", auth_url="https://k/v3", usrname="u", password="p")
     assert len(str(e.value).splitlines()[0]) < 200
     with pytest.raises(ConfigurationError, match=r"needs option 'identity_provider'.*OS_IDENTITY"):

@@ -558,6 +558,13 @@ CASES = [
         SWIFT,
     ),
     Case(
+        "Swift option misspelt",  # went to Keystone, whose message listed only its options
+        lambda c: put(c.swift(**c.tempauth(), max_concurency=4)),
+        ConfigurationError,
+        r"^unknown Swift storage option 'max_concurency' \(did you mean 'max_concurrency'\?\)$",
+        SWIFT,
+    ),
+    Case(
         "Keystone unreachable, version discovered",  # keystoneauth warns at each attempt
         lambda c: put(
             c.swift(

@@ -6,6 +6,7 @@ file fresh), so a long job keeps going.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from collections.abc import Mapping
@@ -322,9 +323,11 @@ class KeystoneAuth(SwiftAuth):
 def _check(auth_type: str, known: Mapping[str, Any], given: set[str]) -> None:
     """ConfigurationError naming an unknown option, or the first missing one and its variable."""
     if unknown := sorted(given - set(known)):
+        close = difflib.get_close_matches(unknown[0], list(known), n=1)
         raise ConfigurationError(
             f"Keystone auth type {auth_type!r} has no option {', '.join(map(repr, unknown))}"
-            f"; its options are:\n  {', '.join(sorted(known))}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; its options are:\n  {', '.join(sorted(known))}"
         )
     missing = [o for o in known.values() if o.required and o.dest not in given]
     missing += [known[group[0]] for group in _NEEDED.get(auth_type, ()) if not given & set(group)]

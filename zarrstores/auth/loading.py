@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import difflib
 import getpass
+import inspect
 import json
 import os
 import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,12 @@ from urllib.parse import unquote
 
 from .clouds import load_cloud
 from .errors import ConfigurationError, TokenNotFoundError
-from .keystone import OIDC_ACCESS_TOKEN, KeystoneAuth, keystone_options_from_env
+from .keystone import (
+    OIDC_ACCESS_TOKEN,
+    KeystoneAuth,
+    keystone_options_from_env,
+    plugin_options,
+)
 from .s3 import AnonymousS3, S3CredentialProvider, StaticS3Credentials, check_endpoint
 from .sts import STSCredentials
 from .swift import AnonymousSwift, PreAuth, SwiftAuth, TempAuth
@@ -93,6 +100,26 @@ def swift_auth(
     if authurl:
         return _swiftclient_style(authurl, user, key, auth_version, os_options, place, verify)
     return swift_auth_from_env(env, verify=verify)
+
+
+def unknown_swift_option(options: Mapping[str, Any], *, also: Iterable[str] = ()) -> str | None:
+    """The message for a name in Swift ``options`` that nothing takes (a typo, most often),
+    or None. Without ``auth_type``, ``auth_url`` or ``cloud``, other names go to Keystone's
+    ``password`` login, whose own check would list only its options; ``also``: names the
+    caller takes besides ``swift_auth``'s, for the suggestion."""
+    if any(options.get(k) for k in ("auth_type", "auth_url", "cloud", "auth")):
+        return None  # the auth type chosen checks its own options
+    params = inspect.signature(swift_auth).parameters.values()
+    ours = [p.name for p in params if p.kind != p.VAR_KEYWORD and p.name != "env"]
+    extra = set(options) - set(ours)
+    if not extra or not (unknown := sorted(extra - set(plugin_options("password")))):
+        return None
+    close = difflib.get_close_matches(unknown[0], [*ours, *also], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return (
+        f"unknown Swift storage option {unknown[0]!r}{hint}\nThe options are "
+        f"{', '.join(sorted([*ours, *also]))}, and with auth_type= a Keystone auth type's own."
+    )
 
 
 def _swiftclient_style(

@@ -39,10 +39,17 @@ from .._transport import (
     slice_whole,
     tls_error_text,
 )
-from ..auth import AnonymousSwift, SwiftAuth, SwiftAuthError, SwiftCredentials, swift_auth
+from ..auth import (
+    AnonymousSwift,
+    ConfigurationError,
+    SwiftAuth,
+    SwiftAuthError,
+    SwiftCredentials,
+    swift_auth,
+)
 from ..auth._secret import redact
 from ..auth.errors import shorten
-from ..auth.loading import shared_login
+from ..auth.loading import shared_login, unknown_swift_option
 from ._bodies import Progress, ViewBody, md5_hex, read_body
 from ._errors import (
     HINTS,
@@ -99,6 +106,8 @@ def client_from_options(options: Mapping[str, Any]) -> SwiftClient:
     """A client for ``storage_options`` (``ConfigurationError`` for unusable ones)."""
     client_opts = {k: v for k, v in options.items() if k in CLIENT_OPTIONS and v is not None}
     auth_opts = {k: v for k, v in options.items() if k not in CLIENT_OPTIONS}
+    if problem := unknown_swift_option(auth_opts, also=CLIENT_OPTIONS):
+        raise ConfigurationError(problem)
     auth = swift_auth(**auth_opts)
     if auth_opts.get("auth") is None:  # made from options: the same ones share one login
         auth = shared_login(auth, client_opts.get("proxy"))
