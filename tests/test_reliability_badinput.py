@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pytest
 import zarr
 from _figures import Figures, figures_fixture  # noqa: F401 (fixture)
@@ -561,8 +562,22 @@ CASES = [
         "Swift option misspelt",  # went to Keystone, whose message listed only its options
         lambda c: put(c.swift(**c.tempauth(), max_concurency=4)),
         ConfigurationError,
-        r"^unknown Swift storage option 'max_concurency' \(did you mean 'max_concurrency'\?\)$",
+        r"^unknown Swift storage option 'max_concurency' \(did you mean 'max_concurrency'\?\)\n",
         SWIFT,
+    ),
+    Case(
+        "S3 option misspelt",
+        lambda c: c.s3(token=c.token(), max_concurency=4),
+        ConfigurationError,
+        r"^unknown S3 storage option 'max_concurency' \(did you mean 'max_concurrency'\?\)\n",
+        S3,
+    ),
+    Case(
+        "minio:// option named as elsewhere",  # s3fs would have dropped it: the env's endpoint
+        lambda c: fsspec.filesystem("minio", endpoint="http://elsewhere", skip_instance_cache=True),
+        ConfigurationError,
+        r"^unknown minio:// storage option 'endpoint' \(did you mean 'endpoint_url'\?\)\n",
+        S3,
     ),
     Case(
         "Keystone unreachable, version discovered",  # keystoneauth warns at each attempt

@@ -114,12 +114,39 @@ def unknown_swift_option(options: Mapping[str, Any], *, also: Iterable[str] = ()
     extra = set(options) - set(ours)
     if not extra or not (unknown := sorted(extra - set(plugin_options("password")))):
         return None
-    close = difflib.get_close_matches(unknown[0], [*ours, *also], n=1)
+    keystone = ", and with auth_type= a Keystone auth type's own"
+    return unknown_option_text("Swift", unknown[0], [*ours, *also], more=keystone)
+
+
+# Names other tools use for an option, where spelling alone would suggest another.
+_SYNONYMS = {
+    "anonymous": "anon",
+    "endpoint": "endpoint_url",
+    "access_key": "key",
+    "aws_access_key_id": "key",
+    "secret_key": "secret",
+    "aws_secret_access_key": "secret",
+    "ca_bundle": "verify",
+}
+
+
+def unknown_option_text(kind: str, name: str, known: Iterable[str], more: str = "") -> str:
+    """'unknown {kind} storage option {name!r} (did you mean ...?)' and the known names."""
+    close = [_SYNONYMS[name]] if _SYNONYMS.get(name) in known else []
+    close = close or difflib.get_close_matches(name, list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return (
-        f"unknown Swift storage option {unknown[0]!r}{hint}\nThe options are "
-        f"{', '.join(sorted([*ours, *also]))}, and with auth_type= a Keystone auth type's own."
-    )
+    names = ", ".join(sorted(set(known)))
+    return f"unknown {kind} storage option {name!r}{hint}\nThe options are {names}{more}."
+
+
+def check_s3_options(options: Mapping[str, Any], *, also: Iterable[str] = ()) -> None:
+    """``ConfigurationError`` for a name in ``options`` that ``s3_credentials`` does not take
+    (``also``: the caller's own names, for the suggestion)."""
+    params = inspect.signature(s3_credentials).parameters
+    ours = [p for p in params if p != "env"]
+    if unknown := sorted(set(options) - set(ours)):
+        shown = [p for p in ours if p != "mc_alias_name"]  # stores and URLs say mc_alias
+        raise ConfigurationError(unknown_option_text("S3", unknown[0], [*shown, *also]))
 
 
 def _swiftclient_style(

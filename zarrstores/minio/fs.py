@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import inspect
 import logging
 import os
 import re
@@ -29,6 +30,7 @@ from .._transport import (
 )
 from ..auth import AnonymousS3, ConfigurationError, S3CredentialProvider, s3_credentials
 from ..auth.adapters import aiobotocore_session
+from ..auth.loading import unknown_option_text
 from ..auth.tokens import TokenSource
 from ._client import (
     _MAX_REFRESHES,
@@ -102,6 +104,13 @@ def _close_client(loop: asyncio.AbstractEventLoop, client: Any) -> None:
             call_on_loop(loop, _close_now, session)
 
 
+# What s3fs and fsspec take besides our own options.
+_S3FS_OPTIONS = frozenset(inspect.signature(s3fs.S3FileSystem.__init__).parameters) - {
+    "self",
+    "kwargs",
+} | {"batch_size", "use_listings_cache", "listings_expiry_time", "max_paths"}
+
+
 class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
     """fsspec filesystem for ``minio://<bucket>/<path>`` on MinIO or any S3 server with STS.
 
@@ -148,6 +157,10 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
     ) -> None:
         kwargs.pop("credentials_id", None)  # only cache keys, see CachedByIdentity
         kwargs.pop("token_id", None)
+        if unknown := sorted(set(kwargs) - _S3FS_OPTIONS):  # s3fs would drop a misspelt one
+            ours = inspect.signature(MinioFileSystem.__init__).parameters
+            known = [*_S3FS_OPTIONS, *(p for p in ours if p not in ("self", "kwargs"))]
+            raise ConfigurationError(unknown_option_text("minio://", unknown[0], known))
         if isinstance(token, os.PathLike):
             token, token_file = None, token
         # As s3fs users write them: the endpoint in client_kwargs, and token beside key/secret

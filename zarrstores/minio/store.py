@@ -12,6 +12,7 @@ from .._names import check_s3_key
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
 from ..auth import S3CredentialProvider, s3_credentials
+from ..auth.loading import check_s3_options
 from ..auth.tokens import TokenSource
 from ._client import DEFAULT_CONCURRENCY, DEFAULT_REGION, S3Client
 
@@ -31,7 +32,11 @@ def credentials_from_options(
         options["mc_alias_name"] = options.pop("mc_alias")
     if isinstance(token, os.PathLike):
         options["token_file"], token = token, None
+    check_s3_options(options, also=_STORE_OPTIONS)
     return s3_credentials(endpoint_url, token=token, **options)
+
+
+_STORE_OPTIONS = ("mc_alias", "read_only", "region", "retry", "max_connections", "max_concurrency")
 
 
 @dataclass(slots=True)
