@@ -53,6 +53,7 @@ ENVS = {
     "s3": "AWS_ENDPOINT_URL, BEARER_TOKEN_FILE",
     "sts-wire": "AWS_ENDPOINT_URL, and a valid token in ./.token while the block runs",
     "mc-alias": "MC_HOST_local (static keys and the endpoint)",
+    "aws-profile": "AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE: profile site (keys, endpoint)",
     "s3-anonymous": "AWS_ENDPOINT_URL only",
     "rgw": "Ceph RGW: ST_AUTH, ST_USER, ST_KEY, AWS_ENDPOINT_URL, AWS_ROLE_ARN, BEARER_TOKEN_FILE",
     "none": "nothing",
@@ -185,6 +186,14 @@ def recipe_envs(
         "s3": Env(s3),
         "sts-wire": Env(endpoint, files={".token": oidc_issuer.mint()}),
         "mc-alias": Env({"MC_HOST_local": f"http://{keys}@{urlsplit(s3_server.endpoint).netloc}"}),
+        "aws-profile": Env(
+            {"AWS_CONFIG_FILE": "aws-config", "AWS_SHARED_CREDENTIALS_FILE": "aws-credentials"},
+            files={
+                "aws-config": f"[profile site]\nendpoint_url = {s3_server.endpoint}\n",
+                "aws-credentials": f"[site]\naws_access_key_id = {s3_server.admin_access_key}\n"
+                f"aws_secret_access_key = {s3_server.admin_secret_key}\n",
+            },
+        ),
         "s3-anonymous": Env(endpoint),
         "rgw": Env(rgw_server.st_env() | rgw_server.sts_env(token_file)),
         "none": Env({}),

@@ -104,6 +104,7 @@ KINDS = [
     "sts-token-file",
     "static-keys",
     "mc-alias",
+    "aws-profile",
 ]
 
 
@@ -172,6 +173,16 @@ def subject(
             options = {"endpoint_url": endpoint, "key": access, "secret": secret}
             known = [secret]
             wrong = reads(MinioStore, container, endpoint_url=endpoint, key=access, secret=bad)
+        elif kind == "aws-profile":
+            profiles = tmp_path / "credentials"
+            profiles.write_text(
+                f"[zssec]\naws_access_key_id = {access}\naws_secret_access_key = {secret}\n"
+                f"[zsbad]\naws_access_key_id = {access}\naws_secret_access_key = {bad}\n"
+            )
+            monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(profiles))
+            options = {"endpoint_url": endpoint, "profile": "zssec"}
+            known = [secret]
+            wrong = reads(MinioStore, container, endpoint_url=endpoint, profile="zsbad")
         else:
             with_keys = endpoint.replace("://", f"://{access}:{secret}@")
             monkeypatch.setenv("MC_HOST_zssec", with_keys)

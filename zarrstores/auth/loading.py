@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from .awsconfig import AwsProfile, load_profile, profile_name
 from .clouds import load_cloud
 from .errors import ConfigurationError, TokenNotFoundError
 from .keystone import (
@@ -371,6 +372,7 @@ def s3_credentials(
     secret: str | None = None,
     session_token: str | None = None,
     mc_alias_name: str | None = None,
+    profile: str | None = None,
     token: str | TokenSource | Callable[[], str] | None = None,
     token_file: str | os.PathLike[str] | None = None,
     role_arn: str | None = None,
@@ -382,19 +384,27 @@ def s3_credentials(
 ) -> tuple[S3CredentialProvider, str]:
     """The credential provider and endpoint that options (else the environment) describe.
 
-    Precedence: ``credentials`` > ``anon`` > ``key``/``secret`` > ``mc_alias_name`` > an OIDC
-    token (``token``/``token_file``, else discovery) exchanged via STS > ``AWS_ACCESS_KEY_ID``/
-    ``AWS_SECRET_ACCESS_KEY`` when no token is found. ``proxy``: the HTTP(S) proxy of the STS
-    exchanges (a ``credentials`` provider is copied with it, never changed).
+    Precedence: ``credentials`` > ``anon`` > ``key``/``secret`` > ``mc_alias_name`` > the AWS
+    ``profile`` > an OIDC token (``token``/``token_file``, else discovery) exchanged via STS >
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` > the profile ``AWS_PROFILE`` names, or
+    the ``default`` one, when no token is found. The endpoint: ``endpoint_url``, the mc alias',
+    ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``, then the profile's (as the aws CLI).
+    ``proxy``: the HTTP(S) proxy of the STS exchanges (a ``credentials`` provider is copied
+    with it, never changed).
     """
     env = os.environ if env is None else env
     provider, alias_endpoint = mc_alias(mc_alias_name, env=env) if mc_alias_name else (None, "")
+    named = profile_name(profile, env)
+    aws = load_profile(profile, env) if profile else None  # given: it gives the credentials
     endpoint_url = endpoint_url or alias_endpoint or getattr(credentials, "endpoint_url", None)
     endpoint_url = endpoint_url or endpoint_from_env(env)
     if not endpoint_url:
+        site = aws or load_profile(named or "default", env, required=bool(named))
+        endpoint_url = site.endpoint_url if site else None
+    if not endpoint_url:
         raise ConfigurationError(
             "no S3 endpoint: pass endpoint_url='https://...' or set AWS_ENDPOINT_URL_S3 / "
-            "AWS_ENDPOINT_URL, or name an mc alias (mc_alias=...)"
+            "AWS_ENDPOINT_URL, or name an mc alias (mc_alias=...) or an AWS profile with one"
         )
     endpoint_url = check_endpoint(endpoint_url)
     if credentials is not None:
@@ -407,17 +417,25 @@ def s3_credentials(
         return StaticS3Credentials(key, secret, session_token), endpoint_url
     if provider is not None:
         return provider, endpoint_url
-    if token is None and token_file is None:
+    if aws is None and token is None and token_file is None:
         try:
             token = find_token(env)
         except TokenNotFoundError as e:
             keys = [env.get(f"AWS_{k}") for k in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")]
             if all(keys):
                 return StaticS3Credentials(*keys, env.get("AWS_SESSION_TOKEN")), endpoint_url
-            raise TokenNotFoundError(
-                f"{e}\nFor static keys pass key=/secret= or set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY; for public data pass anon=True."
-            ) from None
+            aws = load_profile(named or "default", env, required=bool(named))
+            if aws is None or not (aws.access_key or aws.web_identity_token_file):
+                raise TokenNotFoundError(
+                    f"{e}\nFor static keys pass key=/secret=, set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY or name an AWS profile (profile=, AWS_PROFILE); for "
+                    "public data pass anon=True."
+                ) from None
+    if aws is not None:  # the profile's keys, or its token file exchanged for its role
+        if static := profile_keys(aws):
+            return static, endpoint_url
+        token, token_file = None, aws.web_identity_token_file
+        role_arn = role_arn or aws.role_arn
     source, role_arn = token_source(token, token_file), role_arn or env.get("AWS_ROLE_ARN")
     opts: dict[str, Any] = {"role_arn": role_arn or None, "duration": duration, "verify": verify}
     opts |= {"session_policy": session_policy, "proxy": proxy}
@@ -427,6 +445,20 @@ def s3_credentials(
             sts = _exchangers[key] = STSCredentials(endpoint_url, source, **opts)
         _recent.append(sts)
     return sts, endpoint_url
+
+
+def profile_keys(aws: AwsProfile) -> StaticS3Credentials | None:
+    """The static keys of an AWS profile; None for a token-file profile; else an error."""
+    if aws.access_key and aws.secret_key:
+        token = aws.session_token.reveal() if aws.session_token else None
+        return StaticS3Credentials(aws.access_key, aws.secret_key.reveal(), token)
+    if aws.web_identity_token_file and not aws.access_key:
+        return None
+    raise ConfigurationError(
+        f"AWS profile {aws.name!r} has neither aws_access_key_id with aws_secret_access_key nor "
+        "web_identity_token_file (SSO, credential_process and source_profile are not read): "
+        "add the keys, or pass key=/secret="
+    )
 
 
 def shared_login(auth: SwiftAuth, proxy: str | None = None) -> SwiftAuth:

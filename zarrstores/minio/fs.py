@@ -114,17 +114,17 @@ _S3FS_OPTIONS = frozenset(inspect.signature(s3fs.S3FileSystem.__init__).paramete
 class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
     """fsspec filesystem for ``minio://<bucket>/<path>`` on MinIO or any S3 server with STS.
 
-    The endpoint is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` or
-    the ``mc`` alias. Credentials, by default, come from the OIDC ``token`` (value, path,
-    callable or ``TokenSource``; else ``token_file`` or discovery) via STS, refreshed before
-    expiry and after the server rejects them (``ExpiredToken``, ``InvalidAccessKeyId``,
-    ``InvalidToken``: the request is retried). Else ``key``/``secret`` (``session_token``),
-    ``mc_alias``, ``anon=True`` or a ``credentials`` provider. ``token`` is the OIDC token,
-    except beside ``key``/``secret``, where it is the session token, as in s3fs. s3fs's
-    ``client_kwargs={"endpoint_url": ...}`` names the endpoint too. ``max_concurrency``:
-    requests in flight for whole-object reads and writes (zarr's chunks; see
-    docs/performance.md), and s3fs's parts in flight per file. Other keywords go to
-    ``s3fs.S3FileSystem``.
+    The endpoint is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, the
+    ``mc`` alias' or the AWS profile's. Credentials, by default, come from the OIDC ``token``
+    (value, path, callable or ``TokenSource``; else ``token_file`` or discovery) via STS,
+    refreshed before expiry and after the server rejects them (``ExpiredToken``,
+    ``InvalidAccessKeyId``, ``InvalidToken``: the request is retried). Else ``key``/``secret``
+    (``session_token``), ``mc_alias``, an AWS ``profile`` (``~/.aws/credentials``), ``anon=True``
+    or a ``credentials`` provider. ``token`` is the OIDC token, except beside ``key``/``secret``,
+    where it is the session token, as in s3fs. s3fs's ``client_kwargs={"endpoint_url": ...}``
+    names the endpoint too. ``max_concurrency``: requests in flight for whole-object reads and
+    writes (zarr's chunks; see docs/performance.md), and s3fs's parts in flight per file. Other
+    keywords go to ``s3fs.S3FileSystem``; a name neither takes is refused.
 
     Errors: a missing bucket or key raises ``FileNotFoundError``; a refusal
     ``PermissionError`` naming the operation and bucket, never a secret.
@@ -144,6 +144,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
         secret: str | None = None,
         session_token: str | None = None,
         mc_alias: str | None = None,
+        profile: str | None = None,
         credentials: S3CredentialProvider | None = None,
         role_arn: str | None = None,
         duration: int = 3600,
@@ -177,6 +178,7 @@ class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
             secret=secret,
             session_token=session_token,
             mc_alias_name=mc_alias,
+            profile=profile,
             token=token,
             token_file=token_file,
             role_arn=role_arn,

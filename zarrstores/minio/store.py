@@ -84,12 +84,12 @@ class MinioStore(ObjectStore):
     Credentials, by default, come from the OIDC ``token`` (a JWT, a path, a callable or a
     ``TokenSource``; else ``token_file=`` or discovery: ``BEARER_TOKEN_FILE``...) exchanged
     via STS and refreshed before they expire. ``options`` may instead give ``key``/``secret``
-    (``session_token``), ``mc_alias``, ``anon=True`` or a ``credentials`` provider, and
-    ``role_arn``, ``duration``, ``verify`` (a CA file or directory; see docs/network.md),
-    ``proxy``, ``region``, ``retry`` (a ``RetryPolicy``), ``max_connections`` (idle
-    connections kept), ``max_concurrency`` (requests in flight, see docs/performance.md). The
-    endpoint is ``endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` or the
-    ``mc`` alias.
+    (``session_token``), ``mc_alias``, an AWS ``profile`` (``~/.aws/credentials``),
+    ``anon=True`` or a ``credentials`` provider, and ``role_arn``, ``duration``, ``verify`` (a
+    CA file or directory; see docs/network.md), ``proxy``, ``region``, ``retry`` (a
+    ``RetryPolicy``), ``max_connections`` (idle connections kept), ``max_concurrency``
+    (requests in flight, see docs/performance.md). The endpoint is ``endpoint_url``, else
+    ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, the ``mc`` alias' or the AWS profile's.
 
     A missing key reads as missing; a missing bucket raises ``FileNotFoundError``, a refusal
     ``PermissionError`` (never a secret in its message). Raises ``ConfigurationError`` (a
