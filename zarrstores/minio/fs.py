@@ -18,7 +18,14 @@ import s3fs
 from botocore.exceptions import ClientError
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
-from .._files import DOWNLOAD_PART, CachedByIdentity, download, open_for_upload, read_options
+from .._files import (
+    DOWNLOAD_PART,
+    SPOOL_OPTIONS,
+    CachedByIdentity,
+    download,
+    open_for_upload,
+    read_options,
+)
 from .._names import bucket_name_problem, no_container_error, s3_key_problem
 from .._transport import (
     _close_now,
@@ -104,11 +111,11 @@ def _close_client(loop: asyncio.AbstractEventLoop, client: Any) -> None:
             call_on_loop(loop, _close_now, session)
 
 
-# What s3fs and fsspec take besides our own options.
+# What s3fs and fsspec take besides our own options (and the upload spool's, in kwargs).
 _S3FS_OPTIONS = frozenset(inspect.signature(s3fs.S3FileSystem.__init__).parameters) - {
     "self",
     "kwargs",
-} | {"batch_size", "use_listings_cache", "listings_expiry_time", "max_paths"}
+} | {"batch_size", "use_listings_cache", "listings_expiry_time", "max_paths", *SPOOL_OPTIONS}
 
 
 class MinioFileSystem(s3fs.S3FileSystem, metaclass=CachedByIdentity):
