@@ -22,7 +22,7 @@ def check_url(url: str, name: str, example: str) -> str:
             f"{name} {shown!r} has a port that is not a number from 0 to 65535; "
             f"pass e.g. {example!r}"
         ) from None
-    if shown is not url:
+    if "@" in parts.netloc:
         raise ConfigurationError(
             f"{name} {shown!r} holds a user or password: pass the URL without 'user:password@' "
             "and the credentials as options or environment variables"

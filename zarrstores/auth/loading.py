@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import difflib
 import getpass
-import inspect
 import json
 import os
 import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,7 @@ from urllib.parse import unquote
 from .awsconfig import AwsProfile, load_profile, profile_name
 from .clouds import load_cloud
 from .errors import ConfigurationError, TokenNotFoundError
-from .keystone import (
-    OIDC_ACCESS_TOKEN,
-    KeystoneAuth,
-    keystone_options_from_env,
-    plugin_options,
-)
+from .keystone import OIDC_ACCESS_TOKEN, KeystoneAuth, keystone_options_from_env
 from .s3 import AnonymousS3, S3CredentialProvider, StaticS3Credentials, check_endpoint
 from .sts import STSCredentials
 from .swift import AnonymousSwift, PreAuth, SwiftAuth, TempAuth
@@ -101,53 +94,6 @@ def swift_auth(
     if authurl:
         return _swiftclient_style(authurl, user, key, auth_version, os_options, place, verify)
     return swift_auth_from_env(env, verify=verify)
-
-
-def unknown_swift_option(options: Mapping[str, Any], *, also: Iterable[str] = ()) -> str | None:
-    """The message for a name in Swift ``options`` that nothing takes (a typo, most often),
-    or None. Without ``auth_type``, ``auth_url`` or ``cloud``, other names go to Keystone's
-    ``password`` login, whose own check would list only its options; ``also``: names the
-    caller takes besides ``swift_auth``'s, for the suggestion."""
-    if any(options.get(k) for k in ("auth_type", "auth_url", "cloud", "auth")):
-        return None  # the auth type chosen checks its own options
-    params = inspect.signature(swift_auth).parameters.values()
-    ours = [p.name for p in params if p.kind != p.VAR_KEYWORD and p.name != "env"]
-    extra = set(options) - set(ours)
-    if not extra or not (unknown := sorted(extra - set(plugin_options("password")))):
-        return None
-    keystone = ", and with auth_type= a Keystone auth type's own"
-    return unknown_option_text("Swift", unknown[0], [*ours, *also], more=keystone)
-
-
-# Names other tools use for an option, where spelling alone would suggest another.
-_SYNONYMS = {
-    "anonymous": "anon",
-    "endpoint": "endpoint_url",
-    "access_key": "key",
-    "aws_access_key_id": "key",
-    "secret_key": "secret",
-    "aws_secret_access_key": "secret",
-    "ca_bundle": "verify",
-}
-
-
-def unknown_option_text(kind: str, name: str, known: Iterable[str], more: str = "") -> str:
-    """'unknown {kind} storage option {name!r} (did you mean ...?)' and the known names."""
-    close = [_SYNONYMS[name]] if _SYNONYMS.get(name) in known else []
-    close = close or difflib.get_close_matches(name, list(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    names = ", ".join(sorted(set(known)))
-    return f"unknown {kind} storage option {name!r}{hint}\nThe options are {names}{more}."
-
-
-def check_s3_options(options: Mapping[str, Any], *, also: Iterable[str] = ()) -> None:
-    """``ConfigurationError`` for a name in ``options`` that ``s3_credentials`` does not take
-    (``also``: the caller's own names, for the suggestion)."""
-    params = inspect.signature(s3_credentials).parameters
-    ours = [p for p in params if p != "env"]
-    if unknown := sorted(set(options) - set(ours)):
-        shown = [p for p in ours if p != "mc_alias_name"]  # stores and URLs say mc_alias
-        raise ConfigurationError(unknown_option_text("S3", unknown[0], [*shown, *also]))
 
 
 def _swiftclient_style(

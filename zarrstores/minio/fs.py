@@ -36,8 +36,8 @@ from .._transport import (
     tls_error_text,
 )
 from ..auth import AnonymousS3, ConfigurationError, S3CredentialProvider, s3_credentials
+from ..auth._options import unknown_option_text
 from ..auth.adapters import aiobotocore_session
-from ..auth.loading import unknown_option_text
 from ..auth.tokens import TokenSource
 from ._client import (
     _MAX_REFRESHES,

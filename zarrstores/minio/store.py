@@ -12,7 +12,7 @@ from .._names import check_s3_key
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._store import ByteRange, ObjectStore
 from ..auth import S3CredentialProvider, s3_credentials
-from ..auth.loading import check_s3_options
+from ..auth._options import check_s3_options
 from ..auth.tokens import TokenSource
 from ._client import DEFAULT_CONCURRENCY, DEFAULT_REGION, S3Client
 

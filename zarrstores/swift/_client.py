@@ -47,9 +47,10 @@ from ..auth import (
     SwiftCredentials,
     swift_auth,
 )
+from ..auth._options import unknown_swift_option
 from ..auth._secret import redact
 from ..auth.errors import shorten
-from ..auth.loading import shared_login, unknown_swift_option
+from ..auth.loading import shared_login
 from ._bodies import Progress, ViewBody, md5_hex, read_body
 from ._errors import (
     HINTS,
