@@ -1,10 +1,13 @@
 """AWS shared config profiles on SeaweedFS, as the aws CLI and s3fs users have them: the keys in
-``~/.aws/credentials``, the endpoint in ``~/.aws/config``; botocore reading the same files
-checks from outside that the objects are where we put them."""
+``~/.aws/credentials``, the endpoint in ``~/.aws/config``; the aws CLI and botocore reading the
+same files check from outside that the objects are where we put them."""
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import botocore.session
@@ -61,6 +64,21 @@ def test_a_profile_gives_keys_and_endpoint_by_option_or_aws_profile(
     keys = {c["Key"] for c in listed["Contents"]}
     assert "by-option/k" in keys and "by-url.zarr/zarr.json" in keys
     assert client.get_object(Bucket=bucket, Key="by-option/k")["Body"].read() == b"from the profile"
+
+
+def test_the_aws_cli_and_we_share_a_profile(aws_home: Path, bucket: str, tmp_path: Path) -> None:
+    """The aws CLI, given the same profile, lists what we wrote and writes what we read."""
+    aws = [str(Path(sys.executable).parent / "aws"), "--profile", "site", "s3"]
+    MinioStore(bucket, "cli", profile="site")["ours"] = b"written by zarrstores"
+    run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=120)
+    listed = run([*aws, "ls", f"s3://{bucket}/cli/"])
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split()[-1] == "ours"
+    theirs = tmp_path / "theirs"
+    theirs.write_bytes(b"written by the aws CLI")
+    copied = run([*aws, "cp", str(theirs), f"s3://{bucket}/cli/theirs"])
+    assert copied.returncode == 0, copied.stderr
+    assert MinioStore(bucket, "cli", profile="site")["theirs"] == b"written by the aws CLI"
 
 
 def test_the_default_profile_comes_after_a_token(
