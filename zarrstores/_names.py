@@ -26,13 +26,11 @@ _SENDABLE_BUCKET = re.compile(r"[A-Za-z0-9._-]{1,255}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def check_s3_names(bucket: str, key: str) -> None:
-    """Raise ``ValueError`` (``ConfigurationError`` for the bucket) for names no S3 request
-    can carry, before one is made; other odd names are left to the server."""
+def check_s3_bucket(bucket: str) -> None:
+    """Raise ``ConfigurationError`` for a bucket name no S3 request can carry, before one is
+    made; other odd names are left to the server."""
     if not _SENDABLE_BUCKET.fullmatch(bucket):
         raise ConfigurationError(bucket_name_problem(bucket) or f"bucket {bucket!r}")
-    if key:
-        check_s3_key(key)
 
 
 def check_s3_key(key: str) -> None:

@@ -12,6 +12,14 @@ from .errors import ConfigurationError
 from .keystone import plugin_options
 from .loading import s3_credentials, swift_auth
 
+# The named options of swift_auth and s3_credentials (env: the environment read, no option).
+_SWIFT_AUTH = tuple(
+    p.name
+    for p in inspect.signature(swift_auth).parameters.values()
+    if p.kind != p.VAR_KEYWORD and p.name != "env"
+)
+_S3_CREDENTIALS = tuple(p for p in inspect.signature(s3_credentials).parameters if p != "env")
+
 
 def unknown_swift_option(options: Mapping[str, Any], *, also: Iterable[str] = ()) -> str | None:
     """The message for a name in Swift ``options`` that nothing takes (a typo, most often),
@@ -20,13 +28,11 @@ def unknown_swift_option(options: Mapping[str, Any], *, also: Iterable[str] = ()
     caller takes besides ``swift_auth``'s, for the suggestion."""
     if any(options.get(k) for k in ("auth_type", "auth_url", "cloud", "auth")):
         return None  # the auth type chosen checks its own options
-    params = inspect.signature(swift_auth).parameters.values()
-    ours = [p.name for p in params if p.kind != p.VAR_KEYWORD and p.name != "env"]
-    extra = set(options) - set(ours)
+    extra = set(options) - set(_SWIFT_AUTH)
     if not extra or not (unknown := sorted(extra - set(plugin_options("password")))):
         return None
     keystone = ", and with auth_type= a Keystone auth type's own"
-    return unknown_option_text("Swift", unknown[0], [*ours, *also], more=keystone)
+    return unknown_option_text("Swift", unknown[0], [*_SWIFT_AUTH, *also], more=keystone)
 
 
 # Names other tools use for an option, where spelling alone would suggest another.
@@ -53,8 +59,6 @@ def unknown_option_text(kind: str, name: str, known: Iterable[str], more: str = 
 def check_s3_options(options: Mapping[str, Any], *, also: Iterable[str] = ()) -> None:
     """``ConfigurationError`` for a name in ``options`` that ``s3_credentials`` does not take
     (``also``: the caller's own names, for the suggestion)."""
-    params = inspect.signature(s3_credentials).parameters
-    ours = [p for p in params if p != "env"]
-    if unknown := sorted(set(options) - set(ours)):
-        shown = [p for p in ours if p != "mc_alias_name"]  # stores and URLs say mc_alias
+    if unknown := sorted(set(options) - set(_S3_CREDENTIALS)):
+        shown = [p for p in _S3_CREDENTIALS if p != "mc_alias_name"]  # stores say mc_alias
         raise ConfigurationError(unknown_option_text("S3", unknown[0], [*shown, *also]))

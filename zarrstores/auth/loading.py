@@ -342,6 +342,7 @@ def s3_credentials(
     provider, alias_endpoint = mc_alias(mc_alias_name, env=env) if mc_alias_name else (None, "")
     named = profile_name(profile, env)
     aws = load_profile(profile, env) if profile else None  # given: it gives the credentials
+    site: AwsProfile | None = None  # AWS_PROFILE's or the default, once read
     endpoint_url = endpoint_url or alias_endpoint or getattr(credentials, "endpoint_url", None)
     endpoint_url = endpoint_url or endpoint_from_env(env)
     if not endpoint_url:
@@ -370,7 +371,7 @@ def s3_credentials(
             keys = [env.get(f"AWS_{k}") for k in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")]
             if all(keys):
                 return StaticS3Credentials(*keys, env.get("AWS_SESSION_TOKEN")), endpoint_url
-            aws = load_profile(named or "default", env, required=bool(named))
+            aws = site or load_profile(named or "default", env, required=bool(named))
             if aws is None or not (aws.access_key or aws.web_identity_token_file):
                 raise TokenNotFoundError(
                     f"{e}\nFor static keys pass key=/secret=, set AWS_ACCESS_KEY_ID and "

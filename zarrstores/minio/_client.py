@@ -19,7 +19,7 @@ from obstore.exceptions import AlreadyExistsError
 from obstore.store import S3Store
 
 from .._exit import guard_exit
-from .._names import bucket_name_problem, check_s3_names
+from .._names import bucket_name_problem, check_s3_bucket
 from .._retry import DEFAULT_RETRY, RetryPolicy
 from .._transport import (
     StorageError,
@@ -250,7 +250,10 @@ class S3Client:
         return made[1]
 
     def _new_store(self, bucket: str, creds: S3Credentials | None) -> S3Store:
-        """An ``S3Store`` for this endpoint, CA and proxy, signing with ``creds`` (None: not)."""
+        """An ``S3Store`` for this endpoint, CA and proxy, signing with ``creds`` (None: not).
+        Keys come checked (``check_s3_key``: by MinioStore, or minio:// sends others through
+        s3fs); the bucket is checked here, once, as obstore would panic on some names."""
+        check_s3_bucket(bucket)
         timeout = f"{self.retry.timeout:g}s"
         client: dict[str, Any] = {
             "allow_http": True,
@@ -301,7 +304,6 @@ class S3Client:
         or a refusal to read a key a listing does not show (else it raises). Raises
         ``s3_error``'s exceptions, ``ConnectionError`` when the server cannot be reached,
         ``ConfigurationError`` when it answers about a bucket whose name cannot exist."""
-        check_s3_names(bucket, key)
         delays = None
         refreshes = 0
         while True:
